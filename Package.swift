@@ -1,0 +1,59 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// One settings array for every target: Swift 6 language mode (complete strict
+/// concurrency) comes with the tools version; `any` is spelled out everywhere.
+let settings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "JobRunner",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "jobrunnerd", targets: ["jobrunnerd"]),
+    ],
+    dependencies: [
+        // Flag parsing for the daemon; a local copy on every machine of this project.
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CMicroHTTPD",
+            path: "Modules/CMicroHTTPD",
+            pkgConfig: "libmicrohttpd",
+            providers: [.apt(["libmicrohttpd-dev", "libgnutls28-dev"])]
+        ),
+        .systemLibrary(
+            name: "CJansson",
+            path: "Modules/CJansson",
+            pkgConfig: "jansson",
+            providers: [.apt(["libjansson-dev"])]
+        ),
+        .target(name: "JSON", dependencies: ["CJansson"], swiftSettings: settings),
+        .target(name: "JobQueue", dependencies: ["JSON"], swiftSettings: settings),
+        .target(name: "JobEngine", dependencies: ["JobQueue", "JSON"], swiftSettings: settings),
+        .target(name: "HTTPServer", dependencies: ["CMicroHTTPD"], swiftSettings: settings),
+        .target(
+            name: "JobRunnerAPI",
+            dependencies: ["HTTPServer", "JobEngine", "JobQueue", "JSON"],
+            swiftSettings: settings
+        ),
+        .executableTarget(
+            name: "jobrunnerd",
+            dependencies: [
+                "JobRunnerAPI", "HTTPServer", "JobEngine", "JobQueue",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: settings
+        ),
+        .testTarget(name: "JSONTests", dependencies: ["JSON"], swiftSettings: settings),
+        .testTarget(name: "JobEngineTests", dependencies: ["JobEngine", "JobQueue", "JSON"], swiftSettings: settings),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"], swiftSettings: settings),
+        .testTarget(
+            name: "JobRunnerAPITests",
+            dependencies: ["JobRunnerAPI", "HTTPServer", "JobEngine", "JobQueue", "JSON"],
+            swiftSettings: settings
+        ),
+    ]
+)

@@ -1,0 +1,45 @@
+/// How the server listens and what it accepts.
+public struct ServerConfiguration: Sendable {
+    public enum LogLevel: Int, Sendable, Comparable {
+        case debug, info, warning, error
+        public static func < (a: LogLevel, b: LogLevel) -> Bool { a.rawValue < b.rawValue }
+    }
+
+    public var host = "127.0.0.1"
+    /// 0 picks a free port; read it back from `HTTPServer.port`.
+    public var port = 8080
+    /// An already listening socket to serve on instead of binding `host`/`port`.
+    public var listenSocket: Int32?
+    /// libmicrohttpd worker threads.
+    public var threads = 2
+    /// Largest request body accepted; a larger one gets 413.
+    public var maxBodyBytes = 1 << 20
+    /// Connections open at once (streams and WebSockets included).
+    public var maxConnections = 4096
+    /// Connections from one IP address; 0 means no per-address limit.
+    public var maxConnectionsPerIP = 0
+    /// Seconds a plain HTTP connection may sit idle (suspended streams do not time out).
+    public var idleTimeoutSeconds = 60
+    /// Seconds between `: keep-alive` comments on open streams.
+    public var streamHeartbeatSeconds = 15.0
+    /// Builds the response for an error; the API layer supplies its JSON shape.
+    public var renderError: @Sendable (HTTPError) -> HTTPResponse = ServerConfiguration.defaultErrorBody
+    public var log: @Sendable (LogLevel, String) -> Void = { _, _ in }
+
+    public init() {}
+
+    /// `{"error": message}` with minimal escaping, for servers without a JSON layer.
+    public static let defaultErrorBody: @Sendable (HTTPError) -> HTTPResponse = { error in
+        var text = "{\"error\":\""
+        for scalar in error.message.unicodeScalars {
+            switch scalar {
+            case "\"": text += "\\\""
+            case "\\": text += "\\\\"
+            case _ where scalar.value < 0x20: text += "\\u00" + (scalar.value < 0x10 ? "0" : "") + String(scalar.value, radix: 16)
+            default: text.unicodeScalars.append(scalar)
+            }
+        }
+        text += "\"}"
+        return .json(Array(text.utf8), status: error.status, headers: error.headers)
+    }
+}

@@ -1,0 +1,12 @@
+/// Per-request state kept in libmicrohttpd's `*req_cls` between calls of the
+/// access handler: the body as it arrives, and a deferred answer once suspended.
+///
+/// `@unchecked Sendable`: libmicrohttpd calls the access handler for one request
+/// on one thread at a time (the thread that owns the connection); `responder`
+/// hands its own state across threads behind a mutex.
+final class RequestContext: @unchecked Sendable {
+    var body: [UInt8] = []
+    var tooLarge = false
+    var answered = false
+    var responder: DeferredResponder?
+}

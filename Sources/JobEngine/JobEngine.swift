@@ -1,0 +1,145 @@
+import JSON
+import JobQueue
+import Synchronization
+
+/// Worker figures as SPEC's `worker` object shows them.
+public struct WorkerStats: Sendable, Equatable {
+    public var active: Int
+    public var capacity: Int
+    public var processed: Int
+    public var isRunning: Bool
+}
+
+/// Why a submission was refused.
+public enum SubmitError: Error, Sendable, Equatable {
+    case unknownType(String)
+    case invalid(ValidationError)
+
+    public var message: String {
+        switch self {
+        case .unknownType(let t): "Unknown job type: \(t.prefix(100))"
+        case .invalid(let e): e.message
+        }
+    }
+}
+
+/// Validates submissions, and runs jobs as Swift tasks, at most `capacity` at once,
+/// in FIFO order. Starting is event-driven: a submission or a finished job pumps the
+/// queue at once; nothing polls.
+public final class JobEngine: Sendable {
+    public let queue: JobQueue
+    public let registry: JobRegistry
+    public let capacity: Int
+
+    private struct WorkerState {
+        var active = 0
+        var processed = 0
+        var isRunning = true
+        var tasks: [Int64: Task<Void, Never>] = [:]
+        /// Cancels that arrived before the job's task was registered.
+        var cancelBeforeRegister: Set<Int64> = []
+    }
+
+    private let worker = Mutex(WorkerState())
+
+    public init(queue: JobQueue = JobQueue(), registry: JobRegistry = .builtIn, capacity: Int = 3) {
+        self.queue = queue
+        self.registry = registry
+        self.capacity = max(1, capacity)
+    }
+
+    /// Validates and enqueues a job; it starts at once if a slot is free.
+    public func submit(type: String, params: JSONValue?) throws(SubmitError) -> Job {
+        guard let jobType = registry.type(named: type) else { throw .unknownType(type) }
+        let normalised: JSONObject
+        do { normalised = try jobType.validate(params) } catch { throw .invalid(error) }
+        let job = queue.enqueue(type: type, params: normalised)
+        pump()
+        return job
+    }
+
+    /// Cancels a pending or running job; a running job's task stops at its next
+    /// cancellation point (a sleep ends at once).
+    public func cancel(_ id: Int64) -> JobQueue.CancelOutcome {
+        let outcome = queue.cancel(id)
+        if case .cancelled(wasRunning: true) = outcome {
+            let task: Task<Void, Never>? = worker.withLock { w in
+                if let t = w.tasks[id] { return t }
+                w.cancelBeforeRegister.insert(id)
+                return nil
+            }
+            task?.cancel()
+        }
+        return outcome
+    }
+
+    public var stats: WorkerStats {
+        worker.withLock { WorkerStats(active: $0.active, capacity: capacity, processed: $0.processed, isRunning: $0.isRunning) }
+    }
+
+    /// Stops starting new jobs and cancels the running ones' tasks.
+    public func stop() {
+        let tasks = worker.withLock { w in
+            w.isRunning = false
+            return Array(w.tasks.values)
+        }
+        for t in tasks { t.cancel() }
+    }
+
+    /// Starts pending jobs while slots are free.
+    private func pump() {
+        while true {
+            let reserved = worker.withLock { w in
+                guard w.isRunning, w.active < capacity else { return false }
+                w.active += 1
+                return true
+            }
+            guard reserved else { return }
+            guard let job = queue.claimNext() else {
+                worker.withLock { $0.active -= 1 }
+                // A job enqueued while the slot was held saw the worker full: look again.
+                if queue.pendingCount > 0 { continue }
+                return
+            }
+            start(job)
+        }
+    }
+
+    private func start(_ job: Job) {
+        let task = Task { [self] in await execute(job) }
+        let cancelled = worker.withLock { w in
+            w.tasks[job.id] = task
+            return w.cancelBeforeRegister.remove(job.id) != nil
+        }
+        if cancelled { task.cancel() }
+    }
+
+    private func execute(_ job: Job) async {
+        let queue = self.queue
+        let id = job.id
+        if let jobType = registry.type(named: job.type) {
+            let context = JobContext(jobID: id) { percent, message in
+                queue.updateProgress(id, percent: percent, message: message)
+            }
+            do {
+                let result = try await jobType.run(job.params, context)
+                queue.complete(id, result: result)
+            } catch is CancellationError {
+                // Cancelled through `cancel` (already recorded) or by `stop`.
+                queue.fail(id, error: "Interrupted: the daemon stopped while this job was running")
+            } catch let failure as JobFailure {
+                queue.fail(id, error: failure.message)
+            } catch {
+                queue.fail(id, error: String(describing: error))
+            }
+        } else {
+            queue.fail(id, error: "Unknown job type: \(job.type)")
+        }
+        worker.withLock { w in
+            w.active -= 1
+            w.processed += 1
+            w.tasks[id] = nil
+        }
+        pump()
+    }
+}

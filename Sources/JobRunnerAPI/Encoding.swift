@@ -1,0 +1,101 @@
+import JSON
+import JobEngine
+import JobQueue
+
+/// The JSON shapes of SPEC.md, written straight into a `JSONWriter`.
+extension JSONWriter {
+    mutating func optionalDouble(_ value: Double?) {
+        if let value { double(value) } else { raw("null") }
+    }
+
+    mutating func progress(_ p: JobProgress) {
+        raw("{\"percent\":")
+        int(Int64(p.percent))
+        raw(",\"message\":")
+        string(p.message)
+        raw("}")
+    }
+
+    /// The full job model.
+    mutating func job(_ job: Job) {
+        raw("{\"id\":")
+        int(job.id)
+        raw(",\"type\":")
+        string(job.type)
+        raw(",\"params\":")
+        write(.object(job.params))
+        raw(",\"status\":")
+        string(job.status.rawValue)
+        raw(",\"progress\":")
+        progress(job.progress)
+        raw(",\"result\":")
+        write(job.result ?? .null)
+        raw(",\"error\":")
+        if let e = job.error { string(e) } else { raw("null") }
+        raw(",\"created_at\":")
+        double(job.createdAt)
+        raw(",\"started_at\":")
+        optionalDouble(job.startedAt)
+        raw(",\"completed_at\":")
+        optionalDouble(job.completedAt)
+        raw("}")
+    }
+
+    mutating func jobs(_ jobs: [Job]) {
+        raw("[")
+        for (i, j) in jobs.enumerated() {
+            if i > 0 { raw(",") }
+            job(j)
+        }
+        raw("]")
+    }
+
+    mutating func queueStats(_ s: QueueStats) {
+        raw("{\"pending\":")
+        int(Int64(s.pending))
+        raw(",\"running\":")
+        int(Int64(s.running))
+        raw(",\"completed\":")
+        int(Int64(s.completed))
+        raw(",\"failed\":")
+        int(Int64(s.failed))
+        raw(",\"cancelled\":")
+        int(Int64(s.cancelled))
+        raw(",\"total\":")
+        int(Int64(s.total))
+        raw("}")
+    }
+
+    mutating func workerStats(_ w: WorkerStats) {
+        raw("{\"active\":")
+        int(Int64(w.active))
+        raw(",\"capacity\":")
+        int(Int64(w.capacity))
+        raw(",\"processed\":")
+        int(Int64(w.processed))
+        raw(",\"is_running\":")
+        raw(w.isRunning ? "true" : "false")
+        raw("}")
+    }
+
+    mutating func jobTypes(_ registry: JobRegistry) {
+        write(.array(registry.types.map(\.schema)))
+    }
+}
+
+extension Job {
+    /// The full job model as a value (tests and WebSocket payloads).
+    public var json: JSONValue {
+        var w = JSONWriter()
+        w.job(self)
+        return (try? JSONValue.parse(w.bytes)) ?? .null
+    }
+}
+
+/// `{"error": message}`, the one place error bodies are made.
+func errorBody(_ message: String, extra: JSONObject = JSONObject()) -> [UInt8] {
+    var object = JSONObject()
+    object["error"] = .string(message)
+    for m in extra { object[m.key] = m.value }
+    return JSONValue.object(object).serialized()
+}

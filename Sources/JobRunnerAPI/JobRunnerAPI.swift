@@ -1,0 +1,137 @@
+import HTTPServer
+import JSON
+import JobEngine
+import JobQueue
+
+/// The REST API of SPEC.md over an engine, plus the dashboard's static files.
+/// Translates HTTP to engine calls and back; owns neither side.
+public final class JobRunnerAPI: Sendable {
+    public let engine: JobEngine
+    public let staticFiles: StaticFiles?
+    public let limits: JSONLimits
+
+    public init(engine: JobEngine, webRoot: String?, maxBodyBytes: Int = 1 << 20) {
+        self.engine = engine
+        self.staticFiles = webRoot.map(StaticFiles.init(root:))
+        self.limits = JSONLimits(maxBytes: maxBodyBytes, maxDepth: 32)
+    }
+
+    /// `{"error": ...}` for every error the server or a handler produces.
+    public static let renderError: @Sendable (HTTPError) -> HTTPResponse = { error in
+        .json(errorBody(error.message), status: error.status, headers: error.headers)
+    }
+
+    /// Every route of the API, with static files (or a JSON 404) as the fallback.
+    public func makeRouter() -> Router {
+        var r = Router()
+        r.get("/api/stats") { [self] _ in stats() }
+        r.get("/api/job-types") { [self] _ in jobTypes() }
+        r.get("/api/jobs") { [self] _ in listJobs() }
+        r.post("/api/jobs") { [self] req in try createJob(req) }
+        r.post("/api/jobs/clear-completed") { [self] _ in clearCompleted() }
+        r.get("/api/jobs/:id") { [self] req in try getJob(req) }
+        r.delete("/api/jobs/:id") { [self] req in try cancelJob(req) }
+        r.setFallback { [self] req in try fallback(req) }
+        return r
+    }
+
+    // MARK: Handlers
+
+    func stats() -> HTTPResponse {
+        var w = JSONWriter()
+        w.raw("{\"queue\":")
+        w.queueStats(engine.queue.stats())
+        w.raw(",\"worker\":")
+        w.workerStats(engine.stats)
+        w.raw("}")
+        return .json(w.bytes)
+    }
+
+    func jobTypes() -> HTTPResponse {
+        var w = JSONWriter(capacity: 2048)
+        w.jobTypes(engine.registry)
+        return .json(w.bytes)
+    }
+
+    func listJobs() -> HTTPResponse {
+        let jobs = engine.queue.allJobs()
+        var w = JSONWriter(capacity: 64 + jobs.count * 256)
+        w.jobs(jobs)
+        return .json(w.bytes)
+    }
+
+    func createJob(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
+        guard let body = try? JSONValue.parse(request.body, limits: limits), case .object(let object) = body else {
+            throw HTTPError(400, "Invalid JSON body")
+        }
+        let type: String
+        switch object["job_type"] {
+        case nil, .null?: throw HTTPError(400, "Missing 'job_type' field")
+        case .string(let s)?: type = s
+        default: throw HTTPError(400, "Invalid 'job_type' field: must be a string")
+        }
+        let job: Job
+        do { job = try engine.submit(type: type, params: object["params"]) } catch { throw HTTPError(400, error.message) }
+        var w = JSONWriter()
+        w.raw("{\"id\":")
+        w.int(job.id)
+        w.raw(",\"type\":")
+        w.string(job.type)
+        w.raw(",\"params\":")
+        w.write(.object(job.params))
+        w.raw(",\"status\":")
+        w.string(job.status.rawValue)
+        w.raw(",\"created_at\":")
+        w.double(job.createdAt)
+        w.raw("}")
+        return .json(w.bytes, status: 201, headers: [("Location", "/api/jobs/\(job.id)")])
+    }
+
+    func getJob(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
+        let id = try jobID(request)
+        guard let job = engine.queue.job(id) else { throw notFound(request) }
+        var w = JSONWriter(capacity: 512)
+        w.job(job)
+        return .json(w.bytes)
+    }
+
+    func cancelJob(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
+        let id = try jobID(request)
+        switch engine.cancel(id) {
+        case .cancelled:
+            return .json(JSONValue.object(JSONObject([("success", .bool(true)), ("job_id", .int(id))])).serialized())
+        case .notFound:
+            throw notFound(request)
+        case .notCancellable(let status):
+            return .json(errorBody("Cannot cancel job in status: \(status.rawValue)", extra: JSONObject([("job_id", .int(id))])),
+                         status: 400)
+        }
+    }
+
+    func clearCompleted() -> HTTPResponse {
+        let n = engine.queue.clearFinished()
+        return .json(JSONValue.object(JSONObject([("cleared", .int(Int64(n)))])).serialized())
+    }
+
+    func fallback(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
+        if request.path == "/api" || request.path.hasPrefix("/api/") || request.path.hasPrefix("/ws/") || staticFiles == nil {
+            throw HTTPError.notFound(String(request.path.prefix(200)))
+        }
+        return try staticFiles!.respond(request)
+    }
+
+    // MARK: Helpers
+
+    /// A positive decimal id; anything else is a job that does not exist.
+    func jobID(_ request: HTTPRequest) throws(HTTPError) -> Int64 {
+        let text = request.parameter("id") ?? ""
+        guard !text.isEmpty, text.utf8.count <= 18,
+              text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
+              let id = Int64(text), id > 0 else { throw notFound(request) }
+        return id
+    }
+
+    func notFound(_ request: HTTPRequest) -> HTTPError {
+        HTTPError(404, "Job not found: \((request.parameter("id") ?? "").prefix(100))")
+    }
+}

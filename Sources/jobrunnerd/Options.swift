@@ -1,0 +1,59 @@
+import ArgumentParser
+
+/// Command-line flags of the daemon.
+struct Options: ParsableArguments {
+    @Option(help: "Address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "Port to listen on (0 picks a free one and logs it).")
+    var port = 8080
+
+    @Option(help: "Jobs running at once.")
+    var concurrency = 3
+
+    @Option(help: "Directory of the dashboard's static files (default: the installed share directory if present, else ./www).")
+    var www: String?
+
+    @Option(help: "libmicrohttpd worker threads (default: the core count).")
+    var threads: Int?
+
+    @Option(name: .customLong("max-body"), help: "Largest request body in bytes.")
+    var maxBody = 1 << 20
+
+    @Option(name: .customLong("max-connections"), help: "Connections open at once.")
+    var maxConnections = 4096
+
+    @Option(name: .customLong("max-connections-per-ip"), help: "Connections from one address (0: no limit).")
+    var maxConnectionsPerIP = 0
+
+    @Option(name: .customLong("idle-timeout"), help: "Seconds before an idle HTTP connection is closed.")
+    var idleTimeout = 60
+
+    @Option(name: .customLong("log-level"), help: "debug, info, warning or error.")
+    var logLevel = "info"
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
+        guard (1...1024).contains(concurrency) else { throw ValidationError("--concurrency must be between 1 and 1024") }
+        if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be between 1 and 256") }
+        guard maxBody >= 1024 else { throw ValidationError("--max-body must be at least 1024") }
+        guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }
+        guard maxConnectionsPerIP >= 0 else { throw ValidationError("--max-connections-per-ip must not be negative") }
+        guard idleTimeout >= 1 else { throw ValidationError("--idle-timeout must be at least 1") }
+        guard Logger.level(named: logLevel) != nil else {
+            throw ValidationError("--log-level must be one of debug, info, warning, error")
+        }
+    }
+}
+
+struct Command: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "jobrunnerd",
+        abstract: "JobRunner: an async job-runner daemon with a REST API, live progress and a web dashboard.",
+        version: jobRunnerVersion
+    )
+
+    @OptionGroup var options: Options
+}
+
+let jobRunnerVersion = "0.1.0"

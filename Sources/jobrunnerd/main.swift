@@ -1,0 +1,90 @@
+import ArgumentParser
+import Glibc
+import HTTPServer
+import JobEngine
+import JobRunnerAPI
+
+/// Parses flags; a bad flag is one clear line on stderr and exit code 2.
+func parseCommand() -> Command {
+    do {
+        return try Command.parseAsRoot() as? Command ?? Command()
+    } catch {
+        let code = Command.exitCode(for: error)
+        if code == .success {
+            print(Command.fullMessage(for: error))
+            exit(0)
+        }
+        let message = Command.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid arguments"
+        writeStderr("jobrunnerd: \(message) (see --help)\n")
+        exit(2)
+    }
+}
+
+/// The default web root: the installed share directory next to the binary's
+/// prefix if it exists, else `./www`.
+func defaultWebRoot() -> String {
+    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+    let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+    if n > 0 {
+        let exe = String(cString: buffer)
+        let bin = exe.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        let prefix = bin.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        let share = prefix + "/share/jobrunner/www"
+        if access(share + "/index.html", R_OK) == 0 { return share }
+    }
+    return "./www"
+}
+
+// Signals are taken by `sigwait` on the main thread, so block them before any
+// other thread exists (threads inherit the mask).
+var signals = sigset_t()
+sigemptyset(&signals)
+sigaddset(&signals, SIGINT)
+sigaddset(&signals, SIGTERM)
+pthread_sigmask(SIG_BLOCK, &signals, nil)
+signal(SIGPIPE, SIG_IGN)
+
+let options = parseCommand().options
+let logger = Logger(minimum: Logger.level(named: options.logLevel) ?? .info)
+
+// Streams and WebSockets each hold a descriptor: allow as many as the hard limit.
+var limit = rlimit()
+if getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 && limit.rlim_cur < limit.rlim_max {
+    limit.rlim_cur = limit.rlim_max
+    setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+}
+
+let webRoot = options.www ?? defaultWebRoot()
+let engine = JobEngine(capacity: options.concurrency)
+let api = JobRunnerAPI(engine: engine, webRoot: webRoot, maxBodyBytes: options.maxBody)
+
+var configuration = ServerConfiguration()
+configuration.host = options.host
+configuration.port = options.port
+configuration.threads = options.threads ?? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+configuration.maxBodyBytes = options.maxBody
+configuration.maxConnections = options.maxConnections
+configuration.maxConnectionsPerIP = options.maxConnectionsPerIP
+configuration.idleTimeoutSeconds = options.idleTimeout
+configuration.renderError = JobRunnerAPI.renderError
+configuration.log = { level, message in logger.log(level, message) }
+
+let server = HTTPServer(configuration: configuration, router: api.makeRouter())
+do {
+    try server.start()
+} catch {
+    writeStderr("jobrunnerd: \(error.message)\n")
+    exit(2)
+}
+let shownHost = options.host.contains(":") ? "[\(options.host)]" : options.host
+logger.log(.info, "listening on http://\(shownHost):\(server.port) (web root \(webRoot), \(options.concurrency) job slots, \(configuration.threads) threads)")
+
+var received: Int32 = 0
+while sigwait(&signals, &received) == 0 {
+    if received == SIGINT || received == SIGTERM { break }
+}
+logger.log(.info, "signal \(received): shutting down")
+engine.stop()
+server.stop()
+logger.log(.info, "stopped")
+exit(0)
