@@ -47,12 +47,14 @@ let package = Package(
             ],
             swiftSettings: settings
         ),
+        // A raw-socket HTTP/1.1 client for the integration tests (not shipped).
+        .target(name: "HTTPTestSupport", swiftSettings: settings),
         .testTarget(name: "JSONTests", dependencies: ["JSON"], swiftSettings: settings),
         .testTarget(name: "JobEngineTests", dependencies: ["JobEngine", "JobQueue", "JSON"], swiftSettings: settings),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"], swiftSettings: settings),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "HTTPTestSupport"], swiftSettings: settings),
         .testTarget(
             name: "JobRunnerAPITests",
-            dependencies: ["JobRunnerAPI", "HTTPServer", "JobEngine", "JobQueue", "JSON"],
+            dependencies: ["JobRunnerAPI", "HTTPServer", "JobEngine", "JobQueue", "JSON", "HTTPTestSupport"],
             swiftSettings: settings
         ),
     ]

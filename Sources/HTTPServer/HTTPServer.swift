@@ -66,8 +66,11 @@ public final class HTTPServer: Sendable {
             return h
         }) else { return }
         core.shutdown()
+        // Quiescing hands the listening socket back, so libmicrohttpd does not
+        // close it behind our back (a second close could hit a reused number).
+        let fd = MHD_quiesce_daemon(handle.pointer)
         MHD_stop_daemon(handle.pointer)
-        if configuration.listenSocket == nil { close(handle.listenFD) }
+        if configuration.listenSocket == nil && fd >= 0 { close(fd) }
     }
 }
 
@@ -88,10 +91,13 @@ private let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, m
                        uploadData: uploadData, uploadSize: uploadSize, reqCls: reqCls)
 }
 
-private let requestCompleted: MHD_RequestCompletedCallback = { _, _, reqCls, _ in
+private let requestCompleted: MHD_RequestCompletedCallback = { cls, _, reqCls, _ in
     guard let reqCls, let raw = reqCls.pointee else { return }
-    Unmanaged<RequestContext>.fromOpaque(raw).release()
+    let context = Unmanaged<RequestContext>.fromOpaque(raw).takeRetainedValue()
     reqCls.pointee = nil
+    if context.wasDeferred, let cls {
+        Unmanaged<Core>.fromOpaque(cls).takeUnretainedValue().deferredCompleted()
+    }
 }
 
 private let streamReader: MHD_ContentReaderCallback = { cls, _, buffer, max in
@@ -132,6 +138,8 @@ final class Core: Sendable {
     private struct LiveConnections {
         var streams: [ObjectIdentifier: ByteStream] = [:]
         var deferred: [ObjectIdentifier: DeferredResponder] = [:]
+        /// Deferred requests not yet completed (answered or not).
+        var deferredInFlight = 0
         var stopping = false
     }
 
@@ -160,12 +168,14 @@ final class Core: Sendable {
         if uploadSize.pointee > 0 {
             let size = uploadSize.pointee
             uploadSize.pointee = 0
-            if context.answered { return .YES }
+            if context.answered || context.tooLarge { return .YES }
             if context.body.count + size > configuration.maxBodyBytes {
+                // A body without a declared length grew past the limit: drop it
+                // and answer 413 when the request ends (libmicrohttpd will not
+                // queue a response in the middle of a chunked upload).
                 context.tooLarge = true
                 context.body = []
-                context.answered = true
-                return queue(configuration.renderError(tooLarge()), on: connection)
+                return .YES
             }
             if let uploadData {
                 uploadData.withMemoryRebound(to: UInt8.self, capacity: size) {
@@ -182,6 +192,7 @@ final class Core: Sendable {
         }
         if context.answered { return .YES }
         context.answered = true
+        if context.tooLarge { return queue(configuration.renderError(tooLarge()), on: connection) }
         let request = makeRequest(connection: connection, url: url, method: method, body: context.body)
         context.body = []
         return send(dispatch(request), on: connection, context: context)
@@ -231,10 +242,12 @@ final class Core: Sendable {
         let stopping = live.withLock { l -> Bool in
             if l.stopping { return true }
             l.deferred[ObjectIdentifier(responder)] = responder
+            l.deferredInFlight += 1
             return false
         }
         if stopping { return queue(configuration.renderError(HTTPError(503, "Shutting down")), on: connection) }
         context.responder = responder
+        context.wasDeferred = true
         MHD_suspend_connection(connection)
         start(responder)
         return .YES
@@ -314,7 +327,13 @@ final class Core: Sendable {
         heartbeat.withLock { $0 = task }
     }
 
-    func shutdown() {
+    func deferredCompleted() {
+        live.withLock { $0.deferredInFlight -= 1 }
+    }
+
+    /// Ends every stream and answers every deferred request, then gives
+    /// libmicrohttpd up to `grace` seconds to send those last bytes.
+    func shutdown(grace: Double = 2) {
         heartbeat.withLock { $0?.cancel() }
         let (streams, deferred) = live.withLock { l in
             l.stopping = true
@@ -322,5 +341,10 @@ final class Core: Sendable {
         }
         for s in streams { s.finish() }
         for d in deferred { d.respond(configuration.renderError(HTTPError(503, "Shutting down"))) }
+        var waited = 0.0
+        while waited < grace && live.withLock({ !$0.streams.isEmpty || $0.deferredInFlight > 0 }) {
+            usleep(1000)
+            waited += 0.001
+        }
     }
 }

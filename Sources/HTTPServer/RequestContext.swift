@@ -9,4 +9,6 @@ final class RequestContext: @unchecked Sendable {
     var tooLarge = false
     var answered = false
     var responder: DeferredResponder?
+    /// Counted in the server's in-flight deferred requests until completed.
+    var wasDeferred = false
 }

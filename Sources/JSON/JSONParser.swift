@@ -18,6 +18,11 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
     public var kind: Kind
     public var message: String
     public var description: String { message }
+
+    public init(kind: Kind, message: String) {
+        self.kind = kind
+        self.message = message
+    }
 }
 
 extension JSONValue {
@@ -65,7 +70,7 @@ extension JSONValue {
                 String(decoding: UnsafeBufferPointer(start: $0, count: length), as: UTF8.self)
             })
         case JSON_ARRAY:
-            guard depth < limits.maxDepth else { throw tooDeep(limits) }
+            guard depth <= limits.maxDepth else { throw tooDeep(limits) }
             let n = json_array_size(node)
             var items: [JSONValue] = []
             items.reserveCapacity(n)
@@ -75,7 +80,7 @@ extension JSONValue {
             }
             return .array(items)
         case JSON_OBJECT:
-            guard depth < limits.maxDepth else { throw tooDeep(limits) }
+            guard depth <= limits.maxDepth else { throw tooDeep(limits) }
             var object = JSONObject()
             var iter = json_object_iter(node)
             while let it = iter {

@@ -26,11 +26,12 @@ public enum JSONValue: Sendable, Equatable {
     }
 }
 
-extension JSONValue: ExpressibleByNilLiteral, ExpressibleByBooleanLiteral, ExpressibleByIntegerLiteral,
+// Deliberately not ExpressibleByNilLiteral: `nil` must never turn into `.null`
+// silently where an Optional<JSONValue> is meant.
+extension JSONValue: ExpressibleByBooleanLiteral, ExpressibleByIntegerLiteral,
     ExpressibleByFloatLiteral, ExpressibleByStringLiteral, ExpressibleByArrayLiteral,
     ExpressibleByDictionaryLiteral
 {
-    public init(nilLiteral: ()) { self = .null }
     public init(booleanLiteral value: Bool) { self = .bool(value) }
     public init(integerLiteral value: Int64) { self = .int(value) }
     public init(floatLiteral value: Double) { self = .double(value) }
@@ -43,7 +44,7 @@ extension JSONValue: ExpressibleByNilLiteral, ExpressibleByBooleanLiteral, Expre
 
 /// An insertion-ordered JSON object. Lookups are linear: the objects this daemon
 /// handles have a handful of keys, where a scan beats hashing.
-public struct JSONObject: Sendable, Equatable, Sequence {
+public struct JSONObject: Sendable, Equatable, Sequence, ExpressibleByDictionaryLiteral {
     public struct Member: Sendable, Equatable {
         public var key: String
         public var value: JSONValue
@@ -56,6 +57,10 @@ public struct JSONObject: Sendable, Equatable, Sequence {
     public init(_ pairs: some Sequence<(String, JSONValue)>) {
         members = []
         for (k, v) in pairs { self[k] = v }
+    }
+
+    public init(dictionaryLiteral elements: (String, JSONValue)...) {
+        self.init(elements)
     }
 
     public var count: Int { members.count }

@@ -64,8 +64,9 @@ extension JobType {
         }
         var out = JSONObject()
         for spec in parameters {
-            let value = given[spec.name]
-            out[spec.name] = try spec.normalise(value.flatMap { $0.isNull ? nil : $0 })
+            var value = given[spec.name]
+            if value?.isNull == true { value = nil }
+            out[spec.name] = try spec.normalise(value)
         }
         for member in given where !parameters.contains(where: { $0.name == member.key }) {
             throw ValidationError("Unknown parameter: \(member.key.prefix(100))")

@@ -26,7 +26,7 @@ func defaultWebRoot() -> String {
     var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
     let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
     if n > 0 {
-        let exe = String(cString: buffer)
+        let exe = String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
         let bin = exe.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
         let prefix = bin.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
         let share = prefix + "/share/jobrunner/www"

@@ -1,0 +1,160 @@
+import JSON
+import JobEngine
+import JobQueue
+import Testing
+
+@Suite struct EngineTests {
+    let gates = Gates()
+
+    func makeEngine(capacity: Int) -> (JobEngine, EventRecorder) {
+        var registry = JobRegistry.builtIn
+        registry.register(GateJob(gates: gates))
+        let engine = JobEngine(registry: registry, capacity: capacity)
+        return (engine, EventRecorder(engine.queue))
+    }
+
+    @Test func fifoWithinTheConcurrencyBound() async throws {
+        let (engine, events) = makeEngine(capacity: 2)
+        let ids = try (0..<5).map { _ in try engine.submit(type: "gate", params: nil).id }
+        #expect(engine.queue.stats().running == 2)
+        #expect(engine.queue.stats().pending == 3)
+        #expect(engine.queue.job(ids[0])?.status == .running)
+        #expect(engine.queue.job(ids[1])?.status == .running)
+        #expect(engine.queue.job(ids[2])?.status == .pending)
+
+        // Each finished job frees a slot for the oldest pending one, at once.
+        for k in 0..<3 {
+            gates.open(ids[k])
+            let started = try await events.next { $0.isStarted && $0.jobID == ids[k + 2] }
+            #expect(started.jobID == ids[k + 2])
+            let stats = engine.queue.stats()
+            #expect(stats.running <= 2)
+        }
+        gates.open(ids[3])
+        gates.open(ids[4])
+        _ = try await events.next { $0.isCompleted && $0.jobID == ids[4] }
+        if engine.queue.job(ids[3])?.status != .completed {
+            _ = try await events.next { $0.isCompleted && $0.jobID == ids[3] }
+        }
+        let startOrder = events.seen.withLock { $0.filter(\.isStarted).map(\.jobID) }
+        #expect(startOrder == ids)
+        #expect(engine.queue.stats().completed == 5)
+        #expect(engine.queue.stats().running == 0)
+    }
+
+    @Test func runningJobCompletesWithResultAndProgress() async throws {
+        let (engine, events) = makeEngine(capacity: 1)
+        let job = try engine.submit(type: "gate", params: nil)
+        gates.open(job.id)
+        _ = try await events.next { $0.isCompleted && $0.jobID == job.id }
+        let done = try #require(engine.queue.job(job.id))
+        #expect(done.status == .completed)
+        #expect(done.result == ["done": .int(job.id)])
+        #expect(done.progress == .complete)
+        #expect(done.startedAt != nil && done.completedAt != nil)
+        #expect(done.completedAt! >= done.startedAt!)
+        #expect(done.startedAt! >= done.createdAt)
+        let kinds = events.seen.withLock { $0.filter { $0.jobID == job.id }.map(\.sequence) }
+        #expect(kinds == [1, 2, 3, 4].map(UInt64.init)) // created, started, progress, completed
+    }
+
+    @Test func failingJobRecordsItsError() async throws {
+        let (engine, events) = makeEngine(capacity: 1)
+        let job = try engine.submit(type: "gate", params: ["outcome": "fail"])
+        gates.open(job.id)
+        _ = try await events.next { $0.isFailed && $0.jobID == job.id }
+        let failed = try #require(engine.queue.job(job.id))
+        #expect(failed.status == .failed)
+        #expect(failed.error == "asked to fail")
+        #expect(failed.result == nil)
+        #expect(engine.queue.stats().failed == 1)
+    }
+
+    @Test func cancelPendingJob() throws {
+        let (engine, _) = makeEngine(capacity: 1)
+        let first = try engine.submit(type: "gate", params: nil)
+        let second = try engine.submit(type: "gate", params: nil)
+        #expect(engine.cancel(second.id) == .cancelled(wasRunning: false))
+        let cancelled = try #require(engine.queue.job(second.id))
+        #expect(cancelled.status == .cancelled)
+        #expect(cancelled.completedAt != nil)
+        #expect(cancelled.startedAt == nil)
+        #expect(engine.cancel(second.id) == .notCancellable(.cancelled))
+        #expect(engine.cancel(999) == .notFound)
+        #expect(engine.queue.stats() == { var s = QueueStats(); s.running = 1; s.cancelled = 1; s.total = 2; return s }())
+        gates.open(first.id)
+    }
+
+    @Test func cancelRunningJobStopsItAndFreesTheSlot() async throws {
+        let (engine, events) = makeEngine(capacity: 1)
+        let running = try engine.submit(type: "gate", params: nil)
+        let next = try engine.submit(type: "gate", params: nil)
+        #expect(engine.cancel(running.id) == .cancelled(wasRunning: true))
+        // The slot frees when the cancelled task ends; the next job then starts.
+        _ = try await events.next { $0.isStarted && $0.jobID == next.id }
+        #expect(engine.queue.job(running.id)?.status == .cancelled)
+        #expect(engine.queue.job(running.id)?.error == nil)
+        #expect(engine.stats.processed == 1)
+        gates.open(next.id)
+        _ = try await events.next { $0.isCompleted && $0.jobID == next.id }
+    }
+
+    @Test func cancelledCountdownEndsAtOnce() async throws {
+        let (engine, events) = makeEngine(capacity: 1)
+        let job = try engine.submit(type: "countdown", params: ["seconds": 60])
+        let other = try engine.submit(type: "echo", params: ["delay": 1])
+        _ = engine.cancel(job.id)
+        // Were the cancel to wait for the countdown's second, this could not start
+        // before 60 s; the recorder gives up after 10.
+        _ = try await events.next { $0.isStarted && $0.jobID == other.id }
+        _ = engine.cancel(other.id)
+    }
+
+    @Test func progressAfterCancelIsIgnored() throws {
+        let queue = JobQueue()
+        let job = queue.enqueue(type: "t", params: [:])
+        _ = queue.claimNext()
+        _ = queue.cancel(job.id)
+        #expect(!queue.updateProgress(job.id, percent: 10, message: "late"))
+        #expect(!queue.complete(job.id, result: .null))
+        #expect(queue.job(job.id)?.status == .cancelled)
+    }
+
+    @Test func clearFinishedKeepsActiveJobsAndIdsAreNotReused() async throws {
+        let (engine, events) = makeEngine(capacity: 1)
+        let a = try engine.submit(type: "gate", params: nil)
+        let b = try engine.submit(type: "gate", params: nil)
+        let c = try engine.submit(type: "gate", params: nil)
+        _ = engine.cancel(c.id)
+        gates.open(a.id)
+        _ = try await events.next { $0.isStarted && $0.jobID == b.id }
+        #expect(engine.queue.clearFinished() == 2)
+        #expect(engine.queue.allJobs().map(\.id) == [b.id])
+        #expect(engine.queue.stats().total == 1)
+        #expect(engine.queue.stats().completed == 0)
+        let d = try engine.submit(type: "gate", params: nil)
+        #expect(d.id == c.id + 1)
+        gates.open(b.id)
+        gates.open(d.id)
+        _ = try await events.next { $0.isCompleted && $0.jobID == d.id }
+    }
+
+    @Test func statsAreCountersOverTransitions() throws {
+        let queue = JobQueue()
+        for _ in 0..<4 { queue.enqueue(type: "t", params: [:]) }
+        let one = queue.claimNext()!
+        let two = queue.claimNext()!
+        queue.complete(one.id, result: .null)
+        queue.fail(two.id, error: "x")
+        _ = queue.cancel(4)
+        var expected = QueueStats()
+        expected.pending = 1
+        expected.completed = 1
+        expected.failed = 1
+        expected.cancelled = 1
+        expected.total = 4
+        #expect(queue.stats() == expected)
+        let byScan = Dictionary(grouping: queue.allJobs(), by: \.status).mapValues(\.count)
+        #expect(byScan[.pending] == 1 && byScan[.completed] == 1 && byScan[.failed] == 1 && byScan[.cancelled] == 1)
+    }
+}
