@@ -1,7 +1,13 @@
 import ArgumentParser
 
 /// Command-line flags of the daemon.
-struct Options: ParsableArguments {
+struct Options: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "jobrunnerd",
+        abstract: "JobRunner: an async job-runner daemon with a REST API, live progress and a web dashboard.",
+        version: jobRunnerVersion
+    )
+
     @Option(help: "Address to listen on.")
     var host = "127.0.0.1"
 
@@ -44,16 +50,6 @@ struct Options: ParsableArguments {
             throw ValidationError("--log-level must be one of debug, info, warning, error")
         }
     }
-}
-
-struct Command: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "jobrunnerd",
-        abstract: "JobRunner: an async job-runner daemon with a REST API, live progress and a web dashboard.",
-        version: jobRunnerVersion
-    )
-
-    @OptionGroup var options: Options
 }
 
 let jobRunnerVersion = "0.1.0"

@@ -5,16 +5,16 @@ import JobEngine
 import JobRunnerAPI
 
 /// Parses flags; a bad flag is one clear line on stderr and exit code 2.
-func parseCommand() -> Command {
+func parseOptions() -> Options {
     do {
-        return try Command.parseAsRoot() as? Command ?? Command()
+        return try Options.parse()
     } catch {
-        let code = Command.exitCode(for: error)
+        let code = Options.exitCode(for: error)
         if code == .success {
-            print(Command.fullMessage(for: error))
+            print(Options.fullMessage(for: error))
             exit(0)
         }
-        let message = Command.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid arguments"
+        let message = Options.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid arguments"
         writeStderr("jobrunnerd: \(message) (see --help)\n")
         exit(2)
     }
@@ -44,7 +44,7 @@ sigaddset(&signals, SIGTERM)
 pthread_sigmask(SIG_BLOCK, &signals, nil)
 signal(SIGPIPE, SIG_IGN)
 
-let options = parseCommand().options
+let options = parseOptions()
 let logger = Logger(minimum: Logger.level(named: options.logLevel) ?? .info)
 
 // Streams and WebSockets each hold a descriptor: allow as many as the hard limit.

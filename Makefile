@@ -1,0 +1,58 @@
+# JobRunner — build, run and test. Every step installs what it needs, so these
+# work on a fresh Debian machine with only Swift installed (run as root).
+
+SWIFT        ?= swift
+HOST         ?= 127.0.0.1
+PORT         ?= 8080
+PREFIX       ?= /usr/local
+VENV         := .venv
+PYTHON       := $(VENV)/bin/python
+BIN          := .build/release/jobrunnerd
+
+# Debian packages: build (C libraries + pkg-config), e2e tests (python, venv),
+# benchmarks (wrk).
+APT_PACKAGES := pkg-config libmicrohttpd-dev libjansson-dev libgnutls28-dev \
+                python3 python3-venv python3-pip wrk curl
+
+.PHONY: all deps apt-deps py-deps build run test unit-test e2e-test bench clean
+
+all: build
+
+deps: apt-deps py-deps
+
+apt-deps:
+	@missing=""; \
+	for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+# Pinned Python tools for the black-box tests live in a project-local venv.
+py-deps: $(VENV)/.installed
+
+$(VENV)/.installed: Tests/e2e/requirements.txt
+	@command -v python3 >/dev/null || $(MAKE) apt-deps
+	python3 -m venv $(VENV)
+	$(PYTHON) -m pip install -q --disable-pip-version-check -r Tests/e2e/requirements.txt
+	touch $@
+
+build: apt-deps
+	$(SWIFT) build -c release --product jobrunnerd
+
+run: build
+	$(BIN) --host $(HOST) --port $(PORT) --www www
+
+unit-test: apt-deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+e2e-test: build py-deps
+	JOBRUNNERD=$(BIN) WWW_ROOT=www $(PYTHON) -m pytest -q Tests/e2e
+
+test: deps unit-test e2e-test
+
+clean:
+	rm -rf .build $(VENV) Tests/e2e/output

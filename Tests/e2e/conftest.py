@@ -1,0 +1,71 @@
+"""Black-box fixtures: start the built jobrunnerd binary on port 0 and read the
+port it bound from its log line."""
+import os
+import re
+import select
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BINARY = os.path.join(ROOT, os.environ.get("JOBRUNNERD", ".build/release/jobrunnerd"))
+WWW = os.path.join(ROOT, os.environ.get("WWW_ROOT", "www"))
+OUTPUT = os.path.join(ROOT, "Tests", "e2e", "output")
+
+
+class Daemon:
+    def __init__(self, *args):
+        self.args = [BINARY, "--port", "0", "--www", WWW, *args]
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.log = []
+        self.port = None
+        deadline = time.monotonic() + 15
+        while self.port is None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self.proc.poll() is not None:
+                self.proc.kill()
+                raise RuntimeError("daemon did not start: " + "".join(self.log))
+            ready, _, _ = select.select([self.proc.stderr], [], [], remaining)
+            if ready:
+                line = self.proc.stderr.readline()
+                self.log.append(line)
+                m = re.search(r"listening on http://[^ ]*:(\d+)", line)
+                if m:
+                    self.port = int(m.group(1))
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._drain = threading.Thread(target=self._read_log, daemon=True)
+        self._drain.start()
+
+    def _read_log(self):
+        for line in self.proc.stderr:
+            self.log.append(line)
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.proc.wait(timeout=timeout)
+
+
+@pytest.fixture
+def daemon():
+    d = Daemon()
+    yield d
+    code = d.stop()
+    assert code == 0, "".join(d.log)
+
+
+@pytest.fixture
+def start_daemon():
+    started = []
+
+    def start(*args):
+        d = Daemon(*args)
+        started.append(d)
+        return d
+
+    yield start
+    for d in started:
+        d.stop()
