@@ -22,6 +22,8 @@ public struct ServerConfiguration: Sendable {
     public var idleTimeoutSeconds = 60
     /// Seconds between `: keep-alive` comments on open streams.
     public var streamHeartbeatSeconds = 15.0
+    /// WebSocket message size, outbound queue and ping limits.
+    public var webSocket = WebSocketLimits()
     /// Builds the response for an error; the API layer supplies its JSON shape.
     public var renderError: @Sendable (HTTPError) -> HTTPResponse = ServerConfiguration.defaultErrorBody
     public var log: @Sendable (LogLevel, String) -> Void = { _, _ in }

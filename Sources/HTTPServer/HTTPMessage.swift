@@ -46,6 +46,8 @@ public struct HTTPResponse: Sendable {
         case stream(ByteStream)
         /// Answered later: the connection is suspended until the closure's responder is called.
         case deferred(@Sendable (DeferredResponder) -> Void)
+        /// `101 Switching Protocols` to a WebSocket served by the handler.
+        case upgrade(WebSocketHandler)
     }
 
     public var status: Int
@@ -71,6 +73,15 @@ public struct HTTPResponse: Sendable {
     public func header(_ name: String) -> String? {
         let lower = name.lowercased()
         return headers.first { $0.name.lowercased() == lower }?.value
+    }
+
+    /// Validates a WebSocket handshake and answers `101` for the handler, or throws
+    /// the error to answer with (400 bad handshake, 403 origin not allowed).
+    public static func webSocket(_ request: HTTPRequest, allowedOrigins: [String] = [],
+                                 handler: WebSocketHandler) throws(HTTPError) -> HTTPResponse {
+        let accept = try WebSocketHandshake.validate(request, allowedOrigins: allowedOrigins)
+        return HTTPResponse(status: 101, headers: [("Upgrade", "websocket"), ("Sec-WebSocket-Accept", accept)],
+                            body: .upgrade(handler))
     }
 }
 

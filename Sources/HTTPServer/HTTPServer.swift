@@ -19,6 +19,9 @@ public final class HTTPServer: Sendable {
         self.core = Core(configuration: configuration, router: router)
     }
 
+    /// Open WebSocket connections.
+    public var webSocketCount: Int { core.webSocketCount }
+
     /// The port the server listens on (the real one when configured with 0).
     public var port: Int { daemon.withLock { $0?.port ?? 0 } }
 
@@ -46,10 +49,12 @@ public final class HTTPServer: Sendable {
                                           value: configuration.maxConnectionsPerIP, ptr_value: nil))
         }
         options.append(MHD_OptionItem(option: .END, value: 0, ptr_value: nil))
+        try core.startWebSockets()
         let handle = options.withUnsafeMutableBufferPointer {
             CMicroHTTPD_start(flags, accessHandler, coreRef, $0.baseAddress)
         }
         guard let handle else {
+            core.stopWebSockets()
             if configuration.listenSocket == nil { close(fd) }
             throw ServerError("libmicrohttpd failed to start (thread or descriptor limits?)")
         }
@@ -112,6 +117,19 @@ private let streamFreed: MHD_ContentReaderFreeCallback = { cls in
     stream.released()
 }
 
+private let upgraded: MHD_UpgradeHandler = { cls, _, reqCls, extraIn, extraInSize, sock, urh in
+    guard let cls, let urh else { return }
+    let core = Unmanaged<Core>.fromOpaque(cls).takeUnretainedValue()
+    guard let reqCls, let handler = Unmanaged<RequestContext>.fromOpaque(reqCls).takeUnretainedValue().upgrade else {
+        CMicroHTTPD_upgrade_close(urh)
+        return
+    }
+    let extra: [UInt8] = extraIn.map { p in
+        p.withMemoryRebound(to: UInt8.self, capacity: extraInSize) { Array(UnsafeBufferPointer(start: $0, count: extraInSize)) }
+    } ?? []
+    core.adopt(socket: sock, urh: urh, extraInput: extra, handler: handler)
+}
+
 private let collectValue: MHD_KeyValueIterator = { cls, _, key, value in
     guard let cls, let key else { return .YES }
     let box = Unmanaged<PairBox>.fromOpaque(cls).takeUnretainedValue()
@@ -134,6 +152,7 @@ final class Core: Sendable {
     let router: Router
     private let live = Mutex(LiveConnections())
     private let heartbeat = Mutex<Task<Void, Never>?>(nil)
+    private let webSockets = Mutex<WebSocketLoop?>(nil)
 
     private struct LiveConnections {
         var streams: [ObjectIdentifier: ByteStream] = [:]
@@ -235,6 +254,7 @@ final class Core: Sendable {
     }
 
     private func send(_ response: HTTPResponse, on connection: OpaquePointer, context: RequestContext) -> MHD_Result {
+        if case .upgrade(let handler) = response.body { context.upgrade = handler }
         guard case .deferred(let start) = response.body else { return queue(response, on: connection) }
         let responder = DeferredResponder(connection: connection) { [weak self] r in
             self?.live.withLock { _ = $0.deferred.removeValue(forKey: ObjectIdentifier(r)) }
@@ -283,6 +303,8 @@ final class Core: Sendable {
                 stream.attach(connection)
                 register(stream)
             }
+        case .upgrade:
+            mhd = MHD_create_response_for_upgrade(upgraded, Unmanaged.passUnretained(self).toOpaque())
         case .deferred:
             configuration.log(.error, "a deferred response answered with another deferred response")
             status = 500
@@ -294,6 +316,42 @@ final class Core: Sendable {
         let result = MHD_queue_response(connection, UInt32(status), mhd)
         MHD_destroy_response(mhd)
         return result
+    }
+
+    // MARK: WebSockets
+
+    func startWebSockets() throws(ServerError) {
+        let loop = try WebSocketLoop(limits: configuration.webSocket, log: configuration.log)
+        loop.start()
+        webSockets.withLock { $0 = loop }
+    }
+
+    func stopWebSockets() {
+        let loop = webSockets.withLock { l -> WebSocketLoop? in
+            defer { l = nil }
+            return l
+        }
+        loop?.stop()
+    }
+
+    var webSocketCount: Int { webSockets.withLock { $0?.connectionCount ?? 0 } }
+
+    /// Takes over an upgraded socket (on an MHD thread): non-blocking, a small
+    /// kernel send buffer so a slow reader backs up into our bounded queue, and
+    /// into the I/O loop.
+    func adopt(socket fd: Int32, urh: OpaquePointer, extraInput: [UInt8], handler: WebSocketHandler) {
+        guard let loop = webSockets.withLock({ $0 }) else {
+            CMicroHTTPD_upgrade_close(urh)
+            return
+        }
+        let flags = fcntl(fd, F_GETFL, 0)
+        _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
+        var sendBuffer: Int32 = 64 * 1024
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sendBuffer, socklen_t(MemoryLayout<Int32>.size))
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        loop.add(WebSocket(fd: fd, urh: urh, extraInput: extraInput, handler: handler,
+                           limits: configuration.webSocket, loop: loop))
     }
 
     // MARK: Streams and shutdown
@@ -341,6 +399,7 @@ final class Core: Sendable {
         }
         for s in streams { s.finish() }
         for d in deferred { d.respond(configuration.renderError(HTTPError(503, "Shutting down"))) }
+        stopWebSockets()
         var waited = 0.0
         while waited < grace && live.withLock({ !$0.streams.isEmpty || $0.deferredInFlight > 0 }) {
             usleep(1000)

@@ -11,4 +11,6 @@ final class RequestContext: @unchecked Sendable {
     var responder: DeferredResponder?
     /// Counted in the server's in-flight deferred requests until completed.
     var wasDeferred = false
+    /// Set when a 101 was queued: what serves the upgraded connection.
+    var upgrade: WebSocketHandler?
 }

@@ -41,6 +41,7 @@ public final class JobEngine: Sendable {
     }
 
     private let worker = Mutex(WorkerState())
+    private let workerObservers = Mutex<[@Sendable (WorkerStats) -> Void]>([])
 
     public init(queue: JobQueue = JobQueue(), registry: JobRegistry = .builtIn, capacity: Int = 3) {
         self.queue = queue
@@ -75,6 +76,19 @@ public final class JobEngine: Sendable {
 
     public var stats: WorkerStats {
         worker.withLock { WorkerStats(active: $0.active, capacity: capacity, processed: $0.processed, isRunning: $0.isRunning) }
+    }
+
+    /// Calls `observer` with fresh worker figures after a job starts or ends.
+    /// It runs on the thread that started or ended the job; keep it quick.
+    public func observeWorker(_ observer: @escaping @Sendable (WorkerStats) -> Void) {
+        workerObservers.withLock { $0.append(observer) }
+    }
+
+    private func workerChanged() {
+        let observers = workerObservers.withLock { $0 }
+        guard !observers.isEmpty else { return }
+        let current = stats
+        for o in observers { o(current) }
     }
 
     /// Stops starting new jobs and cancels the running ones' tasks.
@@ -112,6 +126,7 @@ public final class JobEngine: Sendable {
             return w.cancelBeforeRegister.remove(job.id) != nil
         }
         if cancelled { task.cancel() }
+        workerChanged()
     }
 
     private func execute(_ job: Job) async {
@@ -140,6 +155,7 @@ public final class JobEngine: Sendable {
             w.processed += 1
             w.tasks[id] = nil
         }
+        workerChanged()
         pump()
     }
 }

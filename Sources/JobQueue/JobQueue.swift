@@ -27,6 +27,8 @@ public final class JobQueue: Sendable {
         var nextID: Int64 = 1
         var stats = QueueStats()
         var outbox: [QueueEvent] = []
+        /// Position of the newest event recorded.
+        var position: UInt64 = 0
         var delivering = false
         var subscribers: [(token: Int, handler: Subscriber)] = []
         var nextToken = 0
@@ -45,6 +47,15 @@ public final class JobQueue: Sendable {
     /// Every job the queue holds, oldest first.
     public func allJobs() -> [Job] {
         state.withLock { s in s.order.compactMap { s.jobs[$0] } }
+    }
+
+    /// Jobs (oldest first, optionally filtered), counters and event position, all
+    /// read under one lock.
+    public func snapshot(where include: (Job) -> Bool = { _ in true }) -> QueueSnapshot {
+        state.withLock { s in
+            QueueSnapshot(jobs: s.order.compactMap { id in s.jobs[id].flatMap { include($0) ? $0 : nil } },
+                          stats: s.stats, position: s.position)
+        }
     }
 
     public func stats() -> QueueStats {
@@ -68,7 +79,7 @@ public final class JobQueue: Sendable {
             s.fifo.append(job.id)
             s.stats.pending += 1
             s.stats.total += 1
-            s.outbox.append(QueueEvent(jobID: job.id, sequence: job.sequence, kind: .created(job)))
+            Self.record(&s, QueueEvent(jobID: job.id, sequence: job.sequence, kind: .created(job)))
             return job
         }
         return job
@@ -89,7 +100,7 @@ public final class JobQueue: Sendable {
                 s.jobs[id] = job
                 s.stats.pending -= 1
                 s.stats.running += 1
-                s.outbox.append(QueueEvent(jobID: id, sequence: job.sequence, kind: .started(startedAt: now)))
+                Self.record(&s, QueueEvent(jobID: id, sequence: job.sequence, kind: .started(startedAt: now)))
                 Self.compactFIFO(&s)
                 return job
             }
@@ -107,7 +118,7 @@ public final class JobQueue: Sendable {
             job.progress = p
             job.sequence += 1
             s.jobs[id] = job
-            s.outbox.append(QueueEvent(jobID: id, sequence: job.sequence, kind: .progress(p)))
+            Self.record(&s, QueueEvent(jobID: id, sequence: job.sequence, kind: .progress(p)))
             return true
         }
     }
@@ -143,7 +154,7 @@ public final class JobQueue: Sendable {
             job.completedAt = epochNow()
             job.sequence += 1
             s.jobs[id] = job
-            s.outbox.append(QueueEvent(jobID: id, sequence: job.sequence, kind: .cancelled))
+            Self.record(&s, QueueEvent(jobID: id, sequence: job.sequence, kind: .cancelled))
             return .cancelled(wasRunning: wasRunning)
         }
     }
@@ -162,7 +173,7 @@ public final class JobQueue: Sendable {
             s.stats.failed = 0
             s.stats.cancelled = 0
             s.stats.total = s.stats.pending + s.stats.running
-            s.outbox.append(QueueEvent(jobID: 0, sequence: 0, kind: .cleared(count: removed.count, ids: removed)))
+            Self.record(&s, QueueEvent(jobID: 0, sequence: 0, kind: .cleared(count: removed.count, ids: removed)))
             return removed.count
         }
     }
@@ -206,7 +217,7 @@ public final class JobQueue: Sendable {
             s.jobs[id] = job
             s.stats.running -= 1
             s.stats[status] += 1
-            s.outbox.append(QueueEvent(jobID: id, sequence: job.sequence, kind: kind))
+            Self.record(&s, QueueEvent(jobID: id, sequence: job.sequence, kind: kind))
             return true
         }
     }
@@ -235,6 +246,13 @@ public final class JobQueue: Sendable {
             }
             state.withLock { $0.delivering = false }
         }
+    }
+
+    private static func record(_ s: inout State, _ event: QueueEvent) {
+        var event = event
+        s.position += 1
+        event.position = s.position
+        s.outbox.append(event)
     }
 
     private static func compactFIFO(_ s: inout State) {

@@ -16,6 +16,15 @@ public struct QueueEvent: Sendable {
     public let jobID: Int64
     public let sequence: UInt64
     public let kind: Kind
+    /// The event's place in the queue's total order of events (1, 2, 3, ...).
+    /// A snapshot taken at position P already reflects every event up to P.
+    public internal(set) var position: UInt64 = 0
+
+    init(jobID: Int64, sequence: UInt64, kind: Kind) {
+        self.jobID = jobID
+        self.sequence = sequence
+        self.kind = kind
+    }
 
     /// True for events that end a job's life (the final SSE event).
     public var isFinal: Bool {
@@ -24,6 +33,14 @@ public struct QueueEvent: Sendable {
         default: false
         }
     }
+}
+
+/// A consistent view of the queue: the jobs, the counters and the position of
+/// the last event they reflect.
+public struct QueueSnapshot: Sendable {
+    public let jobs: [Job]
+    public let stats: QueueStats
+    public let position: UInt64
 }
 
 /// A handle returned by `subscribe`; pass it to `unsubscribe`.

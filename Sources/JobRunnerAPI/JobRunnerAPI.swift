@@ -2,19 +2,79 @@ import HTTPServer
 import JSON
 import JobEngine
 import JobQueue
+import Synchronization
 
-/// The REST API of SPEC.md over an engine, plus the dashboard's static files.
-/// Translates HTTP to engine calls and back; owns neither side.
+/// What the API serves and accepts.
+public struct APIConfiguration: Sendable {
+    /// Directory of the dashboard's files; nil serves none.
+    public var webRoot: String?
+    public var maxBodyBytes = 1 << 20
+    /// Largest WebSocket command accepted.
+    public var maxWebSocketMessageBytes = 64 * 1024
+    /// When not empty, WebSocket handshakes from any other `Origin` get 403.
+    public var allowedOrigins: [String] = []
+    /// Seconds between `{"type":"ping"}` messages to WebSocket clients.
+    public var pingIntervalSeconds = 25.0
+
+    public init(webRoot: String? = nil) {
+        self.webRoot = webRoot
+    }
+}
+
+/// The REST API, SSE streams and WebSocket protocol of SPEC.md over an engine,
+/// plus the dashboard's static files. Translates HTTP to engine calls and back;
+/// owns neither side.
 public final class JobRunnerAPI: Sendable {
     public let engine: JobEngine
-    public let staticFiles: StaticFiles?
-    public let limits: JSONLimits
+    public let configuration: APIConfiguration
+    let staticFiles: StaticFiles?
+    let limits: JSONLimits
+    let streams = ProgressStreams()
+    let sockets: QueueSocket
+    private let pinger = Mutex<Task<Void, Never>?>(nil)
 
-    public init(engine: JobEngine, webRoot: String?, maxBodyBytes: Int = 1 << 20) {
+    public init(engine: JobEngine, configuration: APIConfiguration) {
         self.engine = engine
-        self.staticFiles = webRoot.map(StaticFiles.init(root:))
-        self.limits = JSONLimits(maxBytes: maxBodyBytes, maxDepth: 32)
+        self.configuration = configuration
+        self.staticFiles = configuration.webRoot.map(StaticFiles.init(root:))
+        self.limits = JSONLimits(maxBytes: configuration.maxBodyBytes, maxDepth: 32)
+        self.sockets = QueueSocket(engine: engine, maxMessageBytes: configuration.maxWebSocketMessageBytes)
+        let streams = self.streams, sockets = self.sockets
+        _ = engine.queue.subscribe { event in
+            streams.deliver(event)
+            sockets.deliver(event)
+        }
+        engine.observeWorker { stats in sockets.workerChanged(stats) }
     }
+
+    public convenience init(engine: JobEngine, webRoot: String?, maxBodyBytes: Int = 1 << 20) {
+        var configuration = APIConfiguration(webRoot: webRoot)
+        configuration.maxBodyBytes = maxBodyBytes
+        self.init(engine: engine, configuration: configuration)
+    }
+
+    /// Starts the periodic WebSocket ping.
+    public func start() {
+        let interval = configuration.pingIntervalSeconds
+        let sockets = self.sockets
+        let task = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(Int64(interval * 1000)))
+                if Task.isCancelled { return }
+                sockets.ping()
+            }
+        }
+        pinger.withLock { $0 = task }
+    }
+
+    /// Stops the ping and says goodbye (1001) to every WebSocket client.
+    public func stop() {
+        pinger.withLock { $0?.cancel() }
+        sockets.closeAll()
+    }
+
+    /// Clients watching: SSE streams and WebSockets.
+    public var liveClients: (streams: Int, webSockets: Int) { (streams.count, sockets.count) }
 
     /// `{"error": ...}` for every error the server or a handler produces.
     public static let renderError: @Sendable (HTTPError) -> HTTPResponse = { error in
@@ -31,6 +91,10 @@ public final class JobRunnerAPI: Sendable {
         r.post("/api/jobs/clear-completed") { [self] _ in clearCompleted() }
         r.get("/api/jobs/:id") { [self] req in try getJob(req) }
         r.delete("/api/jobs/:id") { [self] req in try cancelJob(req) }
+        r.get("/api/jobs/:id/progress") { [self] req in try progress(req) }
+        r.get("/ws/queue") { [self] req in
+            try HTTPResponse.webSocket(req, allowedOrigins: configuration.allowedOrigins, handler: sockets.handler)
+        }
         r.setFallback { [self] req in try fallback(req) }
         return r
     }
@@ -43,7 +107,12 @@ public final class JobRunnerAPI: Sendable {
         w.queueStats(engine.queue.stats())
         w.raw(",\"worker\":")
         w.workerStats(engine.stats)
-        w.raw("}")
+        // An extension of SPEC's shape: live clients by kind.
+        w.raw(",\"clients\":{\"sse\":")
+        w.int(Int64(streams.count))
+        w.raw(",\"websocket\":")
+        w.int(Int64(sockets.count))
+        w.raw("}}")
         return .json(w.bytes)
     }
 
@@ -106,6 +175,23 @@ public final class JobRunnerAPI: Sendable {
             return .json(errorBody("Cannot cancel job in status: \(status.rawValue)", extra: JSONObject([("job_id", .int(id))])),
                          status: 400)
         }
+    }
+
+    /// `GET /api/jobs/:id/progress`: the job's Server-Sent Events stream.
+    func progress(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
+        let id = try jobID(request)
+        guard let job = engine.queue.job(id) else { throw notFound(request) }
+        // A client that already saw the end (EventSource reconnecting after the
+        // final event): 204 tells it to stop reconnecting.
+        if job.status.isFinished, let last = request.header("Last-Event-ID").flatMap(UInt64.init), last >= job.sequence {
+            return HTTPResponse(status: 204)
+        }
+        guard let stream = streams.open(jobID: id, queue: engine.queue) else { throw notFound(request) }
+        return HTTPResponse(status: 200, headers: [
+            ("Content-Type", "text/event-stream"),
+            ("Cache-Control", "no-cache"),
+            ("X-Accel-Buffering", "no"),
+        ], body: .stream(stream))
     }
 
     func clearCompleted() -> HTTPResponse {

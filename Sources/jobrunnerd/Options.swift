@@ -35,6 +35,22 @@ struct Options: ParsableCommand {
     @Option(name: .customLong("idle-timeout"), help: "Seconds before an idle HTTP connection is closed.")
     var idleTimeout = 60
 
+    @Option(name: .customLong("sse-heartbeat"), help: "Seconds between keep-alive comments on SSE streams.")
+    var sseHeartbeat = 15.0
+
+    @Option(name: .customLong("ws-max-message"), help: "Largest WebSocket frame or message from a client, bytes (close 1009 above).")
+    var wsMaxMessage = 64 * 1024
+
+    @Option(name: .customLong("ws-max-queue"), help: "Bytes queued for one WebSocket client before it is closed with 1013.")
+    var wsMaxQueue = 1 << 20
+
+    @Option(name: .customLong("ws-ping-interval"), help: "Seconds between WebSocket pings; a client silent for two intervals is dropped.")
+    var wsPingInterval = 25.0
+
+    @Option(name: .customLong("allowed-origins"),
+            help: "Comma-separated Origins allowed to open the WebSocket (default: any). Others get 403.")
+    var allowedOrigins: String?
+
     @Option(name: .customLong("log-level"), help: "debug, info, warning or error.")
     var logLevel = "info"
 
@@ -46,6 +62,10 @@ struct Options: ParsableCommand {
         guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }
         guard maxConnectionsPerIP >= 0 else { throw ValidationError("--max-connections-per-ip must not be negative") }
         guard idleTimeout >= 1 else { throw ValidationError("--idle-timeout must be at least 1") }
+        guard sseHeartbeat >= 0.01 else { throw ValidationError("--sse-heartbeat must be positive") }
+        guard wsMaxMessage >= 125 else { throw ValidationError("--ws-max-message must be at least 125") }
+        guard wsMaxQueue >= 4096 else { throw ValidationError("--ws-max-queue must be at least 4096") }
+        guard wsPingInterval >= 0.01 else { throw ValidationError("--ws-ping-interval must be positive") }
         guard Logger.level(named: logLevel) != nil else {
             throw ValidationError("--log-level must be one of debug, info, warning, error")
         }
@@ -53,3 +73,15 @@ struct Options: ParsableCommand {
 }
 
 let jobRunnerVersion = "0.1.0"
+
+extension Options {
+    var origins: [String] {
+        (allowedOrigins ?? "").split(separator: ",").map { $0.trimmingCharacters() }.filter { !$0.isEmpty }
+    }
+}
+
+extension StringProtocol {
+    func trimmingCharacters() -> String {
+        String(drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
+    }
+}

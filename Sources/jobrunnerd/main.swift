@@ -56,7 +56,12 @@ if getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 && limit.
 
 let webRoot = options.www ?? defaultWebRoot()
 let engine = JobEngine(capacity: options.concurrency)
-let api = JobRunnerAPI(engine: engine, webRoot: webRoot, maxBodyBytes: options.maxBody)
+var apiConfiguration = APIConfiguration(webRoot: webRoot)
+apiConfiguration.maxBodyBytes = options.maxBody
+apiConfiguration.maxWebSocketMessageBytes = options.wsMaxMessage
+apiConfiguration.allowedOrigins = options.origins
+apiConfiguration.pingIntervalSeconds = options.wsPingInterval
+let api = JobRunnerAPI(engine: engine, configuration: apiConfiguration)
 
 var configuration = ServerConfiguration()
 configuration.host = options.host
@@ -66,6 +71,10 @@ configuration.maxBodyBytes = options.maxBody
 configuration.maxConnections = options.maxConnections
 configuration.maxConnectionsPerIP = options.maxConnectionsPerIP
 configuration.idleTimeoutSeconds = options.idleTimeout
+configuration.streamHeartbeatSeconds = options.sseHeartbeat
+configuration.webSocket.maxMessageBytes = options.wsMaxMessage
+configuration.webSocket.maxQueuedBytes = options.wsMaxQueue
+configuration.webSocket.pingIntervalSeconds = options.wsPingInterval
 configuration.renderError = JobRunnerAPI.renderError
 configuration.log = { level, message in logger.log(level, message) }
 
@@ -76,6 +85,7 @@ do {
     writeStderr("jobrunnerd: \(error.message)\n")
     exit(2)
 }
+api.start()
 let shownHost = options.host.contains(":") ? "[\(options.host)]" : options.host
 logger.log(.info, "listening on http://\(shownHost):\(server.port) (web root \(webRoot), \(options.concurrency) job slots, \(configuration.threads) threads)")
 
@@ -85,6 +95,7 @@ while sigwait(&signals, &received) == 0 {
 }
 logger.log(.info, "signal \(received): shutting down")
 engine.stop()
+api.stop()
 server.stop()
 logger.log(.info, "stopped")
 exit(0)

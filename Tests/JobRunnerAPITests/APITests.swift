@@ -94,6 +94,7 @@ final class TestDaemon {
         #expect(stats == [
             "queue": ["pending": 1, "running": 1, "completed": 0, "failed": 0, "cancelled": 0, "total": 2],
             "worker": ["active": 1, "capacity": 1, "processed": 0, "is_running": true],
+            "clients": ["sse": 0, "websocket": 0],
         ])
     }
 

@@ -1,0 +1,149 @@
+import JSON
+import JobEngine
+import JobQueue
+
+/// The wire forms of queue events: WebSocket broadcasts and SSE events, each
+/// written once per event and shared by every client.
+enum EventEncoding {
+    /// `{"type":T,"data":{...}}` for the WebSocket, or nil for events not broadcast.
+    static func broadcast(_ event: QueueEvent) -> [UInt8] {
+        var w = JSONWriter(capacity: 192)
+        switch event.kind {
+        case .created(let job):
+            w.raw("{\"type\":\"job_created\",\"data\":")
+            w.job(job)
+            w.raw("}")
+        case .started(let startedAt):
+            w.raw("{\"type\":\"job_started\",\"data\":{\"job_id\":")
+            w.int(event.jobID)
+            w.raw(",\"started_at\":")
+            w.double(startedAt)
+            w.raw("}}")
+        case .progress(let p):
+            w.raw("{\"type\":\"job_progress\",\"data\":{\"job_id\":")
+            w.int(event.jobID)
+            w.raw(",\"percent\":")
+            w.int(Int64(p.percent))
+            w.raw(",\"message\":")
+            w.string(p.message)
+            w.raw("}}")
+        case .completed(let result, let duration):
+            w.raw("{\"type\":\"job_completed\",\"data\":{\"job_id\":")
+            w.int(event.jobID)
+            w.raw(",\"result\":")
+            w.write(result)
+            w.raw(",\"duration\":")
+            w.double(duration)
+            w.raw("}}")
+        case .failed(let error):
+            w.raw("{\"type\":\"job_failed\",\"data\":{\"job_id\":")
+            w.int(event.jobID)
+            w.raw(",\"error\":")
+            w.string(error)
+            w.raw("}}")
+        case .cancelled:
+            w.raw("{\"type\":\"job_cancelled\",\"data\":{\"job_id\":")
+            w.int(event.jobID)
+            w.raw("}}")
+        case .cleared(let count, _):
+            w.raw("{\"type\":\"jobs_cleared\",\"data\":{\"count\":")
+            w.int(Int64(count))
+            w.raw("}}")
+        }
+        return w.bytes
+    }
+
+    static func workerStats(_ stats: WorkerStats) -> [UInt8] {
+        var w = JSONWriter(capacity: 128)
+        w.raw("{\"type\":\"worker_stats\",\"data\":")
+        w.workerStats(stats)
+        w.raw("}")
+        return w.bytes
+    }
+
+    // MARK: SSE
+
+    /// `id: N\nevent: NAME\ndata: JSON\n\n`.
+    static func sse(id: UInt64, event name: StaticString, _ body: (inout JSONWriter) -> Void) -> [UInt8] {
+        var w = JSONWriter(capacity: 160)
+        w.raw("id: ")
+        w.int(Int64(id))
+        w.raw("\nevent: ")
+        w.raw(name)
+        w.raw("\ndata: ")
+        body(&w)
+        w.raw("\n\n")
+        return w.bytes
+    }
+
+    /// The SSE form of a live event about one job, or nil if the stream does not carry it.
+    static func sse(_ event: QueueEvent) -> [UInt8]? {
+        switch event.kind {
+        case .progress(let p):
+            return sse(id: event.sequence, event: "progress") { $0.progress(p) }
+        case .completed(let result, let duration):
+            return sse(id: event.sequence, event: "complete") { w in
+                w.raw("{\"status\":\"completed\",\"result\":")
+                w.write(result)
+                w.raw(",\"duration\":")
+                w.double(duration)
+                w.raw("}")
+            }
+        case .failed(let error):
+            return sse(id: event.sequence, event: "failed") { w in
+                w.raw("{\"status\":\"failed\",\"error\":")
+                w.string(error)
+                w.raw("}")
+            }
+        case .cancelled:
+            return sse(id: event.sequence, event: "cancelled") { w in
+                w.raw("{\"job_id\":")
+                w.int(event.jobID)
+                w.raw("}")
+            }
+        case .started, .created, .cleared:
+            return nil
+        }
+    }
+
+    /// The first event of every stream: where the job stands now.
+    static func sseStatus(_ job: Job) -> [UInt8] {
+        sse(id: job.sequence, event: "status") { w in
+            w.raw("{\"id\":")
+            w.int(job.id)
+            w.raw(",\"type\":")
+            w.string(job.type)
+            w.raw(",\"status\":")
+            w.string(job.status.rawValue)
+            w.raw(",\"progress\":")
+            w.progress(job.progress)
+            w.raw(",\"started_at\":")
+            w.optionalDouble(job.startedAt)
+            w.raw("}")
+        }
+    }
+
+    /// The final event for a job that had already finished when the client connected.
+    static func sseFinal(_ job: Job) -> [UInt8]? {
+        switch job.status {
+        case .completed:
+            return sse(id: job.sequence, event: "complete") { w in
+                w.raw("{\"status\":\"completed\",\"result\":")
+                w.write(job.result ?? .null)
+                w.raw(",\"duration\":")
+                w.double(job.duration ?? 0)
+                w.raw("}")
+            }
+        case .failed:
+            return sse(id: job.sequence, event: "failed") { w in
+                w.raw("{\"status\":\"failed\",\"error\":")
+                w.string(job.error ?? "")
+                w.raw("}")
+            }
+        case .cancelled:
+            return sse(id: job.sequence, event: "cancelled") { $0.raw("{\"status\":\"cancelled\"}") }
+        case .pending, .running:
+            return nil
+        }
+    }
+}

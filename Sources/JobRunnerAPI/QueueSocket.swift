@@ -1,0 +1,162 @@
+import HTTPServer
+import JSON
+import JobEngine
+import JobQueue
+import Synchronization
+
+/// The WebSocket queue protocol of SPEC.md: `queue_state` on connect, every
+/// broadcast, and the commands with their replies.
+final class QueueSocket: Sendable {
+    private struct Client {
+        let socket: WebSocket
+        /// Broadcasts at or before this queue position are already in its `queue_state`.
+        let position: UInt64
+    }
+
+    private let engine: JobEngine
+    private let limits: JSONLimits
+    private let clients = Mutex<[ObjectIdentifier: Client]>([:])
+
+    init(engine: JobEngine, maxMessageBytes: Int) {
+        self.engine = engine
+        self.limits = JSONLimits(maxBytes: maxMessageBytes, maxDepth: 16)
+    }
+
+    var handler: WebSocketHandler {
+        WebSocketHandler(
+            onOpen: { [weak self] ws in self?.opened(ws) },
+            onText: { [weak self] ws, text in self?.received(ws, text) },
+            onClose: { [weak self] ws in self?.clients.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(ws)) } }
+        )
+    }
+
+    var count: Int { clients.withLock { $0.count } }
+
+    // MARK: Broadcasts
+
+    /// Sends a queue event to every client whose snapshot predates it. Progress
+    /// frames of one job replace each other while unsent.
+    func deliver(_ event: QueueEvent) {
+        let targets = clients.withLock { Array($0.values) }
+        guard !targets.isEmpty else { return }
+        let frame = WebSocketFrame.text(EventEncoding.broadcast(event))
+        let key: Int64? = if case .progress = event.kind { event.jobID } else { nil }
+        for c in targets where event.position > c.position {
+            c.socket.send(frame: frame, coalescingKey: key)
+        }
+    }
+
+    func workerChanged(_ stats: WorkerStats) {
+        broadcast(WebSocketFrame.text(EventEncoding.workerStats(stats)), key: -1)
+    }
+
+    /// The application-level `{"type":"ping","ts":X}`.
+    func ping() {
+        var w = JSONWriter()
+        w.raw("{\"type\":\"ping\",\"ts\":")
+        w.double(epochNow())
+        w.raw("}")
+        broadcast(WebSocketFrame.text(w.bytes), key: nil)
+    }
+
+    private func broadcast(_ frame: [UInt8], key: Int64?) {
+        for c in clients.withLock({ Array($0.values) }) { c.socket.send(frame: frame, coalescingKey: key) }
+    }
+
+    /// Ends every client with 1001.
+    func closeAll() {
+        for c in clients.withLock({ Array($0.values) }) { c.socket.close(.goingAway, reason: "server shutting down") }
+    }
+
+    // MARK: Connection
+
+    private func opened(_ ws: WebSocket) {
+        // Snapshot and registration under one lock: every later event is either
+        // in the snapshot or delivered after it, never both, never neither.
+        clients.withLock { all in
+            let snapshot = engine.queue.snapshot()
+            ws.send(frame: WebSocketFrame.text(queueState(snapshot)))
+            all[ObjectIdentifier(ws)] = Client(socket: ws, position: snapshot.position)
+        }
+    }
+
+    private func queueState(_ snapshot: QueueSnapshot) -> [UInt8] {
+        var w = JSONWriter(capacity: 512 + snapshot.jobs.count * 256)
+        w.raw("{\"type\":\"queue_state\",\"jobs\":")
+        w.jobs(snapshot.jobs)
+        w.raw(",\"stats\":")
+        w.queueStats(snapshot.stats)
+        w.raw(",\"worker\":")
+        w.workerStats(engine.stats)
+        w.raw(",\"job_types\":")
+        w.jobTypes(engine.registry)
+        w.raw("}")
+        return w.bytes
+    }
+
+    // MARK: Commands
+
+    private func received(_ ws: WebSocket, _ text: String) {
+        guard let message = try? JSONValue.parse(Array(text.utf8), limits: limits),
+              case .object(let command) = message else { return }
+        let reply: JSONValue
+        switch command["type"]?.stringValue {
+        case "create_job":
+            reply = createJob(command)
+        case "cancel_job":
+            reply = cancelJob(command)
+        case "clear_completed":
+            reply = ["type": "jobs_cleared_ack", "cleared": .int(Int64(engine.queue.clearFinished()))]
+        case "get_state":
+            ws.send(frame: WebSocketFrame.text(queueState(engine.queue.snapshot())))
+            return
+        case "get_job_types":
+            var w = JSONWriter(capacity: 2048)
+            w.raw("{\"type\":\"job_types\",\"job_types\":")
+            w.jobTypes(engine.registry)
+            w.raw("}")
+            ws.send(frame: WebSocketFrame.text(w.bytes))
+            return
+        case "ping":
+            reply = ["type": "pong", "ts": command["ts"] ?? .null]
+        case "pong":
+            return
+        case let other?:
+            reply = error("Unknown message type: \(other.prefix(100))")
+        case nil:
+            reply = error("Missing 'type' field")
+        }
+        ws.send(frame: WebSocketFrame.text(reply.serialized()))
+    }
+
+    private func createJob(_ command: JSONObject) -> JSONValue {
+        guard let type = command["job_type"], !type.isNull else { return error("Missing 'job_type' field") }
+        guard case .string(let name) = type else { return error("Invalid 'job_type' field: must be a string") }
+        do {
+            let job = try engine.submit(type: name, params: command["params"])
+            return ["type": "job_created_ack", "job_id": .int(job.id)]
+        } catch {
+            return self.error(error.message)
+        }
+    }
+
+    private func cancelJob(_ command: JSONObject) -> JSONValue {
+        guard let raw = command["job_id"], !raw.isNull else { return error("Missing 'job_id' field") }
+        let id: Int64?
+        switch raw {
+        case .int(let i): id = i
+        case .string(let s): id = Int64(s)
+        default: id = nil
+        }
+        guard let id, id > 0 else { return error("Job not found: \(raw.jsonString.prefix(100))") }
+        switch engine.cancel(id) {
+        case .cancelled: return ["type": "job_cancelled_ack", "job_id": .int(id), "success": true]
+        case .notFound: return error("Job not found: \(id)")
+        case .notCancellable(let status): return error("Cannot cancel job in status: \(status.rawValue)")
+        }
+    }
+
+    private func error(_ message: String) -> JSONValue {
+        ["type": "error", "message": .string(message)]
+    }
+}
