@@ -170,3 +170,30 @@ public func httpRequest(port: Int, _ method: String, _ path: String, body: Strin
     if let body { return try c.request(method, path, json: body, headers: headers) }
     return try c.request(method, path, headers: headers)
 }
+
+/// Runs blocking client I/O on a thread of its own, so a test that waits on a
+/// socket never occupies the Swift concurrency pool that runs the daemon's jobs
+/// (on a 2-core machine two blocked tests would starve it).
+public func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        let box = Unmanaged.passRetained(BlockingBody {
+            continuation.resume(with: Result { try body() })
+        }).toOpaque()
+        var thread = pthread_t()
+        let rc = pthread_create(&thread, nil, { arg in
+            Unmanaged<BlockingBody>.fromOpaque(arg!).takeRetainedValue().run()
+            return nil
+        }, box)
+        if rc == 0 {
+            pthread_detach(thread)
+        } else {
+            Unmanaged<BlockingBody>.fromOpaque(box).release()
+            continuation.resume(throwing: TestClientError("pthread_create failed"))
+        }
+    }
+}
+
+private final class BlockingBody {
+    let run: () -> Void
+    init(_ run: @escaping () -> Void) { self.run = run }
+}

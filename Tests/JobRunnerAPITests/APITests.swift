@@ -13,8 +13,8 @@ final class TestDaemon {
     let server: HTTPServer
     var port: Int { server.port }
 
-    init(capacity: Int = 3, webRoot: String? = nil, maxBody: Int = 1 << 20) throws {
-        engine = JobEngine(capacity: capacity)
+    init(capacity: Int = 3, webRoot: String? = nil, maxBody: Int = 1 << 20, registry: JobRegistry = .builtIn) throws {
+        engine = JobEngine(registry: registry, capacity: capacity)
         let api = JobRunnerAPI(engine: engine, webRoot: webRoot, maxBodyBytes: maxBody)
         var configuration = ServerConfiguration()
         configuration.port = 0
