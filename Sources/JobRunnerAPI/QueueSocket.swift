@@ -75,7 +75,7 @@ final class QueueSocket: Sendable {
         // in the snapshot or delivered after it, never both, never neither.
         clients.withLock { all in
             let snapshot = engine.queue.snapshot()
-            ws.send(frame: WebSocketFrame.text(queueState(snapshot)))
+            ws.send(frame: WebSocketFrame.text(queueState(snapshot)), exempt: true)
             all[ObjectIdentifier(ws)] = Client(socket: ws, position: snapshot.position)
         }
     }
@@ -108,7 +108,7 @@ final class QueueSocket: Sendable {
         case "clear_completed":
             reply = ["type": "jobs_cleared_ack", "cleared": .int(Int64(engine.queue.clearFinished()))]
         case "get_state":
-            ws.send(frame: WebSocketFrame.text(queueState(engine.queue.snapshot())))
+            ws.send(frame: WebSocketFrame.text(queueState(engine.queue.snapshot())), exempt: true)
             return
         case "get_job_types":
             var w = JSONWriter(capacity: 2048)

@@ -41,6 +41,8 @@ public final class WebSocket: @unchecked Sendable {
         var bytes: [UInt8]
         /// Messages with the same key may replace each other while unsent.
         var key: Int64?
+        /// Outside the queue limit (a requested snapshot), so not in `queuedBytes`.
+        var exempt = false
     }
 
     enum Phase { case open, closing, draining, closed }
@@ -94,9 +96,10 @@ public final class WebSocket: @unchecked Sendable {
     /// Sends an already encoded frame (encode once, send to many). With a key, an
     /// unsent earlier frame with the same key is replaced instead of queued again.
     /// Returns false if the connection is closing; a client whose queue passes the
-    /// limit is closed with 1013.
+    /// limit is closed with 1013. An `exempt` frame (a snapshot the client asked
+    /// for, bounded by its producer) does not count towards the limit.
     @discardableResult
-    public func send(frame: [UInt8], coalescingKey: Int64? = nil) -> Bool {
+    public func send(frame: [UInt8], coalescingKey: Int64? = nil, exempt: Bool = false) -> Bool {
         enum Outcome { case queued(schedule: Bool), refused, overflow }
         let outcome = state.withLock { s -> Outcome in
             guard s.phase == .open else { return .refused }
@@ -111,9 +114,13 @@ public final class WebSocket: @unchecked Sendable {
                     i -= 1
                 }
             }
-            if s.queuedBytes + frame.count > limits.maxQueuedBytes { return .overflow }
-            s.queue.append(Outbound(bytes: frame, key: coalescingKey))
-            s.queuedBytes += frame.count
+            if exempt {
+                s.queue.append(Outbound(bytes: frame, key: nil, exempt: true))
+            } else {
+                if s.queuedBytes + frame.count > limits.maxQueuedBytes { return .overflow }
+                s.queue.append(Outbound(bytes: frame, key: coalescingKey))
+                s.queuedBytes += frame.count
+            }
             let schedule = !s.flushScheduled
             s.flushScheduled = true
             return .queued(schedule: schedule)
@@ -141,7 +148,8 @@ public final class WebSocket: @unchecked Sendable {
                 // Keep a frame that is partly written, or the stream would be corrupt.
                 let keep = s.headOffset > 0 || s.inFlightEnd > s.head ? max(s.inFlightEnd, s.head + 1) : s.head
                 s.queue.removeSubrange(keep...)
-                s.queuedBytes = s.queue[s.head...].reduce(0) { $0 + $1.bytes.count } - s.headOffset
+                s.queuedBytes = s.queue[s.head...].reduce(0) { $0 + ($1.exempt ? 0 : $1.bytes.count) }
+                    - (s.head < s.queue.count && !s.queue[s.head].exempt ? s.headOffset : 0)
             }
             let frame = WebSocketFrame.close(code, reason: reason)
             s.queue.append(Outbound(bytes: frame, key: nil))

@@ -267,14 +267,15 @@ final class WebSocketLoop: @unchecked Sendable {
                 var left = n
                 while left > 0 && s.head < s.queue.count {
                     let remaining = s.queue[s.head].bytes.count - s.headOffset
+                    let counted = !s.queue[s.head].exempt
                     if left >= remaining {
                         left -= remaining
-                        s.queuedBytes -= remaining
+                        if counted { s.queuedBytes -= remaining }
                         s.head += 1
                         s.headOffset = 0
                     } else {
                         s.headOffset += left
-                        s.queuedBytes -= left
+                        if counted { s.queuedBytes -= left }
                         left = 0
                     }
                 }
