@@ -9,10 +9,10 @@ VENV         := .venv
 PYTHON       := $(VENV)/bin/python
 BIN          := .build/release/jobrunnerd
 
-# Debian packages: build (C libraries + pkg-config), e2e tests (python, venv),
-# benchmarks (wrk).
+# Debian packages: build (C libraries + pkg-config), e2e tests (python, venv,
+# chromium for the browser tests), benchmarks (wrk).
 APT_PACKAGES := pkg-config libmicrohttpd-dev libjansson-dev libgnutls28-dev \
-                python3 python3-venv python3-pip wrk curl
+                python3 python3-venv python3-pip wrk curl chromium
 
 .PHONY: all deps apt-deps py-deps build run test unit-test e2e-test bench clean
 

@@ -18,7 +18,8 @@ OUTPUT = os.path.join(ROOT, "Tests", "e2e", "output")
 
 class Daemon:
     def __init__(self, *args):
-        self.args = [BINARY, "--port", "0", "--www", WWW, *args]
+        port = [] if "--port" in args else ["--port", "0"]
+        self.args = [BINARY, *port, "--www", WWW, *args]
         self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.log = []
         self.port = None

@@ -1,22 +1,94 @@
-"use strict";
-async function refresh() {
-  try {
-    const [stats, jobs] = await Promise.all([
-      fetch("/api/stats").then((r) => r.json()),
-      fetch("/api/jobs").then((r) => r.json()),
-    ]);
-    const q = stats.queue;
-    document.getElementById("stats").textContent =
-      `${q.running} running, ${q.pending} pending, ${q.completed} completed, ${q.failed} failed, ${q.cancelled} cancelled`;
-    const list = document.getElementById("jobs");
-    list.replaceChildren(...jobs.slice(-50).reverse().map((job) => {
-      const li = document.createElement("li");
-      li.textContent = `#${job.id} ${job.type} — ${job.status} ${job.progress.percent}% ${job.progress.message}`;
-      return li;
-    }));
-  } catch (e) {
-    document.getElementById("stats").textContent = "Cannot reach the daemon.";
+// JobRunner dashboard: one WebSocket keeps the page in step with the daemon.
+import { $, announce } from "./dom.js";
+import { Store } from "./store.js";
+import { JobList } from "./list.js";
+import { Charts } from "./charts.js";
+import { JobForm } from "./forms.js";
+import { JobDetail } from "./detail.js";
+
+const store = new Store();
+
+async function cancel(id) {
+  const response = await fetch(`/api/jobs/${id}`, { method: "DELETE" }).catch(() => null);
+  if (!response) return announce("Cannot reach the daemon.");
+  if (!response.ok) {
+    const body = await response.json().catch(() => ({}));
+    announce(body.error ?? `Cancel failed (${response.status})`);
   }
 }
-refresh();
-setInterval(refresh, 2000);
+
+const list = new JobList(store, { onOpen: (id) => detail.open(id), onCancel: cancel });
+const detail = new JobDetail(store, { onCancel: cancel });
+const charts = new Charts(store);
+const form = new JobForm({ onCreated: (job) => announce(`Job ${job.id} (${job.type}) queued`) });
+
+function renderCounts() {
+  for (const [status, n] of Object.entries(store.counts)) $(`count-${status}`).textContent = n.toLocaleString();
+}
+
+store.onChange((kind, job) => {
+  if (kind === "reset") form.setTypes(store.jobTypes);
+  if (kind === "worker" || kind === "reset") charts.drawWorker();
+  if (kind !== "progress" && kind !== "worker") renderCounts();
+  if (job && (kind === "completed" || kind === "failed" || kind === "cancelled" || kind === "running")) {
+    announce(`Job ${job.id} (${job.type}) ${kind}`);
+  }
+  if (kind !== "worker") list.schedule();
+  detail.refresh(job);
+});
+
+$("filter-status").addEventListener("change", (e) => { store.setFilter({ status: e.target.value }); list.schedule(); });
+$("filter-type").addEventListener("change", (e) => { store.setFilter({ type: e.target.value }); list.schedule(); });
+$("clear-finished").addEventListener("click", async () => {
+  const r = await fetch("/api/jobs/clear-completed", { method: "POST" }).catch(() => null);
+  if (r?.ok) announce(`Cleared ${(await r.json()).cleared} finished jobs`);
+});
+
+// --- The WebSocket, with reconnect and a full resync after it ---------------
+
+let socket = null;
+let attempt = 0;
+let retryTimer = null;
+
+function setConnection(state, text) {
+  const box = $("connection");
+  box.className = `connection ${state}`;
+  $("connection-text").textContent = text;
+}
+
+function connect() {
+  clearTimeout(retryTimer);
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const ws = new WebSocket(`${scheme}://${location.host}/ws/queue`);
+  socket = ws;
+  setConnection(attempt ? "reconnecting" : "offline", attempt ? "Reconnecting…" : "Connecting…");
+  ws.onmessage = (event) => {
+    let message;
+    try { message = JSON.parse(event.data); } catch { return; }
+    if (message.type === "queue_state") {
+      attempt = 0;
+      setConnection("live", "Live");
+      store.reset(message);
+    } else if (message.type === "ping") {
+      ws.send(JSON.stringify({ type: "pong", ts: message.ts }));
+    } else {
+      store.apply(message);
+    }
+  };
+  ws.onclose = () => {
+    if (socket !== ws) return;
+    attempt += 1;
+    // Exponential backoff with jitter: 0.5 s, 1 s, 2 s ... up to 10 s.
+    const delay = Math.min(10_000, 500 * 2 ** (attempt - 1)) * (0.75 + Math.random() * 0.5);
+    setConnection("reconnecting", `Reconnecting in ${Math.ceil(delay / 1000)} s`);
+    retryTimer = setTimeout(connect, delay);
+  };
+  ws.onerror = () => {}; // onclose follows and schedules the retry
+}
+
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible" && socket?.readyState === WebSocket.CLOSED) connect();
+});
+
+connect();
+window.jobrunner = { store }; // for debugging from the console

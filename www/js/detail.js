@@ -1,0 +1,107 @@
+// The job detail dialog: everything about one job, with live progress over
+// its SSE stream (EventSource resumes with Last-Event-ID after a drop).
+import { $, el, formatDuration, formatTime, prettyJSON } from "./dom.js";
+import { isFinished } from "./store.js";
+
+export class JobDetail {
+  constructor(store, { onCancel }) {
+    this.store = store;
+    this.dialog = $("detail");
+    this.jobId = null;
+    this.source = null;
+    this.dialog.addEventListener("close", () => this.stop());
+    $("detail-cancel").addEventListener("click", () => this.jobId && onCancel(this.jobId));
+  }
+
+  open(id) {
+    this.stop();
+    this.jobId = id;
+    this.render();
+    if (!this.dialog.open) this.dialog.showModal();
+    const job = this.store.jobs.get(id);
+    if (job && !isFinished(job.status)) this.follow(id);
+  }
+
+  follow(id) {
+    const source = new EventSource(`/api/jobs/${id}/progress`);
+    this.source = source;
+    $("detail-live").textContent = "· live";
+    const live = (data) => {
+      const job = this.store.jobs.get(id);
+      if (job && data && !isFinished(job.status)) job.progress = { percent: data.percent, message: data.message };
+      this.render();
+    };
+    source.addEventListener("status", (e) => {
+      const s = JSON.parse(e.data);
+      const job = this.store.jobs.get(id);
+      if (job && !isFinished(job.status)) {
+        job.progress = s.progress;
+        job.started_at = s.started_at;
+      }
+      this.render();
+    });
+    source.addEventListener("progress", (e) => live(JSON.parse(e.data)));
+    for (const name of ["complete", "failed", "cancelled"]) {
+      source.addEventListener(name, () => {
+        source.close();
+        if (this.source === source) {
+          this.source = null;
+          $("detail-live").textContent = "";
+        }
+        // The WebSocket carries the same ending; render whatever the store has.
+        setTimeout(() => this.render(), 50);
+      });
+    }
+    source.onerror = () => {
+      if (source.readyState === EventSource.CLOSED && this.source === source) $("detail-live").textContent = "";
+      else $("detail-live").textContent = "· reconnecting";
+    };
+    source.onopen = () => { $("detail-live").textContent = "· live"; };
+  }
+
+  stop() {
+    this.source?.close();
+    this.source = null;
+    $("detail-live").textContent = "";
+  }
+
+  /** Called on every store change; cheap when the dialog is closed. */
+  refresh(job) {
+    if (this.dialog.open && job && job.id === this.jobId) this.render();
+  }
+
+  render() {
+    const job = this.store.jobs.get(this.jobId);
+    if (!job) {
+      $("detail-title").textContent = `Job #${this.jobId} is gone (cleared)`;
+      return;
+    }
+    $("detail-title").textContent = `Job #${job.id} · ${job.type}`;
+    const status = $("detail-status");
+    status.className = `badge ${job.status}`;
+    status.textContent = job.status;
+    const percent = job.progress?.percent ?? 0;
+    const bar = $("detail-progress");
+    bar.className = `progress large ${job.status}`;
+    bar.setAttribute("aria-valuenow", String(percent));
+    bar.firstElementChild.style.width = `${percent}%`;
+    $("detail-message").textContent = `${percent}% · ${job.progress?.message ?? ""}`;
+    const now = Date.now() / 1000;
+    const waited = (job.started_at ?? (isFinished(job.status) ? job.completed_at : now)) - job.created_at;
+    const ran = job.started_at ? (job.completed_at ?? now) - job.started_at : null;
+    const rows = [
+      ["Created", formatTime(job.created_at)],
+      ["Started", formatTime(job.started_at)],
+      ["Finished", formatTime(job.completed_at)],
+      ["Waited", formatDuration(waited)],
+      ["Ran", formatDuration(ran)],
+    ];
+    $("detail-fields").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
+    $("detail-params").textContent = prettyJSON(job.params);
+    $("detail-result-box").hidden = job.result == null;
+    $("detail-result").textContent = job.result == null ? "" : prettyJSON(job.result);
+    $("detail-error-box").hidden = !job.error;
+    $("detail-error").textContent = job.error ?? "";
+    $("detail-cancel").hidden = isFinished(job.status);
+  }
+}

@@ -1,0 +1,146 @@
+// The dashboard's copy of the queue, kept in step by the WebSocket's messages.
+
+const FINISHED = new Set(["completed", "failed", "cancelled"]);
+const ORDER = { running: 0, pending: 1, completed: 2, failed: 2, cancelled: 2 };
+
+export class Store {
+  constructor() {
+    this.jobs = new Map();
+    this.counts = { pending: 0, running: 0, completed: 0, failed: 0, cancelled: 0 };
+    this.worker = { active: 0, capacity: 0, processed: 0, is_running: false };
+    this.jobTypes = [];
+    this.finishedAt = []; // epoch seconds of recent finishes, for the throughput chart
+    this.listeners = new Set();
+    this.orderDirty = true;
+    this.sorted = [];
+    this.filter = { status: "", type: "" };
+  }
+
+  onChange(fn) { this.listeners.add(fn); }
+
+  emit(kind, job) { for (const fn of this.listeners) fn(kind, job); }
+
+  /** Replaces everything with a fresh `queue_state` (on connect and after a reconnect). */
+  reset(state) {
+    this.jobs = new Map(state.jobs.map((j) => [j.id, j]));
+    this.counts = { pending: 0, running: 0, completed: 0, failed: 0, cancelled: 0 };
+    for (const key of Object.keys(this.counts)) this.counts[key] = state.stats[key] ?? 0;
+    this.worker = state.worker;
+    this.jobTypes = state.job_types;
+    const horizon = Date.now() / 1000 - 300;
+    this.finishedAt = state.jobs.filter((j) => j.completed_at && j.completed_at > horizon).map((j) => j.completed_at).sort();
+    this.orderDirty = true;
+    this.emit("reset");
+  }
+
+  /** Applies one broadcast; returns the job it touched, if any. */
+  apply(message) {
+    const d = message.data;
+    switch (message.type) {
+      case "job_created": {
+        if (this.jobs.has(d.id)) return null;
+        this.jobs.set(d.id, d);
+        this.counts[d.status] += 1;
+        this.orderDirty = true;
+        return this.touch("created", d);
+      }
+      case "job_started":
+        return this.transition(d.job_id, "running", (j) => {
+          j.started_at = d.started_at;
+          j.progress = { percent: 0, message: "Starting..." };
+        });
+      case "job_progress": {
+        const j = this.jobs.get(d.job_id);
+        if (!j || j.status !== "running") return null;
+        j.progress = { percent: d.percent, message: d.message };
+        return this.touch("progress", j);
+      }
+      case "job_completed":
+        return this.transition(d.job_id, "completed", (j) => {
+          j.result = d.result;
+          j.completed_at = (j.started_at ?? Date.now() / 1000) + d.duration;
+          j.progress = { percent: 100, message: "Complete" };
+        });
+      case "job_failed":
+        return this.transition(d.job_id, "failed", (j) => {
+          j.error = d.error;
+          j.completed_at = Date.now() / 1000;
+        });
+      case "job_cancelled":
+        return this.transition(d.job_id, "cancelled", (j) => { j.completed_at = Date.now() / 1000; });
+      case "jobs_cleared":
+        for (const [id, j] of this.jobs) if (FINISHED.has(j.status)) this.jobs.delete(id);
+        this.counts.completed = this.counts.failed = this.counts.cancelled = 0;
+        this.orderDirty = true;
+        this.emit("cleared");
+        return null;
+      case "worker_stats":
+        this.worker = d;
+        this.emit("worker");
+        return null;
+      default:
+        return null;
+    }
+  }
+
+  transition(id, status, update) {
+    const j = this.jobs.get(id);
+    if (!j || j.status === status || FINISHED.has(j.status)) return null;
+    this.counts[j.status] = Math.max(0, this.counts[j.status] - 1);
+    this.counts[status] += 1;
+    j.status = status;
+    update(j);
+    if (FINISHED.has(status)) this.finishedAt.push(Date.now() / 1000);
+    this.orderDirty = true;
+    return this.touch(status, j);
+  }
+
+  touch(kind, job) {
+    this.emit(kind, job);
+    return job;
+  }
+
+  setFilter(filter) {
+    this.filter = { ...this.filter, ...filter };
+    this.orderDirty = true;
+  }
+
+  matches(j) {
+    const { status, type } = this.filter;
+    if (type && j.type !== type) return false;
+    if (!status) return true;
+    if (status === "finished") return FINISHED.has(j.status);
+    return j.status === status;
+  }
+
+  /** Running first (oldest start first), then pending (FIFO), then finished (newest first). */
+  ordered() {
+    if (!this.orderDirty) return this.sorted;
+    const list = [];
+    for (const j of this.jobs.values()) if (this.matches(j)) list.push(j);
+    list.sort((a, b) => {
+      const ga = ORDER[a.status], gb = ORDER[b.status];
+      if (ga !== gb) return ga - gb;
+      if (ga === 0) return (a.started_at ?? 0) - (b.started_at ?? 0) || a.id - b.id;
+      if (ga === 1) return a.id - b.id;
+      return (b.completed_at ?? 0) - (a.completed_at ?? 0) || b.id - a.id;
+    });
+    this.sorted = list;
+    this.orderDirty = false;
+    return list;
+  }
+
+  /** Finishes per 5-second bucket over the last 5 minutes (60 buckets, oldest first). */
+  throughput(now = Date.now() / 1000) {
+    const horizon = now - 300;
+    while (this.finishedAt.length && this.finishedAt[0] < horizon) this.finishedAt.shift();
+    const buckets = new Array(60).fill(0);
+    for (const t of this.finishedAt) {
+      const i = Math.min(59, Math.floor((t - horizon) / 5));
+      if (i >= 0) buckets[i] += 1;
+    }
+    return buckets.map((n) => n / 5);
+  }
+}
+
+export const isFinished = (status) => FINISHED.has(status);
