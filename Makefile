@@ -11,7 +11,7 @@ BIN          := .build/release/jobrunnerd
 
 # Debian packages: build (C libraries + pkg-config), e2e tests (python, venv,
 # chromium for the browser tests), benchmarks (wrk).
-APT_PACKAGES := pkg-config libmicrohttpd-dev libjansson-dev libgnutls28-dev \
+APT_PACKAGES := pkg-config libmicrohttpd-dev libjansson-dev libgnutls28-dev libsqlite3-dev sqlite3 \
                 python3 python3-venv python3-pip wrk curl chromium
 
 .PHONY: all deps apt-deps py-deps build run test unit-test e2e-test bench clean
@@ -43,7 +43,7 @@ build: apt-deps
 	$(SWIFT) build -c release --product jobrunnerd
 
 run: build
-	$(BIN) --host $(HOST) --port $(PORT) --www www
+	$(BIN) --host $(HOST) --port $(PORT) --www www --db ./var/jobs.db
 
 unit-test: apt-deps
 	$(SWIFT) build --build-tests

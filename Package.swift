@@ -30,9 +30,17 @@ let package = Package(
             pkgConfig: "jansson",
             providers: [.apt(["libjansson-dev"])]
         ),
+        .systemLibrary(
+            name: "CSQLite",
+            path: "Modules/CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
         .target(name: "JSON", dependencies: ["CJansson"], swiftSettings: settings),
         .target(name: "JobQueue", dependencies: ["JSON"], swiftSettings: settings),
         .target(name: "JobEngine", dependencies: ["JobQueue", "JSON"], swiftSettings: settings),
+        // The SQLite adapter behind JobQueue's JobStore protocol.
+        .target(name: "JobStoreSQLite", dependencies: ["JobQueue", "JSON", "CSQLite"], swiftSettings: settings),
         .target(name: "HTTPServer", dependencies: ["CMicroHTTPD"], swiftSettings: settings),
         .target(
             name: "JobRunnerAPI",
@@ -42,7 +50,7 @@ let package = Package(
         .executableTarget(
             name: "jobrunnerd",
             dependencies: [
-                "JobRunnerAPI", "HTTPServer", "JobEngine", "JobQueue",
+                "JobRunnerAPI", "HTTPServer", "JobEngine", "JobQueue", "JobStoreSQLite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: settings
@@ -51,6 +59,7 @@ let package = Package(
         .target(name: "HTTPTestSupport", swiftSettings: settings),
         .testTarget(name: "JSONTests", dependencies: ["JSON"], swiftSettings: settings),
         .testTarget(name: "JobEngineTests", dependencies: ["JobEngine", "JobQueue", "JSON"], swiftSettings: settings),
+        .testTarget(name: "JobStoreSQLiteTests", dependencies: ["JobStoreSQLite", "JobQueue", "JobEngine", "JSON"], swiftSettings: settings),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "HTTPTestSupport"], swiftSettings: settings),
         .testTarget(
             name: "JobRunnerAPITests",

@@ -47,16 +47,34 @@ public final class JobEngine: Sendable {
         self.queue = queue
         self.registry = registry
         self.capacity = max(1, capacity)
+        queue.onJobsAvailable { [weak self] in self?.pump() }
     }
 
-    /// Validates and enqueues a job; it starts at once if a slot is free.
-    public func submit(type: String, params: JSONValue?) throws(SubmitError) -> Job {
+    /// Validates a submission: the type and its normalised params.
+    public func validate(type: String, params: JSONValue?) throws(SubmitError) -> JSONObject {
         guard let jobType = registry.type(named: type) else { throw .unknownType(type) }
-        let normalised: JSONObject
-        do { normalised = try jobType.validate(params) } catch { throw .invalid(error) }
-        let job = queue.enqueue(type: type, params: normalised)
+        do { return try jobType.validate(params) } catch { throw .invalid(error) }
+    }
+
+    /// Validates (throwing at once) and enqueues a job; `completion` gets it once
+    /// it is durable and queued (it starts at once if a slot is free), or the
+    /// storage error.
+    public func submit(type: String, params: JSONValue?,
+                       completion: @escaping @Sendable (Result<Job, StoreError>) -> Void) throws(SubmitError) {
+        let normalised = try validate(type: type, params: params)
+        queue.enqueue(type: type, params: normalised, completion: completion)
+    }
+
+    /// The synchronous form for the in-memory queue (and tests).
+    @discardableResult
+    public func submit(type: String, params: JSONValue?) throws(SubmitError) -> Job {
+        let normalised = try validate(type: type, params: params)
+        return queue.enqueue(type: type, params: normalised)
+    }
+
+    /// Starts pending jobs loaded from a durable store (after a restart).
+    public func resume() {
         pump()
-        return job
     }
 
     /// Cancels a pending or running job; a running job's task stops at its next
@@ -84,11 +102,15 @@ public final class JobEngine: Sendable {
         workerObservers.withLock { $0.append(observer) }
     }
 
+    /// Tells observers after the job events before it are published (with a
+    /// durable store, after their commit), so `worker_stats` follows them.
     private func workerChanged() {
         let observers = workerObservers.withLock { $0 }
         guard !observers.isEmpty else { return }
-        let current = stats
-        for o in observers { o(current) }
+        queue.whenDurable { [self] _ in
+            let current = stats
+            for o in observers { o(current) }
+        }
     }
 
     /// Stops starting new jobs and cancels the running ones' tasks.
@@ -101,7 +123,7 @@ public final class JobEngine: Sendable {
     }
 
     /// Starts pending jobs while slots are free.
-    private func pump() {
+    func pump() {
         while true {
             let reserved = worker.withLock { w in
                 guard w.isRunning, w.active < capacity else { return false }
@@ -141,7 +163,7 @@ public final class JobEngine: Sendable {
                 queue.complete(id, result: result)
             } catch is CancellationError {
                 // Cancelled through `cancel` (already recorded) or by `stop`.
-                queue.fail(id, error: "Interrupted: the daemon stopped while this job was running")
+                queue.fail(id, error: JobQueue.interruptedMessage)
             } catch let failure as JobFailure {
                 queue.fail(id, error: failure.message)
             } catch {

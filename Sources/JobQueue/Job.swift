@@ -72,7 +72,7 @@ public struct QueueStats: Sendable, Equatable {
 
     public init() {}
 
-    subscript(status: JobStatus) -> Int {
+    public subscript(status: JobStatus) -> Int {
         get {
             switch status {
             case .pending: pending

@@ -4,12 +4,19 @@ import Synchronization
 /// The jobs, their state machine, FIFO order, counters and the event hub.
 ///
 /// Every operation is short and synchronous under one `Mutex`, so C callbacks on
-/// libmicrohttpd threads can call straight in. Events are appended to an outbox
-/// under the lock and delivered after it is released, by one thread at a time, so
-/// subscribers see events in exactly the order the changes were made and never run
-/// under the queue's lock.
+/// libmicrohttpd threads can call straight in. Events go to an outbox under the
+/// lock and are delivered after it is released, by one thread at a time, so
+/// subscribers see them in exactly the order of the changes and never run under
+/// the queue's lock.
+///
+/// With a durable store every change is also handed to the store, in the same
+/// order, and its events (and the completions of whoever asked for it) wait for
+/// the commit that holds it: no client sees a state that a crash would undo. A
+/// new job joins the queue only once committed. Memory then holds the pending and
+/// running jobs and the newest finished ones; older ones are read from the store.
 public final class JobQueue: Sendable {
     public typealias Subscriber = @Sendable (QueueEvent) -> Void
+    public typealias Completion = @Sendable (Result<Void, StoreError>) -> Void
 
     public enum CancelOutcome: Sendable, Equatable {
         case cancelled(wasRunning: Bool)
@@ -17,13 +24,17 @@ public final class JobQueue: Sendable {
         case notCancellable(JobStatus)
     }
 
-    private struct State: ~Copyable {
+    struct State: ~Copyable {
         var jobs: [Int64: Job] = [:]
-        /// Ids in creation order, for listing (oldest first).
+        /// Ids in creation order (ids of evicted or cleared jobs are skipped lazily).
         var order: [Int64] = []
+        var orderHoles = 0
         /// Pending ids in FIFO order; cancelled ones are skipped lazily.
         var fifo: [Int64] = []
         var fifoHead = 0
+        /// Finished ids in the order they finished, for evicting the oldest (durable only).
+        var finished: [Int64] = []
+        var finishedHead = 0
         var nextID: Int64 = 1
         var stats = QueueStats()
         var outbox: [QueueEvent] = []
@@ -32,29 +43,99 @@ public final class JobQueue: Sendable {
         var delivering = false
         var subscribers: [(token: Int, handler: Subscriber)] = []
         var nextToken = 0
+        /// When progress of a job was last written to the store.
+        var progressWritten: [Int64: Double] = [:]
     }
 
-    private let state = Mutex(State())
+    let state = Mutex(State())
+    let store: (any JobStore)?
+    /// Finished jobs kept in memory with a durable store (and sent in `queue_state`).
+    public let recentFinishedLimit: Int
+    private let availability = Mutex<[@Sendable () -> Void]>([])
 
-    public init() {}
+    /// Seconds between progress writes of one job (progress events are not throttled).
+    static let progressWriteInterval = 0.25
+    public static let interruptedMessage = "Interrupted: the daemon stopped while this job was running"
+
+    /// An in-memory queue.
+    public init() {
+        store = nil
+        recentFinishedLimit = 1000
+    }
+
+    /// A queue over a durable store: loads its jobs; jobs found running were
+    /// interrupted by a stop and are recorded as failed.
+    public init(store: any JobStore, recentFinishedLimit: Int = 1000) throws(StoreError) {
+        self.store = store
+        self.recentFinishedLimit = recentFinishedLimit
+        let snapshot = try store.load(recentFinished: recentFinishedLimit)
+        var interrupted: [Job] = []
+        state.withLock { s in
+            s.nextID = snapshot.nextID
+            s.stats = snapshot.stats
+            let now = epochNow()
+            for var job in snapshot.recentFinished + snapshot.active {
+                if job.status == .running {
+                    job.status = .failed
+                    job.error = Self.interruptedMessage
+                    job.completedAt = now
+                    job.sequence += 1
+                    s.stats.running -= 1
+                    s.stats.failed += 1
+                    interrupted.append(job)
+                }
+                s.jobs[job.id] = job
+                if job.status.isFinished { s.finished.append(job.id) }
+                if job.status == .pending { s.fifo.append(job.id) }
+            }
+            s.order = s.jobs.keys.sorted()
+        }
+        if !interrupted.isEmpty { store.submit(interrupted.map(StoreOp.upsert), retry: true) { _ in } }
+    }
+
+    public var isDurable: Bool { store != nil }
 
     // MARK: Reads
 
+    /// A job from memory, else (durable) from the store.
     public func job(_ id: Int64) -> Job? {
-        state.withLock { $0.jobs[id] }
+        if let job = state.withLock({ $0.jobs[id] }) { return job }
+        return try? store?.job(id)
     }
 
-    /// Every job the queue holds, oldest first.
+    /// Every job in memory, oldest first.
     public func allJobs() -> [Job] {
         state.withLock { s in s.order.compactMap { s.jobs[$0] } }
     }
 
-    /// Jobs (oldest first, optionally filtered), counters and event position, all
-    /// read under one lock.
-    public func snapshot(where include: (Job) -> Bool = { _ in true }) -> QueueSnapshot {
+    /// A page of jobs: from memory, or (durable) from the store's committed state.
+    public func list(_ query: JobQuery) throws(StoreError) -> JobPage {
+        guard let store else { return query.run(over: allJobs()) }
+        var q = query
+        q.countTotal = query.type != nil
+        var page = try store.query(q)
+        if !q.countTotal {
+            let stats = self.stats()
+            page.total = query.statuses.isEmpty ? stats.total : query.statuses.reduce(0) { $0 + stats[$1] }
+        }
+        return page
+    }
+
+    /// Pending and running jobs plus the newest `recentFinishedLimit` finished ones
+    /// (oldest first), counters and event position, all read under one lock.
+    public func snapshot() -> QueueSnapshot {
         state.withLock { s in
-            QueueSnapshot(jobs: s.order.compactMap { id in s.jobs[id].flatMap { include($0) ? $0 : nil } },
-                          stats: s.stats, position: s.position)
+            var jobs: [Job] = []
+            var finishedBudget = recentFinishedLimit
+            for id in s.order.reversed() {
+                guard let job = s.jobs[id] else { continue }
+                if job.status.isFinished {
+                    if finishedBudget == 0 { continue }
+                    finishedBudget -= 1
+                }
+                jobs.append(job)
+            }
+            return QueueSnapshot(jobs: jobs.reversed(), stats: s.stats, position: s.position)
         }
     }
 
@@ -66,28 +147,66 @@ public final class JobQueue: Sendable {
         state.withLock { $0.stats.pending }
     }
 
+    /// Nil while the store accepts writes (always, in memory).
+    public var storageFailure: StoreError? { store?.failure }
+
+    /// Runs `action` whenever committed pending jobs join the queue (the worker's cue).
+    public func onJobsAvailable(_ action: @escaping @Sendable () -> Void) {
+        availability.withLock { $0.append(action) }
+    }
+
     // MARK: Transitions
 
-    /// Adds a pending job with already-validated params and publishes `created`.
-    @discardableResult
-    public func enqueue(type: String, params: JSONObject) -> Job {
-        let job = mutate { s in
+    /// Adds a job with validated params. It joins the queue (and `created` is
+    /// published) once durable; then `completion` gets it, or the storage error.
+    public func enqueue(type: String, params: JSONObject,
+                        completion: @escaping @Sendable (Result<Job, StoreError>) -> Void = { _ in }) {
+        if let failure = store?.failure {
+            completion(.failure(failure))
+            return
+        }
+        guard let store else {
+            let job = state.withLock { s in
+                let job = Job(id: s.nextID, type: type, params: params, createdAt: epochNow())
+                s.nextID += 1
+                Self.insert(&s, job)
+                return job
+            }
+            deliver()
+            completion(.success(job))
+            announceAvailable()
+            return
+        }
+        // The id is taken and the write submitted under one lock, so commits (and
+        // so the FIFO) follow id order.
+        state.withLock { s in
             let job = Job(id: s.nextID, type: type, params: params, createdAt: epochNow())
             s.nextID += 1
-            s.jobs[job.id] = job
-            s.order.append(job.id)
-            s.fifo.append(job.id)
-            s.stats.pending += 1
-            s.stats.total += 1
-            Self.record(&s, QueueEvent(jobID: job.id, sequence: job.sequence, kind: .created(job)))
-            return job
+            store.submit([.upsert(job)], retry: false) { [self] result in
+                switch result {
+                case .success:
+                    state.withLock { Self.insert(&$0, job) }
+                    deliver()
+                    completion(.success(job))
+                    announceAvailable()
+                case .failure(let error):
+                    completion(.failure(error))
+                }
+            }
         }
-        return job
+    }
+
+    /// The synchronous form for the in-memory queue (and tests): the job as created.
+    @discardableResult
+    public func enqueue(type: String, params: JSONObject) -> Job {
+        let result = Mutex<Job?>(nil)
+        enqueue(type: type, params: params) { r in result.withLock { $0 = try? r.get() } }
+        return result.withLock { $0 } ?? Job(id: 0, type: type, params: params, createdAt: epochNow())
     }
 
     /// Moves the oldest pending job to `running` and returns it, or `nil` if none waits.
     public func claimNext() -> Job? {
-        mutate { s in
+        mutate { s, ops in
             while s.fifoHead < s.fifo.count {
                 let id = s.fifo[s.fifoHead]
                 s.fifoHead += 1
@@ -100,26 +219,32 @@ public final class JobQueue: Sendable {
                 s.jobs[id] = job
                 s.stats.pending -= 1
                 s.stats.running += 1
-                Self.record(&s, QueueEvent(jobID: id, sequence: job.sequence, kind: .started(startedAt: now)))
+                ops.append(.upsert(job))
                 Self.compactFIFO(&s)
-                return job
+                return (job, [QueueEvent(jobID: id, sequence: job.sequence, kind: .started(startedAt: now))])
             }
             Self.compactFIFO(&s)
-            return nil
+            return (nil, [])
         }
     }
 
     /// Records progress of a running job; ignored (returns false) once it is not running.
     @discardableResult
     public func updateProgress(_ id: Int64, percent: Int, message: String) -> Bool {
-        mutate { s in
-            guard var job = s.jobs[id], job.status == .running else { return false }
+        mutate { s, ops in
+            guard var job = s.jobs[id], job.status == .running else { return (false, []) }
             let p = JobProgress(percent: min(max(percent, 0), 100), message: message)
             job.progress = p
             job.sequence += 1
             s.jobs[id] = job
-            Self.record(&s, QueueEvent(jobID: id, sequence: job.sequence, kind: .progress(p)))
-            return true
+            if store != nil {
+                let now = epochNow()
+                if now - (s.progressWritten[id] ?? 0) >= Self.progressWriteInterval {
+                    s.progressWritten[id] = now
+                    ops.append(.progress(id: id, progress: p, sequence: job.sequence))
+                }
+            }
+            return (true, [QueueEvent(jobID: id, sequence: job.sequence, kind: .progress(p))])
         }
     }
 
@@ -144,9 +269,9 @@ public final class JobQueue: Sendable {
 
     /// Cancels a pending or running job.
     public func cancel(_ id: Int64) -> CancelOutcome {
-        mutate { s in
-            guard var job = s.jobs[id] else { return .notFound }
-            guard job.status == .pending || job.status == .running else { return .notCancellable(job.status) }
+        let outcome = mutate { s, ops -> (CancelOutcome, [QueueEvent]) in
+            guard var job = s.jobs[id] else { return (.notFound, []) }
+            guard job.status == .pending || job.status == .running else { return (.notCancellable(job.status), []) }
             let wasRunning = job.status == .running
             s.stats[job.status] -= 1
             s.stats.cancelled += 1
@@ -154,50 +279,105 @@ public final class JobQueue: Sendable {
             job.completedAt = epochNow()
             job.sequence += 1
             s.jobs[id] = job
-            Self.record(&s, QueueEvent(jobID: id, sequence: job.sequence, kind: .cancelled))
-            return .cancelled(wasRunning: wasRunning)
+            ops.append(.upsert(job))
+            Self.finished(&s, id, limit: store == nil ? nil : recentFinishedLimit)
+            return (.cancelled(wasRunning: wasRunning), [QueueEvent(jobID: id, sequence: job.sequence, kind: .cancelled)])
         }
+        // Not in memory: finished long ago (read outside the lock), or never existed.
+        if outcome == .notFound, let stored = try? store?.job(id) { return .notCancellable(stored.status) }
+        return outcome
     }
 
     /// Removes every completed, failed and cancelled job; returns how many.
     public func clearFinished() -> Int {
-        mutate { s in
+        mutate { s, ops in
             var removed: [Int64] = []
-            s.order.removeAll { id in
-                guard let job = s.jobs[id], job.status.isFinished else { return false }
+            for id in s.order {
+                guard let job = s.jobs[id], job.status.isFinished else { continue }
                 removed.append(id)
-                return true
+                s.jobs[id] = nil
             }
-            for id in removed { s.jobs[id] = nil }
+            s.order.removeAll { s.jobs[$0] == nil }
+            s.orderHoles = 0
+            s.finished = []
+            s.finishedHead = 0
+            let count = s.stats.completed + s.stats.failed + s.stats.cancelled
             s.stats.completed = 0
             s.stats.failed = 0
             s.stats.cancelled = 0
             s.stats.total = s.stats.pending + s.stats.running
-            Self.record(&s, QueueEvent(jobID: 0, sequence: 0, kind: .cleared(count: removed.count, ids: removed)))
-            return removed.count
+            ops.append(.deleteFinished)
+            return (count, [QueueEvent(jobID: 0, sequence: 0, kind: .cleared(count: count, ids: removed))])
         }
+    }
+
+    /// Removes finished jobs that finished before `before` or are older than the
+    /// newest `keep` (`--retain-finished`); the counters follow.
+    public func pruneFinished(before: Double?, keep: Int?) {
+        guard before != nil || keep != nil else { return }
+        guard let store else {
+            mutate { s, _ in
+                let removed = Self.pruneMemory(&s, before: before, keep: keep)
+                for job in removed {
+                    s.stats[job.status] -= 1
+                    s.stats.total -= 1
+                }
+                return ((), [])
+            }
+            return
+        }
+        state.withLock { _ in
+            store.submit([.prune(before: before, keep: keep, report: { [self] counts in
+                state.withLock { s in
+                    let n = counts.completed + counts.failed + counts.cancelled
+                    s.stats.completed = max(0, s.stats.completed - counts.completed)
+                    s.stats.failed = max(0, s.stats.failed - counts.failed)
+                    s.stats.cancelled = max(0, s.stats.cancelled - counts.cancelled)
+                    s.stats.total = max(0, s.stats.total - n)
+                    _ = Self.pruneMemory(&s, before: before, keep: keep)
+                }
+            })], retry: true) { _ in }
+        }
+    }
+
+    /// Drops finished jobs from memory by the prune rule; returns them.
+    private static func pruneMemory(_ s: inout State, before: Double?, keep: Int?) -> [Job] {
+        var finished = s.order.compactMap { s.jobs[$0] }.filter { $0.status.isFinished }
+        finished.sort { ($0.completedAt ?? 0, $0.id) < ($1.completedAt ?? 0, $1.id) }
+        var removed: [Job] = []
+        for (i, job) in finished.enumerated() {
+            let old = before.map { (job.completedAt ?? 0) < $0 } ?? false
+            let excess = keep.map { finished.count - i > $0 } ?? false
+            guard old || excess else { continue }
+            s.jobs[job.id] = nil
+            removed.append(job)
+        }
+        if !removed.isEmpty {
+            let jobs = s.jobs
+            s.order.removeAll { jobs[$0] == nil }
+            s.orderHoles = 0
+        }
+        return removed
+    }
+
+    /// Runs `completion` once everything changed so far is durable (at once in memory).
+    public func whenDurable(_ completion: @escaping Completion) {
+        guard let store else {
+            completion(.success(()))
+            return
+        }
+        state.withLock { _ in store.submit([], retry: false, completion: completion) }
     }
 
     // MARK: Events
 
     /// Registers a handler for every event from now on. It runs on whichever thread
-    /// made the change, outside the queue's lock; it must be quick and must not block.
+    /// made (or committed) the change, outside the queue's lock; it must be quick.
     public func subscribe(_ handler: @escaping Subscriber) -> SubscriptionToken {
         state.withLock { s in
             s.nextToken += 1
             s.subscribers.append((s.nextToken, handler))
             return SubscriptionToken(raw: s.nextToken)
-        }
-    }
-
-    /// Reads the job and subscribes in one step, so no event about it can fall
-    /// between the snapshot and the subscription.
-    public func snapshotAndSubscribe(_ id: Int64, _ handler: @escaping Subscriber) -> (Job, SubscriptionToken)? {
-        state.withLock { s in
-            guard let job = s.jobs[id] else { return nil }
-            s.nextToken += 1
-            s.subscribers.append((s.nextToken, handler))
-            return (job, SubscriptionToken(raw: s.nextToken))
         }
     }
 
@@ -208,8 +388,8 @@ public final class JobQueue: Sendable {
     // MARK: Internals
 
     private func finish(_ id: Int64, as status: JobStatus, _ apply: (inout Job) -> QueueEvent.Kind) -> Bool {
-        mutate { s in
-            guard var job = s.jobs[id], job.status == .running else { return false }
+        mutate { s, ops in
+            guard var job = s.jobs[id], job.status == .running else { return (false, []) }
             job.status = status
             job.completedAt = epochNow()
             let kind = apply(&job)
@@ -217,16 +397,38 @@ public final class JobQueue: Sendable {
             s.jobs[id] = job
             s.stats.running -= 1
             s.stats[status] += 1
-            Self.record(&s, QueueEvent(jobID: id, sequence: job.sequence, kind: kind))
-            return true
+            s.progressWritten[id] = nil
+            ops.append(.upsert(job))
+            Self.finished(&s, id, limit: store == nil ? nil : recentFinishedLimit)
+            return (true, [QueueEvent(jobID: id, sequence: job.sequence, kind: kind)])
         }
     }
 
-    /// Runs a change under the lock, then delivers whatever it put in the outbox.
-    private func mutate<R>(_ body: (inout State) -> R) -> R {
-        let result = state.withLock { body(&$0) }
-        deliver()
-        return result
+    /// Runs a change under the lock. Its events are published at once (memory) or
+    /// once the store has committed its writes (durable), in the order of changes.
+    private func mutate<R>(_ body: (inout State, inout [StoreOp]) -> (R, [QueueEvent])) -> R {
+        guard let store else {
+            let result = state.withLock { s -> R in
+                var ops: [StoreOp] = []
+                let (r, events) = body(&s, &ops)
+                for e in events { Self.record(&s, e) }
+                return r
+            }
+            deliver()
+            return result
+        }
+        return state.withLock { s -> R in
+            var ops: [StoreOp] = []
+            let (r, events) = body(&s, &ops)
+            if !ops.isEmpty || !events.isEmpty {
+                store.submit(ops, retry: true) { [self] _ in
+                    guard !events.isEmpty else { return }
+                    state.withLock { s in for e in events { Self.record(&s, e) } }
+                    deliver()
+                }
+            }
+            return r
+        }
     }
 
     /// Delivers queued events in order. Only one thread delivers at a time; another
@@ -245,6 +447,39 @@ public final class JobQueue: Sendable {
                 for handler in batch.subscribers { handler(event) }
             }
             state.withLock { $0.delivering = false }
+        }
+    }
+
+    private func announceAvailable() {
+        for action in availability.withLock({ $0 }) { action() }
+    }
+
+    private static func insert(_ s: inout State, _ job: Job) {
+        s.jobs[job.id] = job
+        s.order.append(job.id)
+        s.fifo.append(job.id)
+        s.stats.pending += 1
+        s.stats.total += 1
+        record(&s, QueueEvent(jobID: job.id, sequence: job.sequence, kind: .created(job)))
+    }
+
+    /// Notes a job that just finished; beyond `limit` the oldest leave memory.
+    private static func finished(_ s: inout State, _ id: Int64, limit: Int?) {
+        guard let limit else { return }
+        s.finished.append(id)
+        while s.finished.count - s.finishedHead > limit {
+            let old = s.finished[s.finishedHead]
+            s.finishedHead += 1
+            if s.jobs.removeValue(forKey: old) != nil { s.orderHoles += 1 }
+        }
+        if s.finishedHead > 1024 && s.finishedHead * 2 > s.finished.count {
+            s.finished.removeFirst(s.finishedHead)
+            s.finishedHead = 0
+        }
+        if s.orderHoles > 1024 && s.orderHoles * 2 > s.order.count {
+            let jobs = s.jobs
+            s.order.removeAll { jobs[$0] == nil }
+            s.orderHoles = 0
         }
     }
 

@@ -86,7 +86,7 @@ public final class JobRunnerAPI: Sendable {
         var r = Router()
         r.get("/api/stats") { [self] _ in stats() }
         r.get("/api/job-types") { [self] _ in jobTypes() }
-        r.get("/api/jobs") { [self] _ in listJobs() }
+        r.get("/api/jobs") { [self] req in try listJobs(req) }
         r.post("/api/jobs") { [self] req in try createJob(req) }
         r.post("/api/jobs/clear-completed") { [self] _ in clearCompleted() }
         r.get("/api/jobs/:id") { [self] req in try getJob(req) }
@@ -122,11 +122,17 @@ public final class JobRunnerAPI: Sendable {
         return .json(w.bytes)
     }
 
-    func listJobs() -> HTTPResponse {
-        let jobs = engine.queue.allJobs()
-        var w = JSONWriter(capacity: 64 + jobs.count * 256)
-        w.jobs(jobs)
-        return .json(w.bytes)
+    /// `GET /api/jobs`: a page of history, filtered; a JSON array as SPEC shows,
+    /// with `X-Total-Count` and a `Link` to the next page.
+    func listJobs(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
+        let query = try JobsQueryParser.parse(request)
+        let page: JobPage
+        do { page = try engine.queue.list(query) } catch { throw HTTPError(503, error.message) }
+        var w = JSONWriter(capacity: 64 + page.jobs.count * 256)
+        w.jobs(page.jobs)
+        var headers = [("X-Total-Count", String(page.total))]
+        if let link = JobsQueryParser.nextLink(query, page) { headers.append(("Link", link)) }
+        return .json(w.bytes, headers: headers)
     }
 
     func createJob(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
@@ -139,8 +145,28 @@ public final class JobRunnerAPI: Sendable {
         case .string(let s)?: type = s
         default: throw HTTPError(400, "Invalid 'job_type' field: must be a string")
         }
-        let job: Job
-        do { job = try engine.submit(type: type, params: object["params"]) } catch { throw HTTPError(400, error.message) }
+        let params: JSONObject
+        do { params = try engine.validate(type: type, params: object["params"]) } catch { throw HTTPError(400, error.message) }
+        let respond = { @Sendable (result: Result<Job, StoreError>) -> HTTPResponse in
+            switch result {
+            case .success(let job): return Self.created(job)
+            case .failure(let error): return Self.renderError(HTTPError(503, error.message))
+            }
+        }
+        // In memory the job is queued at once; a durable store answers after the
+        // commit that holds it (the connection waits suspended, no thread blocks).
+        guard engine.queue.isDurable else {
+            let result = Mutex<Result<Job, StoreError>?>(nil)
+            engine.queue.enqueue(type: type, params: params) { r in result.withLock { $0 = r } }
+            return respond(result.withLock { $0 } ?? .failure(StoreError("not queued")))
+        }
+        let queue = engine.queue
+        return .deferred { responder in
+            queue.enqueue(type: type, params: params) { result in responder.respond(respond(result)) }
+        }
+    }
+
+    static func created(_ job: Job) -> HTTPResponse {
         var w = JSONWriter()
         w.raw("{\"id\":")
         w.int(job.id)
@@ -168,12 +194,27 @@ public final class JobRunnerAPI: Sendable {
         let id = try jobID(request)
         switch engine.cancel(id) {
         case .cancelled:
-            return .json(JSONValue.object(JSONObject([("success", .bool(true)), ("job_id", .int(id))])).serialized())
+            return whenDurable { .json(JSONValue.object(JSONObject([("success", .bool(true)), ("job_id", .int(id))])).serialized()) }
         case .notFound:
             throw notFound(request)
         case .notCancellable(let status):
             return .json(errorBody("Cannot cancel job in status: \(status.rawValue)", extra: JSONObject([("job_id", .int(id))])),
                          status: 400)
+        }
+    }
+
+    /// The response once the change just made is durable (at once in memory),
+    /// or 503 if the store cannot commit it.
+    func whenDurable(_ make: @escaping @Sendable () -> HTTPResponse) -> HTTPResponse {
+        guard engine.queue.isDurable else { return make() }
+        let queue = engine.queue
+        return .deferred { responder in
+            queue.whenDurable { result in
+                switch result {
+                case .success: responder.respond(make())
+                case .failure(let error): responder.respond(Self.renderError(HTTPError(503, error.message)))
+                }
+            }
         }
     }
 
@@ -196,7 +237,7 @@ public final class JobRunnerAPI: Sendable {
 
     func clearCompleted() -> HTTPResponse {
         let n = engine.queue.clearFinished()
-        return .json(JSONValue.object(JSONObject([("cleared", .int(Int64(n)))])).serialized())
+        return whenDurable { .json(JSONValue.object(JSONObject([("cleared", .int(Int64(n)))])).serialized()) }
     }
 
     func fallback(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {

@@ -102,11 +102,17 @@ final class QueueSocket: Sendable {
         let reply: JSONValue
         switch command["type"]?.stringValue {
         case "create_job":
-            reply = createJob(command)
+            createJob(command, ws)
+            return
         case "cancel_job":
             reply = cancelJob(command)
+            if reply["type"] == "job_cancelled_ack" {
+                whenDurable(ws, reply)
+                return
+            }
         case "clear_completed":
-            reply = ["type": "jobs_cleared_ack", "cleared": .int(Int64(engine.queue.clearFinished()))]
+            whenDurable(ws, ["type": "jobs_cleared_ack", "cleared": .int(Int64(engine.queue.clearFinished()))])
+            return
         case "get_state":
             ws.send(frame: WebSocketFrame.text(queueState(engine.queue.snapshot())), exempt: true)
             return
@@ -129,14 +135,38 @@ final class QueueSocket: Sendable {
         ws.send(frame: WebSocketFrame.text(reply.serialized()))
     }
 
-    private func createJob(_ command: JSONObject) -> JSONValue {
-        guard let type = command["job_type"], !type.isNull else { return error("Missing 'job_type' field") }
-        guard case .string(let name) = type else { return error("Invalid 'job_type' field: must be a string") }
+    /// Replies once the job is durable and queued (its `job_created` broadcast
+    /// goes out first), or with the validation or storage error.
+    private func createJob(_ command: JSONObject, _ ws: WebSocket) {
+        let reply = { @Sendable (value: JSONValue) -> Void in ws.send(frame: WebSocketFrame.text(value.serialized())) }
+        guard let type = command["job_type"], !type.isNull else {
+            reply(error("Missing 'job_type' field"))
+            return
+        }
+        guard case .string(let name) = type else {
+            reply(error("Invalid 'job_type' field: must be a string"))
+            return
+        }
         do {
-            let job = try engine.submit(type: name, params: command["params"])
-            return ["type": "job_created_ack", "job_id": .int(job.id)]
+            try engine.submit(type: name, params: command["params"]) { result in
+                switch result {
+                case .success(let job): reply(["type": "job_created_ack", "job_id": .int(job.id)])
+                case .failure(let failure): reply(["type": "error", "message": .string(failure.message)])
+                }
+            }
         } catch {
-            return self.error(error.message)
+            reply(self.error(error.message))
+        }
+    }
+
+    /// Sends `reply` once the change is durable, or the storage error.
+    private func whenDurable(_ ws: WebSocket, _ reply: JSONValue) {
+        engine.queue.whenDurable { result in
+            switch result {
+            case .success: ws.send(frame: WebSocketFrame.text(reply.serialized()))
+            case .failure(let failure):
+                ws.send(frame: WebSocketFrame.text(JSONValue.object(["type": "error", "message": .string(failure.message)]).serialized()))
+            }
         }
     }
 

@@ -51,6 +51,16 @@ struct Options: ParsableCommand {
             help: "Comma-separated Origins allowed to open the WebSocket (default: any). Others get 403.")
     var allowedOrigins: String?
 
+    @Option(help: "SQLite database file (':memory:' keeps jobs in memory only).")
+    var db = "/var/lib/jobrunner/jobs.db"
+
+    @Option(help: "full: every commit is fsynced before anyone is answered; normal: a power cut may lose the last commits.")
+    var sync = "full"
+
+    @Option(name: .customLong("retain-finished"),
+            help: "Prune finished jobs older than a duration (30m, 12h, 7d) or beyond a count (10000). Default: keep all.")
+    var retainFinished: String?
+
     @Option(name: .customLong("log-level"), help: "debug, info, warning or error.")
     var logLevel = "info"
 
@@ -66,6 +76,11 @@ struct Options: ParsableCommand {
         guard wsMaxMessage >= 125 else { throw ValidationError("--ws-max-message must be at least 125") }
         guard wsMaxQueue >= 4096 else { throw ValidationError("--ws-max-queue must be at least 4096") }
         guard wsPingInterval >= 0.01 else { throw ValidationError("--ws-ping-interval must be positive") }
+        guard sync == "full" || sync == "normal" else { throw ValidationError("--sync must be full or normal") }
+        if let retainFinished, Retention(retainFinished) == nil {
+            throw ValidationError("--retain-finished must be a duration like 30m, 12h or 7d, or a count like 10000")
+        }
+        guard !db.isEmpty else { throw ValidationError("--db must not be empty") }
         guard Logger.level(named: logLevel) != nil else {
             throw ValidationError("--log-level must be one of debug, info, warning, error")
         }
@@ -83,5 +98,22 @@ extension Options {
 extension StringProtocol {
     func trimmingCharacters() -> String {
         String(drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
+    }
+}
+
+/// `--retain-finished`: by age or by count.
+enum Retention: Equatable {
+    case olderThan(seconds: Double)
+    case keepNewest(Int)
+
+    init?(_ text: String) {
+        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604_800]
+        if let unit = text.last, let factor = units[unit], let n = Double(text.dropLast()), n > 0 {
+            self = .olderThan(seconds: n * factor)
+        } else if let n = Int(text), n >= 0 {
+            self = .keepNewest(n)
+        } else {
+            return nil
+        }
     }
 }

@@ -2,7 +2,9 @@ import ArgumentParser
 import Glibc
 import HTTPServer
 import JobEngine
+import JobQueue
 import JobRunnerAPI
+import JobStoreSQLite
 
 /// Parses flags; a bad flag is one clear line on stderr and exit code 2.
 func parseOptions() -> Options {
@@ -43,6 +45,8 @@ sigaddset(&signals, SIGINT)
 sigaddset(&signals, SIGTERM)
 pthread_sigmask(SIG_BLOCK, &signals, nil)
 signal(SIGPIPE, SIG_IGN)
+// A file-size limit makes writes fail (EFBIG, reported as a storage error), not kill us.
+signal(SIGXFSZ, SIG_IGN)
 
 let options = parseOptions()
 let logger = Logger(minimum: Logger.level(named: options.logLevel) ?? .info)
@@ -54,8 +58,29 @@ if getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 && limit.
     setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
 }
 
+/// Opens the durable store (creating its directory) or the in-memory queue.
+func openQueue() -> (JobQueue, SQLiteJobStore?) {
+    guard options.db != ":memory:" else { return (JobQueue(), nil) }
+    let directory = options.db.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+    if !directory.isEmpty && access(directory, F_OK) != 0 {
+        var prefix = ""
+        for part in directory.split(separator: "/") {
+            prefix += (directory.hasPrefix("/") || !prefix.isEmpty ? "/" : "") + part
+            mkdir(prefix, 0o750)
+        }
+    }
+    do {
+        let store = try SQLiteJobStore(path: options.db, sync: options.sync == "normal" ? .normal : .full)
+        return (try JobQueue(store: store), store)
+    } catch {
+        writeStderr("jobrunnerd: \(error.message)\n")
+        exit(1)
+    }
+}
+
 let webRoot = options.www ?? defaultWebRoot()
-let engine = JobEngine(capacity: options.concurrency)
+let (queue, store) = openQueue()
+let engine = JobEngine(queue: queue, capacity: options.concurrency)
 var apiConfiguration = APIConfiguration(webRoot: webRoot)
 apiConfiguration.maxBodyBytes = options.maxBody
 apiConfiguration.maxWebSocketMessageBytes = options.wsMaxMessage
@@ -86,16 +111,32 @@ do {
     exit(2)
 }
 api.start()
+engine.resume()
+
+// `--retain-finished`: prune now and then every minute, off the request threads.
+let pruner: Task<Void, Never>? = options.retainFinished.flatMap(Retention.init).map { rule in
+    Task.detached {
+        while !Task.isCancelled {
+            switch rule {
+            case .olderThan(let seconds): queue.pruneFinished(before: epochNow() - seconds, keep: nil)
+            case .keepNewest(let n): queue.pruneFinished(before: nil, keep: n)
+            }
+            try? await Task.sleep(for: .seconds(60))
+        }
+    }
+}
 let shownHost = options.host.contains(":") ? "[\(options.host)]" : options.host
-logger.log(.info, "listening on http://\(shownHost):\(server.port) (web root \(webRoot), \(options.concurrency) job slots, \(configuration.threads) threads)")
+logger.log(.info, "listening on http://\(shownHost):\(server.port) (web root \(webRoot), \(options.concurrency) job slots, \(configuration.threads) threads, jobs in \(store == nil ? "memory" : options.db))")
 
 var received: Int32 = 0
 while sigwait(&signals, &received) == 0 {
     if received == SIGINT || received == SIGTERM { break }
 }
 logger.log(.info, "signal \(received): shutting down")
+pruner?.cancel()
 engine.stop()
 api.stop()
 server.stop()
+store?.close()
 logger.log(.info, "stopped")
 exit(0)

@@ -5,6 +5,7 @@ import re
 import select
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -17,10 +18,18 @@ OUTPUT = os.path.join(ROOT, "Tests", "e2e", "output")
 
 
 class Daemon:
-    def __init__(self, *args):
+    """The daemon on port 0 with a fresh SQLite file unless told otherwise."""
+
+    def __init__(self, *args, preexec_fn=None):
         port = [] if "--port" in args else ["--port", "0"]
+        if "--db" not in args:
+            self.db = os.path.join(tempfile.mkdtemp(prefix="jobrunner-e2e-"), "jobs.db")
+            args = (*args, "--db", self.db)
+        else:
+            self.db = args[list(args).index("--db") + 1]
         self.args = [BINARY, *port, "--www", WWW, *args]
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                     preexec_fn=preexec_fn)
         self.log = []
         self.port = None
         deadline = time.monotonic() + 15
@@ -62,8 +71,8 @@ def daemon():
 def start_daemon():
     started = []
 
-    def start(*args):
-        d = Daemon(*args)
+    def start(*args, **kwargs):
+        d = Daemon(*args, **kwargs)
         started.append(d)
         return d
 

@@ -1,0 +1,60 @@
+/// Why storage failed; `message` is safe to show to clients.
+public struct StoreError: Error, Sendable, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// A write the queue asks the store to make durable.
+public enum StoreOp: Sendable {
+    /// The whole row: new jobs and state transitions.
+    case upsert(Job)
+    /// Progress only (coalesced by the queue).
+    case progress(id: Int64, progress: JobProgress, sequence: UInt64)
+    /// Removes every completed, failed and cancelled job.
+    case deleteFinished
+    /// Removes finished jobs completed before `before` (epoch seconds) or beyond
+    /// the newest `keep`; `report` gets the counts removed, per status, in the
+    /// same transaction.
+    case prune(before: Double?, keep: Int?, report: @Sendable (QueueStats) -> Void)
+}
+
+/// What a store holds when the daemon starts.
+public struct StoreSnapshot: Sendable {
+    /// Pending and running jobs, oldest first.
+    public var active: [Job]
+    /// The newest finished jobs, oldest first.
+    public var recentFinished: [Job]
+    public var stats: QueueStats
+    /// The id the next job gets; never lower than any id ever handed out.
+    public var nextID: Int64
+
+    public init(active: [Job] = [], recentFinished: [Job] = [], stats: QueueStats = QueueStats(), nextID: Int64 = 1) {
+        self.active = active
+        self.recentFinished = recentFinished
+        self.stats = stats
+        self.nextID = nextID
+    }
+}
+
+/// Durable storage behind the queue. Writes are asynchronous and grouped: the
+/// store commits whatever was submitted since its last commit in one transaction
+/// and then calls each submission's completion, in submission order, on its
+/// writer thread.
+public protocol JobStore: AnyObject, Sendable {
+    /// Reads the state to start from.
+    func load(recentFinished: Int) throws(StoreError) -> StoreSnapshot
+    /// Queues writes. An empty list is a barrier: its completion runs once
+    /// everything submitted before it is committed. When a commit fails, writes
+    /// with `retry` are kept and tried again (their completion waits for success);
+    /// the others fail at once.
+    func submit(_ ops: [StoreOp], retry: Bool, completion: @escaping @Sendable (Result<Void, StoreError>) -> Void)
+    /// Nil while writes succeed; the last error while they fail.
+    var failure: StoreError? { get }
+    /// One job by id (committed state).
+    func job(_ id: Int64) throws(StoreError) -> Job?
+    /// A page of jobs (committed state).
+    func query(_ query: JobQuery) throws(StoreError) -> JobPage
+    /// Commits what is queued and stops the writer.
+    func close()
+}

@@ -1,0 +1,78 @@
+import HTTPServer
+import JobQueue
+
+/// The query parameters of `GET /api/jobs` and the `Link` to the next page.
+enum JobsQueryParser {
+    static let maxLimit = 10_000
+
+    static func parse(_ request: HTTPRequest) throws(HTTPError) -> JobQuery {
+        var q = JobQuery()
+        if let status = request.queryValue("status"), !status.isEmpty {
+            for name in status.split(separator: ",") {
+                guard let s = JobStatus(rawValue: String(name)) else {
+                    throw HTTPError(400, "Invalid 'status': use pending, running, completed, failed or cancelled (comma-separated)")
+                }
+                q.statuses.append(s)
+            }
+        }
+        if let type = request.queryValue("type"), !type.isEmpty {
+            guard type.utf8.count <= 100 else { throw HTTPError(400, "Invalid 'type': too long") }
+            q.type = type
+        }
+        if let text = request.queryValue("limit") {
+            guard let n = Int(text), (1...maxLimit).contains(n) else {
+                throw HTTPError(400, "Invalid 'limit': must be an integer from 1 to \(maxLimit)")
+            }
+            q.limit = n
+        }
+        q.afterID = try id(request, "after_id")
+        q.beforeID = try id(request, "before_id")
+        if let order = request.queryValue("order") {
+            guard let o = JobQuery.Order(rawValue: order) else { throw HTTPError(400, "Invalid 'order': use asc or desc") }
+            q.order = o
+        }
+        return q
+    }
+
+    private static func id(_ request: HTTPRequest, _ name: String) throws(HTTPError) -> Int64? {
+        guard let text = request.queryValue(name) else { return nil }
+        guard let n = Int64(text), n >= 0 else { throw HTTPError(400, "Invalid '\(name)': must be a non-negative integer") }
+        return n
+    }
+
+    /// `</api/jobs?...>; rel="next"` when more jobs lie in the direction of the scan.
+    static func nextLink(_ q: JobQuery, _ page: JobPage) -> String? {
+        guard page.more, !page.jobs.isEmpty else { return nil }
+        let ids = page.jobs.map(\.id)
+        var parts: [String] = []
+        if !q.statuses.isEmpty { parts.append("status=" + q.statuses.map(\.rawValue).joined(separator: ",")) }
+        if let type = q.type { parts.append("type=" + percentEncode(type)) }
+        parts.append("limit=\(q.limit)")
+        if q.scansDown {
+            parts.append("before_id=\(ids.min()!)")
+        } else {
+            parts.append("after_id=\(ids.max()!)")
+            if let before = q.beforeID { parts.append("before_id=\(before)") }
+        }
+        parts.append("order=\(q.order.rawValue)")
+        return "</api/jobs?\(parts.joined(separator: "&"))>; rel=\"next\""
+    }
+
+    private static func percentEncode(_ text: String) -> String {
+        var out = ""
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."):
+                out.unicodeScalars.append(UnicodeScalar(byte))
+            default:
+                out += "%" + String(byte, radix: 16, uppercase: true).leftPad(2)
+            }
+        }
+        return out
+    }
+}
+
+private extension String {
+    func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: "0", count: n - count) + self }
+}

@@ -1,0 +1,130 @@
+import CSQLite
+
+/// SQLite result codes with names, for errors worth telling apart.
+struct SQLiteCode: RawRepresentable, Equatable, Sendable {
+    let rawValue: Int32
+    static let ok = SQLiteCode(rawValue: SQLITE_OK)
+    static let row = SQLiteCode(rawValue: SQLITE_ROW)
+    static let done = SQLiteCode(rawValue: SQLITE_DONE)
+}
+
+/// A failed SQLite call: the result code and SQLite's message.
+struct SQLiteError: Error, CustomStringConvertible {
+    let code: Int32
+    let message: String
+    var description: String { message }
+}
+
+/// One SQLite connection; every raw SQLite call of the project is in this file.
+///
+/// Not `Sendable`: a connection is used by one thread at a time (the writer's own,
+/// or a reader checked out of the pool).
+final class SQLiteConnection {
+    private let db: OpaquePointer
+    private var statements: [String: OpaquePointer] = [:]
+
+    init(path: String, readOnly: Bool = false) throws(SQLiteError) {
+        var handle: OpaquePointer?
+        let flags = (readOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)) | SQLITE_OPEN_NOMUTEX
+        let rc = sqlite3_open_v2(path, &handle, flags, nil)
+        guard rc == SQLITE_OK, let handle else {
+            let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
+            if let handle { sqlite3_close_v2(handle) }
+            throw SQLiteError(code: rc, message: message)
+        }
+        db = handle
+        sqlite3_busy_timeout(db, 5000)
+    }
+
+    deinit {
+        for s in statements.values { sqlite3_finalize(s) }
+        sqlite3_close_v2(db)
+    }
+
+    var isReadOnly: Bool { sqlite3_db_readonly(db, "main") == 1 }
+
+    /// Runs SQL without results (several statements allowed).
+    func execute(_ sql: String) throws(SQLiteError) {
+        var error: UnsafeMutablePointer<CChar>?
+        let rc = sqlite3_exec(db, sql, nil, nil, &error)
+        if rc != SQLITE_OK {
+            let message = error.map { String(cString: $0) } ?? String(cString: sqlite3_errmsg(db))
+            sqlite3_free(error)
+            throw SQLiteError(code: rc, message: message)
+        }
+    }
+
+    /// Runs one statement with bindings, calling `row` for each result row.
+    func run(_ sql: String, _ bindings: [SQLiteValue] = [], row: (SQLiteRow) throws(SQLiteError) -> Void = { _ in }) throws(SQLiteError) {
+        let stmt = try prepared(sql)
+        defer {
+            sqlite3_reset(stmt)
+            sqlite3_clear_bindings(stmt)
+        }
+        for (i, value) in bindings.enumerated() {
+            let index = Int32(i + 1)
+            let rc: Int32
+            switch value {
+            case .null: rc = sqlite3_bind_null(stmt, index)
+            case .int(let v): rc = sqlite3_bind_int64(stmt, index, v)
+            case .double(let v): rc = sqlite3_bind_double(stmt, index, v)
+            case .text(let v): rc = CSQLite_bind_text(stmt, index, v, -1)
+            }
+            guard rc == SQLITE_OK else { throw failure(rc) }
+        }
+        while true {
+            let rc = sqlite3_step(stmt)
+            if rc == SQLITE_DONE { return }
+            guard rc == SQLITE_ROW else { throw failure(rc) }
+            try row(SQLiteRow(stmt: stmt))
+        }
+    }
+
+    /// A single integer result (`SELECT COUNT(*) ...`).
+    func scalar(_ sql: String, _ bindings: [SQLiteValue] = []) throws(SQLiteError) -> Int64 {
+        var value: Int64 = 0
+        try run(sql, bindings) { row in value = row.int(0) }
+        return value
+    }
+
+    private func prepared(_ sql: String) throws(SQLiteError) -> OpaquePointer {
+        if let s = statements[sql] { return s }
+        var stmt: OpaquePointer?
+        let rc = sqlite3_prepare_v2(db, sql, -1, &stmt, nil)
+        guard rc == SQLITE_OK, let stmt else { throw failure(rc) }
+        statements[sql] = stmt
+        return stmt
+    }
+
+    private func failure(_ rc: Int32) -> SQLiteError {
+        SQLiteError(code: rc, message: String(cString: sqlite3_errmsg(db)))
+    }
+}
+
+enum SQLiteValue {
+    case null
+    case int(Int64)
+    case double(Double)
+    case text(String)
+
+    static func optional(_ d: Double?) -> SQLiteValue { d.map(SQLiteValue.double) ?? .null }
+    static func optional(_ s: String?) -> SQLiteValue { s.map(SQLiteValue.text) ?? .null }
+}
+
+/// The current row of a statement, read by column index.
+struct SQLiteRow {
+    let stmt: OpaquePointer
+
+    func int(_ i: Int32) -> Int64 { sqlite3_column_int64(stmt, i) }
+    func double(_ i: Int32) -> Double { sqlite3_column_double(stmt, i) }
+    func isNull(_ i: Int32) -> Bool { sqlite3_column_type(stmt, i) == SQLITE_NULL }
+    func optionalDouble(_ i: Int32) -> Double? { isNull(i) ? nil : double(i) }
+
+    func text(_ i: Int32) -> String {
+        guard let p = sqlite3_column_text(stmt, i) else { return "" }
+        let n = Int(sqlite3_column_bytes(stmt, i))
+        return String(decoding: UnsafeBufferPointer(start: p, count: n), as: UTF8.self)
+    }
+
+    func optionalText(_ i: Int32) -> String? { isNull(i) ? nil : text(i) }
+}

@@ -1,0 +1,367 @@
+import Glibc
+import Dispatch
+import JSON
+import JobQueue
+import Synchronization
+
+/// The embedded durable store: SQLite in WAL mode, one writer thread that groups
+/// every submission waiting since the last commit into one transaction (one fsync
+/// for many), and a small pool of read connections for lookups and pages.
+public final class SQLiteJobStore: JobStore, Sendable {
+    public enum Sync: String, Sendable, CaseIterable {
+        /// fsync on every commit: a power cut loses nothing acknowledged.
+        case full
+        /// fsync at WAL checkpoints: a power cut may lose the latest commits (a crash of the daemon does not).
+        case normal
+    }
+
+    /// The schema version this build writes; a newer file is refused.
+    public static let schemaVersion = 1
+
+    private struct Entry {
+        let ops: [StoreOp]
+        let retry: Bool
+        let completion: @Sendable (Result<Void, StoreError>) -> Void
+    }
+
+    private struct Shared {
+        var pending: [Entry] = []
+        var closing = false
+        var failure: StoreError?
+        var readers: [ReaderBox] = []
+    }
+
+    public let path: String
+    private let shared = Mutex(Shared())
+    private let wake = DispatchSemaphore(value: 0)
+    private let finished = DispatchSemaphore(value: 0)
+    private let writer: WriterBox
+
+    /// Opens (creating if needed) and migrates the database. Throws a clear error
+    /// for a file that cannot be opened, is not a database, or has a newer schema.
+    public init(path: String, sync: Sync = .full) throws(StoreError) {
+        self.path = path
+        let connection: SQLiteConnection
+        do throws(SQLiteError) {
+            connection = try SQLiteConnection(path: path)
+            if connection.isReadOnly { throw SQLiteError(code: 8, message: "the file is read-only") }
+            try connection.execute("PRAGMA journal_mode=WAL")
+            try connection.execute("PRAGMA synchronous=\(sync == .full ? "FULL" : "NORMAL")")
+            try Self.migrate(connection)
+        } catch {
+            throw StoreError("cannot use database \(path): \(error.message)")
+        }
+        writer = WriterBox(connection)
+        let thread = Thread { [self] in runWriter() }
+        thread.start()
+    }
+
+    deinit {
+        close()
+    }
+
+    // MARK: Schema
+
+    private static func migrate(_ db: SQLiteConnection) throws(SQLiteError) {
+        let version = try db.scalar("PRAGMA user_version")
+        guard version <= schemaVersion else {
+            throw SQLiteError(code: 1, message: "its schema version \(version) is newer than this jobrunnerd supports (\(schemaVersion)); upgrade jobrunnerd")
+        }
+        if version < 1 {
+            try db.execute("""
+                BEGIN;
+                CREATE TABLE IF NOT EXISTS jobs (
+                    id INTEGER PRIMARY KEY,
+                    type TEXT NOT NULL,
+                    params TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    progress_percent INTEGER NOT NULL,
+                    progress_message TEXT NOT NULL,
+                    result TEXT,
+                    error TEXT,
+                    created_at REAL NOT NULL,
+                    started_at REAL,
+                    completed_at REAL,
+                    sequence INTEGER NOT NULL
+                );
+                CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, id);
+                CREATE INDEX IF NOT EXISTS jobs_type ON jobs(type, id);
+                CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+                INSERT OR IGNORE INTO meta(key, value) VALUES ('next_id', 1);
+                PRAGMA user_version = 1;
+                COMMIT;
+                """)
+        }
+        // Later versions add their steps here, each in its own transaction.
+    }
+
+    // MARK: JobStore
+
+    public func load(recentFinished: Int) throws(StoreError) -> StoreSnapshot {
+        try read { db throws(SQLiteError) in
+            var snapshot = StoreSnapshot()
+            try db.run("SELECT \(Self.columns) FROM jobs WHERE status IN ('pending','running') ORDER BY id") { (row: SQLiteRow) throws(SQLiteError) in
+                snapshot.active.append(try Self.job(row))
+            }
+            try db.run("SELECT \(Self.columns) FROM jobs WHERE status IN ('completed','failed','cancelled') ORDER BY id DESC LIMIT ?",
+                       [.int(Int64(recentFinished))]) { (row: SQLiteRow) throws(SQLiteError) in
+                snapshot.recentFinished.append(try Self.job(row))
+            }
+            snapshot.recentFinished.reverse()
+            try db.run("SELECT status, COUNT(*) FROM jobs GROUP BY status") { row in
+                let n = Int(row.int(1))
+                switch JobStatus(rawValue: row.text(0)) {
+                case .pending?: snapshot.stats.pending = n
+                case .running?: snapshot.stats.running = n
+                case .completed?: snapshot.stats.completed = n
+                case .failed?: snapshot.stats.failed = n
+                case .cancelled?: snapshot.stats.cancelled = n
+                case nil: break
+                }
+                snapshot.stats.total += n
+            }
+            let stored = try db.scalar("SELECT value FROM meta WHERE key = 'next_id'")
+            let maxID = try db.scalar("SELECT COALESCE(MAX(id), 0) FROM jobs")
+            snapshot.nextID = max(stored, maxID + 1, 1)
+            return snapshot
+        }
+    }
+
+    public func submit(_ ops: [StoreOp], retry: Bool, completion: @escaping @Sendable (Result<Void, StoreError>) -> Void) {
+        let refused = shared.withLock { s -> Bool in
+            if s.closing { return true }
+            s.pending.append(Entry(ops: ops, retry: retry, completion: completion))
+            return false
+        }
+        if refused {
+            completion(.failure(StoreError("Storage unavailable: the store is closed")))
+            return
+        }
+        wake.signal()
+    }
+
+    public var failure: StoreError? { shared.withLock { $0.failure } }
+
+    public func job(_ id: Int64) throws(StoreError) -> Job? {
+        try read { db throws(SQLiteError) in
+            var found: Job?
+            try db.run("SELECT \(Self.columns) FROM jobs WHERE id = ?", [.int(id)]) { (row: SQLiteRow) throws(SQLiteError) in found = try Self.job(row) }
+            return found
+        }
+    }
+
+    public func query(_ query: JobQuery) throws(StoreError) -> JobPage {
+        try read { db throws(SQLiteError) in
+            var filters: [String] = []
+            var bindings: [SQLiteValue] = []
+            if !query.statuses.isEmpty {
+                filters.append("status IN (\(query.statuses.map { _ in "?" }.joined(separator: ",")))")
+                bindings += query.statuses.map { .text($0.rawValue) }
+            }
+            if let type = query.type {
+                filters.append("type = ?")
+                bindings.append(.text(type))
+            }
+            let countWhere = filters.isEmpty ? "" : " WHERE " + filters.joined(separator: " AND ")
+            let total = query.countTotal ? Int(try db.scalar("SELECT COUNT(*) FROM jobs\(countWhere)", bindings)) : 0
+            if let after = query.afterID {
+                filters.append("id > ?")
+                bindings.append(.int(after))
+            }
+            if let before = query.beforeID {
+                filters.append("id < ?")
+                bindings.append(.int(before))
+            }
+            let whereClause = filters.isEmpty ? "" : " WHERE " + filters.joined(separator: " AND ")
+            var jobs: [Job] = []
+            try db.run("SELECT \(Self.columns) FROM jobs\(whereClause) ORDER BY id \(query.scansDown ? "DESC" : "ASC") LIMIT ?",
+                       bindings + [.int(Int64(query.limit + 1))]) { (row: SQLiteRow) throws(SQLiteError) in jobs.append(try Self.job(row)) }
+            return query.finish(jobs, total: total)
+        }
+    }
+
+    public func close() {
+        let first = shared.withLock { s -> Bool in
+            defer { s.closing = true }
+            return !s.closing
+        }
+        guard first else { return }
+        wake.signal()
+        finished.wait()
+    }
+
+    // MARK: The writer
+
+    private func runWriter() {
+        let db = writer.connection
+        var carried: [Entry] = []
+        while true {
+            let (batch, closing) = shared.withLock { s -> ([Entry], Bool) in
+                let b = s.pending
+                s.pending = []
+                return (b, s.closing)
+            }
+            let entries = carried + batch
+            carried = []
+            if entries.isEmpty {
+                if closing { break }
+                wake.wait()
+                continue
+            }
+            do {
+                try commit(entries, db)
+                shared.withLock { $0.failure = nil }
+                for e in entries { e.completion(.success(())) }
+            } catch {
+                let storeError = StoreError("Storage unavailable: \(error.message)")
+                shared.withLock { $0.failure = storeError }
+                for e in entries where !e.retry { e.completion(.failure(storeError)) }
+                carried = entries.filter(\.retry)
+                if closing {
+                    for e in carried { e.completion(.failure(storeError)) }
+                    break
+                }
+                // Try again after a pause (or sooner if new work arrives).
+                _ = wake.wait(timeout: .now() + 1)
+            }
+        }
+        finished.signal()
+    }
+
+    private func commit(_ entries: [Entry], _ db: SQLiteConnection) throws(SQLiteError) {
+        try db.execute("BEGIN IMMEDIATE")
+        do {
+            for entry in entries {
+                for op in entry.ops { try apply(op, db) }
+            }
+            try db.execute("COMMIT")
+        } catch {
+            try? db.execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    private func apply(_ op: StoreOp, _ db: SQLiteConnection) throws(SQLiteError) {
+        switch op {
+        case .upsert(let job):
+            try db.run("""
+                INSERT INTO jobs (id, type, params, status, progress_percent, progress_message, result, error,
+                                  created_at, started_at, completed_at, sequence)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(id) DO UPDATE SET status = excluded.status,
+                    progress_percent = excluded.progress_percent, progress_message = excluded.progress_message,
+                    result = excluded.result, error = excluded.error, started_at = excluded.started_at,
+                    completed_at = excluded.completed_at, sequence = excluded.sequence
+                """, [
+                    .int(job.id), .text(job.type), .text(JSONValue.object(job.params).jsonString), .text(job.status.rawValue),
+                    .int(Int64(job.progress.percent)), .text(job.progress.message), .optional(job.result?.jsonString),
+                    .optional(job.error), .double(job.createdAt), .optional(job.startedAt), .optional(job.completedAt),
+                    .int(Int64(job.sequence)),
+                ])
+        case .progress(let id, let progress, let sequence):
+            try db.run("UPDATE jobs SET progress_percent = ?, progress_message = ?, sequence = ? WHERE id = ? AND status = 'running'",
+                       [.int(Int64(progress.percent)), .text(progress.message), .int(Int64(sequence)), .int(id)])
+        case .deleteFinished:
+            try rememberNextID(db)
+            try db.run("DELETE FROM jobs WHERE status IN ('completed','failed','cancelled')")
+        case .prune(let before, let keep, let report):
+            try rememberNextID(db)
+            var counts = QueueStats()
+            var clauses: [String] = []
+            var bindings: [SQLiteValue] = []
+            if let before {
+                clauses.append("completed_at < ?")
+                bindings.append(.double(before))
+            }
+            if let keep {
+                clauses.append("id NOT IN (SELECT id FROM jobs WHERE status IN ('completed','failed','cancelled') ORDER BY id DESC LIMIT ?)")
+                bindings.append(.int(Int64(keep)))
+            }
+            let condition = "status IN ('completed','failed','cancelled') AND (\(clauses.joined(separator: " OR ")))"
+            try db.run("SELECT status, COUNT(*) FROM jobs WHERE \(condition) GROUP BY status", bindings) { row in
+                switch row.text(0) {
+                case "completed": counts.completed = Int(row.int(1))
+                case "failed": counts.failed = Int(row.int(1))
+                case "cancelled": counts.cancelled = Int(row.int(1))
+                default: break
+                }
+            }
+            try db.run("DELETE FROM jobs WHERE \(condition)", bindings)
+            report(counts)
+        }
+    }
+
+    /// Ids are never reused: before rows leave, the next id is written down.
+    private func rememberNextID(_ db: SQLiteConnection) throws(SQLiteError) {
+        try db.run("""
+            UPDATE meta SET value = MAX(value, (SELECT COALESCE(MAX(id), 0) + 1 FROM jobs)) WHERE key = 'next_id'
+            """)
+    }
+
+    // MARK: Reading
+
+    static let columns = """
+        id, type, params, status, progress_percent, progress_message, result, error, created_at, started_at, completed_at, sequence
+        """
+
+    static func job(_ row: SQLiteRow) throws(SQLiteError) -> Job {
+        let params = (try? JSONValue.parse(row.text(2)))?.objectValue ?? JSONObject()
+        var job = Job(id: row.int(0), type: row.text(1), params: params, createdAt: row.double(8))
+        guard let status = JobStatus(rawValue: row.text(3)) else {
+            throw SQLiteError(code: 11, message: "job \(job.id) has an unknown status '\(row.text(3))'")
+        }
+        job.status = status
+        job.progress = JobProgress(percent: Int(row.int(4)), message: row.text(5))
+        job.result = row.optionalText(6).flatMap { try? JSONValue.parse($0) }
+        job.error = row.optionalText(7)
+        job.startedAt = row.optionalDouble(9)
+        job.completedAt = row.optionalDouble(10)
+        job.sequence = UInt64(row.int(11))
+        return job
+    }
+
+    /// Runs a read on a pooled connection, taken out of the pool for the
+    /// duration so no lock is held while SQLite works.
+    private func read<R>(_ body: (SQLiteConnection) throws(SQLiteError) -> R) throws(StoreError) -> R {
+        let box = shared.withLock { $0.readers.popLast() }
+        do throws(SQLiteError) {
+            let reader: ReaderBox
+            if let box { reader = box } else { reader = ReaderBox(try SQLiteConnection(path: path, readOnly: true)) }
+            defer { shared.withLock { if $0.readers.count < 8 { $0.readers.append(reader) } } }
+            return try body(reader.connection)
+        } catch {
+            throw StoreError("Storage unavailable: \(error.message)")
+        }
+    }
+}
+
+/// A connection handed between threads, used by one at a time.
+///
+/// `@unchecked Sendable`: a reader box is either in the pool (behind the store's
+/// mutex) or checked out by exactly one thread; the writer's box is only used by
+/// the writer thread after `init` hands it over.
+final class ReaderBox: @unchecked Sendable {
+    let connection: SQLiteConnection
+    init(_ connection: SQLiteConnection) { self.connection = connection }
+}
+
+typealias WriterBox = ReaderBox
+
+/// A plain thread for the writer: it blocks on fsync, which must never happen on
+/// libmicrohttpd's threads or Swift's cooperative pool.
+final class Thread: @unchecked Sendable {
+    private let body: () -> Void
+    init(_ body: @escaping () -> Void) { self.body = body }
+
+    /// `@unchecked Sendable` above: `body` is only run once, by the new thread.
+    func start() {
+        let box = Unmanaged.passRetained(self).toOpaque()
+        var tid = pthread_t()
+        pthread_create(&tid, nil, { arg in
+            let thread = Unmanaged<Thread>.fromOpaque(arg!).takeRetainedValue()
+            thread.body()
+            return nil
+        }, box)
+        pthread_detach(tid)
+    }
+}

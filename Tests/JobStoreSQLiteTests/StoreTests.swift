@@ -1,0 +1,228 @@
+import Glibc
+import JSON
+import JobQueue
+import JobStoreSQLite
+import Synchronization
+import Testing
+
+/// A fresh database path in a new temporary directory.
+func tempDB() -> String {
+    var template = Array("/tmp/jobrunner-db-XXXXXX".utf8CString)
+    let dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+    return dir + "/jobs.db"
+}
+
+/// Submits and waits for the commit (tests only: blocks the calling thread).
+func commit(_ store: SQLiteJobStore, _ ops: [StoreOp]) throws {
+    let done = Mutex<Result<Void, StoreError>?>(nil)
+    let sem = Semaphore()
+    store.submit(ops, retry: false) { r in
+        done.withLock { $0 = r }
+        sem.signal()
+    }
+    sem.wait()
+    try done.withLock { $0! }.get()
+}
+
+/// A counting semaphore over a pipe (no Dispatch or Foundation needed).
+final class Semaphore: @unchecked Sendable {
+    private var fds: [Int32] = [0, 0]
+    init() { pipe(&fds) }
+    deinit { close(fds[0]); close(fds[1]) }
+    func signal() { var b: UInt8 = 1; _ = write(fds[1], &b, 1) }
+    func wait() { var b: UInt8 = 0; _ = read(fds[0], &b, 1) }
+}
+
+func sampleJob(_ id: Int64, status: JobStatus = .pending) -> Job {
+    var job = Job(id: id, type: "echo", params: ["message": "héllo \"quoted\" <b>", "delay": 3], createdAt: 1_764_371_234.5123)
+    job.status = status
+    return job
+}
+
+@Suite struct SQLiteStoreTests {
+    @Test func everyFieldRoundTrips() throws {
+        let path = tempDB()
+        var job = sampleJob(7, status: .completed)
+        job.progress = JobProgress(percent: 100, message: "Complete")
+        job.result = ["sequence": [0, 1, 1, 2], "last": .int(7_778_742_049), "note": "ünïcode ✓"]
+        job.error = nil
+        job.startedAt = 1_764_371_235.25
+        job.completedAt = 1_764_371_240.75
+        job.sequence = 42
+        var failed = sampleJob(8, status: .failed)
+        failed.error = "it broke"
+        do {
+            let store = try SQLiteJobStore(path: path)
+            try commit(store, [.upsert(job), .upsert(failed)])
+            #expect(try store.job(7) == job)
+            store.close()
+        }
+        let reopened = try SQLiteJobStore(path: path)
+        defer { reopened.close() }
+        #expect(try reopened.job(7) == job)
+        #expect(try reopened.job(8)?.error == "it broke")
+        #expect(try reopened.job(9) == nil)
+        let snapshot = try reopened.load(recentFinished: 10)
+        #expect(snapshot.recentFinished.map(\.id) == [7, 8])
+        #expect(snapshot.stats.completed == 1 && snapshot.stats.failed == 1 && snapshot.stats.total == 2)
+        #expect(snapshot.nextID == 9)
+    }
+
+    @Test func progressUpdatesOnlyRunningJobs() throws {
+        let store = try SQLiteJobStore(path: tempDB())
+        defer { store.close() }
+        try commit(store, [.upsert(sampleJob(1, status: .running)), .upsert(sampleJob(2, status: .completed))])
+        try commit(store, [.progress(id: 1, progress: JobProgress(percent: 40, message: "busy"), sequence: 5),
+                           .progress(id: 2, progress: JobProgress(percent: 40, message: "late"), sequence: 5)])
+        #expect(try store.job(1)?.progress == JobProgress(percent: 40, message: "busy"))
+        #expect(try store.job(1)?.sequence == 5)
+        #expect(try store.job(2)?.progress == JobProgress(percent: 0, message: "Queued"))
+    }
+
+    @Test func idsAreNeverReusedAfterClearing() throws {
+        let path = tempDB()
+        do {
+            let store = try SQLiteJobStore(path: path)
+            try commit(store, [.upsert(sampleJob(1, status: .completed)), .upsert(sampleJob(2, status: .cancelled))])
+            try commit(store, [.deleteFinished])
+            store.close()
+        }
+        let store = try SQLiteJobStore(path: path)
+        defer { store.close() }
+        let snapshot = try store.load(recentFinished: 10)
+        #expect(snapshot.stats.total == 0)
+        #expect(snapshot.nextID == 3)
+    }
+
+    @Test func newSchemaVersionIsSetAndNewerIsRefused() throws {
+        let path = tempDB()
+        try SQLiteJobStore(path: path).close()
+        let rc = system("sqlite3 \(path) 'PRAGMA user_version = 99'")
+        #expect(rc == 0)
+        #expect {
+            try SQLiteJobStore(path: path)
+        } throws: { error in
+            (error as? StoreError)?.message.contains("schema version 99 is newer") == true
+        }
+    }
+
+    @Test func aFileThatIsNotADatabaseIsRefused() throws {
+        let path = tempDB()
+        let f = fopen(path, "w")
+        fputs(String(repeating: "this is not a database\n", count: 200), f)
+        fclose(f)
+        #expect {
+            try SQLiteJobStore(path: path)
+        } throws: { error in
+            let message = (error as? StoreError)?.message ?? ""
+            return message.contains(path) && message.contains("not a database")
+        }
+    }
+
+    @Test func pruneByAgeAndCountReportsWhatItRemoved() throws {
+        let store = try SQLiteJobStore(path: tempDB())
+        defer { store.close() }
+        var ops: [StoreOp] = []
+        for id in 1...10 {
+            var job = sampleJob(Int64(id), status: id % 2 == 0 ? .completed : .failed)
+            job.completedAt = Double(1000 + id)
+            ops.append(.upsert(job))
+        }
+        ops.append(.upsert(sampleJob(11)))
+        try commit(store, ops)
+        let reported = Mutex<[QueueStats]>([])
+        try commit(store, [.prune(before: 1004.5, keep: nil, report: { c in reported.withLock { $0.append(c) } })])
+        try commit(store, [.prune(before: nil, keep: 3, report: { c in reported.withLock { $0.append(c) } })])
+        let counts = reported.withLock { $0 }
+        #expect(counts.count == 2)
+        #expect(counts[0].completed == 2 && counts[0].failed == 2)  // 1...4
+        #expect(counts[1].completed + counts[1].failed == 3)        // 5, 6, 7 of 5...10
+        let left = try store.query(JobQuery()).jobs.map(\.id)
+        #expect(left == [8, 9, 10, 11])
+    }
+}
+
+@Suite struct PaginationTests {
+    func store(jobs: Int) throws -> SQLiteJobStore {
+        let store = try SQLiteJobStore(path: tempDB())
+        var ops: [StoreOp] = []
+        for id in 1...jobs {
+            var job = sampleJob(Int64(id), status: id % 3 == 0 ? .completed : .pending)
+            if id % 5 == 0 { job = Job(id: Int64(id), type: "prime", params: [:], createdAt: 1) }
+            ops.append(.upsert(job))
+        }
+        try commit(store, ops)
+        return store
+    }
+
+    func ids(_ page: JobPage) -> [Int64] { page.jobs.map(\.id) }
+
+    @Test func newestPageInAscendingOrderThenOlder() throws {
+        let s = try store(jobs: 25)
+        defer { s.close() }
+        var q = JobQuery()
+        q.limit = 10
+        let first = try s.query(q)
+        #expect(ids(first) == Array(16...25))
+        #expect(first.total == 25 && first.more)
+        q.beforeID = 16
+        let second = try s.query(q)
+        #expect(ids(second) == Array(6...15))
+        q.beforeID = 6
+        let last = try s.query(q)
+        #expect(ids(last) == Array(1...5))
+        #expect(!last.more)
+    }
+
+    @Test func forwardWithAfterIDAndDescending() throws {
+        let s = try store(jobs: 25)
+        defer { s.close() }
+        var q = JobQuery()
+        q.limit = 4
+        q.afterID = 20
+        #expect(ids(try s.query(q)) == [21, 22, 23, 24])
+        q.order = .desc
+        #expect(ids(try s.query(q)) == [24, 23, 22, 21])
+        q.afterID = nil
+        #expect(ids(try s.query(q)) == [25, 24, 23, 22])
+    }
+
+    @Test func filtersAndTotals() throws {
+        let s = try store(jobs: 30)
+        defer { s.close() }
+        var q = JobQuery()
+        q.type = "prime"
+        let primes = try s.query(q)
+        #expect(ids(primes) == [5, 10, 15, 20, 25, 30])
+        #expect(primes.total == 6)
+        q = JobQuery()
+        q.statuses = [.completed]
+        q.limit = 3
+        let done = try s.query(q)
+        #expect(ids(done) == [21, 24, 27])
+        #expect(done.total == 8) // multiples of 3 except 15 and 30 (prime jobs are pending)
+    }
+
+    @Test func memoryQueryAgreesWithSQLite() throws {
+        let s = try store(jobs: 40)
+        defer { s.close() }
+        let all = try s.query({ var q = JobQuery(); q.limit = 100; return q }()).jobs
+        for limit in [1, 7, 100] {
+            for after in [nil, 0, 13] as [Int64?] {
+                for before in [nil, 30] as [Int64?] {
+                    for order in [JobQuery.Order.asc, .desc] {
+                        var q = JobQuery()
+                        q.limit = limit
+                        q.afterID = after
+                        q.beforeID = before
+                        q.order = order
+                        let sql = try s.query(q)
+                        let memory = q.run(over: all)
+                        #expect(ids(sql) == ids(memory), "\(q)")
+                        #expect(sql.more == memory.more && sql.total == memory.total)
+                    }
+                }
+            }
+        }
+    }
+}
