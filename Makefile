@@ -11,7 +11,7 @@ BIN          := .build/release/jobrunnerd
 
 # Debian packages: build (C libraries + pkg-config), e2e tests (python, venv,
 # chromium for the browser tests), benchmarks (wrk).
-APT_PACKAGES := pkg-config libmicrohttpd-dev libjansson-dev libgnutls28-dev libsqlite3-dev sqlite3 \
+APT_PACKAGES := pkg-config libmicrohttpd-dev libjansson-dev libgnutls28-dev libsqlite3-dev sqlite3 libsystemd-dev \
                 python3 python3-venv python3-pip wrk curl chromium
 
 .PHONY: all deps apt-deps py-deps build run test unit-test e2e-test bench clean

@@ -36,7 +36,15 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
+        .systemLibrary(
+            name: "CSystemd",
+            path: "Modules/CSystemd",
+            pkgConfig: "libsystemd",
+            providers: [.apt(["libsystemd-dev"])]
+        ),
         .target(name: "JSON", dependencies: ["CJansson"], swiftSettings: settings),
+        // sd_notify, the watchdog and socket activation for the daemon.
+        .target(name: "Systemd", dependencies: ["CSystemd"], swiftSettings: settings),
         .target(name: "JobQueue", dependencies: ["JSON"], swiftSettings: settings),
         .target(name: "JobEngine", dependencies: ["JobQueue", "JSON"], swiftSettings: settings),
         // The SQLite adapter behind JobQueue's JobStore protocol.
@@ -50,7 +58,7 @@ let package = Package(
         .executableTarget(
             name: "jobrunnerd",
             dependencies: [
-                "JobRunnerAPI", "HTTPServer", "JobEngine", "JobQueue", "JobStoreSQLite",
+                "JobRunnerAPI", "HTTPServer", "JobEngine", "JobQueue", "JobStoreSQLite", "Systemd", "JSON",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: settings

@@ -27,6 +27,8 @@ public struct ServerConfiguration: Sendable {
     /// Builds the response for an error; the API layer supplies its JSON shape.
     public var renderError: @Sendable (HTTPError) -> HTTPResponse = ServerConfiguration.defaultErrorBody
     public var log: @Sendable (LogLevel, String) -> Void = { _, _ in }
+    /// Called as each response is queued: method, path, status, seconds since the request arrived.
+    public var accessLog: (@Sendable (String, String, Int, Double) -> Void)?
 
     public init() {}
 

@@ -211,9 +211,19 @@ final class Core: Sendable {
         }
         if context.answered { return .YES }
         context.answered = true
-        if context.tooLarge { return queue(configuration.renderError(tooLarge()), on: connection) }
+        if context.tooLarge {
+            if configuration.accessLog != nil {
+                context.method = String(cString: method)
+                context.path = String(cString: url)
+            }
+            return send(configuration.renderError(tooLarge()), on: connection, context: context)
+        }
         let request = makeRequest(connection: connection, url: url, method: method, body: context.body)
         context.body = []
+        if configuration.accessLog != nil {
+            context.method = request.method
+            context.path = request.path
+        }
         return send(dispatch(request), on: connection, context: context)
     }
 
@@ -255,7 +265,10 @@ final class Core: Sendable {
 
     private func send(_ response: HTTPResponse, on connection: OpaquePointer, context: RequestContext) -> MHD_Result {
         if case .upgrade(let handler) = response.body { context.upgrade = handler }
-        guard case .deferred(let start) = response.body else { return queue(response, on: connection) }
+        guard case .deferred(let start) = response.body else {
+            configuration.accessLog?(context.method, context.path, response.status, monotonicNow() - context.arrived)
+            return queue(response, on: connection)
+        }
         let responder = DeferredResponder(connection: connection) { [weak self] r in
             self?.live.withLock { _ = $0.deferred.removeValue(forKey: ObjectIdentifier(r)) }
         }

@@ -6,6 +6,10 @@
 /// hands its own state across threads behind a mutex.
 final class RequestContext: @unchecked Sendable {
     var body: [UInt8] = []
+    /// For the access log.
+    var method = ""
+    var path = ""
+    let arrived = monotonicNow()
     var tooLarge = false
     var answered = false
     var responder: DeferredResponder?

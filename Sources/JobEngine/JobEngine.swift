@@ -113,6 +113,13 @@ public final class JobEngine: Sendable {
         }
     }
 
+    /// Stops starting jobs; the running ones go on. Pending jobs stay pending (a
+    /// durable store resumes them at the next start).
+    public func pause() {
+        worker.withLock { $0.isRunning = false }
+        workerChanged()
+    }
+
     /// Stops starting new jobs and cancels the running ones' tasks.
     public func stop() {
         let tasks = worker.withLock { w in

@@ -32,6 +32,8 @@ public final class JobRunnerAPI: Sendable {
     let streams = ProgressStreams()
     let sockets: QueueSocket
     private let pinger = Mutex<Task<Void, Never>?>(nil)
+    /// Set by `beginShutdown`: new submissions are refused with 503.
+    let shuttingDown = Atomic<Bool>(false)
 
     public init(engine: JobEngine, configuration: APIConfiguration) {
         self.engine = engine
@@ -65,6 +67,13 @@ public final class JobRunnerAPI: Sendable {
             }
         }
         pinger.withLock { $0 = task }
+    }
+
+    /// From now on new submissions get 503 `{"error":"Shutting down"}`; reads,
+    /// cancels and streams go on while running jobs finish.
+    public func beginShutdown() {
+        shuttingDown.store(true, ordering: .relaxed)
+        sockets.shuttingDown.store(true, ordering: .relaxed)
     }
 
     /// Stops the ping and says goodbye (1001) to every WebSocket client.
@@ -136,6 +145,7 @@ public final class JobRunnerAPI: Sendable {
     }
 
     func createJob(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
+        guard !shuttingDown.load(ordering: .relaxed) else { throw HTTPError(503, "Shutting down") }
         guard let body = try? JSONValue.parse(request.body, limits: limits), case .object(let object) = body else {
             throw HTTPError(400, "Invalid JSON body")
         }

@@ -16,6 +16,7 @@ final class QueueSocket: Sendable {
     private let engine: JobEngine
     private let limits: JSONLimits
     private let clients = Mutex<[ObjectIdentifier: Client]>([:])
+    let shuttingDown = Atomic<Bool>(false)
 
     init(engine: JobEngine, maxMessageBytes: Int) {
         self.engine = engine
@@ -139,6 +140,10 @@ final class QueueSocket: Sendable {
     /// goes out first), or with the validation or storage error.
     private func createJob(_ command: JSONObject, _ ws: WebSocket) {
         let reply = { @Sendable (value: JSONValue) -> Void in ws.send(frame: WebSocketFrame.text(value.serialized())) }
+        guard !shuttingDown.load(ordering: .relaxed) else {
+            reply(error("Shutting down"))
+            return
+        }
         guard let type = command["job_type"], !type.isNull else {
             reply(error("Missing 'job_type' field"))
             return

@@ -5,14 +5,14 @@ import JobEngine
 import JobQueue
 import JobRunnerAPI
 import JobStoreSQLite
+import Systemd
 
 /// Parses flags; a bad flag is one clear line on stderr and exit code 2.
 func parseOptions() -> Options {
     do {
         return try Options.parse()
     } catch {
-        let code = Options.exitCode(for: error)
-        if code == .success {
+        if Options.exitCode(for: error) == .success {
             print(Options.fullMessage(for: error))
             exit(0)
         }
@@ -22,6 +22,10 @@ func parseOptions() -> Options {
     }
 }
 
+func loadSettings(_ options: Options) throws(ConfigError) -> Settings {
+    try Settings(flags: options.given, environment: Settings.environment(), configFile: options.config)
+}
+
 /// The default web root: the installed share directory next to the binary's
 /// prefix if it exists, else `./www`.
 func defaultWebRoot() -> String {
@@ -29,39 +33,18 @@ func defaultWebRoot() -> String {
     let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
     if n > 0 {
         let exe = String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        let bin = exe.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
-        let prefix = bin.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        let parts = exe.split(separator: "/", omittingEmptySubsequences: false)
+        let prefix = parts.dropLast(2).joined(separator: "/")
         let share = prefix + "/share/jobrunner/www"
         if access(share + "/index.html", R_OK) == 0 { return share }
     }
     return "./www"
 }
 
-// Signals are taken by `sigwait` on the main thread, so block them before any
-// other thread exists (threads inherit the mask).
-var signals = sigset_t()
-sigemptyset(&signals)
-sigaddset(&signals, SIGINT)
-sigaddset(&signals, SIGTERM)
-pthread_sigmask(SIG_BLOCK, &signals, nil)
-signal(SIGPIPE, SIG_IGN)
-// A file-size limit makes writes fail (EFBIG, reported as a storage error), not kill us.
-signal(SIGXFSZ, SIG_IGN)
-
-let options = parseOptions()
-let logger = Logger(minimum: Logger.level(named: options.logLevel) ?? .info)
-
-// Streams and WebSockets each hold a descriptor: allow as many as the hard limit.
-var limit = rlimit()
-if getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 && limit.rlim_cur < limit.rlim_max {
-    limit.rlim_cur = limit.rlim_max
-    setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
-}
-
 /// Opens the durable store (creating its directory) or the in-memory queue.
-func openQueue() -> (JobQueue, SQLiteJobStore?) {
-    guard options.db != ":memory:" else { return (JobQueue(), nil) }
-    let directory = options.db.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+func openQueue(_ settings: Settings, _ logger: Logger) -> (JobQueue, SQLiteJobStore?) {
+    guard settings.db != ":memory:" else { return (JobQueue(), nil) }
+    let directory = settings.db.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
     if !directory.isEmpty && access(directory, F_OK) != 0 {
         var prefix = ""
         for part in directory.split(separator: "/") {
@@ -70,71 +53,165 @@ func openQueue() -> (JobQueue, SQLiteJobStore?) {
         }
     }
     do {
-        let store = try SQLiteJobStore(path: options.db, sync: options.sync == "normal" ? .normal : .full)
+        let store = try SQLiteJobStore(path: settings.db, sync: settings.sync == "normal" ? .normal : .full)
         return (try JobQueue(store: store), store)
     } catch {
-        writeStderr("jobrunnerd: \(error.message)\n")
+            logger.log(.error, error.message)
+        if settings.logFile != nil { writeStderr("jobrunnerd: \(error.message)\n") }
         exit(1)
     }
 }
 
-let webRoot = options.www ?? defaultWebRoot()
-let (queue, store) = openQueue()
-let engine = JobEngine(queue: queue, capacity: options.concurrency)
+/// Prunes by `--retain-finished` now and every minute (reloadable on SIGHUP).
+final class Pruner: Sendable {
+    private let task: Task<Void, Never>
+
+    init(queue: JobQueue, rule: Retention) {
+        task = Task.detached {
+            while !Task.isCancelled {
+                switch rule {
+                case .olderThan(let seconds): queue.pruneFinished(before: epochNow() - seconds, keep: nil)
+                case .keepNewest(let n): queue.pruneFinished(before: nil, keep: n)
+                }
+                try? await Task.sleep(for: .seconds(60))
+            }
+        }
+    }
+
+    func stop() { task.cancel() }
+}
+
+// Signals are taken by `sigwait` on the main thread, so block them before any
+// other thread exists (threads inherit the mask).
+var signals = sigset_t()
+sigemptyset(&signals)
+for s in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&signals, s) }
+pthread_sigmask(SIG_BLOCK, &signals, nil)
+signal(SIGPIPE, SIG_IGN)
+// A file-size limit makes writes fail (EFBIG, reported as a storage error), not kill us.
+signal(SIGXFSZ, SIG_IGN)
+
+let options = parseOptions()
+var settings: Settings
+do {
+    settings = try loadSettings(options)
+} catch {
+    writeStderr("jobrunnerd: \(error.message)\n")
+    exit(2)
+}
+if options.checkConfig {
+    print("configuration OK" + (options.config.map { " (\($0))" } ?? ""))
+    exit(0)
+}
+
+let logger = Logger(minimum: settings.logLevel, path: settings.logFile, accessLog: settings.accessLog,
+                    journal: Systemd.stderrIsJournal)
+
+// Streams and WebSockets each hold a descriptor: allow as many as the hard limit.
+var limit = rlimit()
+if getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 && limit.rlim_cur < limit.rlim_max {
+    limit.rlim_cur = limit.rlim_max
+    setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+}
+
+let webRoot = settings.www ?? defaultWebRoot()
+let (queue, store) = openQueue(settings, logger)
+let engine = JobEngine(queue: queue, capacity: settings.concurrency)
+
 var apiConfiguration = APIConfiguration(webRoot: webRoot)
-apiConfiguration.maxBodyBytes = options.maxBody
-apiConfiguration.maxWebSocketMessageBytes = options.wsMaxMessage
-apiConfiguration.allowedOrigins = options.origins
-apiConfiguration.pingIntervalSeconds = options.wsPingInterval
+apiConfiguration.maxBodyBytes = settings.maxBody
+apiConfiguration.maxWebSocketMessageBytes = settings.wsMaxMessage
+apiConfiguration.allowedOrigins = settings.allowedOrigins
+apiConfiguration.pingIntervalSeconds = settings.wsPingInterval
 let api = JobRunnerAPI(engine: engine, configuration: apiConfiguration)
 
 var configuration = ServerConfiguration()
-configuration.host = options.host
-configuration.port = options.port
-configuration.threads = options.threads ?? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
-configuration.maxBodyBytes = options.maxBody
-configuration.maxConnections = options.maxConnections
-configuration.maxConnectionsPerIP = options.maxConnectionsPerIP
-configuration.idleTimeoutSeconds = options.idleTimeout
-configuration.streamHeartbeatSeconds = options.sseHeartbeat
-configuration.webSocket.maxMessageBytes = options.wsMaxMessage
-configuration.webSocket.maxQueuedBytes = options.wsMaxQueue
-configuration.webSocket.pingIntervalSeconds = options.wsPingInterval
+configuration.host = settings.host
+configuration.port = settings.port
+let inherited = Systemd.listenFDs()
+configuration.listenSocket = inherited.first
+configuration.threads = settings.threads ?? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+configuration.maxBodyBytes = settings.maxBody
+configuration.maxConnections = settings.maxConnections
+configuration.maxConnectionsPerIP = settings.maxConnectionsPerIP
+configuration.idleTimeoutSeconds = settings.idleTimeout
+configuration.streamHeartbeatSeconds = settings.sseHeartbeat
+configuration.webSocket.maxMessageBytes = settings.wsMaxMessage
+configuration.webSocket.maxQueuedBytes = settings.wsMaxQueue
+configuration.webSocket.pingIntervalSeconds = settings.wsPingInterval
 configuration.renderError = JobRunnerAPI.renderError
 configuration.log = { level, message in logger.log(level, message) }
+configuration.accessLog = { method, path, status, seconds in
+    if logger.accessLogEnabled {
+        logger.log(.info, "\(method) \(path) \(status) \(Int((seconds * 1_000_000).rounded())) µs")
+    }
+}
 
 let server = HTTPServer(configuration: configuration, router: api.makeRouter())
 do {
     try server.start()
 } catch {
-    writeStderr("jobrunnerd: \(error.message)\n")
+    // One line on stderr (and in the log file, if there is one).
+    logger.log(.error, error.message)
+    if settings.logFile != nil { writeStderr("jobrunnerd: \(error.message)\n") }
     exit(2)
 }
 api.start()
 engine.resume()
+var pruner = settings.retainFinished.map { Pruner(queue: queue, rule: $0) }
+let notifier = ServiceNotifier(engine: engine)
 
-// `--retain-finished`: prune now and then every minute, off the request threads.
-let pruner: Task<Void, Never>? = options.retainFinished.flatMap(Retention.init).map { rule in
-    Task.detached {
-        while !Task.isCancelled {
-            switch rule {
-            case .olderThan(let seconds): queue.pruneFinished(before: epochNow() - seconds, keep: nil)
-            case .keepNewest(let n): queue.pruneFinished(before: nil, keep: n)
-            }
-            try? await Task.sleep(for: .seconds(60))
-        }
-    }
-}
-let shownHost = options.host.contains(":") ? "[\(options.host)]" : options.host
-logger.log(.info, "listening on http://\(shownHost):\(server.port) (web root \(webRoot), \(options.concurrency) job slots, \(configuration.threads) threads, jobs in \(store == nil ? "memory" : options.db))")
+let shownHost = settings.host.contains(":") ? "[\(settings.host)]" : settings.host
+let place = inherited.isEmpty ? "http://\(shownHost):\(server.port)" : "an inherited socket (port \(server.port))"
+logger.log(.info, "listening on \(place) (web root \(webRoot), \(settings.concurrency) job slots, \(configuration.threads) threads, jobs in \(store == nil ? "memory" : settings.db))")
+Systemd.notify("READY=1")
 
+// Serve until SIGTERM or SIGINT; SIGHUP reloads what can be reloaded.
 var received: Int32 = 0
 while sigwait(&signals, &received) == 0 {
-    if received == SIGINT || received == SIGTERM { break }
+    if received == SIGHUP {
+        do {
+            let fresh = try loadSettings(options)
+            logger.reconfigure(minimum: fresh.logLevel, path: fresh.logFile, accessLog: fresh.accessLog)
+            if fresh.retainFinished != settings.retainFinished {
+                pruner?.stop()
+                pruner = fresh.retainFinished.map { Pruner(queue: queue, rule: $0) }
+            }
+            settings.logLevel = fresh.logLevel
+            settings.logFile = fresh.logFile
+            settings.accessLog = fresh.accessLog
+            settings.retainFinished = fresh.retainFinished
+            logger.log(.info, "SIGHUP: reloaded log-level, log-file, access-log and retain-finished; logs reopened")
+        } catch {
+            logger.log(.error, "SIGHUP: configuration not reloaded: \(error.message)")
+        }
+        continue
+    }
+    break
 }
-logger.log(.info, "signal \(received): shutting down")
-pruner?.cancel()
+
+// Drain: refuse new work, let running jobs finish for the grace period, then
+// cancel what is left (recorded as interrupted), end streams and sockets, exit 0.
+Systemd.notify("STOPPING=1")
+logger.log(.info, "signal \(received): draining (up to \(settings.shutdownGrace) s for \(engine.stats.active) running jobs)")
+api.beginShutdown()
+engine.pause()
+let deadline = monotonicSeconds() + settings.shutdownGrace
+var quick = timespec(tv_sec: 0, tv_nsec: 50_000_000)
+while engine.stats.active > 0 && monotonicSeconds() < deadline {
+    // A second SIGTERM or SIGINT ends the grace period at once.
+    let again = sigtimedwait(&signals, nil, &quick)
+    if again == SIGTERM || again == SIGINT { break }
+}
+let leftover = engine.stats.active
+if leftover > 0 { logger.log(.warning, "cancelling \(leftover) jobs still running after the grace period") }
 engine.stop()
+let cancelDeadline = monotonicSeconds() + 2
+while engine.stats.active > 0 && monotonicSeconds() < cancelDeadline {
+    _ = sigtimedwait(&signals, nil, &quick)
+}
+pruner?.stop()
+notifier.stop()
 api.stop()
 server.stop()
 store?.close()

@@ -27,7 +27,8 @@ class Daemon:
             args = (*args, "--db", self.db)
         else:
             self.db = args[list(args).index("--db") + 1]
-        self.args = [BINARY, *port, "--www", WWW, *args]
+        grace = [] if "--shutdown-grace" in args else ["--shutdown-grace", "1"]
+        self.args = [BINARY, *port, *grace, "--www", WWW, *args]
         self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                      preexec_fn=preexec_fn)
         self.log = []

@@ -1,0 +1,187 @@
+import Glibc
+import JSON
+
+/// A setting that cannot be used; the message names the key and where it came from.
+struct ConfigError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}
+
+/// `--retain-finished`: by age or by count.
+enum Retention: Equatable {
+    case olderThan(seconds: Double)
+    case keepNewest(Int)
+
+    init?(_ text: String) {
+        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604_800]
+        if let unit = text.last, let factor = units[unit], let n = Double(text.dropLast()), n > 0 {
+            self = .olderThan(seconds: n * factor)
+        } else if let n = Int(text), n >= 0 {
+            self = .keepNewest(n)
+        } else {
+            return nil
+        }
+    }
+}
+
+/// Every setting of the daemon, resolved: flag, then `JOBRUNNER_*`, then the
+/// config file, then the default.
+struct Settings {
+    static let keys = [
+        "host", "port", "concurrency", "www", "threads", "max-body", "max-connections", "max-connections-per-ip",
+        "idle-timeout", "sse-heartbeat", "ws-max-message", "ws-max-queue", "ws-ping-interval", "allowed-origins",
+        "db", "sync", "retain-finished", "shutdown-grace", "log-level", "log-file", "access-log",
+    ]
+    /// What SIGHUP re-reads (the rest needs a restart).
+    static let reloadable: Set<String> = ["log-level", "log-file", "access-log", "retain-finished"]
+
+    var host = "127.0.0.1"
+    var port = 8080
+    var concurrency = 3
+    var www: String?
+    var threads: Int?
+    var maxBody = 1 << 20
+    var maxConnections = 4096
+    var maxConnectionsPerIP = 0
+    var idleTimeout = 60
+    var sseHeartbeat = 15.0
+    var wsMaxMessage = 64 * 1024
+    var wsMaxQueue = 1 << 20
+    var wsPingInterval = 25.0
+    var allowedOrigins: [String] = []
+    var db = "/var/lib/jobrunner/jobs.db"
+    var sync = "full"
+    var retainFinished: Retention?
+    var shutdownGrace = 10.0
+    var logLevel = Logger.Level.info
+    var logFile: String?
+    var accessLog = false
+
+    /// Resolves every key from the three sources; the first bad value or unknown
+    /// file key is an error.
+    init(flags: [String: String], environment: [String: String], configFile: String?) throws(ConfigError) {
+        var file: [String: String] = [:]
+        if let configFile { file = try Self.readFile(configFile) }
+        func value(_ key: String) -> (String, String)? {
+            if let v = flags[key] { return (v, "--\(key)") }
+            let env = "JOBRUNNER_" + key.uppercased().replacingDashes()
+            if let v = environment[env] { return (v, env) }
+            if let v = file[key], let configFile { return (v, "'\(key)' in \(configFile)") }
+            return nil
+        }
+        func int(_ key: String, _ range: ClosedRange<Int>) throws(ConfigError) -> Int? {
+            guard let (text, source) = value(key) else { return nil }
+            guard let n = Int(text), range.contains(n) else {
+                throw ConfigError(message: "invalid \(source) '\(text)': must be an integer from \(range.lowerBound) to \(range.upperBound)")
+            }
+            return n
+        }
+        func seconds(_ key: String, min: Double) throws(ConfigError) -> Double? {
+            guard let (text, source) = value(key) else { return nil }
+            guard let n = Double(text), n.isFinite, n >= min else {
+                throw ConfigError(message: "invalid \(source) '\(text)': must be a number of seconds, at least \(min)")
+            }
+            return n
+        }
+        func string(_ key: String) throws(ConfigError) -> String? {
+            guard let (text, source) = value(key) else { return nil }
+            guard !text.isEmpty else { throw ConfigError(message: "invalid \(source): must not be empty") }
+            return text
+        }
+        func choice(_ key: String, _ options: [String]) throws(ConfigError) -> String? {
+            guard let (text, source) = value(key) else { return nil }
+            guard options.contains(text) else {
+                throw ConfigError(message: "invalid \(source) '\(text)': must be one of \(options.joined(separator: ", "))")
+            }
+            return text
+        }
+
+        if let v = try string("host") { host = v }
+        if let v = try int("port", 0...65535) { port = v }
+        if let v = try int("concurrency", 1...1024) { concurrency = v }
+        www = try string("www")
+        threads = try int("threads", 1...256)
+        if let v = try int("max-body", 1024...(1 << 30)) { maxBody = v }
+        if let v = try int("max-connections", 1...1_000_000) { maxConnections = v }
+        if let v = try int("max-connections-per-ip", 0...1_000_000) { maxConnectionsPerIP = v }
+        if let v = try int("idle-timeout", 1...86400) { idleTimeout = v }
+        if let v = try seconds("sse-heartbeat", min: 0.01) { sseHeartbeat = v }
+        if let v = try int("ws-max-message", 125...(64 << 20)) { wsMaxMessage = v }
+        if let v = try int("ws-max-queue", 4096...(1 << 30)) { wsMaxQueue = v }
+        if let v = try seconds("ws-ping-interval", min: 0.01) { wsPingInterval = v }
+        if let (text, _) = value("allowed-origins") {
+            allowedOrigins = text.split(separator: ",").map { $0.trimmingSpaces() }.filter { !$0.isEmpty }
+        }
+        if let v = try string("db") { db = v }
+        if let v = try choice("sync", ["full", "normal"]) { sync = v }
+        if let (text, source) = value("retain-finished") {
+            guard let rule = Retention(text) else {
+                throw ConfigError(message: "invalid \(source) '\(text)': must be a duration like 30m, 12h or 7d, or a count like 10000")
+            }
+            retainFinished = rule
+        }
+        if let v = try seconds("shutdown-grace", min: 0) { shutdownGrace = v }
+        if let v = try choice("log-level", ["debug", "info", "warning", "error"]) { logLevel = Logger.Level(name: v) ?? .info }
+        logFile = try string("log-file")
+        if let v = try choice("access-log", ["true", "false"]) { accessLog = v == "true" }
+    }
+
+    /// The file's keys as text; unknown keys and values of the wrong kind are errors.
+    static func readFile(_ path: String) throws(ConfigError) -> [String: String] {
+        guard let f = fopen(path, "r") else {
+            throw ConfigError(message: "cannot read config file \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { fclose(f) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = fread(&buffer, 1, buffer.count, f)
+            if n <= 0 { break }
+            bytes += buffer[0..<n]
+            if bytes.count > 1 << 20 { throw ConfigError(message: "config file \(path) is larger than 1 MiB") }
+        }
+        let root: JSONValue
+        do { root = try JSONValue.parse(bytes) } catch {
+            throw ConfigError(message: "config file \(path) is not valid JSON: \(error.message)")
+        }
+        guard case .object(let object) = root else { throw ConfigError(message: "config file \(path) must hold a JSON object") }
+        var out: [String: String] = [:]
+        for member in object {
+            guard keys.contains(member.key) else {
+                throw ConfigError(message: "unknown key '\(member.key)' in \(path) (known: \(keys.joined(separator: ", ")))")
+            }
+            switch member.value {
+            case .string(let s): out[member.key] = s
+            case .int(let i): out[member.key] = String(i)
+            case .double(let d): out[member.key] = String(d)
+            case .bool(let b): out[member.key] = b ? "true" : "false"
+            case .array(let items) where items.allSatisfy({ $0.stringValue != nil }):
+                out[member.key] = items.compactMap(\.stringValue).joined(separator: ",")
+            case .null: continue
+            default: throw ConfigError(message: "invalid '\(member.key)' in \(path): must be a string, number or boolean")
+            }
+        }
+        return out
+    }
+
+    static func environment() -> [String: String] {
+        var out: [String: String] = [:]
+        var p = environ
+        while let entry = p.pointee {
+            let text = String(cString: entry)
+            if text.hasPrefix("JOBRUNNER_"), let eq = text.firstIndex(of: "=") {
+                out[String(text[..<eq])] = String(text[text.index(after: eq)...])
+            }
+            p += 1
+        }
+        return out
+    }
+}
+
+extension StringProtocol {
+    func trimmingSpaces() -> String {
+        String(drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
+    }
+
+    func replacingDashes() -> String { String(map { $0 == "-" ? "_" : $0 }) }
+}
