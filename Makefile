@@ -14,7 +14,13 @@ BIN          := .build/release/jobrunnerd
 APT_PACKAGES := pkg-config libmicrohttpd-dev libjansson-dev libgnutls28-dev libsqlite3-dev sqlite3 libsystemd-dev \
                 python3 python3-venv python3-pip wrk curl chromium
 
-.PHONY: all deps apt-deps py-deps build run test unit-test e2e-test bench clean
+.PHONY: all deps apt-deps py-deps build run test unit-test e2e-test bench clean install uninstall
+
+BINDIR       = $(DESTDIR)$(PREFIX)/bin
+SHAREDIR     = $(DESTDIR)$(PREFIX)/share/jobrunner
+UNITDIR      = $(DESTDIR)$(PREFIX)/lib/systemd/system
+CONFDIR      = $(DESTDIR)/etc/jobrunner
+SCRIPTS      = jr-submit jr-watch jr-list jr-cancel jr-stats
 
 all: build
 
@@ -53,6 +59,26 @@ e2e-test: build py-deps
 	JOBRUNNERD=$(BIN) WWW_ROOT=www $(PYTHON) -m pytest -q Tests/e2e
 
 test: deps unit-test e2e-test
+
+# Installs the daemon, the dashboard, the curl scripts, the systemd units (with
+# ExecStart pointing at $(PREFIX)/bin) and, if there is none yet, an example config.
+install: build
+	install -d $(BINDIR) $(SHAREDIR) $(UNITDIR) $(CONFDIR)
+	install -m 0755 $(BIN) $(BINDIR)/jobrunnerd
+	for s in $(SCRIPTS); do install -m 0755 scripts/$$s $(BINDIR)/$$s; done
+	install -m 0644 scripts/jr-lib.sh $(SHAREDIR)/jr-lib.sh
+	rm -rf $(SHAREDIR)/www
+	cp -R www $(SHAREDIR)/www
+	sed 's|/usr/bin/jobrunnerd|$(PREFIX)/bin/jobrunnerd|' deploy/jobrunnerd.service > $(UNITDIR)/jobrunnerd.service
+	install -m 0644 deploy/jobrunnerd.socket $(UNITDIR)/jobrunnerd.socket
+	chmod 0644 $(UNITDIR)/jobrunnerd.service
+	[ -e $(CONFDIR)/jobrunner.json ] || install -m 0644 deploy/jobrunner.json $(CONFDIR)/jobrunner.json
+
+uninstall:
+	rm -f $(BINDIR)/jobrunnerd $(UNITDIR)/jobrunnerd.service $(UNITDIR)/jobrunnerd.socket
+	for s in $(SCRIPTS); do rm -f $(BINDIR)/$$s; done
+	rm -rf $(SHAREDIR)
+	@echo "kept $(CONFDIR) and /var/lib/jobrunner (remove them by hand if you wish)"
 
 clean:
 	rm -rf .build $(VENV) Tests/e2e/output
