@@ -63,6 +63,8 @@ let package = Package(
             ],
             swiftSettings: settings
         ),
+        // `make bench`: engine throughput with a no-op job type, no HTTP.
+        .executableTarget(name: "jobrunner-bench", dependencies: ["JobEngine", "JobQueue", "JSON"], swiftSettings: settings),
         // A raw-socket HTTP/1.1 client for the integration tests (not shipped).
         .target(name: "HTTPTestSupport", swiftSettings: settings),
         .testTarget(name: "JSONTests", dependencies: ["JSON"], swiftSettings: settings),

@@ -1,3 +1,5 @@
+import Glibc
+
 /// Routes by method and path pattern (`/api/jobs/:id`). Among routes that match a
 /// path, literal segments beat parameters; a path that matches only under other
 /// methods answers 405 with an `Allow` header. Unmatched paths go to the fallback.
@@ -46,19 +48,40 @@ public struct Router: Sendable {
     }
 
     public func resolve(method: String, path: String) -> Resolution {
-        let parts = path.split(separator: "/", omittingEmptySubsequences: true)
+        var path = path
+        return path.withUTF8 { utf8 in resolve(method: method, utf8) }
+    }
+
+    private func resolve(method: String, _ path: UnsafeBufferPointer<UInt8>) -> Resolution {
+        // Segment boundaries of the path, found once, without allocating substrings.
+        var bounds: [Range<Int>] = []
+        bounds.reserveCapacity(8)
+        var i = 0
+        while i < path.count {
+            while i < path.count && path[i] == UInt8(ascii: "/") { i += 1 }
+            let start = i
+            while i < path.count && path[i] != UInt8(ascii: "/") { i += 1 }
+            if start < i { bounds.append(start..<i) }
+        }
         let lookup = method == "HEAD" ? "GET" : method
-        var best: (Route, [String: String])?
+        var best: Route?
         var allowed: [String] = []
-        for route in routes {
-            guard let params = match(route.segments, parts) else { continue }
+        for route in routes where route.segments.count == bounds.count && matches(route.segments, path, bounds) {
             if route.method == lookup {
-                if best == nil || route.specificity > best!.0.specificity { best = (route, params) }
+                if best == nil || route.specificity > best!.specificity { best = route }
             } else if !allowed.contains(route.method) {
                 allowed.append(route.method)
             }
         }
-        if let best { return .handler(best.0.handler, best.1) }
+        if let best {
+            var params: [String: String] = [:]
+            for (segment, range) in zip(best.segments, bounds) {
+                if case .parameter(let name) = segment {
+                    params[name] = String(decoding: UnsafeBufferPointer(rebasing: path[range]), as: UTF8.self)
+                }
+            }
+            return .handler(best.handler, params)
+        }
         if !allowed.isEmpty {
             if allowed.contains("GET") { allowed.append("HEAD") }
             return .methodNotAllowed(allow: allowed)
@@ -67,15 +90,15 @@ public struct Router: Sendable {
         return .notFound
     }
 
-    private func match(_ segments: [Segment], _ parts: [Substring]) -> [String: String]? {
-        guard segments.count == parts.count else { return nil }
-        var params: [String: String] = [:]
-        for (segment, part) in zip(segments, parts) {
-            switch segment {
-            case .literal(let l): if l != part { return nil }
-            case .parameter(let name): params[name] = String(part)
+    private func matches(_ segments: [Segment], _ path: UnsafeBufferPointer<UInt8>, _ bounds: [Range<Int>]) -> Bool {
+        for (segment, range) in zip(segments, bounds) {
+            guard case .literal(let text) = segment else { continue }
+            var literal = text
+            let equal = literal.withUTF8 { l in
+                l.count == range.count && memcmp(l.baseAddress!, path.baseAddress! + range.lowerBound, l.count) == 0
             }
+            if !equal { return false }
         }
-        return params
+        return true
     }
 }

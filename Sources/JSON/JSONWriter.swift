@@ -18,15 +18,19 @@ public struct JSONWriter: Sendable {
         case .string(let s): string(s)
         case .array(let items):
             bytes.append(UInt8(ascii: "["))
-            for (i, item) in items.enumerated() {
-                if i > 0 { bytes.append(UInt8(ascii: ",")) }
+            var first = true
+            for item in items {
+                if !first { bytes.append(UInt8(ascii: ",")) }
+                first = false
                 write(item)
             }
             bytes.append(UInt8(ascii: "]"))
         case .object(let object):
             bytes.append(UInt8(ascii: "{"))
-            for (i, m) in object.members.enumerated() {
-                if i > 0 { bytes.append(UInt8(ascii: ",")) }
+            var first = true
+            for m in object.members {
+                if !first { bytes.append(UInt8(ascii: ",")) }
+                first = false
                 string(m.key)
                 bytes.append(UInt8(ascii: ":"))
                 write(m.value)
@@ -45,16 +49,16 @@ public struct JSONWriter: Sendable {
             bytes.append(UInt8(ascii: "0") &+ UInt8(value))
             return
         }
-        var digits: (UInt64, Bool) = (value.magnitude, value < 0)
-        var tmp = [UInt8](repeating: 0, count: 20)
-        var n = 20
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        // Digits go in least significant first, then are reversed in place: no
+        // temporary buffer.
+        var rest = value.magnitude
+        let start = bytes.count
         repeat {
-            n -= 1
-            tmp[n] = UInt8(ascii: "0") &+ UInt8(digits.0 % 10)
-            digits.0 /= 10
-        } while digits.0 > 0
-        if digits.1 { bytes.append(UInt8(ascii: "-")) }
-        bytes.append(contentsOf: tmp[n...])
+            bytes.append(UInt8(ascii: "0") &+ UInt8(rest % 10))
+            rest /= 10
+        } while rest > 0
+        bytes[start...].reverse()
     }
 
     /// Doubles print in Swift's shortest round-tripping form; NaN and infinities,

@@ -30,6 +30,7 @@ public final class JobRunnerAPI: Sendable {
     let staticFiles: StaticFiles?
     let limits: JSONLimits
     let streams = ProgressStreams()
+    let finishedJobs = JobJSONCache()
     let sockets: QueueSocket
     private let pinger = Mutex<Task<Void, Never>?>(nil)
     /// Set by `beginShutdown`: new submissions are refused with 503.
@@ -195,9 +196,7 @@ public final class JobRunnerAPI: Sendable {
     func getJob(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
         let id = try jobID(request)
         guard let job = engine.queue.job(id) else { throw notFound(request) }
-        var w = JSONWriter(capacity: 512)
-        w.job(job)
-        return .json(w.bytes)
+        return .json(finishedJobs.bytes(for: job))
     }
 
     func cancelJob(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {

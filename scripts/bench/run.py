@@ -1,0 +1,333 @@
+#!/usr/bin/env python3
+"""`make bench`: JobRunner against the limit of its own HTTP layer, and the
+performance targets. Prints a table and writes bench-results/results.json.
+
+Shared machines are noisy: every comparison alternates A and B within one run and
+is reported as a ratio with min, median and max; absolute figures carry that caveat."""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.path.join(ROOT, ".build/release/jobrunnerd")
+ENGINE_BENCH = os.path.join(ROOT, ".build/release/jobrunner-bench")
+HERE = os.path.join(ROOT, "scripts/bench")
+OUT = os.path.join(ROOT, "bench-results")
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+ROUNDS = 2 if QUICK else 5
+SECONDS = 2 if QUICK else 3
+CORES = os.cpu_count() or 2
+
+results = {"machine": {"cores": CORES}, "rounds": ROUNDS, "seconds_per_run": SECONDS}
+rows = []
+
+
+def row(name, value, target="", verdict=""):
+    rows.append((name, value, target, verdict))
+    print(f"  {name:<48} {value:<40} {target:<18} {verdict}", flush=True)
+
+
+def summary(values):
+    return {"min": min(values), "median": statistics.median(values), "max": max(values)}
+
+
+# --- processes ---------------------------------------------------------------------------
+
+
+class Daemon:
+    def __init__(self, *args):
+        self.dir = tempfile.mkdtemp(prefix="jobrunner-bench-")
+        args = list(args)
+        if "--db" not in args:
+            args += ["--db", ":memory:"]
+        self.proc = subprocess.Popen([BIN, "--port", "0", "--www", os.path.join(ROOT, "www"), "--shutdown-grace", "0",
+                                      "--threads", str(CORES), *args],
+                                     stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        line = self.proc.stderr.readline()
+        m = re.search(r":(\d+) \(", line)
+        if not m:
+            raise RuntimeError("daemon did not start: " + line)
+        self.port = int(m.group(1))
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def rss_kib(self):
+        return rss_kib(self.proc.pid)
+
+    def cpu_ticks(self):
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def http(method, url, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read() or b"null")
+
+
+def wrk(url, seconds=SECONDS, script=None, env=None, connections=32):
+    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", url]
+    if script:
+        cmd[1:1] = ["-s", os.path.join(HERE, script)]
+    out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})}).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        raise RuntimeError(f"wrk saw {errors.group(1)} error responses from {url}")
+    return rps
+
+
+# --- 1. HTTP against the C program ---------------------------------------------------------
+
+
+def bench_http():
+    print("1. HTTP: jobrunnerd / minimal C server on libmicrohttpd (same bytes, same flags)", flush=True)
+    baseline_bin = os.path.join(tempfile.mkdtemp(), "mhd_baseline")
+    cflags = subprocess.run(["pkg-config", "--cflags", "--libs", "libmicrohttpd"], capture_output=True, text=True).stdout.split()
+    subprocess.run(["gcc", "-O2", "-o", baseline_bin, os.path.join(HERE, "mhd_baseline.c"), *cflags], check=True)
+    d = Daemon("--concurrency", "3")
+    job = http("POST", d.url + "/api/jobs", {"job_type": "prime", "params": {"limit": 1000}})
+    time.sleep(0.3)
+    stats_bytes = urllib.request.urlopen(d.url + "/api/stats").read().decode()
+    job_bytes = urllib.request.urlopen(f"{d.url}/api/jobs/{job['id']}").read().decode()
+    c = subprocess.Popen([baseline_bin, "0", str(CORES), stats_bytes, job_bytes], stdout=subprocess.PIPE, text=True)
+    c_port = int(c.stdout.readline().split()[-1])
+    try:
+        for name, path in [("GET /api/stats", "/api/stats"), ("GET /api/jobs/:id", f"/api/jobs/{job['id']}")]:
+            ours, theirs, ratios = [], [], []
+            for i in range(ROUNDS):
+                pair = [("ours", d.port), ("c", c_port)]
+                if i % 2:
+                    pair.reverse()
+                got = {who: wrk(f"http://127.0.0.1:{port}{path}") for who, port in pair}
+                ours.append(got["ours"])
+                theirs.append(got["c"])
+                ratios.append(got["ours"] / got["c"])
+            s = summary(ratios)
+            results[f"http {name}"] = {"jobrunnerd_rps": summary(ours), "c_rps": summary(theirs), "ratio": s}
+            row(f"{name} (32 conns, keep-alive)",
+                f"{statistics.median(ours):,.0f}/s vs C {statistics.median(theirs):,.0f}/s",
+                "ratio >= 0.85",
+                f"ratio {s['median']:.2f} (min {s['min']:.2f}, max {s['max']:.2f}) "
+                + ("OK" if s["median"] >= 0.85 else "BELOW"))
+    finally:
+        c.send_signal(signal.SIGTERM)
+        c.wait()
+        d.stop()
+
+
+# --- 2. Enqueue ------------------------------------------------------------------------------
+
+
+def bench_enqueue():
+    print("2. Enqueue: POST /api/jobs (countdown jobs that stay pending behind 3 running)", flush=True)
+    env = {"JR_BODY": '{"job_type":"countdown","params":{"seconds":60}}'}
+    modes = [("memory", []), ("durable, --sync full", ["--db", "@", "--sync", "full"]),
+             ("durable, --sync normal", ["--db", "@", "--sync", "normal"])]
+    got = {name: [] for name, _ in modes}
+    for i in range(ROUNDS):
+        order = modes if i % 2 == 0 else list(reversed(modes))
+        for name, args in order:
+            tmp = tempfile.mkdtemp(prefix="jobrunner-bench-db-")
+            args = [os.path.join(tmp, "jobs.db") if a == "@" else a for a in args]
+            d = Daemon(*args)
+            try:
+                got[name].append(wrk(d.url + "/api/jobs", script="post.lua", env=env))
+            finally:
+                d.stop()
+                shutil.rmtree(tmp, ignore_errors=True)
+    memory = got["memory"]
+    for name, _ in modes:
+        s = summary(got[name])
+        results[f"enqueue {name}"] = s
+        if name == "memory":
+            row(f"POST /api/jobs, {name}", f"{s['median']:,.0f}/s (min {s['min']:,.0f}, max {s['max']:,.0f})")
+        else:
+            ratio = summary([m / x for m, x in zip(memory, got[name])])
+            results[f"enqueue {name}"]["memory_over_durable"] = ratio
+            ok = s["median"] >= 20000 and ratio["median"] <= 2
+            row(f"POST /api/jobs, {name}", f"{s['median']:,.0f}/s; memory/durable {ratio['median']:.2f}",
+                ">= 20,000/s, <= 2x", "OK" if ok else "BELOW")
+
+
+# --- 3. Pickup latency ----------------------------------------------------------------------
+
+
+def bench_pickup():
+    print("3. Pickup latency: created -> started with an idle worker (server timestamps)", flush=True)
+    samples = 300 if QUICK else 1000
+    for name, args in [("memory", []), ("durable, --sync full", ["--db", "@"])]:
+        tmp = tempfile.mkdtemp(prefix="jobrunner-bench-db-")
+        args = [os.path.join(tmp, "jobs.db") if a == "@" else a for a in args]
+        d = Daemon(*args)
+        try:
+            for _ in range(samples):
+                job = http("POST", d.url + "/api/jobs", {"job_type": "prime", "params": {"limit": 10}})
+            deadline = time.time() + 30
+            while http("GET", d.url + "/api/stats")["queue"]["completed"] < samples and time.time() < deadline:
+                time.sleep(0.05)
+            jobs = http("GET", f"{d.url}/api/jobs?limit={samples}")
+            delays = sorted((j["started_at"] - j["created_at"]) * 1000 for j in jobs if j["started_at"])
+            p50 = delays[len(delays) // 2]
+            p99 = delays[int(len(delays) * 0.99) - 1]
+            results[f"pickup {name}"] = {"p50_ms": p50, "p99_ms": p99, "samples": len(delays)}
+            note = "" if name == "memory" else " (includes the commit's fsync)"
+            ok = p50 <= 0.5 and p99 <= 2
+            row(f"submit -> start, {name}", f"p50 {p50:.3f} ms, p99 {p99:.3f} ms{note}", "p50 <= 0.5, p99 <= 2 ms",
+                "OK" if ok else ("BELOW" if name == "memory" else "bounded by fsync"))
+        finally:
+            d.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --- 4. Engine throughput ------------------------------------------------------------------
+
+
+def bench_engine():
+    print("4. Engine: jobs/s through queue + engine, no-op job type, no HTTP", flush=True)
+    n = 100_000 if QUICK else 200_000
+    rates = []
+    for _ in range(ROUNDS):
+        out = subprocess.run([ENGINE_BENCH, str(n), "16"], capture_output=True, text=True, check=True).stdout
+        rates.append(json.loads(out)["jobs_per_second"])
+    s = summary(rates)
+    results["engine jobs_per_second"] = s
+    row(f"{n:,} no-op jobs, 16 slots", f"{s['median']:,.0f} jobs/s (min {s['min']:,.0f})", ">= 100,000/s",
+        "OK" if s["median"] >= 100_000 else "BELOW")
+
+
+# --- 5. Fan-out --------------------------------------------------------------------------------
+
+
+def bench_fanout():
+    ws_n, sse_n = (500, 500) if QUICK else (2000, 2000)
+    print(f"5. Fan-out: {ws_n} WebSocket + {sse_n} SSE clients on one daemon", flush=True)
+    d = Daemon("--concurrency", "1", "--max-connections", "10000")
+    try:
+        idle_before = d.rss_kib()
+        blocker = http("POST", d.url + "/api/jobs", {"job_type": "countdown", "params": {"seconds": 60}})
+        job = http("POST", d.url + "/api/jobs", {"job_type": "countdown", "params": {"seconds": 2}})
+        client = subprocess.Popen([sys.executable, os.path.join(HERE, "fanout.py"), str(d.port), str(ws_n), str(sse_n),
+                                   str(job["id"])], stdout=subprocess.PIPE, text=True)
+        connected = json.loads(client.stdout.readline())["connected"]
+        rss = d.rss_kib()
+        per_conn = (rss - idle_before) * 1024 / max(1, connected)
+        t0 = d.cpu_ticks()
+        time.sleep(5)
+        cpu = (d.cpu_ticks() - t0) / os.sysconf("SC_CLK_TCK") / 5 * 100
+        http("DELETE", f"{d.url}/api/jobs/{blocker['id']}")
+        data = json.loads(client.stdout.readline())
+        client.wait(30)
+        final = http("GET", f"{d.url}/api/jobs/{job['id']}")
+        ws = sorted(data["ws_started"] + [a - final["completed_at"] for a, _ in data["ws_completed_at"]])
+        sse = sorted(a - final["completed_at"] for a, _ in data["sse_completed_at"])
+        every = sorted(ws + sse)
+        pct = lambda v, q: v[min(len(v) - 1, int(len(v) * q))] * 1000
+        results["fanout"] = {"websocket_clients": ws_n, "sse_clients": sse_n, "connected": connected,
+                             "delay_ms": {"p50": pct(every, .5), "p99": pct(every, .99), "max": every[-1] * 1000,
+                                          "websocket_p99": pct(ws, .99), "sse_p99": pct(sse, .99)},
+                             "rss_kib": rss, "rss_per_connection_bytes": per_conn, "cpu_percent_connected": cpu,
+                             "deliveries": len(every)}
+        row("event -> arrival at every client", f"p50 {pct(every, .5):.1f} ms, p99 {pct(every, .99):.1f} ms ({len(every)} deliveries)",
+            "p99 <= 50 ms", "OK" if pct(every, .99) <= 50 else "BELOW (client-bound?)")
+        row("RSS with all connected", f"{rss / 1024:.1f} MiB, {per_conn / 1024:.1f} KiB per connection", "< 64 KiB/conn",
+            "OK" if per_conn < 64 * 1024 else "BELOW")
+        row("CPU, all connected, 1 progress event/s", f"{cpu:.2f}% of one core", "~0%", "OK" if cpu < 2 else "BELOW")
+    finally:
+        d.stop()
+
+
+# --- 6. Footprint ------------------------------------------------------------------------------
+
+
+def bench_footprint():
+    print("6. Footprint: RSS and time to serve", flush=True)
+    starts = []
+    for _ in range(5 if QUICK else 10):
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([BIN, "--port", "0", "--db", ":memory:", "--www", os.path.join(ROOT, "www")],
+                                stderr=subprocess.PIPE, text=True)
+        port = int(re.search(r":(\d+) \(", proc.stderr.readline()).group(1))
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                    s.sendall(b"GET /api/stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    if s.recv(64).startswith(b"HTTP/1.1 200"):
+                        break
+            except OSError:
+                pass
+        starts.append((time.perf_counter() - t0) * 1000)
+        idle = rss_kib(proc.pid)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait()
+    s = summary(starts)
+    results["start_to_serving_ms"] = s
+    results["rss_idle_kib"] = idle
+    row("start -> first 200", f"{s['median']:.1f} ms (min {s['min']:.1f}, max {s['max']:.1f})", "<= 100 ms",
+        "OK" if s["median"] <= 100 else "BELOW")
+    row("RSS idle", f"{idle / 1024:.1f} MiB", "<= 15 MB", "OK" if idle <= 15 * 1000 else "BELOW")
+    n = 20_000 if QUICK else 100_000
+    for name, args in [("memory", []), ("durable", ["--db", "@"])]:
+        tmp = tempfile.mkdtemp(prefix="jobrunner-bench-db-")
+        args = [os.path.join(tmp, "jobs.db") if a == "@" else a for a in args]
+        d = Daemon("--concurrency", "8", *args)
+        try:
+            while http("GET", d.url + "/api/stats")["queue"]["total"] < n:
+                wrk(d.url + "/api/jobs", seconds=2, script="post.lua")
+            deadline = time.time() + 120
+            while http("GET", d.url + "/api/stats")["queue"]["pending"] + http("GET", d.url + "/api/stats")["queue"]["running"] > 0 \
+                    and time.time() < deadline:
+                time.sleep(0.2)
+            total = http("GET", d.url + "/api/stats")["queue"]["total"]
+            rss = d.rss_kib()
+            results[f"rss_after_finished_{name}_kib"] = {"jobs": total, "rss_kib": rss}
+            row(f"RSS after {total:,} finished jobs, {name}", f"{rss / 1024:.1f} MiB",
+                "" if name == "memory" else "bounded", "")
+        finally:
+            d.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main():
+    for tool in ("wrk", "gcc", "pkg-config"):
+        if not shutil.which(tool):
+            sys.exit(f"bench needs {tool} (make deps installs it)")
+    print(f"JobRunner benchmarks on {CORES} cores; {ROUNDS} alternating rounds of {SECONDS} s "
+          "(shared machines are noisy: read ratios, not absolutes)\n", flush=True)
+    sections = sys.argv[1:] or ["http", "enqueue", "pickup", "engine", "fanout", "footprint"]
+    for name in sections:
+        globals()[f"bench_{name}"]()
+    os.makedirs(OUT, exist_ok=True)
+    with open(os.path.join(OUT, "results.json"), "w") as f:
+        json.dump({"results": results, "rows": rows}, f, indent=2)
+    print(f"\nwrote {os.path.join(OUT, 'results.json')}")
+
+
+if __name__ == "__main__":
+    main()
