@@ -82,19 +82,9 @@ enum EventEncoding {
         case .progress(let p):
             return sse(id: event.sequence, event: "progress") { $0.progress(p) }
         case .completed(let result, let duration):
-            return sse(id: event.sequence, event: "complete") { w in
-                w.raw("{\"status\":\"completed\",\"result\":")
-                w.write(result)
-                w.raw(",\"duration\":")
-                w.double(duration)
-                w.raw("}")
-            }
+            return sseComplete(id: event.sequence, result: result, duration: duration)
         case .failed(let error):
-            return sse(id: event.sequence, event: "failed") { w in
-                w.raw("{\"status\":\"failed\",\"error\":")
-                w.string(error)
-                w.raw("}")
-            }
+            return sseFailed(id: event.sequence, error: error)
         case .cancelled:
             return sse(id: event.sequence, event: "cancelled") { w in
                 w.raw("{\"job_id\":")
@@ -103,6 +93,24 @@ enum EventEncoding {
             }
         case .started, .created, .cleared:
             return nil
+        }
+    }
+
+    static func sseComplete(id: UInt64, result: JSONValue, duration: Double) -> [UInt8] {
+        sse(id: id, event: "complete") { w in
+            w.raw("{\"status\":\"completed\",\"result\":")
+            w.write(result)
+            w.raw(",\"duration\":")
+            w.double(duration)
+            w.raw("}")
+        }
+    }
+
+    static func sseFailed(id: UInt64, error: String) -> [UInt8] {
+        sse(id: id, event: "failed") { w in
+            w.raw("{\"status\":\"failed\",\"error\":")
+            w.string(error)
+            w.raw("}")
         }
     }
 
@@ -127,19 +135,9 @@ enum EventEncoding {
     static func sseFinal(_ job: Job) -> [UInt8]? {
         switch job.status {
         case .completed:
-            return sse(id: job.sequence, event: "complete") { w in
-                w.raw("{\"status\":\"completed\",\"result\":")
-                w.write(job.result ?? .null)
-                w.raw(",\"duration\":")
-                w.double(job.duration ?? 0)
-                w.raw("}")
-            }
+            return sseComplete(id: job.sequence, result: job.result ?? .null, duration: job.duration ?? 0)
         case .failed:
-            return sse(id: job.sequence, event: "failed") { w in
-                w.raw("{\"status\":\"failed\",\"error\":")
-                w.string(job.error ?? "")
-                w.raw("}")
-            }
+            return sseFailed(id: job.sequence, error: job.error ?? "")
         case .cancelled:
             return sse(id: job.sequence, event: "cancelled") { $0.raw("{\"status\":\"cancelled\"}") }
         case .pending, .running:

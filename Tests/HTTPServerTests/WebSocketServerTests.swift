@@ -73,22 +73,7 @@ import Testing
     }
 
     @Test func slowReaderIsClosedWith1013AndMemoryStaysBounded() throws {
-        let sockets = Mutex<[WebSocket]>([])
-        let opened = DispatchSemaphore(value: 0)
-        try withServer({ r in
-            r.get("/ws") { req in
-                try HTTPResponse.webSocket(req, handler: WebSocketHandler(
-                    onOpen: { ws in
-                        sockets.withLock { $0.append(ws) }
-                        opened.signal()
-                    },
-                    onText: { _, _ in }
-                ))
-            }
-        }, config: { $0.webSocket.maxQueuedBytes = 64 * 1024 }) { server in
-            let client = try TestWebSocket(port: server.port)
-            #expect(opened.wait(timeout: .now() + 10) == .success)
-            let ws = try #require(sockets.withLock { $0.first })
+        try withServerSideSocket { client, ws in
             let frame = WebSocketFrame.text([UInt8](repeating: 66, count: 4096))
             var refused = false
             var sent = 0
@@ -104,22 +89,7 @@ import Testing
     }
 
     @Test func coalescedFramesReplaceEachOther() throws {
-        let sockets = Mutex<[WebSocket]>([])
-        let opened = DispatchSemaphore(value: 0)
-        try withServer({ r in
-            r.get("/ws") { req in
-                try HTTPResponse.webSocket(req, handler: WebSocketHandler(
-                    onOpen: { ws in
-                        sockets.withLock { $0.append(ws) }
-                        opened.signal()
-                    },
-                    onText: { _, _ in }
-                ))
-            }
-        }, config: { $0.webSocket.maxQueuedBytes = 64 * 1024 }) { server in
-            let client = try TestWebSocket(port: server.port)
-            #expect(opened.wait(timeout: .now() + 10) == .success)
-            let ws = try #require(sockets.withLock { $0.first })
+        try withServerSideSocket { client, ws in
             // Thousands of progress frames for one key never overflow the queue.
             for i in 0..<5000 {
                 #expect(ws.send(frame: WebSocketFrame.text(Array("progress \(i) ".utf8) + [UInt8](repeating: 67, count: 1000)),
@@ -135,6 +105,28 @@ import Testing
             #expect(seen.last == "last")
             #expect(seen.dropLast().last?.hasPrefix("progress 4999") == true)
             #expect(ws.isOpen)
+        }
+    }
+
+    /// A server with a 64 KiB outbound limit; the body gets the test client and the
+    /// server's side of its connection, once it is open.
+    func withServerSideSocket(_ body: (TestWebSocket, WebSocket) throws -> Void) throws {
+        let sockets = Mutex<[WebSocket]>([])
+        let opened = DispatchSemaphore(value: 0)
+        try withServer({ r in
+            r.get("/ws") { req in
+                try HTTPResponse.webSocket(req, handler: WebSocketHandler(
+                    onOpen: { ws in
+                        sockets.withLock { $0.append(ws) }
+                        opened.signal()
+                    },
+                    onText: { _, _ in }
+                ))
+            }
+        }, config: { $0.webSocket.maxQueuedBytes = 64 * 1024 }) { server in
+            let client = try TestWebSocket(port: server.port)
+            #expect(opened.wait(timeout: .now() + 10) == .success)
+            try body(client, try #require(sockets.withLock { $0.first }))
         }
     }
 

@@ -81,28 +81,25 @@ final class WebSocketLoop: @unchecked Sendable {
             CMicroHTTPD_upgrade_close(ws.urh)
             return
         }
-        wake(force: true)
+        wake()
     }
 
-    func scheduleFlush(_ ws: WebSocket) {
+    func scheduleFlush(_ ws: WebSocket) { request { $0.toFlush.append(ws) } }
+
+    func scheduleClose(_ ws: WebSocket) { request { $0.toClose.append(ws) } }
+
+    /// Records a request for the loop; only the first since the loop last looked
+    /// writes to the eventfd, so a broadcast to thousands costs one wake-up.
+    private func request(_ record: (inout Shared) -> Void) {
         let needWake = shared.withLock { s -> Bool in
-            s.toFlush.append(ws)
+            record(&s)
             defer { s.wakeupPending = true }
             return !s.wakeupPending
         }
         if needWake { wake() }
     }
 
-    func scheduleClose(_ ws: WebSocket) {
-        let needWake = shared.withLock { s -> Bool in
-            s.toClose.append(ws)
-            defer { s.wakeupPending = true }
-            return !s.wakeupPending
-        }
-        if needWake { wake() }
-    }
-
-    private func wake(force: Bool = false) {
+    private func wake() {
         var one: UInt64 = 1
         _ = write(wakeFD, &one, 8)
     }
