@@ -45,6 +45,10 @@ public final class JobQueue: Sendable {
         var nextToken = 0
         /// When progress of a job was last written to the store.
         var progressWritten: [Int64: Double] = [:]
+        /// Durable: completions of committed submissions, run after the batch's
+        /// events are published; and whether new jobs joined the queue.
+        var committed: [@Sendable () -> Void] = []
+        var jobsJoined = false
     }
 
     let state = Mutex(State())
@@ -69,6 +73,7 @@ public final class JobQueue: Sendable {
         self.store = store
         self.recentFinishedLimit = recentFinishedLimit
         let snapshot = try store.load(recentFinished: recentFinishedLimit)
+        store.onBatchDone { [weak self] in self?.batchDone() }
         var interrupted: [Job] = []
         state.withLock { s in
             s.nextID = snapshot.nextID
@@ -185,10 +190,13 @@ public final class JobQueue: Sendable {
             store.submit([.upsert(job)], retry: false) { [self] result in
                 switch result {
                 case .success:
-                    state.withLock { Self.insert(&$0, job) }
-                    deliver()
-                    completion(.success(job))
-                    announceAvailable()
+                    // Joins the queue now; `batchDone` publishes and answers for
+                    // the whole commit at once.
+                    state.withLock { s in
+                        Self.insert(&s, job)
+                        s.committed.append { completion(.success(job)) }
+                        s.jobsJoined = true
+                    }
                 case .failure(let error):
                     completion(.failure(error))
                 }
@@ -360,13 +368,21 @@ public final class JobQueue: Sendable {
         return removed
     }
 
-    /// Runs `completion` once everything changed so far is durable (at once in memory).
+    /// Runs `completion` once everything changed so far is durable and its events
+    /// are published (at once in memory).
     public func whenDurable(_ completion: @escaping Completion) {
         guard let store else {
             completion(.success(()))
             return
         }
-        state.withLock { _ in store.submit([], retry: false, completion: completion) }
+        state.withLock { _ in
+            store.submit([], retry: false) { [self] result in
+                switch result {
+                case .success: state.withLock { $0.committed.append { completion(.success(())) } }
+                case .failure: completion(result)
+                }
+            }
+        }
     }
 
     // MARK: Events
@@ -424,7 +440,6 @@ public final class JobQueue: Sendable {
                 store.submit(ops, retry: true) { [self] _ in
                     guard !events.isEmpty else { return }
                     state.withLock { s in for e in events { Self.record(&s, e) } }
-                    deliver()
                 }
             }
             return r
@@ -448,6 +463,21 @@ public final class JobQueue: Sendable {
             }
             state.withLock { $0.delivering = false }
         }
+    }
+
+    /// After a commit: publish its events, then answer its submitters, then let
+    /// the worker start what joined the queue.
+    private func batchDone() {
+        deliver()
+        let (completions, joined) = state.withLock { s in
+            defer {
+                s.committed = []
+                s.jobsJoined = false
+            }
+            return (s.committed, s.jobsJoined)
+        }
+        for c in completions { c() }
+        if joined { announceAvailable() }
     }
 
     private func announceAvailable() {

@@ -29,6 +29,7 @@ public final class SQLiteJobStore: JobStore, Sendable {
         var closing = false
         var failure: StoreError?
         var readers: [ReaderBox] = []
+        var batchDone: [@Sendable () -> Void] = []
     }
 
     public let path: String
@@ -142,6 +143,10 @@ public final class SQLiteJobStore: JobStore, Sendable {
 
     public var failure: StoreError? { shared.withLock { $0.failure } }
 
+    public func onBatchDone(_ action: @escaping @Sendable () -> Void) {
+        shared.withLock { $0.batchDone.append(action) }
+    }
+
     public func job(_ id: Int64) throws(StoreError) -> Job? {
         try read { db throws(SQLiteError) in
             var found: Job?
@@ -208,6 +213,7 @@ public final class SQLiteJobStore: JobStore, Sendable {
                 wake.wait()
                 continue
             }
+            defer { for action in shared.withLock({ $0.batchDone }) { action() } }
             do {
                 try commit(entries, db)
                 shared.withLock { $0.failure = nil }

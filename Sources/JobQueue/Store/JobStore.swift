@@ -49,6 +49,9 @@ public protocol JobStore: AnyObject, Sendable {
     /// with `retry` are kept and tried again (their completion waits for success);
     /// the others fail at once.
     func submit(_ ops: [StoreOp], retry: Bool, completion: @escaping @Sendable (Result<Void, StoreError>) -> Void)
+    /// Called on the writer thread after the completions of each commit (or
+    /// failed attempt) have run: the queue publishes their events in one go.
+    func onBatchDone(_ action: @escaping @Sendable () -> Void)
     /// Nil while writes succeed; the last error while they fail.
     var failure: StoreError? { get }
     /// One job by id (committed state).
