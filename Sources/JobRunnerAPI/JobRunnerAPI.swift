@@ -43,9 +43,11 @@ public final class JobRunnerAPI: Sendable {
         self.limits = JSONLimits(maxBytes: configuration.maxBodyBytes, maxDepth: 32)
         self.sockets = QueueSocket(engine: engine, maxMessageBytes: configuration.maxWebSocketMessageBytes)
         let streams = self.streams, sockets = self.sockets
+        // WebSockets first: queuing their frames is cheap and wakes their I/O
+        // thread, which then writes while the SSE streams are resumed here.
         _ = engine.queue.subscribe { event in
-            streams.deliver(event)
             sockets.deliver(event)
+            streams.deliver(event)
         }
         engine.observeWorker { stats in sockets.workerChanged(stats) }
     }

@@ -5,7 +5,8 @@
    Written in C so that the client, not the server, is not what is measured.
 
    usage: fanout PORT WS_COUNT SSE_COUNT JOB_ID
-   prints "connected N", waits for the markers (or 60 s), then one JSON line. */
+   prints "connected N", waits for the markers (or 60 s), then one JSON line,
+   and keeps every connection open until its standard input closes. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -125,5 +126,8 @@ int main(int argc, char **argv) {
     printf("],\"sse_completed\":[");
     for (int i = nws, first = 1; i < n; i++) if (cs[i].seen[0]) { printf(first ? "%.6f" : ",%.6f", cs[i].seen[0]); first = 0; }
     printf("]}\n");
+    fflush(stdout);
+    /* Stay connected (the driver measures idle CPU) until stdin closes. */
+    while (getchar() != EOF) {}
     return 0;
 }
