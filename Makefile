@@ -13,12 +13,12 @@ BIN          := .build/release/jobrunnerd
 # links it without GNU ld's noise about code in the static runtime we never call.
 RELEASE      := $(SWIFT) build -c release --static-swift-stdlib -Xswiftc -use-ld=lld
 
-# Debian packages: build (C libraries + pkg-config), e2e tests (python, venv,
-# chromium for the browser tests), benchmarks (wrk).
-APT_PACKAGES := pkg-config libmicrohttpd-dev libjansson-dev libgnutls28-dev libsqlite3-dev sqlite3 libsystemd-dev \
-                python3 python3-venv python3-pip wrk curl chromium
+# Debian packages: what building and running need, and what tests and benchmarks
+# add (python and its venv, chromium for the browser tests, wrk, curl, gcc).
+BUILD_PACKAGES := pkg-config libmicrohttpd-dev libjansson-dev libgnutls28-dev libsqlite3-dev libsystemd-dev
+TEST_PACKAGES  := $(BUILD_PACKAGES) sqlite3 python3 python3-venv python3-pip chromium wrk curl gcc util-linux
 
-.PHONY: all deps apt-deps py-deps build run test unit-test e2e-test bench clean install uninstall
+.PHONY: all deps apt-deps build-deps install-packages py-deps build run test unit-test e2e-test bench clean install uninstall
 
 BINDIR       = $(DESTDIR)$(PREFIX)/bin
 SHAREDIR     = $(DESTDIR)$(PREFIX)/share/jobrunner
@@ -30,9 +30,16 @@ all: build
 
 deps: apt-deps py-deps
 
+build-deps:
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(BUILD_PACKAGES)"
+
 apt-deps:
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(TEST_PACKAGES)"
+
+# Installs whichever of $(PACKAGES) are missing (apt-get update first); idempotent.
+install-packages:
 	@missing=""; \
-	for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
@@ -49,13 +56,13 @@ $(VENV)/.installed: Tests/e2e/requirements.txt
 	$(PYTHON) -m pip install -q --disable-pip-version-check -r Tests/e2e/requirements.txt
 	touch $@
 
-build: apt-deps
+build: build-deps
 	$(RELEASE) --product jobrunnerd
 
 run: build
 	$(BIN) --host $(HOST) --port $(PORT) --www www --db ./var/jobs.db
 
-unit-test: apt-deps
+unit-test: build-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 

@@ -1,6 +1,7 @@
 """Durable jobs from outside: kill -9 and restart, storage failures, history pages."""
 import os
 import resource
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -192,3 +193,20 @@ def test_memory_mode_still_works(start_daemon):
     d = start_daemon("--db", ":memory:")
     job = submit(d.url, "prime", limit=10)
     wait_for(lambda: requests.get(f"{d.url}/api/jobs/{job['id']}").json()["status"] == "completed")
+
+
+def test_start_refuses_a_read_only_database():
+    # Root may write anything, so the daemon runs as nobody on a file it may only read.
+    setpriv = shutil.which("setpriv")
+    assert setpriv, "setpriv (util-linux) is needed"
+    folder = tempfile.mkdtemp(prefix="jobrunner-ro-")
+    os.chmod(folder, 0o755)
+    db = os.path.join(folder, "jobs.db")
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE t (x)")
+    conn.close()
+    os.chmod(db, 0o644)
+    r = subprocess.run([setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups", BINARY, "--port", "0",
+                        "--db", db], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 1
+    assert f"cannot use database {db}" in r.stderr and "read-only" in r.stderr
