@@ -19,9 +19,6 @@ public final class HTTPServer: Sendable {
         self.core = Core(configuration: configuration, router: router)
     }
 
-    /// Open WebSocket connections.
-    public var webSocketCount: Int { core.webSocketCount }
-
     /// The port the server listens on (the real one when configured with 0).
     public var port: Int { daemon.withLock { $0?.port ?? 0 } }
 
@@ -346,8 +343,6 @@ final class Core: Sendable {
         }
         loop?.stop()
     }
-
-    var webSocketCount: Int { webSockets.withLock { $0?.connectionCount ?? 0 } }
 
     /// Takes over an upgraded socket (on an MHD thread): non-blocking, a small
     /// kernel send buffer so a slow reader backs up into our bounded queue, and

@@ -152,9 +152,6 @@ public final class JobQueue: Sendable {
         state.withLock { $0.stats.pending }
     }
 
-    /// Nil while the store accepts writes (always, in memory).
-    public var storageFailure: StoreError? { store?.failure }
-
     /// Runs `action` whenever committed pending jobs join the queue (the worker's cue).
     public func onJobsAvailable(_ action: @escaping @Sendable () -> Void) {
         availability.withLock { $0.append(action) }

@@ -83,15 +83,6 @@ extension JSONWriter {
     }
 }
 
-extension Job {
-    /// The full job model as a value (tests and WebSocket payloads).
-    public var json: JSONValue {
-        var w = JSONWriter()
-        w.job(self)
-        return (try? JSONValue.parse(w.bytes)) ?? .null
-    }
-}
-
 /// `{"error": message}`, the one place error bodies are made.
 func errorBody(_ message: String, extra: JSONObject = JSONObject()) -> [UInt8] {
     var object = JSONObject()

@@ -85,8 +85,6 @@ public final class JobRunnerAPI: Sendable {
         sockets.closeAll()
     }
 
-    /// Clients watching: SSE streams and WebSockets.
-    public var liveClients: (streams: Int, webSockets: Int) { (streams.count, sockets.count) }
 
     /// `{"error": ...}` for every error the server or a handler produces.
     public static let renderError: @Sendable (HTTPError) -> HTTPResponse = { error in

@@ -1,13 +1,5 @@
 import CSQLite
 
-/// SQLite result codes with names, for errors worth telling apart.
-struct SQLiteCode: RawRepresentable, Equatable, Sendable {
-    let rawValue: Int32
-    static let ok = SQLiteCode(rawValue: SQLITE_OK)
-    static let row = SQLiteCode(rawValue: SQLITE_ROW)
-    static let done = SQLiteCode(rawValue: SQLITE_DONE)
-}
-
 /// A failed SQLite call: the result code and SQLite's message.
 struct SQLiteError: Error, CustomStringConvertible {
     let code: Int32

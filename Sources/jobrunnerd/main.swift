@@ -115,6 +115,9 @@ if getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 && limit.
 }
 
 let webRoot = settings.www ?? defaultWebRoot()
+if access(webRoot + "/index.html", R_OK) != 0 {
+    logger.log(.warning, "no dashboard at \(webRoot) (index.html missing): the API works, / answers 404; set --www")
+}
 let (queue, store) = openQueue(settings, logger)
 let engine = JobEngine(queue: queue, capacity: settings.concurrency)
 

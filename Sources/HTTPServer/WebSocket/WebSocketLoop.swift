@@ -15,7 +15,6 @@ final class WebSocketLoop: @unchecked Sendable {
         var toClose: [WebSocket] = []
         var wakeupPending = false
         var stopping = false
-        var count = 0
     }
 
     let limits: WebSocketLimits
@@ -48,8 +47,6 @@ final class WebSocketLoop: @unchecked Sendable {
         close(wakeFD)
     }
 
-    var connectionCount: Int { shared.withLock { $0.count } }
-
     func start() {
         let box = Unmanaged.passRetained(ThreadBody { [self] in run() }).toOpaque()
         var tid = pthread_t()
@@ -74,7 +71,6 @@ final class WebSocketLoop: @unchecked Sendable {
         let refused = shared.withLock { s -> Bool in
             if s.stopping { return true }
             s.added.append(ws)
-            s.count += 1
             return false
         }
         if refused {
@@ -160,7 +156,6 @@ final class WebSocketLoop: @unchecked Sendable {
         ev.data.fd = ws.fd
         guard epoll_ctl(epfd, EPOLL_CTL_ADD, ws.fd, &ev) == 0 else {
             log(.error, "WebSocket: epoll_ctl failed: \(String(cString: strerror(errno)))")
-            shared.withLock { $0.count -= 1 }
             CMicroHTTPD_upgrade_close(ws.urh)
             return
         }
@@ -325,7 +320,6 @@ final class WebSocketLoop: @unchecked Sendable {
         }
         epoll_ctl(epfd, EPOLL_CTL_DEL, ws.fd, nil)
         CMicroHTTPD_upgrade_close(ws.urh)
-        shared.withLock { $0.count -= 1 }
         ws.handler.onClose(ws)
     }
 
