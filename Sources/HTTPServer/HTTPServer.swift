@@ -130,7 +130,8 @@ private let upgraded: MHD_UpgradeHandler = { cls, _, reqCls, extraIn, extraInSiz
 private let collectValue: MHD_KeyValueIterator = { cls, _, key, value in
     guard let cls, let key else { return .YES }
     let box = Unmanaged<PairBox>.fromOpaque(cls).takeUnretainedValue()
-    box.pairs.append((String(cString: key), value.map { String(cString: $0) } ?? ""))
+    let name = String(cString: key)
+    box.pairs.append((box.lowercaseNames ? name.lowercased() : name, value.map { String(cString: $0) } ?? ""))
     return .YES
 }
 
@@ -234,7 +235,6 @@ final class Core: Sendable {
         let query = PairBox(lowercaseNames: false)
         MHD_get_connection_values(connection, .HEADER_KIND, collectValue, Unmanaged.passUnretained(headers).toOpaque())
         MHD_get_connection_values(connection, .GET_ARGUMENT_KIND, collectValue, Unmanaged.passUnretained(query).toOpaque())
-        for i in headers.pairs.indices { headers.pairs[i].name = headers.pairs[i].name.lowercased() }
         return HTTPRequest(method: String(cString: method), path: String(cString: url),
                            query: query.pairs, headers: headers.pairs, body: body)
     }
@@ -285,8 +285,6 @@ final class Core: Sendable {
 
     /// Turns a response into libmicrohttpd's and queues it.
     func queue(_ response: HTTPResponse, on connection: OpaquePointer) -> MHD_Result {
-        var status = response.status
-        var headers = response.headers
         let mhd: OpaquePointer?
         switch response.body {
         case .empty:
@@ -301,8 +299,9 @@ final class Core: Sendable {
             if fd >= 0 && fstat(fd, &info) == 0 {
                 mhd = MHD_create_response_from_fd(Int(info.st_size), fd)
             } else {
+                // Gone since StaticFiles checked it; the file-system path stays private.
                 if fd >= 0 { close(fd) }
-                return queue(configuration.renderError(.notFound(path)), on: connection)
+                return queue(configuration.renderError(HTTPError(404, "Not found")), on: connection)
             }
         case .stream(let stream):
             let streamRef = Unmanaged.passRetained(stream).toOpaque()
@@ -317,13 +316,11 @@ final class Core: Sendable {
             mhd = MHD_create_response_for_upgrade(upgraded, Unmanaged.passUnretained(self).toOpaque())
         case .deferred:
             configuration.log(.error, "a deferred response answered with another deferred response")
-            status = 500
-            headers = []
             return queue(configuration.renderError(HTTPError(500, "Internal server error")), on: connection)
         }
         guard let mhd else { return .NO }
-        for (name, value) in headers { MHD_add_response_header(mhd, name, value) }
-        let result = MHD_queue_response(connection, UInt32(status), mhd)
+        for (name, value) in response.headers { MHD_add_response_header(mhd, name, value) }
+        let result = MHD_queue_response(connection, UInt32(response.status), mhd)
         MHD_destroy_response(mhd)
         return result
     }

@@ -35,18 +35,19 @@ final class Logger: Sendable {
     }
 
     /// Opens the log file anew (SIGHUP after rotation); stderr when there is none.
+    /// The file is opened outside the lock; only the swap happens under it.
     func reopen() {
-        let (old, new) = state.withLock { s -> (Int32, Int32) in
-            let old = s.fd
-            if let path = s.path {
-                let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
-                s.fd = fd >= 0 ? fd : 2
-            } else {
-                s.fd = 2
-            }
-            return (old, s.fd)
+        let path = state.withLock { $0.path }
+        var fd: Int32 = 2
+        if let path {
+            let opened = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+            if opened >= 0 { fd = opened }
         }
-        if old != 2 && old != new { close(old) }
+        let old = state.withLock { s -> Int32 in
+            defer { s.fd = fd }
+            return s.fd
+        }
+        if old != 2 && old != fd { close(old) }
     }
 
     var accessLogEnabled: Bool { state.withLock { $0.accessLog } }

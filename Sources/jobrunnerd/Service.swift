@@ -1,4 +1,5 @@
 import Glibc
+import HTTPServer
 import JobEngine
 import JobQueue
 import Systemd
@@ -21,9 +22,9 @@ final class ServiceNotifier: Sendable {
                     Systemd.notify(status)
                     lastStatus = status
                 }
-                if let watchdog, monotonicSeconds() - lastPing >= watchdog / 2 {
+                if let watchdog, monotonicNow() - lastPing >= watchdog / 2 {
                     Systemd.notify("WATCHDOG=1")
-                    lastPing = monotonicSeconds()
+                    lastPing = monotonicNow()
                 }
                 try? await Task.sleep(for: .milliseconds(Int64(tick * 1000)))
             }
@@ -31,10 +32,4 @@ final class ServiceNotifier: Sendable {
     }
 
     func stop() { task.cancel() }
-}
-
-func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }

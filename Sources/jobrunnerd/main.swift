@@ -199,9 +199,9 @@ Systemd.notify("STOPPING=1")
 logger.log(.info, "signal \(received): draining (up to \(settings.shutdownGrace) s for \(engine.stats.active) running jobs)")
 api.beginShutdown()
 engine.pause()
-let deadline = monotonicSeconds() + settings.shutdownGrace
+let deadline = monotonicNow() + settings.shutdownGrace
 var quick = timespec(tv_sec: 0, tv_nsec: 50_000_000)
-while engine.stats.active > 0 && monotonicSeconds() < deadline {
+while engine.stats.active > 0 && monotonicNow() < deadline {
     // A second SIGTERM or SIGINT ends the grace period at once.
     let again = sigtimedwait(&signals, nil, &quick)
     if again == SIGTERM || again == SIGINT { break }
@@ -209,8 +209,8 @@ while engine.stats.active > 0 && monotonicSeconds() < deadline {
 let leftover = engine.stats.active
 if leftover > 0 { logger.log(.warning, "cancelling \(leftover) jobs still running after the grace period") }
 engine.stop()
-let cancelDeadline = monotonicSeconds() + 2
-while engine.stats.active > 0 && monotonicSeconds() < cancelDeadline {
+let cancelDeadline = monotonicNow() + 2
+while engine.stats.active > 0 && monotonicNow() < cancelDeadline {
     _ = sigtimedwait(&signals, nil, &quick)
 }
 pruner?.stop()

@@ -170,7 +170,7 @@ public final class WebSocket: @unchecked Sendable {
 }
 
 /// Seconds from an arbitrary start, never going backwards.
-func monotonicNow() -> Double {
+public func monotonicNow() -> Double {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
