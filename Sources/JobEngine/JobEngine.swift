@@ -23,11 +23,16 @@ public enum SubmitError: Error, Sendable, Equatable {
     }
 }
 
-/// Validates submissions, and runs jobs as Swift tasks, at most `capacity` at once,
-/// in FIFO order. Starting is event-driven: a submission or a finished job pumps the
+/// The one door to the jobs: every transport (REST, WebSocket, the daemon's own
+/// timers) creates, cancels, clears and reads through it. It validates
+/// submissions, and runs jobs as Swift tasks, at most `capacity` at once, in FIFO
+/// order. Starting is event-driven: a submission or a finished job pumps the
 /// queue at once; nothing polls.
+///
+/// Changes answer through completions: at once in memory, after the commit that
+/// holds them with a durable store (then a failure means nothing changed).
 public final class JobEngine: Sendable {
-    public let queue: JobQueue
+    let queue: JobQueue
     public let registry: JobRegistry
     public let capacity: Int
 
@@ -77,20 +82,68 @@ public final class JobEngine: Sendable {
         pump()
     }
 
-    /// Cancels a pending or running job; a running job's task stops at its next
-    /// cancellation point (a sleep ends at once).
-    public func cancel(_ id: Int64) -> JobQueue.CancelOutcome {
-        let outcome = queue.cancel(id)
-        if case .cancelled(wasRunning: true) = outcome {
-            let task: Task<Void, Never>? = worker.withLock { w in
-                if let t = w.tasks[id] { return t }
-                w.cancelBeforeRegister.insert(id)
-                return nil
+    /// Cancels a pending or running job. Once the cancel is committed a running
+    /// job's task is stopped at its next cancellation point (a sleep ends at
+    /// once) and `completion` gets the outcome; a storage error means the job
+    /// goes on as before.
+    public func cancel(_ id: Int64, completion: @escaping @Sendable (Result<JobQueue.CancelOutcome, StoreError>) -> Void) {
+        queue.cancel(id) { [self] result in
+            if case .success(.cancelled(wasRunning: true)) = result {
+                let task: Task<Void, Never>? = worker.withLock { w in
+                    if let t = w.tasks[id] { return t }
+                    w.cancelBeforeRegister.insert(id)
+                    return nil
+                }
+                task?.cancel()
             }
-            task?.cancel()
+            completion(result)
         }
-        return outcome
     }
+
+    /// The synchronous form for the in-memory queue (and tests).
+    public func cancel(_ id: Int64) -> JobQueue.CancelOutcome {
+        let outcome = Mutex<JobQueue.CancelOutcome>(.notFound)
+        cancel(id) { r in if case .success(let o) = r { outcome.withLock { $0 = o } } }
+        return outcome.withLock { $0 }
+    }
+
+    /// Removes every finished job; `completion` gets how many once committed.
+    public func clearFinished(completion: @escaping @Sendable (Result<Int, StoreError>) -> Void) {
+        queue.clearFinished(completion: completion)
+    }
+
+    /// The synchronous form for the in-memory queue (and tests).
+    @discardableResult
+    public func clearFinished() -> Int {
+        queue.clearFinished()
+    }
+
+    /// Applies the retention rule (see `JobQueue.pruneFinished`).
+    public func pruneFinished(before: Double?, keep: Int?, completion: @escaping JobQueue.Completion = { _ in }) {
+        queue.pruneFinished(before: before, keep: keep, completion: completion)
+    }
+
+    // MARK: Reads (committed state)
+
+    public var isDurable: Bool { queue.isDurable }
+
+    public func job(_ id: Int64) -> Job? { queue.job(id) }
+
+    public func list(_ query: JobQuery) throws(StoreError) -> JobPage { try queue.list(query) }
+
+    public func queueStats() -> QueueStats { queue.stats() }
+
+    /// What a live client starts from (see `JobQueue.snapshot`).
+    public func snapshot(pendingLimit: Int = 1000, finishedLimit: Int = 1000) -> QueueSnapshot {
+        queue.snapshot(pendingLimit: pendingLimit, finishedLimit: finishedLimit)
+    }
+
+    public func subscribe(_ handler: @escaping JobQueue.Subscriber) -> SubscriptionToken { queue.subscribe(handler) }
+
+    public func unsubscribe(_ token: SubscriptionToken) { queue.unsubscribe(token) }
+
+    /// Runs `completion` once everything changed so far is committed and published.
+    public func whenDurable(_ completion: @escaping JobQueue.Completion) { queue.whenDurable(completion) }
 
     public var stats: WorkerStats {
         worker.withLock { WorkerStats(active: $0.active, capacity: capacity, processed: $0.processed, isRunning: $0.isRunning) }

@@ -1,19 +1,19 @@
+import Dispatch
 import JSON
 import Synchronization
 
-/// The jobs, their state machine, FIFO order, counters and the event hub.
+/// The jobs, their state machine, FIFO order, counters and events.
 ///
 /// Every operation is short and synchronous under one `Mutex`, so C callbacks on
-/// libmicrohttpd threads can call straight in. Events go to an outbox under the
-/// lock and are delivered after it is released, by one thread at a time, so
-/// subscribers see them in exactly the order of the changes and never run under
-/// the queue's lock.
+/// libmicrohttpd threads can call straight in. A transition is *decided* under
+/// the lock (against the newest state) and becomes a `Change`; the change is
+/// handed to the store after the lock is released, in the order decided
+/// (`CommitPipeline.swift`), and *applied* to what readers see (jobs, counters,
+/// snapshot) and published as events only once the store committed it. In
+/// memory there is nothing to wait for and a change is applied at once.
 ///
-/// With a durable store every change is also handed to the store, in the same
-/// order, and its events (and the completions of whoever asked for it) wait for
-/// the commit that holds it: no client sees a state that a crash would undo. A
-/// new job joins the queue only once committed. Memory then holds the pending and
-/// running jobs and the newest finished ones; older ones are read from the store.
+/// So with a durable store no reader and no event ever shows a state that a
+/// crash would undo, and a request that fails to commit changes nothing.
 public final class JobQueue: Sendable {
     public typealias Subscriber = @Sendable (QueueEvent) -> Void
     public typealias Completion = @Sendable (Result<Void, StoreError>) -> Void
@@ -24,36 +24,10 @@ public final class JobQueue: Sendable {
         case notCancellable(JobStatus)
     }
 
-    struct State: ~Copyable {
-        var jobs: [Int64: Job] = [:]
-        /// Ids in creation order (ids of evicted or cleared jobs are skipped lazily).
-        var order: [Int64] = []
-        var orderHoles = 0
-        /// Pending ids in FIFO order; cancelled ones are skipped lazily.
-        var fifo: [Int64] = []
-        var fifoHead = 0
-        /// Finished ids in the order they finished, for evicting the oldest (durable only).
-        var finished: [Int64] = []
-        var finishedHead = 0
-        var nextID: Int64 = 1
-        var stats = QueueStats()
-        var outbox: [QueueEvent] = []
-        /// Position of the newest event recorded.
-        var position: UInt64 = 0
-        var delivering = false
-        var subscribers: [(token: Int, handler: Subscriber)] = []
-        var nextToken = 0
-        /// When progress of a job was last written to the store.
-        var progressWritten: [Int64: Double] = [:]
-        /// Durable: completions of committed submissions, run after the batch's
-        /// events are published; and whether new jobs joined the queue.
-        var committed: [@Sendable () -> Void] = []
-        var jobsJoined = false
-    }
-
-    let state = Mutex(State())
+    let state = Mutex(Locked())
+    let hub = EventHub()
     let store: (any JobStore)?
-    /// Finished jobs kept in memory with a durable store (and sent in `queue_state`).
+    /// Finished jobs kept in memory with a durable store.
     public let recentFinishedLimit: Int
     private let availability = Mutex<[@Sendable () -> Void]>([])
 
@@ -67,50 +41,60 @@ public final class JobQueue: Sendable {
         recentFinishedLimit = 1000
     }
 
-    /// A queue over a durable store: loads its jobs; jobs found running were
-    /// interrupted by a stop and are recorded as failed.
+    /// A queue over a durable store: loads its jobs. Jobs found running were
+    /// interrupted by a stop; they are recorded as failed, and committed, before
+    /// this returns.
     public init(store: any JobStore, recentFinishedLimit: Int = 1000) throws(StoreError) {
         self.store = store
         self.recentFinishedLimit = recentFinishedLimit
         let snapshot = try store.load(recentFinished: recentFinishedLimit)
         store.onBatchDone { [weak self] in self?.batchDone() }
-        var interrupted: [Job] = []
-        state.withLock { s in
-            s.nextID = snapshot.nextID
-            s.stats = snapshot.stats
-            let now = epochNow()
-            for var job in snapshot.recentFinished + snapshot.active {
-                if job.status == .running {
-                    job.status = .failed
-                    job.error = Self.interruptedMessage
-                    job.completedAt = now
-                    job.sequence += 1
-                    s.stats.running -= 1
-                    s.stats.failed += 1
-                    interrupted.append(job)
+        let interrupted = state.withLock { l -> [Int64] in
+            l.q.nextID = snapshot.nextID
+            l.q.stats = snapshot.stats
+            var interrupted: [Int64] = []
+            for job in snapshot.recentFinished + snapshot.active {
+                l.q.jobs[job.id] = job
+                switch job.status {
+                case .pending:
+                    l.q.fifo.append(job.id)
+                    l.q.runnable += 1
+                case .running:
+                    l.q.running.insert(job.id)
+                    interrupted.append(job.id)
+                default:
+                    l.q.finished.append(job.id)
                 }
-                s.jobs[job.id] = job
-                if job.status.isFinished { s.finished.append(job.id) }
-                if job.status == .pending { s.fifo.append(job.id) }
             }
-            s.order = s.jobs.keys.sorted()
+            l.q.order = l.q.jobs.keys.sorted()
+            l.q.fifo.sort()
+            return interrupted
         }
-        if !interrupted.isEmpty { store.submit(interrupted.map(StoreOp.upsert), retry: true) { _ in } }
+        guard !interrupted.isEmpty else { return }
+        for id in interrupted { fail(id, error: Self.interruptedMessage) }
+        let outcome = Mutex<Result<Void, StoreError>?>(nil)
+        let written = DispatchSemaphore(value: 0)
+        whenDurable { result in
+            outcome.withLock { $0 = result }
+            written.signal()
+        }
+        written.wait()
+        if case .failure(let error)? = outcome.withLock({ $0 }) { throw error }
     }
 
     public var isDurable: Bool { store != nil }
 
-    // MARK: Reads
+    // MARK: Reads (the committed state)
 
     /// A job from memory, else (durable) from the store.
     public func job(_ id: Int64) -> Job? {
-        if let job = state.withLock({ $0.jobs[id] }) { return job }
+        if let job = state.withLock({ $0.q.jobs[id] }) { return job }
         return try? store?.job(id)
     }
 
     /// Every job in memory, oldest first.
     public func allJobs() -> [Job] {
-        state.withLock { s in s.order.compactMap { s.jobs[$0] } }
+        state.withLock { l in l.q.order.compactMap { l.q.jobs[$0] } }
     }
 
     /// A page of jobs: from memory, or (durable) from the store's committed state.
@@ -126,30 +110,24 @@ public final class JobQueue: Sendable {
         return page
     }
 
-    /// Pending and running jobs plus the newest `recentFinishedLimit` finished ones
-    /// (oldest first), counters and event position, all read under one lock.
-    public func snapshot() -> QueueSnapshot {
-        state.withLock { s in
-            var jobs: [Job] = []
-            var finishedBudget = recentFinishedLimit
-            for id in s.order.reversed() {
-                guard let job = s.jobs[id] else { continue }
-                if job.status.isFinished {
-                    if finishedBudget == 0 { continue }
-                    finishedBudget -= 1
-                }
-                jobs.append(job)
-            }
-            return QueueSnapshot(jobs: jobs.reversed(), stats: s.stats, position: s.position)
+    /// The jobs a live client starts from: every running job, the first
+    /// `pendingLimit` pending in run order and the newest `finishedLimit` finished,
+    /// oldest first, with the counters and the event position, all read under one
+    /// lock. `truncated` says jobs were left out (they are read through `list`).
+    public func snapshot(pendingLimit: Int = 1000, finishedLimit: Int = 1000) -> QueueSnapshot {
+        state.withLock { l in
+            let (jobs, truncated) = l.q.live(pendingLimit: pendingLimit, finishedLimit: finishedLimit)
+            return QueueSnapshot(jobs: jobs, stats: l.q.stats, position: hub.position, truncated: truncated)
         }
     }
 
     public func stats() -> QueueStats {
-        state.withLock { $0.stats }
+        state.withLock { $0.q.stats }
     }
 
+    /// Pending jobs the worker can still claim.
     public var pendingCount: Int {
-        state.withLock { $0.stats.pending }
+        state.withLock { $0.q.runnable }
     }
 
     /// Runs `action` whenever committed pending jobs join the queue (the worker's cue).
@@ -160,44 +138,20 @@ public final class JobQueue: Sendable {
     // MARK: Transitions
 
     /// Adds a job with validated params. It joins the queue (and `created` is
-    /// published) once durable; then `completion` gets it, or the storage error.
+    /// published) once durable; then `completion` gets it, or the storage error
+    /// (and then nothing was added).
     public func enqueue(type: String, params: JSONObject,
                         completion: @escaping @Sendable (Result<Job, StoreError>) -> Void = { _ in }) {
         if let failure = store?.failure {
             completion(.failure(failure))
             return
         }
-        guard let store else {
-            let job = state.withLock { s in
-                let job = Job(id: s.nextID, type: type, params: params, createdAt: epochNow())
-                s.nextID += 1
-                Self.insert(&s, job)
-                return job
-            }
-            deliver()
-            completion(.success(job))
-            announceAvailable()
-            return
-        }
-        // The id is taken and the write submitted under one lock, so commits (and
-        // so the FIFO) follow id order.
-        state.withLock { s in
-            let job = Job(id: s.nextID, type: type, params: params, createdAt: epochNow())
-            s.nextID += 1
-            store.submit([.upsert(job)], retry: false) { [self] result in
-                switch result {
-                case .success:
-                    // Joins the queue now; `batchDone` publishes and answers for
-                    // the whole commit at once.
-                    state.withLock { s in
-                        Self.insert(&s, job)
-                        s.committed.append { completion(.success(job)) }
-                        s.jobsJoined = true
-                    }
-                case .failure(let error):
-                    completion(.failure(error))
-                }
-            }
+        transact { q -> ((), Change?) in
+            let job = Job(id: q.nextID, type: type, params: params, createdAt: epochNow())
+            q.nextID += 1
+            return ((), Change(ops: [.upsert(job)], effect: .insert(job),
+                               events: [QueueEvent(jobID: job.id, sequence: job.sequence, kind: .created(job))],
+                               retry: false, done: { result in completion(result.map { job }) }))
         }
     }
 
@@ -211,316 +165,213 @@ public final class JobQueue: Sendable {
 
     /// Moves the oldest pending job to `running` and returns it, or `nil` if none waits.
     public func claimNext() -> Job? {
-        mutate { s, ops in
-            while s.fifoHead < s.fifo.count {
-                let id = s.fifo[s.fifoHead]
-                s.fifoHead += 1
-                guard var job = s.jobs[id], job.status == .pending else { continue }
+        transact { q -> (Job?, Change?) in
+            defer { q.compact() }
+            while q.fifoHead < q.fifo.count {
+                let id = q.fifo[q.fifoHead]
+                q.fifoHead += 1
+                guard let before = q.current(id), before.status == .pending else { continue }
+                var job = before
                 let now = epochNow()
                 job.status = .running
                 job.startedAt = now
                 job.progress = .starting
                 job.sequence += 1
-                s.jobs[id] = job
-                s.stats.pending -= 1
-                s.stats.running += 1
-                ops.append(.upsert(job))
-                Self.compactFIFO(&s)
-                return (job, [QueueEvent(jobID: id, sequence: job.sequence, kind: .started(startedAt: now))])
+                q.stage(job)
+                q.runnable -= 1
+                return (job, Change(ops: [.upsert(job)], effect: .update([job]),
+                                    events: [QueueEvent(jobID: id, sequence: job.sequence, kind: .started(startedAt: now))],
+                                    touched: [before]))
             }
-            Self.compactFIFO(&s)
-            return (nil, [])
+            return (nil, nil)
         }
     }
 
     /// Records progress of a running job; ignored (returns false) once it is not running.
     @discardableResult
     public func updateProgress(_ id: Int64, percent: Int, message: String) -> Bool {
-        mutate { s, ops in
-            guard var job = s.jobs[id], job.status == .running else { return (false, []) }
+        transact { q -> (Bool, Change?) in
+            guard let before = q.current(id), before.status == .running else { return (false, nil) }
+            var job = before
             let p = JobProgress(percent: min(max(percent, 0), 100), message: message)
             job.progress = p
             job.sequence += 1
-            s.jobs[id] = job
+            q.stage(job)
+            var ops: [StoreOp] = []
             if store != nil {
                 let now = epochNow()
-                if now - (s.progressWritten[id] ?? 0) >= Self.progressWriteInterval {
-                    s.progressWritten[id] = now
+                if now - (q.progressWritten[id] ?? 0) >= Self.progressWriteInterval {
+                    q.progressWritten[id] = now
                     ops.append(.progress(id: id, progress: p, sequence: job.sequence))
                 }
             }
-            return (true, [QueueEvent(jobID: id, sequence: job.sequence, kind: .progress(p))])
+            return (true, Change(ops: ops, effect: .update([job]),
+                                 events: [QueueEvent(jobID: id, sequence: job.sequence, kind: .progress(p))],
+                                 touched: [before]))
         }
     }
 
     /// Marks a running job completed with its result.
     @discardableResult
     public func complete(_ id: Int64, result: JSONValue) -> Bool {
-        finish(id, as: .completed) { job in
-            job.result = result
-            job.progress = .complete
-            return .completed(result: result, duration: job.duration ?? 0)
-        }
+        finish(id, QueueState.Finish(status: .completed, result: result, error: nil))
     }
 
     /// Marks a running job failed with an error message.
     @discardableResult
     public func fail(_ id: Int64, error: String) -> Bool {
-        finish(id, as: .failed) { job in
-            job.error = error
-            return .failed(error: error)
-        }
+        finish(id, QueueState.Finish(status: .failed, result: nil, error: error))
     }
 
-    /// Cancels a pending or running job.
-    public func cancel(_ id: Int64) -> CancelOutcome {
-        let outcome = mutate { s, ops -> (CancelOutcome, [QueueEvent]) in
-            guard var job = s.jobs[id] else { return (.notFound, []) }
-            guard job.status == .pending || job.status == .running else { return (.notCancellable(job.status), []) }
-            let wasRunning = job.status == .running
-            s.stats[job.status] -= 1
-            s.stats.cancelled += 1
+    /// Cancels a pending or running job. The outcome is known at once; for a
+    /// cancel that happens, `completion` runs once it is committed (then a running
+    /// job's task may be stopped), or gets the storage error and nothing changed.
+    public func cancel(_ id: Int64, completion: @escaping @Sendable (Result<CancelOutcome, StoreError>) -> Void) {
+        let failing = store?.failure
+        let outcome = transact { q -> (CancelOutcome, Change?) in
+            guard let before = q.current(id) else { return (.notFound, nil) }
+            guard before.status == .pending || before.status == .running else { return (.notCancellable(before.status), nil) }
+            if failing != nil { return (.cancelled(wasRunning: before.status == .running), nil) }
+            let wasRunning = before.status == .running
+            var job = before
             job.status = .cancelled
             job.completedAt = epochNow()
             job.sequence += 1
-            s.jobs[id] = job
-            ops.append(.upsert(job))
-            Self.finished(&s, id, limit: store == nil ? nil : recentFinishedLimit)
-            return (.cancelled(wasRunning: wasRunning), [QueueEvent(jobID: id, sequence: job.sequence, kind: .cancelled)])
+            q.stage(job)
+            if wasRunning { q.cancelling[id] = QueueState.CancelInFlight() } else { q.runnable -= 1 }
+            q.progressWritten[id] = nil
+            let result = CancelOutcome.cancelled(wasRunning: wasRunning)
+            return (result, Change(ops: [.upsert(job)], effect: .update([job]),
+                                   events: [QueueEvent(jobID: id, sequence: job.sequence, kind: .cancelled)],
+                                   touched: [before], retry: false, cancelOf: id,
+                                   done: { r in completion(r.map { result }) }))
         }
-        // Not in memory: finished long ago (read outside the lock), or never existed.
-        if outcome == .notFound, let stored = try? store?.job(id) { return .notCancellable(stored.status) }
-        return outcome
+        switch outcome {
+        case .cancelled:
+            if let failing { completion(.failure(failing)) }
+        case .notFound:
+            // Not in memory: finished long ago (read outside the lock), or never existed.
+            if let stored = try? store?.job(id) {
+                completion(.success(.notCancellable(stored.status)))
+            } else {
+                completion(.success(.notFound))
+            }
+        case .notCancellable:
+            completion(.success(outcome))
+        }
     }
 
-    /// Removes every completed, failed and cancelled job; returns how many.
+    /// The synchronous form for the in-memory queue (and tests).
+    public func cancel(_ id: Int64) -> CancelOutcome {
+        let result = Mutex<CancelOutcome>(.notFound)
+        cancel(id) { r in if case .success(let o) = r { result.withLock { $0 = o } } }
+        return result.withLock { $0 }
+    }
+
+    /// Removes every completed, failed and cancelled job; `completion` gets how
+    /// many once committed, or the storage error (and nothing was removed).
+    public func clearFinished(completion: @escaping @Sendable (Result<Int, StoreError>) -> Void) {
+        if let failure = store?.failure {
+            completion(.failure(failure))
+            return
+        }
+        let count = Cell<Int>(0)
+        transact { _ -> ((), Change?) in
+            ((), Change(ops: [.deleteFinished], effect: .clear(count), retry: false,
+                        done: { r in completion(r.map { count.value }) }))
+        }
+    }
+
+    /// The synchronous form for the in-memory queue (and tests).
+    @discardableResult
     public func clearFinished() -> Int {
-        mutate { s, ops in
-            var removed: [Int64] = []
-            for id in s.order {
-                guard let job = s.jobs[id], job.status.isFinished else { continue }
-                removed.append(id)
-                s.jobs[id] = nil
+        let result = Mutex(0)
+        clearFinished { r in if case .success(let n) = r { result.withLock { $0 = n } } }
+        return result.withLock { $0 }
+    }
+
+    /// Removes finished jobs that finished before `before` or are not among the
+    /// newest `keep` by id (`--retain-finished`). One rule for memory and store:
+    /// with a durable store the store picks the jobs inside its transaction, and
+    /// memory and counters follow once that commit succeeded.
+    public func pruneFinished(before: Double?, keep: Int?, completion: @escaping Completion = { _ in }) {
+        guard before != nil || keep != nil else { return completion(.success(())) }
+        let pruned = Cell<[PrunedJob]>([])
+        transact { q -> ((), Change?) in
+            var ops: [StoreOp] = []
+            if store == nil {
+                pruned.value = q.pruneCandidates(before: before, keep: keep)
+            } else {
+                ops = [.prune(before: before, keep: keep, report: { removed in pruned.value = removed })]
             }
-            s.order.removeAll { s.jobs[$0] == nil }
-            s.orderHoles = 0
-            s.finished = []
-            s.finishedHead = 0
-            let count = s.stats.completed + s.stats.failed + s.stats.cancelled
-            s.stats.completed = 0
-            s.stats.failed = 0
-            s.stats.cancelled = 0
-            s.stats.total = s.stats.pending + s.stats.running
-            ops.append(.deleteFinished)
-            return (count, [QueueEvent(jobID: 0, sequence: 0, kind: .cleared(count: count, ids: removed))])
+            return ((), Change(ops: ops, effect: .prune(pruned), retry: true, done: completion))
         }
     }
 
-    /// Removes finished jobs that finished before `before` or are older than the
-    /// newest `keep` (`--retain-finished`); the counters follow.
-    public func pruneFinished(before: Double?, keep: Int?) {
-        guard before != nil || keep != nil else { return }
-        guard let store else {
-            mutate { s, _ in
-                let removed = Self.pruneMemory(&s, before: before, keep: keep)
-                for job in removed {
-                    s.stats[job.status] -= 1
-                    s.stats.total -= 1
-                }
-                return ((), [])
-            }
-            return
-        }
-        state.withLock { _ in
-            store.submit([.prune(before: before, keep: keep, report: { [self] counts in
-                state.withLock { s in
-                    let n = counts.completed + counts.failed + counts.cancelled
-                    s.stats.completed = max(0, s.stats.completed - counts.completed)
-                    s.stats.failed = max(0, s.stats.failed - counts.failed)
-                    s.stats.cancelled = max(0, s.stats.cancelled - counts.cancelled)
-                    s.stats.total = max(0, s.stats.total - n)
-                    _ = Self.pruneMemory(&s, before: before, keep: keep)
-                }
-            })], retry: true) { _ in }
-        }
-    }
-
-    /// Drops finished jobs from memory by the prune rule; returns them.
-    private static func pruneMemory(_ s: inout State, before: Double?, keep: Int?) -> [Job] {
-        var finished = s.order.compactMap { s.jobs[$0] }.filter { $0.status.isFinished }
-        finished.sort { ($0.completedAt ?? 0, $0.id) < ($1.completedAt ?? 0, $1.id) }
-        var removed: [Job] = []
-        for (i, job) in finished.enumerated() {
-            let old = before.map { (job.completedAt ?? 0) < $0 } ?? false
-            let excess = keep.map { finished.count - i > $0 } ?? false
-            guard old || excess else { continue }
-            s.jobs[job.id] = nil
-            removed.append(job)
-        }
-        if !removed.isEmpty {
-            let jobs = s.jobs
-            s.order.removeAll { jobs[$0] == nil }
-            s.orderHoles = 0
-        }
-        return removed
-    }
-
-    /// Runs `completion` once everything changed so far is durable and its events
-    /// are published (at once in memory).
+    /// Runs `completion` once everything decided so far is committed and its
+    /// events are published (at once in memory).
     public func whenDurable(_ completion: @escaping Completion) {
-        guard let store else {
-            completion(.success(()))
-            return
-        }
-        state.withLock { _ in
-            store.submit([], retry: false) { [self] result in
-                switch result {
-                case .success: state.withLock { $0.committed.append { completion(.success(())) } }
-                case .failure: completion(result)
-                }
-            }
-        }
+        transact { _ -> ((), Change?) in ((), Change(ops: [], effect: .none, retry: false, done: completion)) }
     }
 
     // MARK: Events
 
     /// Registers a handler for every event from now on. It runs on whichever thread
-    /// made (or committed) the change, outside the queue's lock; it must be quick.
+    /// applied the change, outside the queue's lock; it must be quick.
     public func subscribe(_ handler: @escaping Subscriber) -> SubscriptionToken {
-        state.withLock { s in
-            s.nextToken += 1
-            s.subscribers.append((s.nextToken, handler))
-            return SubscriptionToken(raw: s.nextToken)
-        }
+        hub.subscribe(handler)
     }
 
     public func unsubscribe(_ token: SubscriptionToken) {
-        state.withLock { s in s.subscribers.removeAll { $0.token == token.raw } }
+        hub.unsubscribe(token)
     }
 
     // MARK: Internals
 
-    private func finish(_ id: Int64, as status: JobStatus, _ apply: (inout Job) -> QueueEvent.Kind) -> Bool {
-        mutate { s, ops in
-            guard var job = s.jobs[id], job.status == .running else { return (false, []) }
-            job.status = status
-            job.completedAt = epochNow()
-            let kind = apply(&job)
-            job.sequence += 1
-            s.jobs[id] = job
-            s.stats.running -= 1
-            s.stats[status] += 1
-            s.progressWritten[id] = nil
-            ops.append(.upsert(job))
-            Self.finished(&s, id, limit: store == nil ? nil : recentFinishedLimit)
-            return (true, [QueueEvent(jobID: id, sequence: job.sequence, kind: kind)])
+    private func finish(_ id: Int64, _ end: QueueState.Finish) -> Bool {
+        transact { q -> (Bool, Change?) in
+            guard let before = q.current(id), before.status == .running else {
+                // Its cancel is on the way to the store: keep the outcome in case
+                // that cancel fails to commit.
+                if q.cancelling[id] != nil { q.cancelling[id] = QueueState.CancelInFlight(finish: end) }
+                return (false, nil)
+            }
+            return (true, Self.finishChange(&q, before, end))
         }
     }
 
-    /// Runs a change under the lock. Its events are published at once (memory) or
-    /// once the store has committed its writes (durable), in the order of changes.
-    private func mutate<R>(_ body: (inout State, inout [StoreOp]) -> (R, [QueueEvent])) -> R {
-        guard let store else {
-            let result = state.withLock { s -> R in
-                var ops: [StoreOp] = []
-                let (r, events) = body(&s, &ops)
-                for e in events { Self.record(&s, e) }
-                return r
-            }
-            deliver()
-            return result
+    static func finishChange(_ q: inout QueueState, _ before: Job, _ end: QueueState.Finish) -> Change {
+        var job = before
+        job.status = end.status
+        job.completedAt = epochNow()
+        let kind: QueueEvent.Kind
+        if end.status == .completed {
+            let result = end.result ?? .object([:])
+            job.result = result
+            job.progress = .complete
+            kind = .completed(result: result, duration: job.duration ?? 0)
+        } else {
+            job.error = end.error
+            kind = .failed(error: end.error ?? "")
         }
-        return state.withLock { s -> R in
-            var ops: [StoreOp] = []
-            let (r, events) = body(&s, &ops)
-            if !ops.isEmpty || !events.isEmpty {
-                store.submit(ops, retry: true) { [self] _ in
-                    guard !events.isEmpty else { return }
-                    state.withLock { s in for e in events { Self.record(&s, e) } }
-                }
-            }
-            return r
-        }
+        job.sequence += 1
+        q.stage(job)
+        q.progressWritten[job.id] = nil
+        return Change(ops: [.upsert(job)], effect: .update([job]),
+                      events: [QueueEvent(jobID: job.id, sequence: job.sequence, kind: kind)], touched: [before])
     }
 
-    /// Delivers queued events in order. Only one thread delivers at a time; another
-    /// thread's events that arrive meanwhile are picked up by the same loop.
-    private func deliver() {
-        while true {
-            let batch: (events: [QueueEvent], subscribers: [Subscriber])? = state.withLock { s in
-                guard !s.delivering, !s.outbox.isEmpty else { return nil }
-                s.delivering = true
-                let events = s.outbox
-                s.outbox.removeAll(keepingCapacity: true)
-                return (events, s.subscribers.map(\.handler))
-            }
-            guard let batch else { return }
-            for event in batch.events {
-                for handler in batch.subscribers { handler(event) }
-            }
-            state.withLock { $0.delivering = false }
-        }
-    }
-
-    /// After a commit: publish its events, then answer its submitters, then let
-    /// the worker start what joined the queue.
-    private func batchDone() {
-        deliver()
-        let (completions, joined) = state.withLock { s in
-            defer {
-                s.committed = []
-                s.jobsJoined = false
-            }
-            return (s.committed, s.jobsJoined)
-        }
-        for c in completions { c() }
-        if joined { announceAvailable() }
-    }
-
-    private func announceAvailable() {
+    func announceAvailable() {
         for action in availability.withLock({ $0 }) { action() }
     }
+}
 
-    private static func insert(_ s: inout State, _ job: Job) {
-        s.jobs[job.id] = job
-        s.order.append(job.id)
-        s.fifo.append(job.id)
-        s.stats.pending += 1
-        s.stats.total += 1
-        record(&s, QueueEvent(jobID: job.id, sequence: job.sequence, kind: .created(job)))
-    }
-
-    /// Notes a job that just finished; beyond `limit` the oldest leave memory.
-    private static func finished(_ s: inout State, _ id: Int64, limit: Int?) {
-        guard let limit else { return }
-        s.finished.append(id)
-        while s.finished.count - s.finishedHead > limit {
-            let old = s.finished[s.finishedHead]
-            s.finishedHead += 1
-            if s.jobs.removeValue(forKey: old) != nil { s.orderHoles += 1 }
-        }
-        if s.finishedHead > 1024 && s.finishedHead * 2 > s.finished.count {
-            s.finished.removeFirst(s.finishedHead)
-            s.finishedHead = 0
-        }
-        if s.orderHoles > 1024 && s.orderHoles * 2 > s.order.count {
-            let jobs = s.jobs
-            s.order.removeAll { jobs[$0] == nil }
-            s.orderHoles = 0
-        }
-    }
-
-    private static func record(_ s: inout State, _ event: QueueEvent) {
-        var event = event
-        s.position += 1
-        event.position = s.position
-        s.outbox.append(event)
-    }
-
-    private static func compactFIFO(_ s: inout State) {
-        if s.fifoHead > 1024 && s.fifoHead * 2 > s.fifo.count {
-            s.fifo.removeFirst(s.fifoHead)
-            s.fifoHead = 0
-        }
+/// A value written by one thread and read by another after a commit.
+final class Cell<Value: Sendable>: Sendable {
+    private let storage: Mutex<Value>
+    init(_ value: Value) { storage = Mutex(value) }
+    var value: Value {
+        get { storage.withLock { $0 } }
+        set { storage.withLock { $0 = newValue } }
     }
 }

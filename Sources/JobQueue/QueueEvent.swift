@@ -41,6 +41,8 @@ public struct QueueSnapshot: Sendable {
     public let jobs: [Job]
     public let stats: QueueStats
     public let position: UInt64
+    /// Jobs were left out (pending past the first N, finished past the newest N).
+    public let truncated: Bool
 }
 
 /// A handle returned by `subscribe`; pass it to `unsubscribe`.

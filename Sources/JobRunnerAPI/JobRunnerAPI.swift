@@ -45,7 +45,7 @@ public final class JobRunnerAPI: Sendable {
         let streams = self.streams, sockets = self.sockets
         // WebSockets first: queuing their frames is cheap and wakes their I/O
         // thread, which then writes while the SSE streams are resumed here.
-        _ = engine.queue.subscribe { event in
+        _ = engine.subscribe { event in
             sockets.deliver(event)
             streams.deliver(event)
         }
@@ -98,7 +98,7 @@ public final class JobRunnerAPI: Sendable {
         r.get("/api/job-types") { [self] _ in jobTypes() }
         r.get("/api/jobs") { [self] req in try listJobs(req) }
         r.post("/api/jobs") { [self] req in try createJob(req) }
-        r.post("/api/jobs/clear-completed") { [self] _ in clearCompleted() }
+        r.post("/api/jobs/clear-completed") { [self] _ in try clearCompleted() }
         r.get("/api/jobs/:id") { [self] req in try getJob(req) }
         r.delete("/api/jobs/:id") { [self] req in try cancelJob(req) }
         r.get("/api/jobs/:id/progress") { [self] req in try progress(req) }
@@ -114,7 +114,7 @@ public final class JobRunnerAPI: Sendable {
     func stats() -> HTTPResponse {
         var w = JSONWriter()
         w.raw("{\"queue\":")
-        w.queueStats(engine.queue.stats())
+        w.queueStats(engine.queueStats())
         w.raw(",\"worker\":")
         w.workerStats(engine.stats)
         // An extension of SPEC's shape: live clients by kind.
@@ -137,7 +137,7 @@ public final class JobRunnerAPI: Sendable {
     func listJobs(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
         let query = try JobsQueryParser.parse(request)
         let page: JobPage
-        do { page = try engine.queue.list(query) } catch { throw HTTPError(503, error.message) }
+        do { page = try engine.list(query) } catch { throw HTTPError(503, error.message) }
         var w = JSONWriter(capacity: 64 + page.jobs.count * 256)
         w.jobs(page.jobs)
         var headers = [("X-Total-Count", String(page.total))]
@@ -156,25 +156,32 @@ public final class JobRunnerAPI: Sendable {
         case .string(let s)?: type = s
         default: throw HTTPError(400, "Invalid 'job_type' field: must be a string")
         }
-        let params: JSONObject
-        do { params = try engine.validate(type: type, params: object["params"]) } catch { throw HTTPError(400, error.message) }
-        let respond = { @Sendable (result: Result<Job, StoreError>) -> HTTPResponse in
-            switch result {
-            case .success(let job): return Self.created(job)
-            case .failure(let error): return Self.renderError(HTTPError(503, error.message))
+        let params = object["params"]
+        return try answer({ [engine] done throws(HTTPError) in
+            do throws(SubmitError) { try engine.submit(type: type, params: params, completion: done) } catch { throw HTTPError(400, error.message) }
+        }, Self.created)
+    }
+
+    /// The one way a change is answered: the engine's completion becomes the
+    /// response, at once when it already ran (memory), else once the change is
+    /// committed (the connection waits suspended, no thread blocks). A storage
+    /// failure is a 503, and then nothing changed.
+    func answer<T: Sendable>(_ start: (@escaping @Sendable (Result<T, StoreError>) -> Void) throws(HTTPError) -> Void,
+                             _ render: @escaping @Sendable (T) throws(HTTPError) -> HTTPResponse) throws(HTTPError) -> HTTPResponse {
+        let respond = { @Sendable (result: Result<T, StoreError>) -> HTTPResponse in
+            do throws(HTTPError) {
+                switch result {
+                case .success(let value): return try render(value)
+                case .failure(let error): throw HTTPError(503, error.message)
+                }
+            } catch {
+                return Self.renderError(error)
             }
         }
-        // In memory the job is queued at once; a durable store answers after the
-        // commit that holds it (the connection waits suspended, no thread blocks).
-        guard engine.queue.isDurable else {
-            let result = Mutex<Result<Job, StoreError>?>(nil)
-            engine.queue.enqueue(type: type, params: params) { r in result.withLock { $0 = r } }
-            return respond(result.withLock { $0 } ?? .failure(StoreError("not queued")))
-        }
-        let queue = engine.queue
-        return .deferred { responder in
-            queue.enqueue(type: type, params: params) { result in responder.respond(respond(result)) }
-        }
+        let pending = PendingAnswer()
+        try start { result in pending.complete(respond(result)) }
+        if let ready = pending.takeIfReady() { return ready }
+        return .deferred { responder in pending.deliver(to: responder) }
     }
 
     static func created(_ job: Job) -> HTTPResponse {
@@ -195,34 +202,22 @@ public final class JobRunnerAPI: Sendable {
 
     func getJob(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
         let id = try jobID(request)
-        guard let job = engine.queue.job(id) else { throw notFound(request) }
+        guard let job = engine.job(id) else { throw notFound(request) }
         return .json(finishedJobs.bytes(for: job))
     }
 
     func cancelJob(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
         let id = try jobID(request)
-        switch engine.cancel(id) {
-        case .cancelled:
-            return whenDurable { .json(JSONValue.object(JSONObject([("success", .bool(true)), ("job_id", .int(id))])).serialized()) }
-        case .notFound:
-            throw notFound(request)
-        case .notCancellable(let status):
-            return .json(errorBody("Cannot cancel job in status: \(status.rawValue)", extra: JSONObject([("job_id", .int(id))])),
-                         status: 400)
-        }
-    }
-
-    /// The response once the change just made is durable (at once in memory),
-    /// or 503 if the store cannot commit it.
-    func whenDurable(_ make: @escaping @Sendable () -> HTTPResponse) -> HTTPResponse {
-        guard engine.queue.isDurable else { return make() }
-        let queue = engine.queue
-        return .deferred { responder in
-            queue.whenDurable { result in
-                switch result {
-                case .success: responder.respond(make())
-                case .failure(let error): responder.respond(Self.renderError(HTTPError(503, error.message)))
-                }
+        let missing = notFound(request)
+        return try answer({ [engine] done in engine.cancel(id, completion: done) }) { outcome throws(HTTPError) in
+            switch outcome {
+            case .cancelled:
+                return .json(JSONValue.object(JSONObject([("success", .bool(true)), ("job_id", .int(id))])).serialized())
+            case .notFound:
+                throw missing
+            case .notCancellable(let status):
+                return .json(errorBody("Cannot cancel job in status: \(status.rawValue)", extra: JSONObject([("job_id", .int(id))])),
+                             status: 400)
             }
         }
     }
@@ -230,13 +225,13 @@ public final class JobRunnerAPI: Sendable {
     /// `GET /api/jobs/:id/progress`: the job's Server-Sent Events stream.
     func progress(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
         let id = try jobID(request)
-        guard let job = engine.queue.job(id) else { throw notFound(request) }
+        guard let job = engine.job(id) else { throw notFound(request) }
         // A client that already saw the end (EventSource reconnecting after the
         // final event): 204 tells it to stop reconnecting.
         if job.status.isFinished, let last = request.header("Last-Event-ID").flatMap(UInt64.init), last >= job.sequence {
             return HTTPResponse(status: 204)
         }
-        guard let stream = streams.open(jobID: id, queue: engine.queue) else { throw notFound(request) }
+        guard let stream = streams.open(jobID: id, engine: engine) else { throw notFound(request) }
         return HTTPResponse(status: 200, headers: [
             ("Content-Type", "text/event-stream"),
             ("Cache-Control", "no-cache"),
@@ -244,9 +239,10 @@ public final class JobRunnerAPI: Sendable {
         ], body: .stream(stream))
     }
 
-    func clearCompleted() -> HTTPResponse {
-        let n = engine.queue.clearFinished()
-        return whenDurable { .json(JSONValue.object(JSONObject([("cleared", .int(Int64(n)))])).serialized()) }
+    func clearCompleted() throws(HTTPError) -> HTTPResponse {
+        try answer({ [engine] done in engine.clearFinished(completion: done) }) { n in
+            .json(JSONValue.object(JSONObject([("cleared", .int(Int64(n)))])).serialized())
+        }
     }
 
     func fallback(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {

@@ -1,4 +1,5 @@
 import HTTPServer
+import JobEngine
 import JobQueue
 import Synchronization
 
@@ -20,11 +21,11 @@ final class ProgressStreams: Sendable {
 
     /// Starts watching `job` for a new stream. Events that arrive between the
     /// registration and the snapshot are held, then filtered by sequence number.
-    func open(jobID: Int64, queue: JobQueue) -> ByteStream? {
+    func open(jobID: Int64, engine: JobEngine) -> ByteStream? {
         let stream = ByteStream(maxBuffered: Self.maxBuffered)
         let watcher = Watcher(jobID: jobID, stream: stream)
         watchers.withLock { $0[jobID, default: [:]][ObjectIdentifier(watcher)] = watcher }
-        guard let job = queue.job(jobID) else {
+        guard let job = engine.job(jobID) else {
             remove(watcher)
             return nil
         }

@@ -75,7 +75,7 @@ final class QueueSocket: Sendable {
         // Snapshot and registration under one lock: every later event is either
         // in the snapshot or delivered after it, never both, never neither.
         clients.withLock { all in
-            let snapshot = engine.queue.snapshot()
+            let snapshot = engine.snapshot()
             ws.send(frame: WebSocketFrame.text(queueState(snapshot)), exempt: true)
             all[ObjectIdentifier(ws)] = Client(socket: ws, position: snapshot.position)
         }
@@ -106,16 +106,18 @@ final class QueueSocket: Sendable {
             createJob(command, ws)
             return
         case "cancel_job":
-            reply = cancelJob(command)
-            if reply["type"] == "job_cancelled_ack" {
-                whenDurable(ws, reply)
-                return
-            }
+            cancelJob(command, ws)
+            return
         case "clear_completed":
-            whenDurable(ws, ["type": "jobs_cleared_ack", "cleared": .int(Int64(engine.queue.clearFinished()))])
+            engine.clearFinished { [self] result in
+                switch result {
+                case .success(let n): send(ws, ["type": "jobs_cleared_ack", "cleared": .int(Int64(n))])
+                case .failure(let failure): send(ws, error(failure.message))
+                }
+            }
             return
         case "get_state":
-            ws.send(frame: WebSocketFrame.text(queueState(engine.queue.snapshot())), exempt: true)
+            ws.send(frame: WebSocketFrame.text(queueState(engine.snapshot())), exempt: true)
             return
         case "get_job_types":
             var w = JSONWriter(capacity: 2048)
@@ -164,30 +166,27 @@ final class QueueSocket: Sendable {
         }
     }
 
-    /// Sends `reply` once the change is durable, or the storage error.
-    private func whenDurable(_ ws: WebSocket, _ reply: JSONValue) {
-        engine.queue.whenDurable { result in
-            switch result {
-            case .success: ws.send(frame: WebSocketFrame.text(reply.serialized()))
-            case .failure(let failure):
-                ws.send(frame: WebSocketFrame.text(JSONValue.object(["type": "error", "message": .string(failure.message)]).serialized()))
-            }
-        }
+    private func send(_ ws: WebSocket, _ reply: JSONValue) {
+        ws.send(frame: WebSocketFrame.text(reply.serialized()))
     }
 
-    private func cancelJob(_ command: JSONObject) -> JSONValue {
-        guard let raw = command["job_id"], !raw.isNull else { return error("Missing 'job_id' field") }
+    /// Replies once the cancel is committed, or with why it did not happen.
+    private func cancelJob(_ command: JSONObject, _ ws: WebSocket) {
+        guard let raw = command["job_id"], !raw.isNull else { return send(ws, error("Missing 'job_id' field")) }
         let id: Int64?
         switch raw {
         case .int(let i): id = i
         case .string(let s): id = Int64(s)
         default: id = nil
         }
-        guard let id, id > 0 else { return error("Job not found: \(raw.jsonString.prefix(100))") }
-        switch engine.cancel(id) {
-        case .cancelled: return ["type": "job_cancelled_ack", "job_id": .int(id), "success": true]
-        case .notFound: return error("Job not found: \(id)")
-        case .notCancellable(let status): return error("Cannot cancel job in status: \(status.rawValue)")
+        guard let id, id > 0 else { return send(ws, error("Job not found: \(raw.jsonString.prefix(100))")) }
+        engine.cancel(id) { [self] result in
+            switch result {
+            case .success(.cancelled): send(ws, ["type": "job_cancelled_ack", "job_id": .int(id), "success": true])
+            case .success(.notFound): send(ws, error("Job not found: \(id)"))
+            case .success(.notCancellable(let status)): send(ws, error("Cannot cancel job in status: \(status.rawValue)"))
+            case .failure(let failure): send(ws, error(failure.message))
+            }
         }
     }
 

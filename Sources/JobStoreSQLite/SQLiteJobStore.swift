@@ -30,6 +30,7 @@ public final class SQLiteJobStore: JobStore, Sendable {
         var failure: StoreError?
         var readers: [ReaderBox] = []
         var batchDone: [@Sendable () -> Void] = []
+        var failureObservers: [@Sendable (StoreError?) -> Void] = []
     }
 
     public let path: String
@@ -37,18 +38,26 @@ public final class SQLiteJobStore: JobStore, Sendable {
     private let wake = DispatchSemaphore(value: 0)
     private let finished = DispatchSemaphore(value: 0)
     private let writer: WriterBox
+    /// Held for the store's life: a second daemon on the same file refuses to start.
+    private let lock: FileLock
+    /// The file as opened; a commit first checks it is still there.
+    private let identity: FileIdentity
 
     /// Opens (creating if needed) and migrates the database. Throws a clear error
-    /// for a file that cannot be opened, is not a database, or has a newer schema.
+    /// for a file that cannot be opened, is not a database, has a newer schema,
+    /// or is in use by another jobrunnerd.
     public init(path: String, sync: Sync = .full) throws(StoreError) {
         self.path = path
         let connection: SQLiteConnection
         do throws(SQLiteError) {
             connection = try SQLiteConnection(path: path)
             if connection.isReadOnly { throw SQLiteError(code: 8, message: "the file is read-only") }
+            // Before the first write: a second daemon stops here.
+            lock = try FileLock(database: path)
             try connection.execute("PRAGMA journal_mode=WAL")
             try connection.execute("PRAGMA synchronous=\(sync == .full ? "FULL" : "NORMAL")")
             try Self.migrate(connection)
+            identity = try FileIdentity(path: path)
         } catch {
             throw StoreError("cannot use database \(path): \(error.message)")
         }
@@ -135,7 +144,8 @@ public final class SQLiteJobStore: JobStore, Sendable {
             return false
         }
         if refused {
-            completion(.failure(StoreError("Storage unavailable: the store is closed")))
+            // Never inside `submit`: the caller may hold its own lock.
+            DispatchQueue.global().async { completion(.failure(StoreError("Storage unavailable: the store is closed"))) }
             return
         }
         wake.signal()
@@ -145,6 +155,19 @@ public final class SQLiteJobStore: JobStore, Sendable {
 
     public func onBatchDone(_ action: @escaping @Sendable () -> Void) {
         shared.withLock { $0.batchDone.append(action) }
+    }
+
+    public func onFailureChange(_ action: @escaping @Sendable (StoreError?) -> Void) {
+        shared.withLock { $0.failureObservers.append(action) }
+    }
+
+    /// Records whether writes fail; tells observers when that changes.
+    private func setFailure(_ failure: StoreError?) {
+        let observers = shared.withLock { s -> [@Sendable (StoreError?) -> Void] in
+            defer { s.failure = failure }
+            return (s.failure == nil) != (failure == nil) || s.failure?.message != failure?.message ? s.failureObservers : []
+        }
+        for o in observers { o(failure) }
     }
 
     public func job(_ id: Int64) throws(StoreError) -> Job? {
@@ -193,6 +216,7 @@ public final class SQLiteJobStore: JobStore, Sendable {
         guard first else { return }
         wake.signal()
         finished.wait()
+        lock.release()
     }
 
     // MARK: The writer
@@ -215,12 +239,13 @@ public final class SQLiteJobStore: JobStore, Sendable {
             }
             defer { for action in shared.withLock({ $0.batchDone }) { action() } }
             do {
+                try identity.check(path)
                 try commit(entries, db)
-                shared.withLock { $0.failure = nil }
+                setFailure(nil)
                 for e in entries { e.completion(.success(())) }
             } catch {
                 let storeError = StoreError("Storage unavailable: \(error.message)")
-                shared.withLock { $0.failure = storeError }
+                setFailure(storeError)
                 for e in entries where !e.retry { e.completion(.failure(storeError)) }
                 carried = entries.filter(\.retry)
                 if closing {
@@ -272,7 +297,6 @@ public final class SQLiteJobStore: JobStore, Sendable {
             try db.run("DELETE FROM jobs WHERE status IN ('completed','failed','cancelled')")
         case .prune(let before, let keep, let report):
             try rememberNextID(db)
-            var counts = QueueStats()
             var clauses: [String] = []
             var bindings: [SQLiteValue] = []
             if let before {
@@ -284,16 +308,11 @@ public final class SQLiteJobStore: JobStore, Sendable {
                 bindings.append(.int(Int64(keep)))
             }
             let condition = "status IN ('completed','failed','cancelled') AND (\(clauses.joined(separator: " OR ")))"
-            try db.run("SELECT status, COUNT(*) FROM jobs WHERE \(condition) GROUP BY status", bindings) { row in
-                switch row.text(0) {
-                case "completed": counts.completed = Int(row.int(1))
-                case "failed": counts.failed = Int(row.int(1))
-                case "cancelled": counts.cancelled = Int(row.int(1))
-                default: break
-                }
+            var removed: [PrunedJob] = []
+            try db.run("DELETE FROM jobs WHERE \(condition) RETURNING id, status", bindings) { row in
+                if let status = JobStatus(rawValue: row.text(1)) { removed.append(PrunedJob(id: row.int(0), status: status)) }
             }
-            try db.run("DELETE FROM jobs WHERE \(condition)", bindings)
-            report(counts)
+            report(removed)
         }
     }
 

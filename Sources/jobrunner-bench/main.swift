@@ -28,7 +28,7 @@ pipe(&fds)
 let writeEnd = fds[1]
 let engine = JobEngine(registry: JobRegistry([NoopJob()]), capacity: capacity)
 let finished = Atomic<Int>(0)
-_ = engine.queue.subscribe { event in
+_ = engine.subscribe { event in
     if event.isFinal, finished.add(1, ordering: .relaxed).newValue == count {
         var b: UInt8 = 1
         _ = write(writeEnd, &b, 1)

@@ -16,7 +16,7 @@ final class ServiceNotifier: Sendable {
             var lastPing = 0.0
             let tick = min(2.0, (watchdog ?? 4) / 2)
             while !Task.isCancelled {
-                let stats = engine.queue.stats()
+                let stats = engine.queueStats()
                 let status = "STATUS=\(stats.running) running, \(stats.pending) pending, \(stats.completed + stats.failed + stats.cancelled) finished"
                 if status != lastStatus {
                     Systemd.notify(status)

@@ -54,9 +54,16 @@ func openQueue(_ settings: Settings, _ logger: Logger) -> (JobQueue, SQLiteJobSt
     }
     do {
         let store = try SQLiteJobStore(path: settings.db, sync: settings.sync == "normal" ? .normal : .full)
+        store.onFailureChange { failure in
+            if let failure {
+                logger.log(.error, "storage failing, changes are refused with 503 until it recovers: \(failure.message)")
+            } else {
+                logger.log(.info, "storage recovered: commits succeed again")
+            }
+        }
         return (try JobQueue(store: store), store)
     } catch {
-            logger.log(.error, error.message)
+        logger.log(.error, error.message)
         if settings.logFile != nil { writeStderr("jobrunnerd: \(error.message)\n") }
         exit(1)
     }
@@ -66,12 +73,12 @@ func openQueue(_ settings: Settings, _ logger: Logger) -> (JobQueue, SQLiteJobSt
 final class Pruner: Sendable {
     private let task: Task<Void, Never>
 
-    init(queue: JobQueue, rule: Retention) {
+    init(engine: JobEngine, rule: Retention) {
         task = Task.detached {
             while !Task.isCancelled {
                 switch rule {
-                case .olderThan(let seconds): queue.pruneFinished(before: epochNow() - seconds, keep: nil)
-                case .keepNewest(let n): queue.pruneFinished(before: nil, keep: n)
+                case .olderThan(let seconds): engine.pruneFinished(before: epochNow() - seconds, keep: nil)
+                case .keepNewest(let n): engine.pruneFinished(before: nil, keep: n)
                 }
                 try? await Task.sleep(for: .seconds(60))
             }
@@ -161,7 +168,7 @@ do {
 }
 api.start()
 engine.resume()
-var pruner = settings.retainFinished.map { Pruner(queue: queue, rule: $0) }
+var pruner = settings.retainFinished.map { Pruner(engine: engine, rule: $0) }
 let notifier = ServiceNotifier(engine: engine)
 
 let shownHost = settings.host.contains(":") ? "[\(settings.host)]" : settings.host
@@ -178,7 +185,7 @@ while sigwait(&signals, &received) == 0 {
             logger.reconfigure(minimum: fresh.logLevel, path: fresh.logFile, accessLog: fresh.accessLog)
             if fresh.retainFinished != settings.retainFinished {
                 pruner?.stop()
-                pruner = fresh.retainFinished.map { Pruner(queue: queue, rule: $0) }
+                pruner = fresh.retainFinished.map { Pruner(engine: engine, rule: $0) }
             }
             settings.logLevel = fresh.logLevel
             settings.logFile = fresh.logFile

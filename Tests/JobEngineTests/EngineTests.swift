@@ -10,36 +10,36 @@ import Testing
         var registry = JobRegistry.builtIn
         registry.register(GateJob(gates: gates))
         let engine = JobEngine(registry: registry, capacity: capacity)
-        return (engine, EventRecorder(engine.queue))
+        return (engine, EventRecorder(engine))
     }
 
     @Test func fifoWithinTheConcurrencyBound() async throws {
         let (engine, events) = makeEngine(capacity: 2)
         let ids = try (0..<5).map { _ in try engine.submit(type: "gate", params: nil).id }
-        #expect(engine.queue.stats().running == 2)
-        #expect(engine.queue.stats().pending == 3)
-        #expect(engine.queue.job(ids[0])?.status == .running)
-        #expect(engine.queue.job(ids[1])?.status == .running)
-        #expect(engine.queue.job(ids[2])?.status == .pending)
+        #expect(engine.queueStats().running == 2)
+        #expect(engine.queueStats().pending == 3)
+        #expect(engine.job(ids[0])?.status == .running)
+        #expect(engine.job(ids[1])?.status == .running)
+        #expect(engine.job(ids[2])?.status == .pending)
 
         // Each finished job frees a slot for the oldest pending one, at once.
         for k in 0..<3 {
             gates.open(ids[k])
             let started = try await events.next { $0.isStarted && $0.jobID == ids[k + 2] }
             #expect(started.jobID == ids[k + 2])
-            let stats = engine.queue.stats()
+            let stats = engine.queueStats()
             #expect(stats.running <= 2)
         }
         gates.open(ids[3])
         gates.open(ids[4])
         _ = try await events.next { $0.isCompleted && $0.jobID == ids[4] }
-        if engine.queue.job(ids[3])?.status != .completed {
+        if engine.job(ids[3])?.status != .completed {
             _ = try await events.next { $0.isCompleted && $0.jobID == ids[3] }
         }
         let startOrder = events.seen.withLock { $0.filter(\.isStarted).map(\.jobID) }
         #expect(startOrder == ids)
-        #expect(engine.queue.stats().completed == 5)
-        #expect(engine.queue.stats().running == 0)
+        #expect(engine.queueStats().completed == 5)
+        #expect(engine.queueStats().running == 0)
     }
 
     @Test func runningJobCompletesWithResultAndProgress() async throws {
@@ -47,7 +47,7 @@ import Testing
         let job = try engine.submit(type: "gate", params: nil)
         gates.open(job.id)
         _ = try await events.next { $0.isCompleted && $0.jobID == job.id }
-        let done = try #require(engine.queue.job(job.id))
+        let done = try #require(engine.job(job.id))
         #expect(done.status == .completed)
         #expect(done.result == ["done": .int(job.id)])
         #expect(done.progress == .complete)
@@ -63,11 +63,11 @@ import Testing
         let job = try engine.submit(type: "gate", params: ["outcome": "fail"])
         gates.open(job.id)
         _ = try await events.next { $0.isFailed && $0.jobID == job.id }
-        let failed = try #require(engine.queue.job(job.id))
+        let failed = try #require(engine.job(job.id))
         #expect(failed.status == .failed)
         #expect(failed.error == "asked to fail")
         #expect(failed.result == nil)
-        #expect(engine.queue.stats().failed == 1)
+        #expect(engine.queueStats().failed == 1)
     }
 
     @Test func cancelPendingJob() throws {
@@ -75,13 +75,13 @@ import Testing
         let first = try engine.submit(type: "gate", params: nil)
         let second = try engine.submit(type: "gate", params: nil)
         #expect(engine.cancel(second.id) == .cancelled(wasRunning: false))
-        let cancelled = try #require(engine.queue.job(second.id))
+        let cancelled = try #require(engine.job(second.id))
         #expect(cancelled.status == .cancelled)
         #expect(cancelled.completedAt != nil)
         #expect(cancelled.startedAt == nil)
         #expect(engine.cancel(second.id) == .notCancellable(.cancelled))
         #expect(engine.cancel(999) == .notFound)
-        #expect(engine.queue.stats() == { var s = QueueStats(); s.running = 1; s.cancelled = 1; s.total = 2; return s }())
+        #expect(engine.queueStats() == { var s = QueueStats(); s.running = 1; s.cancelled = 1; s.total = 2; return s }())
         gates.open(first.id)
     }
 
@@ -92,8 +92,8 @@ import Testing
         #expect(engine.cancel(running.id) == .cancelled(wasRunning: true))
         // The slot frees when the cancelled task ends; the next job then starts.
         _ = try await events.next { $0.isStarted && $0.jobID == next.id }
-        #expect(engine.queue.job(running.id)?.status == .cancelled)
-        #expect(engine.queue.job(running.id)?.error == nil)
+        #expect(engine.job(running.id)?.status == .cancelled)
+        #expect(engine.job(running.id)?.error == nil)
         #expect(engine.stats.processed == 1)
         gates.open(next.id)
         _ = try await events.next { $0.isCompleted && $0.jobID == next.id }
@@ -128,10 +128,10 @@ import Testing
         _ = engine.cancel(c.id)
         gates.open(a.id)
         _ = try await events.next { $0.isStarted && $0.jobID == b.id }
-        #expect(engine.queue.clearFinished() == 2)
-        #expect(engine.queue.allJobs().map(\.id) == [b.id])
-        #expect(engine.queue.stats().total == 1)
-        #expect(engine.queue.stats().completed == 0)
+        #expect(engine.clearFinished() == 2)
+        #expect(engine.snapshot().jobs.map(\.id) == [b.id])
+        #expect(engine.queueStats().total == 1)
+        #expect(engine.queueStats().completed == 0)
         let d = try engine.submit(type: "gate", params: nil)
         #expect(d.id == c.id + 1)
         gates.open(b.id)

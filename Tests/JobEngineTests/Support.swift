@@ -59,10 +59,18 @@ final class EventRecorder: Sendable {
     private let continuation: AsyncStream<QueueEvent>.Continuation
     let seen = Mutex<[QueueEvent]>([])
 
-    init(_ queue: JobQueue) {
+    convenience init(_ queue: JobQueue) {
+        self.init(subscribe: { queue.subscribe($0) })
+    }
+
+    convenience init(_ engine: JobEngine) {
+        self.init(subscribe: { engine.subscribe($0) })
+    }
+
+    init(subscribe: (@escaping JobQueue.Subscriber) -> SubscriptionToken) {
         (stream, continuation) = AsyncStream.makeStream(of: QueueEvent.self)
         let c = continuation
-        _ = queue.subscribe { [self] event in
+        _ = subscribe { [self] event in
             self.seen.withLock { $0.append(event) }
             c.yield(event)
         }

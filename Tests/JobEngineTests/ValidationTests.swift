@@ -79,6 +79,6 @@ import Testing
         #expect(throws: SubmitError.invalid(ValidationError("Parameter 'seconds' must be at most 60"))) {
             try engine.submit(type: "countdown", params: ["seconds": 100])
         }
-        #expect(engine.queue.stats().total == 0)
+        #expect(engine.queueStats().total == 0)
     }
 }

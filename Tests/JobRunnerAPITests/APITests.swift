@@ -70,7 +70,7 @@ final class TestDaemon {
         let (status, json, _) = try d.call("POST", "/api/jobs", body)
         #expect(status == 400)
         #expect(json == ["error": .string(message)])
-        #expect(d.engine.queue.stats().total == 0)
+        #expect(d.engine.queueStats().total == 0)
     }
 
     @Test func getListAndStats() throws {
@@ -180,7 +180,7 @@ final class TestDaemon {
         let (status, body, _) = try d.call("POST", "/api/jobs", big)
         #expect(status == 413)
         #expect(body["error"]?.stringValue?.contains("too large") == true)
-        #expect(d.engine.queue.stats().total == 0)
+        #expect(d.engine.queueStats().total == 0)
     }
 
     @Test func deeplyNestedBodyIsRefusedCleanly() throws {
@@ -198,9 +198,9 @@ final class TestDaemon {
         let id = try #require(created["id"]?.intValue)
         // Prime 1000 takes well under a millisecond; wait on the queue's own event.
         let done = AsyncStream<Void>.makeStream()
-        let token = d.engine.queue.subscribe { e in if e.jobID == id && e.isFinal { done.continuation.yield() } }
-        defer { d.engine.queue.unsubscribe(token) }
-        if d.engine.queue.job(id)?.status.isFinished != true {
+        let token = d.engine.subscribe { e in if e.jobID == id && e.isFinal { done.continuation.yield() } }
+        defer { d.engine.unsubscribe(token) }
+        if d.engine.job(id)?.status.isFinished != true {
             var it = done.stream.makeAsyncIterator()
             _ = await it.next()
         }

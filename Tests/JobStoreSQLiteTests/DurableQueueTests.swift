@@ -55,6 +55,10 @@ import Testing
         #expect(queue.claimNext()?.id == 2)
         #expect(queue.claimNext()?.id == 4)
         #expect(queue.claimNext() == nil)
+        // Counters show committed state: the two starts count once committed.
+        let sem = Semaphore()
+        queue.whenDurable { _ in sem.signal() }
+        sem.wait()
         let stats = queue.stats()
         #expect(stats.failed == 1 && stats.cancelled == 1 && stats.running == 2 && stats.total == 4)
         #expect(try enqueue(queue).id == 5)
@@ -87,7 +91,7 @@ import Testing
         defer { store.close() }
         let engine = JobEngine(queue: try JobQueue(store: store), capacity: 2)
         let finished = AsyncStream<Int64>.makeStream()
-        _ = engine.queue.subscribe { e in if e.isFinal { finished.continuation.yield(e.jobID) } }
+        _ = engine.subscribe { e in if e.isFinal { finished.continuation.yield(e.jobID) } }
         for _ in 0..<3 {
             try engine.submit(type: "prime", params: ["limit": 100]) { _ in }
         }

@@ -130,13 +130,14 @@ func sampleJob(_ id: Int64, status: JobStatus = .pending) -> Job {
         }
         ops.append(.upsert(sampleJob(11)))
         try commit(store, ops)
-        let reported = Mutex<[QueueStats]>([])
+        let reported = Mutex<[[PrunedJob]]>([])
         try commit(store, [.prune(before: 1004.5, keep: nil, report: { c in reported.withLock { $0.append(c) } })])
         try commit(store, [.prune(before: nil, keep: 3, report: { c in reported.withLock { $0.append(c) } })])
-        let counts = reported.withLock { $0 }
-        #expect(counts.count == 2)
-        #expect(counts[0].completed == 2 && counts[0].failed == 2)  // 1...4
-        #expect(counts[1].completed + counts[1].failed == 3)        // 5, 6, 7 of 5...10
+        let removed = reported.withLock { $0 }
+        #expect(removed.count == 2)
+        #expect(removed[0].map(\.id).sorted() == [1, 2, 3, 4])
+        #expect(removed[0].filter { $0.status == .completed }.count == 2)
+        #expect(removed[1].map(\.id).sorted() == [5, 6, 7])        // by id: 8, 9, 10 are the newest
         let left = try store.query(JobQuery()).jobs.map(\.id)
         #expect(left == [8, 9, 10, 11])
     }

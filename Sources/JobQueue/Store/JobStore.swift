@@ -13,10 +13,21 @@ public enum StoreOp: Sendable {
     case progress(id: Int64, progress: JobProgress, sequence: UInt64)
     /// Removes every completed, failed and cancelled job.
     case deleteFinished
-    /// Removes finished jobs completed before `before` (epoch seconds) or beyond
-    /// the newest `keep`; `report` gets the counts removed, per status, in the
-    /// same transaction.
-    case prune(before: Double?, keep: Int?, report: @Sendable (QueueStats) -> Void)
+    /// Removes finished jobs completed before `before` (epoch seconds) or not
+    /// among the newest `keep` finished jobs by id. `report` gets the jobs removed,
+    /// inside the transaction (again on a retry); the queue uses the last report
+    /// only once the commit succeeded.
+    case prune(before: Double?, keep: Int?, report: @Sendable ([PrunedJob]) -> Void)
+}
+
+/// A finished job removed by a prune.
+public struct PrunedJob: Sendable, Equatable {
+    public let id: Int64
+    public let status: JobStatus
+    public init(id: Int64, status: JobStatus) {
+        self.id = id
+        self.status = status
+    }
 }
 
 /// What a store holds when the daemon starts.
@@ -40,7 +51,8 @@ public struct StoreSnapshot: Sendable {
 /// Durable storage behind the queue. Writes are asynchronous and grouped: the
 /// store commits whatever was submitted since its last commit in one transaction
 /// and then calls each submission's completion, in submission order, on its
-/// writer thread.
+/// writer thread. A completion never runs inside `submit` (not even when the
+/// store is closed), so a caller may hold its own lock around bookkeeping.
 public protocol JobStore: AnyObject, Sendable {
     /// Reads the state to start from.
     func load(recentFinished: Int) throws(StoreError) -> StoreSnapshot
@@ -54,6 +66,9 @@ public protocol JobStore: AnyObject, Sendable {
     func onBatchDone(_ action: @escaping @Sendable () -> Void)
     /// Nil while writes succeed; the last error while they fail.
     var failure: StoreError? { get }
+    /// Called (on the writer thread) when writes start failing, with the error,
+    /// and when they succeed again, with nil: the daemon logs both.
+    func onFailureChange(_ action: @escaping @Sendable (StoreError?) -> Void)
     /// One job by id (committed state).
     func job(_ id: Int64) throws(StoreError) -> Job?
     /// A page of jobs (committed state).

@@ -1,0 +1,156 @@
+import Synchronization
+
+/// One transition decided by the state machine: what the store writes, what
+/// becomes visible once that is committed, and the events that say so.
+struct Change: Sendable {
+    enum Effect: Sendable {
+        case none
+        /// A new job joins the queue.
+        case insert(Job)
+        /// Jobs take these states.
+        case update([Job])
+        /// Every finished job leaves; the cell gets how many.
+        case clear(Cell<Int>)
+        /// These finished jobs leave (picked by the store in its transaction).
+        case prune(Cell<[PrunedJob]>)
+    }
+
+    var ops: [StoreOp]
+    var effect: Effect
+    var events: [QueueEvent] = []
+    /// The jobs this change staged, as they were before it (to release or revert).
+    var touched: [Job] = []
+    /// System transitions (a job started, progressed, ended) are retried until
+    /// the store takes them; a client's request is not: it fails, and changes nothing.
+    var retry = true
+    /// The running job whose cancel this is.
+    var cancelOf: Int64?
+    /// Runs after the change is applied and its events published, or on failure.
+    var done: (@Sendable (Result<Void, StoreError>) -> Void)?
+}
+
+/// What the queue's lock guards: the state, and the changes decided but not yet
+/// handed to the store, in the order they were decided.
+struct Locked: ~Copyable {
+    var q = QueueState()
+    var outgoing: [Change] = []
+    var submitting = false
+    /// Completions of applied changes, run after their events are published.
+    var completions: [@Sendable () -> Void] = []
+    /// Whether jobs joined the queue since the worker was last told.
+    var joined = false
+}
+
+/// The commit pipeline: the order is fixed under the lock, the store is called
+/// after unlocking, and visible state and events change only after the commit.
+extension JobQueue {
+    /// Decides a transition under the lock. In memory the change is applied at
+    /// once; with a store it is queued, then handed over in order after unlocking.
+    @discardableResult
+    func transact<R>(_ decide: (inout QueueState) -> (R, Change?)) -> R {
+        let durable = store != nil
+        let result = state.withLock { l -> R in
+            let (r, change) = decide(&l.q)
+            if let change {
+                if durable { l.outgoing.append(change) } else { apply(&l, change) }
+            }
+            return r
+        }
+        if durable { flush() } else { batchDone() }
+        return result
+    }
+
+    /// Hands queued changes to the store in decision order. One thread hands over
+    /// at a time; changes queued meanwhile are picked up by the same loop. The
+    /// store never completes inside `submit`, so its completions cannot re-enter.
+    func flush() {
+        guard let store else { return }
+        while true {
+            let batch: [Change]? = state.withLock { l in
+                guard !l.submitting, !l.outgoing.isEmpty else { return nil }
+                l.submitting = true
+                defer { l.outgoing = [] }
+                return l.outgoing
+            }
+            guard let batch else { return }
+            for change in batch {
+                store.submit(change.ops, retry: change.retry) { [self] result in committed(change, result) }
+            }
+            state.withLock { $0.submitting = false }
+        }
+    }
+
+    /// The store's answer for one change (on its writer thread, in order).
+    private func committed(_ change: Change, _ result: Result<Void, StoreError>) {
+        switch result {
+        case .success:
+            state.withLock { apply(&$0, change) }
+        case .failure(let error):
+            state.withLock { l in
+                for before in change.touched.reversed() {
+                    l.q.release(before.id, revertTo: before)
+                    if before.status == .pending { Self.requeue(&l.q, before.id) }
+                }
+                // A cancel that did not happen: the job runs on, or ends as its
+                // task reported meanwhile.
+                if let id = change.cancelOf, let entry = l.q.cancelling.removeValue(forKey: id),
+                   let end = entry.finish, let job = l.q.current(id), job.status == .running {
+                    l.outgoing.append(Self.finishChange(&l.q, job, end))
+                }
+            }
+            flush()
+            change.done?(.failure(error))
+        }
+    }
+
+    /// Makes a committed change visible and records its events. Under the lock.
+    func apply(_ l: inout Locked, _ change: Change) {
+        let keep = store == nil ? nil : recentFinishedLimit
+        switch change.effect {
+        case .none:
+            break
+        case .insert(let job):
+            l.q.insert(job)
+            l.joined = true
+        case .update(let jobs):
+            for job in jobs { l.q.update(job, keepFinished: keep) }
+        case .clear(let count):
+            let (n, ids) = l.q.clearFinished()
+            count.value = n
+            hub.record(QueueEvent(jobID: 0, sequence: 0, kind: .cleared(count: n, ids: ids)))
+        case .prune(let pruned):
+            l.q.remove(pruned.value)
+        }
+        for before in change.touched { l.q.release(before.id) }
+        if let id = change.cancelOf { l.q.cancelling[id] = nil }
+        for event in change.events { hub.record(event) }
+        if let done = change.done { l.completions.append { done(.success(())) } }
+    }
+
+    /// After a commit (or at once in memory): publish its events, then answer
+    /// its requesters, then let the worker start what joined the queue.
+    func batchDone() {
+        hub.deliver()
+        let (completions, joined) = state.withLock { l in
+            defer {
+                l.completions = []
+                l.joined = false
+            }
+            return (l.completions, l.joined)
+        }
+        for c in completions { c() }
+        if joined { announceAvailable() }
+    }
+
+    /// Makes a pending job whose cancel failed claimable again, at its place in the FIFO.
+    private static func requeue(_ q: inout QueueState, _ id: Int64) {
+        q.runnable += 1
+        var lo = q.fifoHead, hi = q.fifo.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if q.fifo[mid] < id { lo = mid + 1 } else { hi = mid }
+        }
+        if lo < q.fifo.count && q.fifo[lo] == id { return }
+        q.fifo.insert(id, at: lo)
+    }
+}
