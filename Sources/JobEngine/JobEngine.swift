@@ -2,7 +2,7 @@ import JSON
 import JobQueue
 import Synchronization
 
-/// Worker figures as SPEC's `worker` object shows them.
+/// Worker figures as the API's `worker` object shows them.
 public struct WorkerStats: Sendable, Equatable {
     public var active: Int
     public var capacity: Int

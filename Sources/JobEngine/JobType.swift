@@ -42,7 +42,7 @@ public struct JobRegistry: Sendable {
         for t in types { register(t) }
     }
 
-    /// The four built-in types of SPEC.md.
+    /// The four built-in types.
     public static var builtIn: JobRegistry {
         JobRegistry([CountdownJob(), PrimeJob(), FibonacciJob(), EchoJob()])
     }

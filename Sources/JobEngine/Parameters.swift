@@ -45,7 +45,7 @@ public struct ParameterSpec: Sendable {
     }
 }
 
-/// A validation failure; `message` is exactly SPEC.md's wording.
+/// A validation failure; `message` is the API's documented wording.
 public struct ValidationError: Error, Sendable, Equatable, CustomStringConvertible {
     public let message: String
     public init(_ message: String) { self.message = message }
@@ -112,7 +112,7 @@ extension ParameterSpec {
     /// A non-negative whole number, or one too large for 64 bits.
     enum Whole { case exact(Int64), huge }
 
-    /// SPEC: a JSON number or a string of decimal digits only. Negative numbers,
+    /// The API accepts a JSON number or a string of decimal digits only. Negative numbers,
     /// fractions, signs, spaces and empty strings are not integers.
     static func integer(from value: JSONValue) -> Whole? {
         switch value {

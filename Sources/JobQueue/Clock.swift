@@ -4,7 +4,7 @@ import Glibc
 import Darwin
 #endif
 
-/// Wall-clock time as Unix epoch seconds with a fractional part (SPEC's timestamps).
+/// Wall-clock time as Unix epoch seconds with a fractional part (the API's timestamps).
 public func epochNow() -> Double {
     var ts = timespec()
     clock_gettime(CLOCK_REALTIME, &ts)

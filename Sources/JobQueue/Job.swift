@@ -24,7 +24,7 @@ public struct JobProgress: Sendable, Equatable {
     public static let complete = JobProgress(percent: 100, message: "Complete")
 }
 
-/// One job as SPEC.md's job model describes it. A value: the queue hands out copies.
+/// One job, as the API shows it (docs/protocol.md). A value: the queue hands out copies.
 public struct Job: Sendable, Equatable {
     public let id: Int64
     public let type: String

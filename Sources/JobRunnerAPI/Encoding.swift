@@ -2,7 +2,7 @@ import JSON
 import JobEngine
 import JobQueue
 
-/// The JSON shapes of SPEC.md, written straight into a `JSONWriter`.
+/// The JSON shapes of the API (docs/protocol.md), written straight into a `JSONWriter`.
 extension JSONWriter {
     mutating func optionalDouble(_ value: Double?) {
         if let value { double(value) } else { raw("null") }

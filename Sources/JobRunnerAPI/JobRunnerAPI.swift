@@ -21,7 +21,7 @@ public struct APIConfiguration: Sendable {
     }
 }
 
-/// The REST API, SSE streams and WebSocket protocol of SPEC.md over an engine,
+/// The REST API, SSE streams and WebSocket protocol (docs/protocol.md) over an engine,
 /// plus the dashboard's static files. Translates HTTP to engine calls and back;
 /// owns neither side.
 public final class JobRunnerAPI: Sendable {
@@ -117,7 +117,7 @@ public final class JobRunnerAPI: Sendable {
         w.queueStats(engine.queueStats())
         w.raw(",\"worker\":")
         w.workerStats(engine.stats)
-        // An extension of SPEC's shape: live clients by kind.
+        // Beside the documented queue and worker: live clients by kind.
         w.raw(",\"clients\":{\"sse\":")
         w.int(Int64(streams.count))
         w.raw(",\"websocket\":")
@@ -132,7 +132,7 @@ public final class JobRunnerAPI: Sendable {
         return .json(w.bytes)
     }
 
-    /// `GET /api/jobs`: a page of history, filtered; a JSON array as SPEC shows,
+    /// `GET /api/jobs`: a page of history, filtered; a JSON array,
     /// with `X-Total-Count` and a `Link` to the next page.
     func listJobs(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
         let query = try JobsQueryParser.parse(request)

@@ -4,7 +4,7 @@ import JobEngine
 import JobQueue
 import Synchronization
 
-/// The WebSocket queue protocol of SPEC.md: `queue_state` on connect, every
+/// The WebSocket queue protocol (docs/protocol.md): `queue_state` on connect, every
 /// broadcast, and the commands with their replies.
 final class QueueSocket: Sendable {
     private struct Client {

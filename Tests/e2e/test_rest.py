@@ -1,4 +1,4 @@
-"""The REST contract of SPEC.md, checked from outside against the real binary."""
+"""The REST contract (docs/protocol.md), checked from outside against the real binary."""
 import socket
 import subprocess
 import time
