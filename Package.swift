@@ -42,7 +42,11 @@ let package = Package(
             pkgConfig: "libsystemd",
             providers: [.apt(["libsystemd-dev"])]
         ),
+        // fork/exec of a job's supervisor: only async-signal-safe C between the two.
+        .systemLibrary(name: "CProcess", path: "Modules/CProcess"),
         .target(name: "JSON", dependencies: ["CJansson"], swiftSettings: settings),
+        // Job processes: spawn, pipes drained on one epoll thread, pidfd reaping, deadlines.
+        .target(name: "ProcessRunner", dependencies: ["CProcess"], swiftSettings: settings),
         // sd_notify, the watchdog and socket activation for the daemon.
         .target(name: "Systemd", dependencies: ["CSystemd"], swiftSettings: settings),
         .target(name: "JobQueue", dependencies: ["JSON"], swiftSettings: settings),
@@ -68,6 +72,7 @@ let package = Package(
         // A raw-socket HTTP/1.1 client for the integration tests (not shipped).
         .target(name: "HTTPTestSupport", swiftSettings: settings),
         .testTarget(name: "JSONTests", dependencies: ["JSON"], swiftSettings: settings),
+        .testTarget(name: "ProcessRunnerTests", dependencies: ["ProcessRunner"], swiftSettings: settings),
         .testTarget(name: "JobEngineTests", dependencies: ["JobEngine", "JobQueue", "JSON"], swiftSettings: settings),
         .testTarget(name: "JobStoreSQLiteTests", dependencies: ["JobStoreSQLite", "JobQueue", "JobEngine", "JSON"], swiftSettings: settings),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "HTTPTestSupport"], swiftSettings: settings),

@@ -1,0 +1,142 @@
+#ifndef CPROCESS_SHIM_H
+#define CPROCESS_SHIM_H
+/* Starting a job's process safely from a multi-threaded daemon. Between fork and
+   exec only async-signal-safe system calls may run, so that part is C, not
+   Swift: Swift's runtime may hold locks that a forked child would never see
+   released. Everything else about running jobs is in Sources/ProcessRunner. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* What the supervisor reports on its status pipe when the command ended. */
+enum { CPROCESS_EXITED = 1, CPROCESS_SIGNALED = 2 };
+
+static inline void cprocess_write_all(int fd, const void *buf, size_t n) {
+    const char *p = (const char *)buf;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return;
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+/* The supervisor: leader of the job's own session and process group, it runs the
+   command as its child and
+   - when the daemon dies (PR_SET_PDEATHSIG; kill -9 included) kills the whole
+     group, so no process of the job outlives the daemon;
+   - when the command ends, reports how on fd 4 and then kills what is left of
+     the group (background processes the job forgot), itself included.
+   SIGTERM/SIGINT/SIGHUP sent to the group reach the command; the supervisor
+   ignores them (they are blocked and consumed here). Never returns. */
+static inline void cprocess_supervise(pid_t daemon, const char *path, char *const argv[],
+                                      char *const envp[], const char *cwd, sigset_t *all) {
+    if (prctl(PR_SET_PDEATHSIG, SIGUSR1) != 0 || getppid() != daemon) _exit(127);
+    pid_t child = fork();
+    if (child < 0) {
+        static const char msg[] = "jobrunnerd: cannot fork the job's process\n";
+        cprocess_write_all(2, msg, sizeof msg - 1);
+        int32_t status[2] = {CPROCESS_EXITED, 127};
+        cprocess_write_all(4, status, sizeof status);
+        _exit(127);
+    }
+    if (child == 0) {
+        close(4);
+        for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        if (cwd && chdir(cwd) != 0) {
+            static const char msg[] = "jobrunnerd: cannot change to the job's working directory\n";
+            cprocess_write_all(2, msg, sizeof msg - 1);
+            _exit(127);
+        }
+        execve(path, argv, envp);
+        static const char msg[] = "jobrunnerd: cannot execute the job's command\n";
+        cprocess_write_all(2, msg, sizeof msg - 1);
+        _exit(127);
+    }
+    /* The command's end, reported once; then the rest of the group goes. */
+    for (;;) {
+        siginfo_t info;
+        int s = sigwaitinfo(all, &info);
+        if (s == SIGUSR1) {
+            kill(-getpid(), SIGKILL);
+            _exit(137);
+        }
+        if (s != SIGCHLD) continue;
+        int st;
+        pid_t w;
+        while ((w = waitpid(-1, &st, WNOHANG)) > 0) {
+            if (w != child) continue;
+            int32_t status[2];
+            if (WIFEXITED(st)) {
+                status[0] = CPROCESS_EXITED;
+                status[1] = WEXITSTATUS(st);
+            } else {
+                status[0] = CPROCESS_SIGNALED;
+                status[1] = WTERMSIG(st);
+            }
+            cprocess_write_all(4, status, sizeof status);
+            close(4);
+            kill(-getpid(), SIGKILL);
+            _exit(0);
+        }
+    }
+}
+
+/* Forks the supervisor of one job. The child gets stdin from /dev/null, `out`,
+   `err` and `progress` as fds 1, 2 and 3, nothing else of the daemon's, and
+   `status` (for the supervisor only) as fd 4. Call it from a thread that lives
+   as long as the daemon: the death signal follows the thread that forked.
+   Returns the supervisor's pid, or -errno. */
+static inline pid_t cprocess_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
+                                   int out, int err, int progress, int status) {
+    sigset_t all, old;
+    sigfillset(&all);
+    pid_t daemon = getpid();
+    /* No signal handler of the daemon may run in the child. */
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid_t pid = fork();
+    if (pid != 0) {
+        int saved = errno;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        return pid < 0 ? -saved : pid;
+    }
+    setsid();
+    int fds[4] = {out, err, progress, status};
+    int high[4];
+    for (int i = 0; i < 4; i++) high[i] = fcntl(fds[i], F_DUPFD, 16);
+    int null = open("/dev/null", O_RDONLY);
+    if (null < 0 || high[0] < 0 || high[1] < 0 || high[2] < 0 || high[3] < 0) _exit(127);
+    dup2(null, 0);
+    for (int i = 0; i < 4; i++) dup2(high[i], i + 1);
+    syscall(SYS_close_range, 5, ~0U, 0);
+    /* Default dispositions (the daemon ignores SIGPIPE), every signal blocked:
+       the supervisor takes them with sigwaitinfo. */
+    for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
+    cprocess_supervise(daemon, path, argv, envp, cwd, &all);
+    _exit(127);
+}
+
+/* pipe2 needs _GNU_SOURCE, which Swift's Glibc module is not built with. */
+int pipe2(int pipefd[2], int flags);
+static inline int cprocess_pipe(int fds[2]) {
+    return pipe2(fds, O_CLOEXEC);
+}
+
+/* pidfd_open has no glibc wrapper on Debian 12. */
+static inline int cprocess_pidfd_open(pid_t pid) {
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+#endif

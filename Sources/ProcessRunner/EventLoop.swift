@@ -1,0 +1,265 @@
+import CProcess
+import Glibc
+
+/// The runner's I/O thread: spawns, drains pipes, reaps, keeps deadlines.
+///
+/// `@unchecked Sendable`: created on the thread that starts the runner and handed
+/// to the new thread once; from then on only that thread touches it. Other
+/// threads talk to it through the runner's `inbox` (a Mutex) and the eventfd.
+final class EventLoop: @unchecked Sendable {
+    private unowned let runner: ProcessRunner
+    private let epoll: Int32
+    private let wake: Int32
+    private var children: [Int: Child] = [:]
+
+    private enum Slot: UInt64 {
+        case stdout = 0, stderr = 1, progress = 2, status = 3, pidfd = 4
+    }
+
+    init(runner: ProcessRunner, epoll: Int32, wake: Int32) {
+        self.runner = runner
+        self.epoll = epoll
+        self.wake = wake
+    }
+
+    func run() {
+        var events = [epoll_event](repeating: epoll_event(), count: 64)
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let n = epoll_wait(epoll, &events, Int32(events.count), nextTimeout())
+            if n < 0 && errno != EINTR { return }
+            for i in 0..<max(0, Int(n)) {
+                let data = events[i].data.u64
+                if data == 0 {
+                    var count: UInt64 = 0
+                    _ = read(wake, &count, 8)
+                    takeRequests()
+                    continue
+                }
+                guard let child = children[Int(data >> 3)], let slot = Slot(rawValue: data & 7) else { continue }
+                if slot == .pidfd { reap(child) } else { drain(child, slot, &chunk) }
+            }
+            keepDeadlines()
+        }
+    }
+
+    // MARK: Requests
+
+    private func takeRequests() {
+        let inbox = runner.take()
+        for (id, command, events) in inbox.starts { spawn(id, command, events) }
+        for id in inbox.stops {
+            guard let child = children[id] else { continue }
+            stop(child, .terminated)
+        }
+    }
+
+    private func spawn(_ id: Int, _ command: Command, _ events: ProcessEvents) {
+        var pipes: [(read: Int32, write: Int32)] = []
+        for _ in 0..<4 {
+            var fds: [Int32] = [-1, -1]
+            guard cprocess_pipe(&fds) == 0 else {
+                let reason = errnoText()
+                for p in pipes { close(p.read); close(p.write) }
+                events.ended(.couldNotStart("cannot create a pipe: \(reason)"), nil)
+                return
+            }
+            pipes.append((fds[0], fds[1]))
+        }
+        let argv = CStrings(command.arguments)
+        let envp = CStrings(command.environment)
+        let pid = argv.withPointers { a in
+            envp.withPointers { e in
+                if let dir = command.directory {
+                    cprocess_spawn(command.path, a, e, dir, pipes[0].write, pipes[1].write, pipes[2].write, pipes[3].write)
+                } else {
+                    cprocess_spawn(command.path, a, e, nil, pipes[0].write, pipes[1].write, pipes[2].write, pipes[3].write)
+                }
+            }
+        }
+        for p in pipes { close(p.write) }
+        guard pid > 0 else {
+            for p in pipes { close(p.read) }
+            events.ended(.couldNotStart("cannot start \(command.path): \(String(cString: strerror(-pid)))"), nil)
+            return
+        }
+        let pidfd = cprocess_pidfd_open(pid)
+        let child = Child(id: id, pid: pid, pidfd: pidfd, pipes: pipes.map(\.read), events: events)
+        children[id] = child
+        for (slot, fd) in child.pipes.enumerated() {
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            watch(fd, id, Slot(rawValue: UInt64(slot))!)
+        }
+        if pidfd >= 0 {
+            watch(pidfd, id, .pidfd)
+        } else {
+            // No pidfd (old kernel): the end shows as EOF on the status pipe; reap then.
+            child.reapOnStatusEOF = true
+        }
+        if let timeout = command.timeout { child.timeoutAt = monotonic() + timeout }
+    }
+
+    private func watch(_ fd: Int32, _ id: Int, _ slot: Slot) {
+        var ev = epoll_event(events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue, data: epoll_data_t(u64: UInt64(id) << 3 | slot.rawValue))
+        epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &ev)
+    }
+
+    // MARK: Output
+
+    /// Reads what is there (bounded per wake-up so one chatty job cannot starve
+    /// the others; level-triggered epoll brings us back).
+    private func drain(_ child: Child, _ slot: Slot, _ chunk: inout [UInt8]) {
+        let index = Int(slot.rawValue)
+        let fd = child.pipes[index]
+        guard fd >= 0 else { return }
+        for _ in 0..<16 {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n > 0 {
+                if slot == .status {
+                    child.status.append(contentsOf: chunk[0..<n])
+                } else {
+                    deliver(child, index, child.splitter[index].feed(chunk[0..<n]))
+                }
+                continue
+            }
+            if n < 0 && (errno == EAGAIN || errno == EINTR) { return }
+            closePipe(child, index)
+            if slot == .status && child.reapOnStatusEOF { reap(child) }
+            break
+        }
+        finishIfDone(child)
+    }
+
+    private func deliver(_ child: Child, _ index: Int, _ lines: [String]) {
+        guard !lines.isEmpty else { return }
+        switch index {
+        case 0: child.events.output(.stdout, lines)
+        case 1: child.events.output(.stderr, lines)
+        default: child.events.progress(lines)
+        }
+    }
+
+    private func closePipe(_ child: Child, _ index: Int) {
+        let fd = child.pipes[index]
+        guard fd >= 0 else { return }
+        epoll_ctl(epoll, EPOLL_CTL_DEL, fd, nil)
+        close(fd)
+        child.pipes[index] = -1
+        if index < 3 { deliver(child, index, child.splitter[index].flush()) }
+    }
+
+    // MARK: The end
+
+    private func reap(_ child: Child) {
+        var status: Int32 = 0
+        let r = waitpid(child.pid, &status, WNOHANG)
+        guard r == child.pid else { return }
+        child.exit = status & 0x7f == 0 ? .exited((status >> 8) & 0xff) : .signaled(status & 0x7f)
+        child.killAt = nil
+        child.timeoutAt = nil
+        if child.pidfd >= 0 {
+            epoll_ctl(epoll, EPOLL_CTL_DEL, child.pidfd, nil)
+            close(child.pidfd)
+            child.pidfd = -1
+        }
+        child.drainUntil = monotonic() + ProcessRunner.drainGrace
+        finishIfDone(child)
+    }
+
+    private func finishIfDone(_ child: Child, force: Bool = false) {
+        guard let exit = child.exit else { return }
+        if !force && child.pipes.contains(where: { $0 >= 0 }) { return }
+        for i in 0..<4 { closePipe(child, i) }
+        children[child.id] = nil
+        child.events.ended(child.reported ?? exit, child.reason)
+    }
+
+    private func stop(_ child: Child, _ reason: StopReason) {
+        guard child.exit == nil, child.killAt == nil else { return }
+        if child.reason == nil { child.reason = reason }
+        kill(-child.pid, SIGTERM)
+        child.killAt = monotonic() + runner.killGrace
+        child.timeoutAt = nil
+    }
+
+    private func keepDeadlines() {
+        let now = monotonic()
+        for child in Array(children.values) {
+            if let t = child.timeoutAt, now >= t { stop(child, .timedOut) }
+            if let k = child.killAt, now >= k {
+                kill(-child.pid, SIGKILL)
+                child.killAt = nil
+            }
+            if let d = child.drainUntil, now >= d { finishIfDone(child, force: true) }
+        }
+    }
+
+    /// Milliseconds until the nearest deadline (-1: none).
+    private func nextTimeout() -> Int32 {
+        var nearest = Double.infinity
+        for child in children.values {
+            for d in [child.timeoutAt, child.killAt, child.drainUntil] { if let d { nearest = min(nearest, d) } }
+        }
+        guard nearest.isFinite else { return -1 }
+        return Int32(max(0, min((nearest - monotonic()) * 1000 + 1, 3_600_000)))
+    }
+}
+
+/// One running job process, as the I/O thread tracks it.
+final class Child {
+    let id: Int
+    let pid: pid_t
+    var pidfd: Int32
+    /// Read ends: stdout, stderr, progress (fd 3), status (the supervisor's report); -1 once closed.
+    var pipes: [Int32]
+    let events: ProcessEvents
+    var splitter = [LineSplitter(), LineSplitter(), LineSplitter()]
+    var status: [UInt8] = [] {
+        didSet { reported = Self.decode(status) }
+    }
+    /// How the command ended, as its supervisor reported it.
+    var reported: ProcessEnd?
+    /// How the supervisor ended (waitpid).
+    var exit: ProcessEnd?
+    var reason: StopReason?
+    var timeoutAt: Double?
+    var killAt: Double?
+    var drainUntil: Double?
+    var reapOnStatusEOF = false
+
+    init(id: Int, pid: pid_t, pidfd: Int32, pipes: [Int32], events: ProcessEvents) {
+        self.id = id
+        self.pid = pid
+        self.pidfd = pidfd
+        self.pipes = pipes
+        self.events = events
+    }
+
+    /// Two native-endian int32s: 1 = exited with code, 2 = killed by signal.
+    static func decode(_ bytes: [UInt8]) -> ProcessEnd? {
+        guard bytes.count >= 8 else { return nil }
+        let words = bytes.withUnsafeBytes { (kind: $0.load(fromByteOffset: 0, as: Int32.self), value: $0.load(fromByteOffset: 4, as: Int32.self)) }
+        switch words.kind {
+        case Int32(CPROCESS_EXITED): return .exited(words.value)
+        case Int32(CPROCESS_SIGNALED): return .signaled(words.value)
+        default: return nil
+        }
+    }
+}
+
+/// NUL-terminated copies of strings for execve, freed when this goes.
+final class CStrings {
+    private var pointers: [UnsafeMutablePointer<CChar>?]
+
+    init(_ strings: [String]) {
+        pointers = strings.map { strdup($0) } + [nil]
+    }
+
+    deinit {
+        for p in pointers { free(p) }
+    }
+
+    func withPointers<R>(_ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
+        pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+    }
+}

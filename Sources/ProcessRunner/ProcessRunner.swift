@@ -1,0 +1,113 @@
+import CProcess
+import Glibc
+import Synchronization
+
+/// Runs jobs' processes: one I/O thread drains every child's pipes (epoll),
+/// reaps them through pidfds and keeps their deadlines. No thread per child, and
+/// nothing here ever waits for a reader: output is read as fast as it comes and
+/// handed to the callbacks.
+///
+/// Each job runs under a small supervisor (see `Modules/CProcess`): its own
+/// session and process group, stdin `/dev/null`, stdout/stderr/fd 3 pipes, and
+/// the whole group killed when the daemon dies or the command ends.
+public final class ProcessRunner: Sendable {
+    /// Seconds between SIGTERM and SIGKILL when a process is stopped.
+    public let killGrace: Double
+    /// Longest line kept whole; longer ones are split.
+    public static let maxLine = 64 * 1024
+    /// How long the pipes of an exited process may stay open (a daemonised
+    /// grandchild holding them) before they are closed.
+    static let drainGrace = 2.0
+
+    private let inbox = Mutex(Inbox())
+    private let epoll: Int32
+    private let wake: Int32
+
+    struct Inbox {
+        var starts: [(Int, Command, ProcessEvents)] = []
+        var stops: [Int] = []
+        var nextID = 1
+        var stopping = false
+    }
+
+    /// Starts the I/O thread. Throws if the kernel refuses epoll, an eventfd or a thread.
+    public init(killGrace: Double = 5) throws(RunnerError) {
+        self.killGrace = killGrace
+        epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
+        wake = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
+        guard epoll >= 0, wake >= 0 else { throw RunnerError("cannot create the process runner's event loop: \(errnoText())") }
+        var ev = epoll_event(events: EPOLLIN.rawValue, data: epoll_data_t(u64: 0))
+        epoll_ctl(epoll, EPOLL_CTL_ADD, wake, &ev)
+        let loop = EventLoop(runner: self, epoll: epoll, wake: wake)
+        let box = Unmanaged.passRetained(loop).toOpaque()
+        var tid = pthread_t()
+        let rc = pthread_create(&tid, nil, { arg in
+            let loop = Unmanaged<EventLoop>.fromOpaque(arg!).takeRetainedValue()
+            loop.run()
+            return nil
+        }, box)
+        guard rc == 0 else {
+            Unmanaged<EventLoop>.fromOpaque(box).release()
+            throw RunnerError("cannot start the process runner's thread: \(String(cString: strerror(rc)))")
+        }
+        pthread_detach(tid)
+    }
+
+    /// Starts `command`; its output, progress lines and end go to `events`. A
+    /// command that cannot start ends with `.couldNotStart`.
+    public func start(_ command: Command, events: ProcessEvents) -> ProcessHandle {
+        let id = inbox.withLock { i in
+            defer { i.nextID += 1 }
+            i.starts.append((i.nextID, command, events))
+            return i.nextID
+        }
+        poke()
+        return ProcessHandle(id: id, runner: self)
+    }
+
+    /// SIGTERM to the process group, SIGKILL after `killGrace`.
+    func stop(_ id: Int) {
+        inbox.withLock { $0.stops.append(id) }
+        poke()
+    }
+
+    func take() -> Inbox {
+        inbox.withLock { i in
+            defer {
+                i.starts = []
+                i.stops = []
+            }
+            return i
+        }
+    }
+
+    private func poke() {
+        var one: UInt64 = 1
+        _ = write(wake, &one, 8)
+    }
+}
+
+/// A started process; `terminate` stops it (cancel).
+public struct ProcessHandle: Sendable {
+    let id: Int
+    let runner: ProcessRunner
+
+    /// SIGTERM to the job's process group, then SIGKILL after the grace period.
+    public func terminate() {
+        runner.stop(id)
+    }
+}
+
+public struct RunnerError: Error, Sendable, CustomStringConvertible {
+    public let message: String
+    init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+func errnoText() -> String { String(cString: strerror(errno)) }
+
+func monotonic() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}

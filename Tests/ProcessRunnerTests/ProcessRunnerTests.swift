@@ -1,0 +1,198 @@
+import Glibc
+import ProcessRunner
+import Synchronization
+import Testing
+
+/// What one process reported, collected in order.
+final class Recording: Sendable {
+    struct Seen {
+        var stdout: [String] = []
+        var stderr: [String] = []
+        var progress: [String] = []
+        var end: (ProcessEnd, StopReason?)?
+    }
+
+    let seen = Mutex(Seen())
+    private let done = AsyncStream<Void>.makeStream()
+    /// Called with every stdout line as it arrives.
+    let onLine: (@Sendable (String) -> Void)?
+
+    init(onLine: (@Sendable (String) -> Void)? = nil) { self.onLine = onLine }
+
+    var events: ProcessEvents {
+        ProcessEvents(
+            output: { stream, lines in
+                self.seen.withLock { s in
+                    if stream == .stdout { s.stdout += lines } else { s.stderr += lines }
+                }
+                if stream == .stdout, let onLine = self.onLine { lines.forEach(onLine) }
+            },
+            progress: { lines in self.seen.withLock { $0.progress += lines } },
+            ended: { end, reason in
+                self.seen.withLock { $0.end = (end, reason) }
+                self.done.continuation.yield()
+            })
+    }
+
+    func finished() async -> Seen {
+        for await _ in done.stream { break }
+        return seen.withLock { $0 }
+    }
+}
+
+func sh(_ script: String, timeout: Double? = nil) -> Command {
+    Command(path: "/bin/sh", arguments: ["sh", "-c", script], environment: ["PATH=/usr/bin:/bin"], timeout: timeout)
+}
+
+/// Gone, or a zombie its new parent has not reaped yet.
+func dead(_ pid: pid_t) -> Bool {
+    kill(pid, 0) != 0 || isZombie(pid)
+}
+
+@Suite struct ProcessRunnerTests {
+    let runner = try! ProcessRunner(killGrace: 0.5)
+
+    @Test func outputLinesAndExitStatus() async {
+        let r = Recording()
+        _ = runner.start(sh("echo one; echo two >&2; printf 'no newline'; exit 3"), events: r.events)
+        let seen = await r.finished()
+        #expect(seen.stdout == ["one", "no newline"])
+        #expect(seen.stderr == ["two"])
+        #expect(seen.end?.0 == .exited(3))
+        #expect(seen.end?.1 == nil)
+    }
+
+    @Test func argumentsArriveVerbatimWithNoShell() async {
+        let hostile = ["; rm -rf /", "$(id)", "a\nb", "-n", "`true`", "'\"", ""]
+        let r = Recording()
+        _ = runner.start(Command(path: "/usr/bin/printf", arguments: ["printf", "[%s]\\n"] + hostile, environment: []), events: r.events)
+        let seen = await r.finished()
+        #expect(seen.stdout == ["[; rm -rf /]", "[$(id)]", "[a", "b]", "[-n]", "[`true`]", "['\"]", "[]"])
+        #expect(seen.end?.0 == .exited(0))
+    }
+
+    @Test func environmentStdinAndDirectoryAreTheJobs() async {
+        let r = Recording()
+        var command = sh("echo \"$ONLY\"; env | wc -l; cat; pwd")
+        command.environment = ["ONLY=this", "PATH=/usr/bin:/bin"]
+        command.directory = "/tmp"
+        _ = runner.start(command, events: r.events)
+        let seen = await r.finished()
+        // sh adds PWD (and may add SHLVL, _): nothing of the daemon's environment.
+        #expect(seen.stdout.first == "this")
+        #expect((Int(seen.stdout[1].trimmingCharacters(in: " ")) ?? 99) <= 5)
+        #expect(seen.stdout.last == "/tmp")
+        #expect(seen.end?.0 == .exited(0))
+    }
+
+    @Test func killedBySignal() async {
+        let r = Recording()
+        _ = runner.start(sh("kill -SEGV $$"), events: r.events)
+        #expect(await r.finished().end?.0 == .signaled(SIGSEGV))
+    }
+
+    @Test func progressLinesComeFromFD3() async {
+        let r = Recording()
+        _ = runner.start(sh("echo '{\"progress\": 50}' >&3; echo out; echo '{\"result\": {\"n\": 1}}' >&3"), events: r.events)
+        let seen = await r.finished()
+        #expect(seen.progress == ["{\"progress\": 50}", "{\"result\": {\"n\": 1}}"])
+        #expect(seen.stdout == ["out"])
+    }
+
+    @Test func timeoutStopsTheGroupWithSIGTERM() async {
+        let r = Recording()
+        let start = monotonicSeconds()
+        _ = runner.start(sh("sleep 30", timeout: 0.2), events: r.events)
+        let seen = await r.finished()
+        #expect(seen.end?.1 == .timedOut)
+        #expect(seen.end?.0 == .signaled(SIGTERM))
+        #expect(monotonicSeconds() - start < 10)
+    }
+
+    @Test func terminateKillsTheWholeGroupAndSIGKILLFollowsWhenIgnored() async {
+        let pids = Mutex<[pid_t]>([])
+        let started = AsyncStream<Void>.makeStream()
+        let r = Recording { line in
+            if let p = pid_t(line) {
+                pids.withLock { $0.append(p) }
+                started.continuation.yield()
+            }
+        }
+        // Ignores SIGTERM, and so does its background child.
+        let handle = runner.start(sh("trap '' TERM; sleep 100 & echo $!; sleep 100"), events: r.events)
+        for await _ in started.stream { break }
+        handle.terminate()
+        let seen = await r.finished()
+        #expect(seen.end?.1 == .terminated)
+        #expect(seen.end?.0 == .signaled(SIGKILL))
+        // Its stdout closed before the end was reported, so it is dead already.
+        #expect(dead(pids.withLock { $0[0] }))
+    }
+
+    @Test func backgroundProcessesEndWithTheJob() async {
+        let r = Recording()
+        _ = runner.start(sh("sleep 100 & echo $!"), events: r.events)
+        let seen = await r.finished()
+        #expect(seen.end?.0 == .exited(0))
+        let pid = pid_t(seen.stdout.first ?? "") ?? 0
+        #expect(pid > 0)
+        // Killed by the supervisor; it held stdout, so the end (reported once the
+        // pipes closed) means it is dead already.
+        #expect(dead(pid))
+    }
+
+    @Test func aChattyJobIsDrainedCompletely() async {
+        let r = Recording()
+        _ = runner.start(sh("seq 1 200000; seq 1 1000 >&2"), events: r.events)
+        let seen = await r.finished()
+        #expect(seen.stdout.count == 200_000)
+        #expect(seen.stdout.last == "200000")
+        #expect(seen.stderr.count == 1000)
+    }
+
+    @Test func aLongLineIsSplit() async {
+        let r = Recording()
+        _ = runner.start(sh("head -c 150000 /dev/zero | tr '\\0' x; echo"), events: r.events)
+        let seen = await r.finished()
+        #expect(seen.stdout.map(\.count) == [65536, 65536, 18928])
+    }
+
+    @Test func aMissingProgramExits127WithAMessage() async {
+        let r = Recording()
+        _ = runner.start(Command(path: "/nonexistent/program", arguments: ["x"], environment: []), events: r.events)
+        let seen = await r.finished()
+        #expect(seen.end?.0 == .exited(127))
+        #expect(seen.stderr.last?.contains("cannot execute") == true)
+    }
+
+    @Test func signalNames() {
+        #expect(signalName(9) == "SIGKILL")
+        #expect(signalName(15) == "SIGTERM")
+    }
+}
+
+func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+/// A process that died but was not reaped yet by its new parent.
+func isZombie(_ pid: pid_t) -> Bool {
+    guard let f = fopen("/proc/\(pid)/stat", "r") else { return false }
+    defer { fclose(f) }
+    var buffer = [CChar](repeating: 0, count: 512)
+    guard fgets(&buffer, 512, f) != nil else { return false }
+    let line = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    guard let close = line.lastIndex(of: ")") else { return false }
+    return line[line.index(close, offsetBy: 2)] == "Z"
+}
+
+extension String {
+    func trimmingCharacters(in set: String) -> String {
+        var s = Substring(self)
+        while let c = s.first, set.contains(c) { s.removeFirst() }
+        while let c = s.last, set.contains(c) { s.removeLast() }
+        return String(s)
+    }
+}
