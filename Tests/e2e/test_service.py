@@ -1,12 +1,15 @@
 """Running as a service: systemd notify, socket activation, drain, config, install, scripts."""
 import json
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
+from collections import Counter
 
 import pytest
 import requests
@@ -202,6 +205,77 @@ def test_sighup_reloads_logging_and_reopens_the_file():
         assert "stopped" in open(log).read()
     finally:
         proc.kill()
+
+
+def test_every_log_line_lands_in_the_log_file_while_sighup_reopens_it():
+    # Each SIGHUP opens the file anew and closes the old descriptor, while
+    # libmicrohttpd threads write an access-log line per request on connections
+    # that are opened and closed all the time (so descriptor numbers are reused at
+    # once). A line must never be lost to a closed descriptor nor written into
+    # whatever reused its number (a client's socket): every request has exactly
+    # one intact line in the file, every response is intact, stderr stays empty.
+    folder = tmpdir()
+    log = os.path.join(folder, "jobrunner.log")
+    config = write_config({"access-log": True, "log-file": log})
+    proc = subprocess.Popen([BINARY, "--port", "0", "--db", ":memory:", "--www", WWW, "--config", config,
+                             "--threads", "4"], stderr=subprocess.PIPE, text=True)
+    stop = threading.Event()
+    hups = [0]
+
+    def hammer():
+        while not stop.is_set():
+            proc.send_signal(signal.SIGHUP)
+            hups[0] += 1
+            time.sleep(0.0001)  # pacing only: leaves the client threads the GIL
+
+    try:
+        wait_for(lambda: os.path.exists(log) and "listening on" in open(log).read())
+        port = int(open(log).read().split("listening on http://127.0.0.1:")[1].split(" ")[0])
+        n, clients = 30_000, 8
+        wrong = []
+
+        def client(k):
+            # A fresh connection per request, closed by the daemon after answering
+            # (raw sockets: fast enough to make thousands of lines race the reopens).
+            for i in range(k, n, clients):
+                with socket.create_connection(("127.0.0.1", port)) as s:
+                    s.sendall(f"GET /api/jobs/{1_000_000 + i} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+                    data = b""
+                    while chunk := s.recv(65536):
+                        data += chunk
+                head, _, body = data.partition(b"\r\n\r\n")
+                expected = json.dumps({"error": f"Job not found: {1_000_000 + i}"}, separators=(",", ":")).encode()
+                if not head.startswith(b"HTTP/1.1 404 ") or body != expected:
+                    wrong.append(data)
+
+        hupper = threading.Thread(target=hammer)
+        hupper.start()
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        stop.set()
+        hupper.join()
+        assert hups[0] > 500, hups[0]
+        assert wrong == [], f"{len(wrong)} responses were not the expected 404, e.g. {wrong[0][:300]!r}"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+        assert proc.stderr.read() == ""
+        with open(log, encoding="utf-8") as f:
+            lines = f.read().split("\n")
+        assert lines.pop() == ""  # the file ends with a complete line
+        line_shape = re.compile(r"jobrunnerd (debug|info|warning|error): \S.*")
+        assert [l for l in lines if not line_shape.fullmatch(l)] == []
+        access = re.compile(r"jobrunnerd info: GET /api/jobs/(\d+) 404 \d+ µs")
+        seen = Counter(int(m.group(1)) - 1_000_000 for m in map(access.fullmatch, lines) if m)
+        missing = [i for i in range(n) if seen[i] != 1]
+        assert missing == [], f"{len(missing)} requests without exactly one access-log line"
+        assert sum(seen.values()) == n
+    finally:
+        stop.set()
+        proc.kill()
+        proc.wait()
 
 
 def test_journal_gets_syslog_priorities():
