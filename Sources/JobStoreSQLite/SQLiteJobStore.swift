@@ -163,9 +163,9 @@ public final class SQLiteJobStore: JobStore, Sendable {
                 filters.append("status IN (\(query.statuses.map { _ in "?" }.joined(separator: ",")))")
                 bindings += query.statuses.map { .text($0.rawValue) }
             }
-            if let type = query.type {
-                filters.append("type = ?")
-                bindings.append(.text(type))
+            if !query.types.isEmpty {
+                filters.append("type IN (\(query.types.map { _ in "?" }.joined(separator: ",")))")
+                bindings += query.types.map { .text($0) }
             }
             let countWhere = filters.isEmpty ? "" : " WHERE " + filters.joined(separator: " AND ")
             let total = query.countTotal ? Int(try db.scalar("SELECT COUNT(*) FROM jobs\(countWhere)", bindings)) : 0
