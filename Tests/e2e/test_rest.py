@@ -174,6 +174,14 @@ def test_list_filters_take_lists_and_refuse_unknown_names(start_daemon):
         assert (r.status_code, r.json()) == (400, {"error": message}), query
 
 
+def test_object_with_too_many_members_is_refused(daemon):
+    params = ",".join(f'"{i:x}":1' for i in range(80_000))
+    r = requests.post(f"{daemon.url}/api/jobs", data='{"job_type":"echo","params":{' + params + "}}",
+                      headers={"Content-Type": "application/json"})
+    assert (r.status_code, r.json()) == (400, {"error": "Invalid JSON body"})
+    assert requests.get(f"{daemon.url}/api/stats").json()["queue"]["total"] == 0
+
+
 def test_body_limit(start_daemon):
     d = start_daemon("--max-body", "4096")
     r = requests.post(f"{d.url}/api/jobs", data="x" * 10000, headers={"Content-Type": "application/json"})
