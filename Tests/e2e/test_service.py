@@ -71,8 +71,67 @@ def test_notify_ready_watchdog_status_stopping():
         sock.close()
 
 
-def test_without_notify_socket_everything_is_silent(daemon):
-    assert requests.get(f"{daemon.url}/api/stats").status_code == 200
+class NotifyListener:
+    """A datagram socket standing in for systemd's: collects what arrives."""
+
+    def __init__(self):
+        self.path = os.path.join(tmpdir(), "notify.sock")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.settimeout(0.05)
+        self.messages = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._receive)
+        self._thread.start()
+
+    def _receive(self):
+        while not self._stop.is_set():
+            try:
+                self.messages += self.sock.recv(4096).decode().split("\n")
+            except socket.timeout:
+                pass
+
+    def close(self):
+        self._stop.set()
+        self._thread.join()
+        self.sock.close()
+        return self.messages
+
+
+def life_of_one_job(d):
+    """Runs a 1-second countdown (the queue's status changes, the watchdog interval
+    passes several times), then stops the daemon; the exit code and its log lines
+    with the numbers taken out."""
+    job = submit(d.url, "countdown", seconds=1)
+    wait_for(lambda: requests.get(f"{d.url}/api/jobs/{job['id']}").json()["status"] == "completed")
+    code = d.stop()
+    d._drain.join(10)
+    return code, [re.sub(r"\d+", "N", line) for line in d.log]
+
+
+def test_without_notify_socket_everything_is_silent(monkeypatch):
+    listener = NotifyListener()
+    try:
+        monkeypatch.setenv("WATCHDOG_USEC", "200000")
+        # Told where systemd listens, this life sends every kind of notification...
+        monkeypatch.setenv("NOTIFY_SOCKET", listener.path)
+        told_code, told_log = life_of_one_job(Daemon("--db", ":memory:"))
+        wait_for(lambda: "STOPPING=1" in listener.messages)
+        told = list(listener.messages)
+        assert told_code == 0
+        assert "READY=1" in told and "STOPPING=1" in told, told
+        assert told.count("WATCHDOG=1") >= 3, told
+        assert any(m.startswith("STATUS=1 running") for m in told), told
+        # ...and not told, the same life sends nothing, logs not a word about
+        # systemd (the same lines, all of them info) and exits 0.
+        monkeypatch.delenv("NOTIFY_SOCKET")
+        code, log = life_of_one_job(Daemon("--db", ":memory:"))
+        assert code == 0
+        assert listener.close()[len(told):] == []
+        assert log == told_log
+        assert log and all(line.startswith("jobrunnerd info: ") for line in log), log
+    finally:
+        listener.close()
 
 
 # --- socket activation -------------------------------------------------------------
