@@ -5,16 +5,20 @@ import CJansson
 public struct JSONLimits: Sendable {
     public var maxBytes: Int
     public var maxDepth: Int
+    /// Members one object may have (arrays are bounded by `maxBytes` alone).
+    public var maxMembers: Int
 
-    public init(maxBytes: Int = 1 << 20, maxDepth: Int = 64) {
+    public init(maxBytes: Int = 1 << 20, maxDepth: Int = 64, maxMembers: Int = 10_000) {
         self.maxBytes = maxBytes
         self.maxDepth = maxDepth
+        self.maxMembers = maxMembers
     }
 }
 
-/// Why a document was refused: malformed, too large or nested too deeply.
+/// Why a document was refused: malformed, too large, nested too deeply or with
+/// an object of too many members.
 public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertible {
-    public enum Kind: Sendable, Equatable { case malformed, tooLarge, tooDeep }
+    public enum Kind: Sendable, Equatable { case malformed, tooLarge, tooDeep, tooManyMembers }
     public var kind: Kind
     public var message: String
     public var description: String { message }
@@ -27,7 +31,8 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
 
 extension JSONValue {
     /// Parses one JSON document (any top-level value) with jansson. Duplicate object
-    /// keys are refused, `\u0000` inside strings is kept, integers beyond 64 bits are
+    /// keys are refused (also keys that differ only in Unicode normalisation, which
+    /// Swift compares as equal), `\u0000` inside strings is kept, integers beyond 64 bits are
     /// an error rather than a silent rounding.
     public static func parse(_ bytes: some Collection<UInt8>, limits: JSONLimits = JSONLimits()) throws(JSONParseError) -> JSONValue {
         guard bytes.count <= limits.maxBytes else {
@@ -81,7 +86,11 @@ extension JSONValue {
             return .array(items)
         case JSON_OBJECT:
             guard depth <= limits.maxDepth else { throw tooDeep(limits) }
-            var object = JSONObject()
+            let count = json_object_size(node)
+            guard count <= limits.maxMembers else {
+                throw JSONParseError(kind: .tooManyMembers, message: "object has more than \(limits.maxMembers) members")
+            }
+            var object = JSONObject(expecting: count)
             var iter = json_object_iter(node)
             while let it = iter {
                 let keyLength = json_object_iter_key_len(it)
@@ -91,7 +100,10 @@ extension JSONValue {
                     }
                 } ?? ""
                 if let child = json_object_iter_value(it) {
-                    object[key] = try convert(child, depth: depth + 1, limits: limits)
+                    // jansson refuses byte-identical duplicates; this catches the rest.
+                    guard object.appendIfAbsent(key, try convert(child, depth: depth + 1, limits: limits)) else {
+                        throw JSONParseError(kind: .malformed, message: "duplicate object key '\(key.prefix(100))'")
+                    }
                 }
                 iter = json_object_iter_next(node, it)
             }

@@ -42,8 +42,9 @@ extension JSONValue: ExpressibleByBooleanLiteral, ExpressibleByIntegerLiteral,
     }
 }
 
-/// An insertion-ordered JSON object. Lookups are linear: the objects this daemon
-/// handles have a handful of keys, where a scan beats hashing.
+/// An insertion-ordered JSON object. Small objects (the daemon's usual handful of
+/// keys) are looked up by a scan; larger ones through a hash index (`KeyIndex`),
+/// so no object costs more than linear time to build or compare.
 public struct JSONObject: Sendable, Equatable, Sequence, ExpressibleByDictionaryLiteral {
     public struct Member: Sendable, Equatable {
         public var key: String
@@ -51,11 +52,15 @@ public struct JSONObject: Sendable, Equatable, Sequence, ExpressibleByDictionary
     }
 
     public private(set) var members: [Member]
+    private var index: KeyIndex<String>
 
-    public init() { members = [] }
+    public init() {
+        members = []
+        index = KeyIndex()
+    }
 
     public init(_ pairs: some Sequence<(String, JSONValue)>) {
-        members = []
+        self.init()
         for (k, v) in pairs { self[k] = v }
     }
 
@@ -63,20 +68,51 @@ public struct JSONObject: Sendable, Equatable, Sequence, ExpressibleByDictionary
         self.init(elements)
     }
 
+    /// Empty, with room for `count` members appended without regrowing.
+    init(expecting count: Int) {
+        members = []
+        members.reserveCapacity(count)
+        index = KeyIndex(expecting: count)
+    }
+
     public var count: Int { members.count }
     public var isEmpty: Bool { members.isEmpty }
     public var keys: [String] { members.map(\.key) }
 
+    /// Whether lookups go through the hash index rather than a scan.
+    var isHashed: Bool { index.isHashed }
+
+    private func position(of key: String) -> Int? {
+        members.withUnsafeBufferPointer { m in index.position(of: key, count: m.count) { m[$0].key } }
+    }
+
+    private mutating func append(_ key: String, _ value: JSONValue) {
+        members.append(Member(key: key, value: value))
+        members.withUnsafeBufferPointer { m in index.didAppend(key, at: m.count - 1) { m[$0].key } }
+    }
+
+    /// Appends a member unless the key is already present (then returns false and
+    /// changes nothing): how the parser refuses duplicates in one lookup.
+    mutating func appendIfAbsent(_ key: String, _ value: JSONValue) -> Bool {
+        guard position(of: key) == nil else { return false }
+        append(key, value)
+        return true
+    }
+
     public subscript(key: String) -> JSONValue? {
         get {
-            for m in members where m.key == key { return m.value }
-            return nil
+            position(of: key).map { members[$0].value }
         }
         set {
-            if let i = members.firstIndex(where: { $0.key == key }) {
-                if let newValue { members[i].value = newValue } else { members.remove(at: i) }
+            if let i = position(of: key) {
+                if let newValue {
+                    members[i].value = newValue
+                } else {
+                    members.remove(at: i)
+                    members.withUnsafeBufferPointer { m in index.rebuild(count: m.count) { m[$0].key } }
+                }
             } else if let newValue {
-                members.append(Member(key: key, value: newValue))
+                append(key, newValue)
             }
         }
     }

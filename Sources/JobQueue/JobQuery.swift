@@ -2,8 +2,10 @@
 public struct JobQuery: Sendable, Equatable {
     public enum Order: String, Sendable { case asc, desc }
 
+    /// Statuses to include; empty for any.
     public var statuses: [JobStatus] = []
-    public var type: String?
+    /// Job type names to include; empty for any.
+    public var types: [String] = []
     public var limit = 1000
     public var afterID: Int64?
     public var beforeID: Int64?
@@ -21,7 +23,7 @@ public struct JobQuery: Sendable, Equatable {
 
     public func matches(_ job: Job) -> Bool {
         if !statuses.isEmpty && !statuses.contains(job.status) { return false }
-        if let type, job.type != type { return false }
+        if !types.isEmpty && !types.contains(job.type) { return false }
         if let afterID, job.id <= afterID { return false }
         if let beforeID, job.id >= beforeID { return false }
         return true

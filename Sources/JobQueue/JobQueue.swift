@@ -101,7 +101,7 @@ public final class JobQueue: Sendable {
     public func list(_ query: JobQuery) throws(StoreError) -> JobPage {
         guard let store else { return query.run(over: allJobs()) }
         var q = query
-        q.countTotal = query.type != nil
+        q.countTotal = !query.types.isEmpty
         var page = try store.query(q)
         if !q.countTotal {
             let stats = self.stats()

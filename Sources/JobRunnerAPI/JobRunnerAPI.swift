@@ -135,7 +135,7 @@ public final class JobRunnerAPI: Sendable {
     /// `GET /api/jobs`: a page of history, filtered; a JSON array,
     /// with `X-Total-Count` and a `Link` to the next page.
     func listJobs(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
-        let query = try JobsQueryParser.parse(request)
+        let query = try JobsQueryParser.parse(request, registry: engine.registry)
         let page: JobPage
         do { page = try engine.list(query) } catch { throw HTTPError(503, error.message) }
         var w = JSONWriter(capacity: 64 + page.jobs.count * 256)

@@ -1,24 +1,18 @@
 import HTTPServer
+import JobEngine
 import JobQueue
 
 /// The query parameters of `GET /api/jobs` and the `Link` to the next page.
 enum JobsQueryParser {
     static let maxLimit = 10_000
 
-    static func parse(_ request: HTTPRequest) throws(HTTPError) -> JobQuery {
+    /// `status` and `type` follow one rule: a comma-separated list of exact
+    /// (case-sensitive) names, any of which may match; an unknown name is a 400
+    /// that names it.
+    static func parse(_ request: HTTPRequest, registry: JobRegistry) throws(HTTPError) -> JobQuery {
         var q = JobQuery()
-        if let status = request.queryValue("status"), !status.isEmpty {
-            for name in status.split(separator: ",") {
-                guard let s = JobStatus(rawValue: String(name)) else {
-                    throw HTTPError(400, "Invalid 'status': use pending, running, completed, failed or cancelled (comma-separated)")
-                }
-                q.statuses.append(s)
-            }
-        }
-        if let type = request.queryValue("type"), !type.isEmpty {
-            guard type.utf8.count <= 100 else { throw HTTPError(400, "Invalid 'type': too long") }
-            q.type = type
-        }
+        q.statuses = try names(request, "status") { JobStatus.allCases.map(\.rawValue) }.compactMap(JobStatus.init)
+        q.types = try names(request, "type") { registry.types.map(\.name) }
         if let text = request.queryValue("limit") {
             guard let n = Int(text), (1...maxLimit).contains(n) else {
                 throw HTTPError(400, "Invalid 'limit': must be an integer from 1 to \(maxLimit)")
@@ -34,6 +28,28 @@ enum JobsQueryParser {
         return q
     }
 
+    /// The distinct names listed in parameter `name`, each one of `known()`
+    /// (spelled as there, so the store compares the same bytes).
+    private static func names(_ request: HTTPRequest, _ name: String, known: () -> [String]) throws(HTTPError) -> [String] {
+        guard let list = request.queryValue(name), !list.isEmpty else { return [] }
+        let known = known()
+        var names: [String] = []
+        for part in list.split(separator: ",") {
+            guard let match = known.first(where: { $0 == part }) else {
+                let shown = part.count > 100 ? part.prefix(100) + "…" : part
+                throw HTTPError(400, "Invalid '\(name)' value '\(shown)': use \(alternatives(known)) (comma-separated)")
+            }
+            if !names.contains(match) { names.append(match) }
+        }
+        return names
+    }
+
+    /// "a, b or c".
+    private static func alternatives(_ names: [String]) -> String {
+        guard let last = names.last, names.count > 1 else { return names.first ?? "" }
+        return names.dropLast().joined(separator: ", ") + " or " + last
+    }
+
     private static func id(_ request: HTTPRequest, _ name: String) throws(HTTPError) -> Int64? {
         guard let text = request.queryValue(name) else { return nil }
         guard let n = Int64(text), n >= 0 else { throw HTTPError(400, "Invalid '\(name)': must be a non-negative integer") }
@@ -46,7 +62,7 @@ enum JobsQueryParser {
         let ids = page.jobs.map(\.id)
         var parts: [String] = []
         if !q.statuses.isEmpty { parts.append("status=" + q.statuses.map(\.rawValue).joined(separator: ",")) }
-        if let type = q.type { parts.append("type=" + percentEncode(type)) }
+        if !q.types.isEmpty { parts.append("type=" + q.types.map(percentEncode).joined(separator: ",")) }
         parts.append("limit=\(q.limit)")
         if q.scansDown {
             parts.append("before_id=\(ids.min()!)")

@@ -15,7 +15,15 @@ final class FileLock: Sendable {
         guard fd >= 0 else {
             throw SQLiteError(code: -1, message: "cannot open its lock file \(path): \(String(cString: strerror(errno)))")
         }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+        // A process we just forked (a job's supervisor) shares the descriptor
+        // for the moment it takes to close it: give a lock just released up to a
+        // second to come free before calling it taken.
+        var tries = 0
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK && tries < 100 {
+            tries += 1
+            usleep(10_000)
+        }
+        guard tries < 100, flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let busy = errno == EWOULDBLOCK
             var holder = [UInt8](repeating: 0, count: 32)
             let n = read(fd, &holder, holder.count - 1)

@@ -186,9 +186,9 @@ public final class SQLiteJobStore: JobStore, Sendable {
                 filters.append("status IN (\(query.statuses.map { _ in "?" }.joined(separator: ",")))")
                 bindings += query.statuses.map { .text($0.rawValue) }
             }
-            if let type = query.type {
-                filters.append("type = ?")
-                bindings.append(.text(type))
+            if !query.types.isEmpty {
+                filters.append("type IN (\(query.types.map { _ in "?" }.joined(separator: ",")))")
+                bindings += query.types.map { .text($0) }
             }
             let countWhere = filters.isEmpty ? "" : " WHERE " + filters.joined(separator: " AND ")
             let total = query.countTotal ? Int(try db.scalar("SELECT COUNT(*) FROM jobs\(countWhere)", bindings)) : 0
@@ -216,13 +216,19 @@ public final class SQLiteJobStore: JobStore, Sendable {
         guard first else { return }
         wake.signal()
         finished.wait()
+        // Every connection is closed before this returns (the last one to close
+        // checkpoints the WAL), so the file is free for whoever comes next.
+        shared.withLock { $0.readers = [] }
         lock.release()
     }
 
     // MARK: The writer
 
     private func runWriter() {
-        let db = writer.connection
+        guard let db = writer.connection else {
+            finished.signal()
+            return
+        }
         var carried: [Entry] = []
         while true {
             let (batch, closing) = shared.withLock { s -> ([Entry], Bool) in
@@ -256,6 +262,8 @@ public final class SQLiteJobStore: JobStore, Sendable {
                 _ = wake.wait(timeout: .now() + 1)
             }
         }
+        // Closed before `close()` returns: the file is free for whoever comes next.
+        writer.connection = nil
         finished.signal()
     }
 
@@ -352,7 +360,7 @@ public final class SQLiteJobStore: JobStore, Sendable {
         do throws(SQLiteError) {
             let reader: ReaderBox
             if let box { reader = box } else { reader = ReaderBox(try SQLiteConnection(path: path, readOnly: true)) }
-            defer { shared.withLock { if $0.readers.count < 8 { $0.readers.append(reader) } } }
+            defer { shared.withLock { if !$0.closing && $0.readers.count < 8 { $0.readers.append(reader) } } }
             return try body(reader.connection)
         } catch {
             throw StoreError("Storage unavailable: \(error.message)")
@@ -370,7 +378,15 @@ final class ReaderBox: @unchecked Sendable {
     init(_ connection: SQLiteConnection) { self.connection = connection }
 }
 
-typealias WriterBox = ReaderBox
+/// The writer's connection, used only by the writer thread, which closes it
+/// (sets nil) as its last act.
+///
+/// `@unchecked Sendable`: `init` hands it to the writer thread before that thread
+/// starts; from then on only the writer thread reads or writes `connection`.
+final class WriterBox: @unchecked Sendable {
+    var connection: SQLiteConnection?
+    init(_ connection: SQLiteConnection) { self.connection = connection }
+}
 
 /// A plain thread for the writer: it blocks on fsync, which must never happen on
 /// libmicrohttpd's threads or Swift's cooperative pool.

@@ -7,11 +7,17 @@ import Synchronization
 /// Engine throughput: jobs per second through queue + engine with a job type that
 /// does nothing, so what is measured is submission, FIFO, the state machine,
 /// task start and completion, and event publication. Prints one JSON line.
+/// `jobrunner-bench json ...` measures JSON parsing instead (JSONBench.swift).
 struct NoopJob: JobType {
     let name = "noop"
     let description = "does nothing"
     let parameters: [ParameterSpec] = []
     func run(_ params: JSONObject, _ context: JobContext) async throws -> JSONValue { .null }
+}
+
+if CommandLine.arguments.count > 1 && CommandLine.arguments[1] == "json" {
+    runJSONBench(Array(CommandLine.arguments.dropFirst(2)))
+    exit(0)
 }
 
 let count = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1]) ?? 200_000 : 200_000

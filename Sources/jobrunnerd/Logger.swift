@@ -5,13 +5,19 @@ import Synchronization
 /// One line per event, to stderr or `--log-file`. Under systemd (stderr going to
 /// the journal) each line starts with a `<N>` syslog priority, which journald
 /// turns into the entry's level.
+///
+/// SIGHUP reopens the file while other threads are logging. A writer takes a
+/// reference to the current `LogFile` under the lock and writes outside it; the
+/// descriptor closes only when the last reference goes, so a reopen never closes
+/// a descriptor a write is about to use (whose number the next `accept` or
+/// `open` would otherwise reuse, sending the line into a client's socket).
 final class Logger: Sendable {
     typealias Level = ServerConfiguration.LogLevel
 
     private struct State {
         var minimum: Level
         var path: String?
-        var fd: Int32 = 2
+        var file = LogFile.stderr
         var accessLog: Bool
     }
 
@@ -35,28 +41,28 @@ final class Logger: Sendable {
     }
 
     /// Opens the log file anew (SIGHUP after rotation); stderr when there is none.
-    /// The file is opened outside the lock; only the swap happens under it.
+    /// The file is opened outside the lock and only the swap happens under it;
+    /// the old file is released after the lock, and closes once no write uses it.
     func reopen() {
         let path = state.withLock { $0.path }
-        var fd: Int32 = 2
+        var file = LogFile.stderr
         if let path {
             let opened = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
-            if opened >= 0 { fd = opened }
+            if opened >= 0 { file = LogFile(fd: opened) }
         }
-        let old = state.withLock { s -> Int32 in
-            defer { s.fd = fd }
-            return s.fd
+        // The old file is handed out of the lock and released there.
+        _ = state.withLock { s -> LogFile in
+            defer { s.file = file }
+            return s.file
         }
-        if old != 2 && old != fd { close(old) }
     }
 
     var accessLogEnabled: Bool { state.withLock { $0.accessLog } }
 
     func log(_ level: Level, _ message: String) {
-        let fd = state.withLock { s -> Int32? in level >= s.minimum ? s.fd : nil }
-        guard let fd else { return }
+        guard let file = state.withLock({ s in level >= s.minimum ? s.file : nil }) else { return }
         let line: String
-        if journal && fd == 2 {
+        if journal && file.fd == 2 {
             let priority = switch level {
             case .debug: 7
             case .info: 6
@@ -67,7 +73,8 @@ final class Logger: Sendable {
         } else {
             line = "jobrunnerd \(Self.name(level)): \(message)\n"
         }
-        write(line, to: fd)
+        // The reference must outlive the write, not just the read of `fd`.
+        withExtendedLifetime(file) { write(line, to: file.fd) }
     }
 
     static func name(_ level: Level) -> String {
@@ -78,6 +85,18 @@ final class Logger: Sendable {
         case .error: "error"
         }
     }
+}
+
+/// A descriptor the logger writes to, closed when the last reference goes
+/// (stderr is never closed).
+private final class LogFile: Sendable {
+    static let stderr = LogFile(fd: 2)
+
+    let fd: Int32
+
+    init(fd: Int32) { self.fd = fd }
+
+    deinit { if fd != 2 { close(fd) } }
 }
 
 extension ServerConfiguration.LogLevel {
@@ -99,6 +118,7 @@ func write(_ text: String, to fd: Int32 = 2) {
         var offset = 0
         while offset < buf.count {
             let n = Glibc.write(fd, buf.baseAddress! + offset, buf.count - offset)
+            if n < 0 && errno == EINTR { continue }
             if n <= 0 { return }
             offset += n
         }

@@ -99,15 +99,30 @@ import Testing
         _ = try await events.next { $0.isCompleted && $0.jobID == next.id }
     }
 
+    /// A countdown cancelled just after a tick (so the next is a whole second away)
+    /// ends at once: its slot frees and the next job starts long before that tick,
+    /// it stays `cancelled`, and it reports nothing after the cancel.
     @Test func cancelledCountdownEndsAtOnce() async throws {
         let (engine, events) = makeEngine(capacity: 1)
         let job = try engine.submit(type: "countdown", params: ["seconds": 60])
-        let other = try engine.submit(type: "echo", params: ["delay": 1])
-        _ = engine.cancel(job.id)
-        // Were the cancel to wait for the countdown's second, this could not start
-        // before 60 s; the recorder gives up after 10.
-        _ = try await events.next { $0.isStarted && $0.jobID == other.id }
-        _ = engine.cancel(other.id)
+        let next = try engine.submit(type: "gate", params: nil)
+        // The countdown has reported its first second and is asleep until the next.
+        _ = try await events.next { $0.isProgress && $0.jobID == job.id }
+        let clock = ContinuousClock()
+        let cancelledAt = clock.now
+        #expect(engine.cancel(job.id) == .cancelled(wasRunning: true))
+        // The slot frees only when the countdown's task has ended.
+        _ = try await events.next { $0.isStarted && $0.jobID == next.id }
+        let gap = clock.now - cancelledAt
+        // Waiting for the next tick would take about a second; "at once" is
+        // milliseconds. Half a second apart from both, the verdict is unambiguous.
+        #expect(gap < .milliseconds(500), "the countdown ended \(gap) after its cancel")
+        #expect(engine.job(job.id)?.status == .cancelled)
+        let history = events.seen.withLock { seen in seen.filter { $0.jobID == job.id } }
+        let cancel = try #require(history.firstIndex { $0.isCancelled })
+        let afterCancel = history[(cancel + 1)...].map(\.kind)
+        #expect(afterCancel.isEmpty, "events after the cancel: \(afterCancel)")
+        _ = engine.cancel(next.id)
     }
 
     @Test func progressAfterCancelIsIgnored() throws {

@@ -99,6 +99,7 @@ final class EventRecorder: Sendable {
 
 extension QueueEvent {
     var isStarted: Bool { if case .started = kind { return true } else { return false } }
+    var isProgress: Bool { if case .progress = kind { return true } else { return false } }
     var isCompleted: Bool { if case .completed = kind { return true } else { return false } }
     var isFailed: Bool { if case .failed = kind { return true } else { return false } }
     var isCancelled: Bool { if case .cancelled = kind { return true } else { return false } }

@@ -192,6 +192,15 @@ final class TestDaemon {
         #expect(body == ["error": "Invalid JSON body"])
     }
 
+    @Test func objectWithTooManyMembersIsRefused() throws {
+        let d = try TestDaemon()
+        let keys = (0..<80_000).map { #""\#(String($0, radix: 16))":1"# }.joined(separator: ",")
+        let (status, body, _) = try d.call("POST", "/api/jobs", #"{"job_type":"echo","params":{"# + keys + "}}")
+        #expect(status == 400)
+        #expect(body == ["error": "Invalid JSON body"])
+        #expect(d.engine.queueStats().total == 0)
+    }
+
     @Test func jobRunsToCompletionOverHTTP() async throws {
         let d = try TestDaemon()
         let (_, created, _) = try d.call("POST", "/api/jobs", #"{"job_type":"prime","params":{"limit":1000}}"#)

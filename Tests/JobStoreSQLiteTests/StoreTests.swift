@@ -192,10 +192,16 @@ func sampleJob(_ id: Int64, status: JobStatus = .pending) -> Job {
         let s = try store(jobs: 30)
         defer { s.close() }
         var q = JobQuery()
-        q.type = "prime"
+        q.types = ["prime"]
         let primes = try s.query(q)
         #expect(ids(primes) == [5, 10, 15, 20, 25, 30])
         #expect(primes.total == 6)
+        q.types = ["prime", "echo"]
+        q.statuses = [.pending]
+        q.limit = 4
+        let several = try s.query(q)
+        #expect(ids(several) == [26, 28, 29, 30]) // every pending job is a prime or an echo
+        #expect(several.total == 22)
         q = JobQuery()
         q.statuses = [.completed]
         q.limit = 3
@@ -212,15 +218,18 @@ func sampleJob(_ id: Int64, status: JobStatus = .pending) -> Job {
             for after in [nil, 0, 13] as [Int64?] {
                 for before in [nil, 30] as [Int64?] {
                     for order in [JobQuery.Order.asc, .desc] {
-                        var q = JobQuery()
-                        q.limit = limit
-                        q.afterID = after
-                        q.beforeID = before
-                        q.order = order
-                        let sql = try s.query(q)
-                        let memory = q.run(over: all)
-                        #expect(ids(sql) == ids(memory), "\(q)")
-                        #expect(sql.more == memory.more && sql.total == memory.total)
+                        for types in [[], ["prime"], ["echo", "prime"]] {
+                            var q = JobQuery()
+                            q.limit = limit
+                            q.afterID = after
+                            q.beforeID = before
+                            q.order = order
+                            q.types = types
+                            let sql = try s.query(q)
+                            let memory = q.run(over: all)
+                            #expect(ids(sql) == ids(memory), "\(q)")
+                            #expect(sql.more == memory.more && sql.total == memory.total)
+                        }
                     }
                 }
             }

@@ -146,6 +146,42 @@ def test_clear_completed(daemon):
     assert submit(url, "prime", limit=10)["id"] == b["id"] + 1
 
 
+def test_list_filters_take_lists_and_refuse_unknown_names(start_daemon):
+    d = start_daemon("--concurrency", "1")
+    running = submit(d.url, "countdown", seconds=60)["id"]
+    echo1, prime, echo2, fib = (submit(d.url, t)["id"] for t in ("echo", "prime", "echo", "fibonacci"))
+    wait_for(lambda: requests.get(f"{d.url}/api/jobs/{running}").json()["status"] == "running")
+
+    def ids(query):
+        r = requests.get(f"{d.url}/api/jobs?{query}")
+        assert r.status_code == 200, r.text
+        return [j["id"] for j in r.json()], int(r.headers["X-Total-Count"])
+
+    assert ids("type=echo") == ([echo1, echo2], 2)
+    assert ids("type=echo,prime") == ([echo1, prime, echo2], 3)
+    assert ids("status=running,pending&type=countdown,fibonacci") == ([running, fib], 2)
+    assert ids("status=pending&type=countdown") == ([], 0)
+    r = requests.get(f"{d.url}/api/jobs?type=echo,prime&limit=2")
+    assert r.headers["Link"] == f'</api/jobs?type=echo,prime&limit=2&before_id={prime}&order=asc>; rel="next"'
+    types = "use countdown, prime, fibonacci or echo (comma-separated)"
+    statuses = "use pending, running, completed, failed or cancelled (comma-separated)"
+    for query, message in [("type=ECHO", f"Invalid 'type' value 'ECHO': {types}"),
+                           ("type=bogus", f"Invalid 'type' value 'bogus': {types}"),
+                           ("type=echo,bogus", f"Invalid 'type' value 'bogus': {types}"),
+                           ("status=PENDING", f"Invalid 'status' value 'PENDING': {statuses}"),
+                           ("status=pending,later", f"Invalid 'status' value 'later': {statuses}")]:
+        r = requests.get(f"{d.url}/api/jobs?{query}")
+        assert (r.status_code, r.json()) == (400, {"error": message}), query
+
+
+def test_object_with_too_many_members_is_refused(daemon):
+    params = ",".join(f'"{i:x}":1' for i in range(80_000))
+    r = requests.post(f"{daemon.url}/api/jobs", data='{"job_type":"echo","params":{' + params + "}}",
+                      headers={"Content-Type": "application/json"})
+    assert (r.status_code, r.json()) == (400, {"error": "Invalid JSON body"})
+    assert requests.get(f"{daemon.url}/api/stats").json()["queue"]["total"] == 0
+
+
 def test_body_limit(start_daemon):
     d = start_daemon("--max-body", "4096")
     r = requests.post(f"{d.url}/api/jobs", data="x" * 10000, headers={"Content-Type": "application/json"})

@@ -1,12 +1,15 @@
 """Running as a service: systemd notify, socket activation, drain, config, install, scripts."""
 import json
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
+from collections import Counter
 
 import pytest
 import requests
@@ -68,8 +71,67 @@ def test_notify_ready_watchdog_status_stopping():
         sock.close()
 
 
-def test_without_notify_socket_everything_is_silent(daemon):
-    assert requests.get(f"{daemon.url}/api/stats").status_code == 200
+class NotifyListener:
+    """A datagram socket standing in for systemd's: collects what arrives."""
+
+    def __init__(self):
+        self.path = os.path.join(tmpdir(), "notify.sock")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.settimeout(0.05)
+        self.messages = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._receive)
+        self._thread.start()
+
+    def _receive(self):
+        while not self._stop.is_set():
+            try:
+                self.messages += self.sock.recv(4096).decode().split("\n")
+            except socket.timeout:
+                pass
+
+    def close(self):
+        self._stop.set()
+        self._thread.join()
+        self.sock.close()
+        return self.messages
+
+
+def life_of_one_job(d):
+    """Runs a 1-second countdown (the queue's status changes, the watchdog interval
+    passes several times), then stops the daemon; the exit code and its log lines
+    with the numbers taken out."""
+    job = submit(d.url, "countdown", seconds=1)
+    wait_for(lambda: requests.get(f"{d.url}/api/jobs/{job['id']}").json()["status"] == "completed")
+    code = d.stop()
+    d._drain.join(10)
+    return code, [re.sub(r"\d+", "N", line) for line in d.log]
+
+
+def test_without_notify_socket_everything_is_silent(monkeypatch):
+    listener = NotifyListener()
+    try:
+        monkeypatch.setenv("WATCHDOG_USEC", "200000")
+        # Told where systemd listens, this life sends every kind of notification...
+        monkeypatch.setenv("NOTIFY_SOCKET", listener.path)
+        told_code, told_log = life_of_one_job(Daemon("--db", ":memory:"))
+        wait_for(lambda: "STOPPING=1" in listener.messages)
+        told = list(listener.messages)
+        assert told_code == 0
+        assert "READY=1" in told and "STOPPING=1" in told, told
+        assert told.count("WATCHDOG=1") >= 3, told
+        assert any(m.startswith("STATUS=1 running") for m in told), told
+        # ...and not told, the same life sends nothing, logs not a word about
+        # systemd (the same lines, all of them info) and exits 0.
+        monkeypatch.delenv("NOTIFY_SOCKET")
+        code, log = life_of_one_job(Daemon("--db", ":memory:"))
+        assert code == 0
+        assert listener.close()[len(told):] == []
+        assert log == told_log
+        assert log and all(line.startswith("jobrunnerd info: ") for line in log), log
+    finally:
+        listener.close()
 
 
 # --- socket activation -------------------------------------------------------------
@@ -202,6 +264,77 @@ def test_sighup_reloads_logging_and_reopens_the_file():
         assert "stopped" in open(log).read()
     finally:
         proc.kill()
+
+
+def test_every_log_line_lands_in_the_log_file_while_sighup_reopens_it():
+    # Each SIGHUP opens the file anew and closes the old descriptor, while
+    # libmicrohttpd threads write an access-log line per request on connections
+    # that are opened and closed all the time (so descriptor numbers are reused at
+    # once). A line must never be lost to a closed descriptor nor written into
+    # whatever reused its number (a client's socket): every request has exactly
+    # one intact line in the file, every response is intact, stderr stays empty.
+    folder = tmpdir()
+    log = os.path.join(folder, "jobrunner.log")
+    config = write_config({"access-log": True, "log-file": log})
+    proc = subprocess.Popen([BINARY, "--port", "0", "--db", ":memory:", "--www", WWW, "--config", config,
+                             "--threads", "4"], stderr=subprocess.PIPE, text=True)
+    stop = threading.Event()
+    hups = [0]
+
+    def hammer():
+        while not stop.is_set():
+            proc.send_signal(signal.SIGHUP)
+            hups[0] += 1
+            time.sleep(0.0001)  # pacing only: leaves the client threads the GIL
+
+    try:
+        wait_for(lambda: os.path.exists(log) and "listening on" in open(log).read())
+        port = int(open(log).read().split("listening on http://127.0.0.1:")[1].split(" ")[0])
+        n, clients = 30_000, 8
+        wrong = []
+
+        def client(k):
+            # A fresh connection per request, closed by the daemon after answering
+            # (raw sockets: fast enough to make thousands of lines race the reopens).
+            for i in range(k, n, clients):
+                with socket.create_connection(("127.0.0.1", port)) as s:
+                    s.sendall(f"GET /api/jobs/{1_000_000 + i} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+                    data = b""
+                    while chunk := s.recv(65536):
+                        data += chunk
+                head, _, body = data.partition(b"\r\n\r\n")
+                expected = json.dumps({"error": f"Job not found: {1_000_000 + i}"}, separators=(",", ":")).encode()
+                if not head.startswith(b"HTTP/1.1 404 ") or body != expected:
+                    wrong.append(data)
+
+        hupper = threading.Thread(target=hammer)
+        hupper.start()
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        stop.set()
+        hupper.join()
+        assert hups[0] > 500, hups[0]
+        assert wrong == [], f"{len(wrong)} responses were not the expected 404, e.g. {wrong[0][:300]!r}"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+        assert proc.stderr.read() == ""
+        with open(log, encoding="utf-8") as f:
+            lines = f.read().split("\n")
+        assert lines.pop() == ""  # the file ends with a complete line
+        line_shape = re.compile(r"jobrunnerd (debug|info|warning|error): \S.*")
+        assert [l for l in lines if not line_shape.fullmatch(l)] == []
+        access = re.compile(r"jobrunnerd info: GET /api/jobs/(\d+) 404 \d+ µs")
+        seen = Counter(int(m.group(1)) - 1_000_000 for m in map(access.fullmatch, lines) if m)
+        missing = [i for i in range(n) if seen[i] != 1]
+        assert missing == [], f"{len(missing)} requests without exactly one access-log line"
+        assert sum(seen.values()) == n
+    finally:
+        stop.set()
+        proc.kill()
+        proc.wait()
 
 
 def test_journal_gets_syslog_priorities():
