@@ -47,6 +47,7 @@ public final class HTTPServer: Sendable {
         }
         options.append(MHD_OptionItem(option: .END, value: 0, ptr_value: nil))
         try core.startWebSockets()
+        core.listening.withLock { $0 = Listener.address(fd) }
         let handle = options.withUnsafeMutableBufferPointer {
             CMicroHTTPD_start(flags, accessHandler, coreRef, $0.baseAddress)
         }
@@ -55,7 +56,7 @@ public final class HTTPServer: Sendable {
             if configuration.listenSocket == nil { close(fd) }
             throw ServerError("libmicrohttpd failed to start (thread or descriptor limits?)")
         }
-        let port = Listener.boundPort(fd)
+        let port = Listener.address(fd).port
         daemon.withLock { $0 = DaemonHandle(pointer: handle, port: port, listenFD: fd) }
         core.startHeartbeat()
     }
@@ -151,6 +152,8 @@ final class Core: Sendable {
     private let live = Mutex(LiveConnections())
     private let heartbeat = Mutex<Task<Void, Never>?>(nil)
     private let webSockets = Mutex<WebSocketLoop?>(nil)
+    /// Where requests come in, set once at start before the first request.
+    let listening = Mutex<ListeningAddress?>(nil)
 
     private struct LiveConnections {
         var streams: [ObjectIdentifier: ByteStream] = [:]
@@ -235,11 +238,14 @@ final class Core: Sendable {
         let query = PairBox(lowercaseNames: false)
         MHD_get_connection_values(connection, .HEADER_KIND, collectValue, Unmanaged.passUnretained(headers).toOpaque())
         MHD_get_connection_values(connection, .GET_ARGUMENT_KIND, collectValue, Unmanaged.passUnretained(query).toOpaque())
-        return HTTPRequest(method: String(cString: method), path: String(cString: url),
-                           query: query.pairs, headers: headers.pairs, body: body)
+        var request = HTTPRequest(method: String(cString: method), path: String(cString: url),
+                                  query: query.pairs, headers: headers.pairs, body: body)
+        request.listening = listening.withLock { $0 }
+        return request
     }
 
     func dispatch(_ request: HTTPRequest) -> HTTPResponse {
+        if let refusal = router.refusal(of: request) { return configuration.renderError(refusal) }
         switch router.resolve(method: request.method, path: request.path) {
         case .handler(let handler, let params):
             var request = request

@@ -25,9 +25,11 @@ public struct TestClientError: Error, CustomStringConvertible {
 /// after `timeoutSeconds` so a broken server fails a test instead of hanging it.
 public final class TestHTTPConnection {
     public let fd: Int32
+    public let port: Int
     private var pending: [UInt8] = []
 
     public init(port: Int, timeoutSeconds: Int = 10) throws {
+        self.port = port
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestClientError("socket failed") }
         var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
@@ -58,10 +60,13 @@ public final class TestHTTPConnection {
 
     public func send(_ text: String) throws { try send(Array(text.utf8)) }
 
+    /// `Host` as a browser sends it.
+    public var host: String { "127.0.0.1:\(port)" }
+
     /// Sends a request with `Host`, `Content-Length` (when there is a body) and the extra headers.
     public func request(_ method: String, _ path: String, body: [UInt8]? = nil,
                         headers: [(String, String)] = []) throws -> TestResponse {
-        var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        var head = "\(method) \(path) HTTP/1.1\r\nHost: \(host)\r\n"
         for (n, v) in headers { head += "\(n): \(v)\r\n" }
         if let body { head += "Content-Length: \(body.count)\r\n" }
         head += "\r\n"
