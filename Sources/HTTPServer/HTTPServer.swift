@@ -40,6 +40,7 @@ public final class HTTPServer: Sendable {
             MHD_OptionItem(option: .CONNECTION_TIMEOUT, value: configuration.idleTimeoutSeconds, ptr_value: nil),
             MHD_OptionItem(option: .NOTIFY_COMPLETED,
                            value: unsafeBitCast(requestCompleted, to: Int.self), ptr_value: coreRef),
+            MHD_OptionItem(option: .URI_LOG_CALLBACK, value: unsafeBitCast(uriLogged, to: Int.self), ptr_value: nil),
         ]
         if configuration.maxConnectionsPerIP > 0 {
             options.append(MHD_OptionItem(option: .PER_IP_CONNECTION_LIMIT,
@@ -87,15 +88,30 @@ struct DaemonHandle: @unchecked Sendable {
 
 // MARK: C callbacks (no captures: they find the server through their `cls`)
 
-private let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, method, _, uploadData, uploadSize, reqCls in
+private let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, method, version, uploadData, uploadSize, reqCls in
     guard let cls, let connection, let url, let method, let uploadSize, let reqCls else { return .NO }
     let core = Unmanaged<Core>.fromOpaque(cls).takeUnretainedValue()
-    return core.handle(connection: connection, url: url, method: method,
+    return core.handle(connection: connection, url: url, method: method, version: version,
                        uploadData: uploadData, uploadSize: uploadSize, reqCls: reqCls)
+}
+
+/// What the URI logger leaves in `*req_cls` for a target containing `%00`
+/// (never dereferenced; the access handler's first call replaces it).
+private var nulInTargetMarker: UnsafeMutableRawPointer { UnsafeMutableRawPointer(bitPattern: 1)! }
+
+/// Sees the raw target before libmicrohttpd decodes it (a decoded `%00` would
+/// silently cut the path short); its result becomes the request's `*req_cls`.
+private let uriLogged: @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<CChar>?, OpaquePointer?) -> UnsafeMutableRawPointer? = { _, uri, _ in
+    guard let uri, RequestFraming.hasEncodedNUL(uri) else { return nil }
+    return nulInTargetMarker
 }
 
 private let requestCompleted: MHD_RequestCompletedCallback = { cls, _, reqCls, _ in
     guard let reqCls, let raw = reqCls.pointee else { return }
+    guard raw != nulInTargetMarker else {
+        reqCls.pointee = nil
+        return
+    }
     let context = Unmanaged<RequestContext>.fromOpaque(raw).takeRetainedValue()
     reqCls.pointee = nil
     if context.wasDeferred, let cls {
@@ -169,15 +185,29 @@ final class Core: Sendable {
     }
 
     func handle(connection: OpaquePointer, url: UnsafePointer<CChar>, method: UnsafePointer<CChar>,
-                uploadData: UnsafePointer<CChar>?, uploadSize: UnsafeMutablePointer<Int>,
+                version: UnsafePointer<CChar>?, uploadData: UnsafePointer<CChar>?, uploadSize: UnsafeMutablePointer<Int>,
                 reqCls: UnsafeMutablePointer<UnsafeMutableRawPointer?>) -> MHD_Result {
-        guard let raw = reqCls.pointee else {
-            // First call: only set up the context, so that keep-alive and
-            // `100 Continue` work; answer early only for a declared oversize body.
+        guard let raw = reqCls.pointee, raw != nulInTargetMarker else {
+            // First call, headers complete: refuse ambiguous framing before
+            // anything else, then only set up the context, so that keep-alive
+            // and `100 Continue` work; answer early only for a declared oversize body.
+            let nulInTarget = reqCls.pointee != nil
             let context = RequestContext()
             reqCls.pointee = Unmanaged.passRetained(context).toOpaque()
-            if let length = MHD_lookup_connection_value(connection, .HEADER_KIND, "Content-Length"),
-               let declared = Int(String(cString: length)), declared > configuration.maxBodyBytes {
+            context.headers = collect(connection, .HEADER_KIND, lowercaseNames: true)
+            let version = version.map { String(cString: $0) } ?? ""
+            if let error = RequestFraming.refusal(version: version, headers: context.headers, nulInTarget: nulInTarget) {
+                context.answered = true
+                var response = configuration.renderError(error)
+                response.headers.append(("Connection", "close"))
+                if configuration.accessLog != nil {
+                    context.method = String(cString: method)
+                    context.path = String(cString: url)
+                }
+                return send(response, on: connection, context: context)
+            }
+            if let length = context.headers.first(where: { $0.name == "content-length" }),
+               let declared = Int(length.value), declared > configuration.maxBodyBytes {
                 context.tooLarge = true
                 context.answered = true
                 return queue(configuration.renderError(tooLarge()), on: connection)
@@ -219,7 +249,7 @@ final class Core: Sendable {
             }
             return send(configuration.renderError(tooLarge()), on: connection, context: context)
         }
-        let request = makeRequest(connection: connection, url: url, method: method, body: context.body)
+        let request = makeRequest(connection: connection, url: url, method: method, context: context)
         context.body = []
         if configuration.accessLog != nil {
             context.method = request.method
@@ -233,15 +263,19 @@ final class Core: Sendable {
     }
 
     private func makeRequest(connection: OpaquePointer, url: UnsafePointer<CChar>,
-                             method: UnsafePointer<CChar>, body: [UInt8]) -> HTTPRequest {
-        let headers = PairBox(lowercaseNames: true)
-        let query = PairBox(lowercaseNames: false)
-        MHD_get_connection_values(connection, .HEADER_KIND, collectValue, Unmanaged.passUnretained(headers).toOpaque())
-        MHD_get_connection_values(connection, .GET_ARGUMENT_KIND, collectValue, Unmanaged.passUnretained(query).toOpaque())
+                             method: UnsafePointer<CChar>, context: RequestContext) -> HTTPRequest {
+        let query = collect(connection, .GET_ARGUMENT_KIND, lowercaseNames: false)
         var request = HTTPRequest(method: String(cString: method), path: String(cString: url),
-                                  query: query.pairs, headers: headers.pairs, body: body)
+                                  query: query, headers: context.headers, body: context.body)
         request.listening = listening.withLock { $0 }
         return request
+    }
+
+    /// Every value of one kind, duplicates included, in arrival order.
+    private func collect(_ connection: OpaquePointer, _ kind: MHD_ValueKind, lowercaseNames: Bool) -> [(name: String, value: String)] {
+        let box = PairBox(lowercaseNames: lowercaseNames)
+        MHD_get_connection_values(connection, kind, collectValue, Unmanaged.passUnretained(box).toOpaque())
+        return box.pairs
     }
 
     func dispatch(_ request: HTTPRequest) -> HTTPResponse {

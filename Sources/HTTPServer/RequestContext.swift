@@ -5,6 +5,8 @@
 /// on one thread at a time (the thread that owns the connection); `responder`
 /// hands its own state across threads behind a mutex.
 final class RequestContext: @unchecked Sendable {
+    /// Every header line (duplicates too), names lower-cased, collected on the first call.
+    var headers: [(name: String, value: String)] = []
     var body: [UInt8] = []
     /// For the access log.
     var method = ""
