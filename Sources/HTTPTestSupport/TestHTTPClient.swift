@@ -1,3 +1,4 @@
+import Essentials
 import Glibc
 
 /// A response as read off the wire.
@@ -181,24 +182,12 @@ public func httpRequest(port: Int, _ method: String, _ path: String, body: Strin
 /// (on a 2-core machine two blocked tests would starve it).
 public func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
-        let box = Unmanaged.passRetained(BlockingBody {
-            continuation.resume(with: Result { try body() })
-        }).toOpaque()
-        var thread = pthread_t()
-        let rc = pthread_create(&thread, nil, { arg in
-            Unmanaged<BlockingBody>.fromOpaque(arg!).takeRetainedValue().run()
-            return nil
-        }, box)
-        if rc == 0 {
-            pthread_detach(thread)
-        } else {
-            Unmanaged<BlockingBody>.fromOpaque(box).release()
-            continuation.resume(throwing: TestClientError("pthread_create failed"))
+        do {
+            try ThreadLauncher.detached(name: "test-client") {
+                continuation.resume(with: Result { try body() })
+            }
+        } catch {
+            continuation.resume(throwing: TestClientError("\(error)"))
         }
     }
-}
-
-private final class BlockingBody {
-    let run: () -> Void
-    init(_ run: @escaping () -> Void) { self.run = run }
 }
