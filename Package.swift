@@ -24,6 +24,8 @@ let package = Package(
             pkgConfig: "libmicrohttpd",
             providers: [.apt(["libmicrohttpd-dev", "libgnutls28-dev"])]
         ),
+        // epoll and eventfd for the WebSocket I/O loop (Linux headers only).
+        .systemLibrary(name: "CEpoll", path: "Modules/CEpoll"),
         .systemLibrary(
             name: "CJansson",
             path: "Modules/CJansson",
@@ -44,16 +46,19 @@ let package = Package(
         ),
         // fork/exec of a job's supervisor: only async-signal-safe C between the two.
         .systemLibrary(name: "CProcess", path: "Modules/CProcess"),
+        // The monotonic clock, log levels and a checked thread launcher: shared by
+        // every layer, with no C dependency beyond Glibc.
+        .target(name: "Essentials", swiftSettings: settings),
         .target(name: "JSON", dependencies: ["CJansson"], swiftSettings: settings),
         // Job processes: spawn, pipes drained on one epoll thread, pidfd reaping, deadlines.
-        .target(name: "ProcessRunner", dependencies: ["CProcess"], swiftSettings: settings),
+        .target(name: "ProcessRunner", dependencies: ["CProcess", "Essentials"], swiftSettings: settings),
         // sd_notify, the watchdog and socket activation for the daemon.
         .target(name: "Systemd", dependencies: ["CSystemd"], swiftSettings: settings),
         .target(name: "JobQueue", dependencies: ["JSON"], swiftSettings: settings),
         .target(name: "JobEngine", dependencies: ["JobQueue", "JSON"], swiftSettings: settings),
         // The SQLite adapter behind JobQueue's JobStore protocol.
-        .target(name: "JobStoreSQLite", dependencies: ["JobQueue", "JSON", "CSQLite"], swiftSettings: settings),
-        .target(name: "HTTPServer", dependencies: ["CMicroHTTPD"], swiftSettings: settings),
+        .target(name: "JobStoreSQLite", dependencies: ["JobQueue", "JSON", "CSQLite", "Essentials"], swiftSettings: settings),
+        .target(name: "HTTPServer", dependencies: ["CMicroHTTPD", "CEpoll", "Essentials"], swiftSettings: settings),
         .target(
             name: "JobRunnerAPI",
             dependencies: ["HTTPServer", "JobEngine", "JobQueue", "JSON"],
@@ -62,7 +67,7 @@ let package = Package(
         .executableTarget(
             name: "jobrunnerd",
             dependencies: [
-                "JobRunnerAPI", "HTTPServer", "JobEngine", "JobQueue", "JobStoreSQLite", "Systemd", "JSON",
+                "JobRunnerAPI", "HTTPServer", "JobEngine", "JobQueue", "JobStoreSQLite", "Systemd", "JSON", "Essentials",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: settings
@@ -70,7 +75,8 @@ let package = Package(
         // `make bench`: engine throughput with a no-op job type, no HTTP.
         .executableTarget(name: "jobrunner-bench", dependencies: ["JobEngine", "JobQueue", "JSON"], swiftSettings: settings),
         // A raw-socket HTTP/1.1 client for the integration tests (not shipped).
-        .target(name: "HTTPTestSupport", swiftSettings: settings),
+        .target(name: "HTTPTestSupport", dependencies: ["Essentials"], swiftSettings: settings),
+        .testTarget(name: "EssentialsTests", dependencies: ["Essentials"], swiftSettings: settings),
         .testTarget(name: "JSONTests", dependencies: ["JSON"], swiftSettings: settings),
         .testTarget(name: "ProcessRunnerTests", dependencies: ["ProcessRunner"], swiftSettings: settings),
         .testTarget(name: "JobEngineTests", dependencies: ["JobEngine", "JobQueue", "JSON"], swiftSettings: settings),

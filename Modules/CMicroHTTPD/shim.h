@@ -3,8 +3,6 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/socket.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <microhttpd.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/crypto.h>

@@ -1,4 +1,3 @@
-import CMicroHTTPD
 import Synchronization
 
 /// An open-ended response body (Server-Sent Events) fed by a producer on any
@@ -10,9 +9,8 @@ import Synchronization
 /// the producer decides (drop, coalesce or end the stream).
 ///
 /// `@unchecked Sendable`: every mutable field lives in `state` behind a mutex; the
-/// connection pointer is only handed to `MHD_suspend_connection` (from the reader,
-/// on the connection's thread) and `MHD_resume_connection` (any thread, only while
-/// suspended, which keeps the connection alive).
+/// connection is only suspended by the reader (on the connection's thread) and
+/// resumed by a writer (any thread, only while suspended, which keeps it alive).
 public final class ByteStream: @unchecked Sendable {
     public enum WriteResult: Sendable, Equatable {
         case written
@@ -28,7 +26,7 @@ public final class ByteStream: @unchecked Sendable {
         var finished = false
         var closed = false
         var suspended = false
-        var connection: ConnectionRef?
+        var connection: MHDConnection?
         var onClose: [@Sendable () -> Void] = []
     }
 
@@ -42,7 +40,7 @@ public final class ByteStream: @unchecked Sendable {
     /// Appends bytes for the client. `force` ignores the bound (for a final event).
     @discardableResult
     public func write(_ bytes: [UInt8], force: Bool = false) -> WriteResult {
-        let (result, resume) = state.withLock { s -> (WriteResult, ConnectionRef?) in
+        let (result, resume) = state.withLock { s -> (WriteResult, MHDConnection?) in
             guard !s.closed, !s.finished else { return (.closed, nil) }
             if !force && s.buffer.count - s.offset + bytes.count > maxBuffered { return (.full, nil) }
             if s.offset > 0 && s.offset == s.buffer.count {
@@ -50,20 +48,20 @@ public final class ByteStream: @unchecked Sendable {
                 s.offset = 0
             }
             s.buffer.append(contentsOf: bytes)
-            return (.written, Self.takeResume(&s).map(ConnectionRef.init))
+            return (.written, Self.takeResume(&s))
         }
-        if let resume { MHD_resume_connection(resume.pointer) }
+        resume?.resume()
         return result
     }
 
     /// Ends the stream once what is buffered has been sent.
     public func finish() {
-        let resume = state.withLock { s -> ConnectionRef? in
+        let resume = state.withLock { s -> MHDConnection? in
             guard !s.finished, !s.closed else { return nil }
             s.finished = true
-            return Self.takeResume(&s).map(ConnectionRef.init)
+            return Self.takeResume(&s)
         }
-        if let resume { MHD_resume_connection(resume.pointer) }
+        resume?.resume()
     }
 
     /// Bytes waiting to be sent.
@@ -82,16 +80,16 @@ public final class ByteStream: @unchecked Sendable {
         if runNow { action() }
     }
 
-    private static func takeResume(_ s: inout State) -> OpaquePointer? {
+    private static func takeResume(_ s: inout State) -> MHDConnection? {
         guard s.suspended, let c = s.connection else { return nil }
         s.suspended = false
-        return c.pointer
+        return c
     }
 
     // MARK: Called by the adapter
 
-    func attach(_ connection: OpaquePointer) {
-        state.withLock { $0.connection = ConnectionRef(pointer: connection) }
+    func attach(_ connection: MHDConnection) {
+        state.withLock { $0.connection = connection }
     }
 
     /// The reader callback's body: copy out what is buffered, end, or suspend.
@@ -112,8 +110,11 @@ public final class ByteStream: @unchecked Sendable {
             }
             if s.finished || s.closed { return -1 }
             if let c = s.connection {
+                // Under the lock on purpose: a writer's resume must not overtake
+                // this suspend (libmicrohttpd only flags the connection, it does
+                // not call back).
                 s.suspended = true
-                MHD_suspend_connection(c.pointer)
+                c.suspend()
             }
             return 0
         }
@@ -131,13 +132,4 @@ public final class ByteStream: @unchecked Sendable {
         }
         for a in actions { a() }
     }
-}
-
-/// A libmicrohttpd connection handle carried across threads.
-///
-/// `@unchecked Sendable`: holders only pass it to the calls libmicrohttpd allows
-/// from any thread (`MHD_resume_connection`), or use it on the connection's own
-/// thread; the owning types say when it is valid.
-struct ConnectionRef: @unchecked Sendable {
-    let pointer: OpaquePointer
 }

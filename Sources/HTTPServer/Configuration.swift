@@ -1,9 +1,9 @@
+import Essentials
+
 /// How the server listens and what it accepts.
 public struct ServerConfiguration: Sendable {
-    public enum LogLevel: Int, Sendable, Comparable {
-        case debug, info, warning, error
-        public static func < (a: LogLevel, b: LogLevel) -> Bool { a.rawValue < b.rawValue }
-    }
+    /// The shared log level, under the name earlier code knows.
+    public typealias LogLevel = Essentials.LogLevel
 
     public var host = "127.0.0.1"
     /// 0 picks a free port; read it back from `HTTPServer.port`.

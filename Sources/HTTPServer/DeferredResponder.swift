@@ -1,25 +1,23 @@
-import CMicroHTTPD
 import Synchronization
 
 /// Completes a deferred response from any thread: the connection was suspended
 /// when the handler returned, and `respond` resumes it with the answer. Only the
 /// first call counts.
 ///
-/// `@unchecked Sendable`: the connection pointer is used only for
-/// `MHD_resume_connection`, which libmicrohttpd allows from any thread, and only
-/// once (guarded by `state`), while the connection is still suspended and so alive.
-public final class DeferredResponder: @unchecked Sendable {
+/// The connection is resumed only once (guarded by `state`), while it is still
+/// suspended and so alive.
+public final class DeferredResponder: Sendable {
     enum State {
         case suspended
         case ready(HTTPResponse)
         case taken
     }
 
-    private let connection: OpaquePointer
+    private let connection: MHDConnection
     let state = Mutex<State>(.suspended)
     private let onResume: @Sendable (DeferredResponder) -> Void
 
-    init(connection: OpaquePointer, onResume: @escaping @Sendable (DeferredResponder) -> Void) {
+    init(connection: MHDConnection, onResume: @escaping @Sendable (DeferredResponder) -> Void) {
         self.connection = connection
         self.onResume = onResume
     }
@@ -33,7 +31,7 @@ public final class DeferredResponder: @unchecked Sendable {
         }
         guard resumed else { return }
         onResume(self)
-        MHD_resume_connection(connection)
+        connection.resume()
     }
 
     /// The response, once, on the resumed access-handler call.

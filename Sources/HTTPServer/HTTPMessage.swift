@@ -11,6 +11,8 @@ public struct HTTPRequest: Sendable {
     public let body: [UInt8]
     /// Values of the route's `:name` segments.
     public internal(set) var pathParameters: [String: String] = [:]
+    /// The socket the request came in on; set by the server (nil in hand-made requests).
+    public var listening: ListeningAddress?
 
     public init(method: String, path: String, query: [(name: String, value: String)] = [],
                 headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
@@ -33,6 +35,22 @@ public struct HTTPRequest: Sendable {
     }
 
     public func parameter(_ name: String) -> String? { pathParameters[name] }
+}
+
+/// The address a server listens on, as requests see it.
+public struct ListeningAddress: Sendable, Equatable {
+    /// The bound port.
+    public var port: Int
+    /// The bound address in URL form (`127.0.0.1`, `[::1]`, `0.0.0.0`).
+    public var host: String
+    /// Bound to a loopback address only (127.0.0.0/8 or ::1): reachable from this machine alone.
+    public var isLoopback: Bool
+
+    public init(port: Int, host: String, isLoopback: Bool) {
+        self.port = port
+        self.host = host
+        self.isLoopback = isLoopback
+    }
 }
 
 /// A response: status, headers and one of several kinds of body.

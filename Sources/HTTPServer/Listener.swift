@@ -40,20 +40,39 @@ enum Listener {
         throw ServerError("cannot listen on \(host):\(port): \(String(cString: strerror(lastError)))")
     }
 
-    /// The port a listening socket is bound to.
-    static func boundPort(_ fd: Int32) -> Int {
+    /// The address and port a listening socket is bound to.
+    static func address(_ fd: Int32) -> ListeningAddress {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let ok = withUnsafeMutablePointer(to: &storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) == 0 }
         }
-        guard ok else { return 0 }
+        guard ok else { return ListeningAddress(port: 0, host: "", isLoopback: false) }
         let family = storage.ss_family
-        return withUnsafePointer(to: &storage) { p -> Int in
+        return withUnsafePointer(to: &storage) { p -> ListeningAddress in
+            var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
             if family == sa_family_t(AF_INET6) {
-                return p.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin6_port)) }
+                return p.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { a in
+                    var addr = a.pointee.sin6_addr
+                    inet_ntop(AF_INET6, &addr, &text, socklen_t(text.count))
+                    let bytes = withUnsafeBytes(of: addr) { Array($0) }
+                    let loopback = bytes == [UInt8](repeating: 0, count: 15) + [1]
+                        || (bytes[0..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xFF && bytes[11] == 0xFF && bytes[12] == 127)
+                    return ListeningAddress(port: Int(UInt16(bigEndian: a.pointee.sin6_port)),
+                                            host: "[" + Self.string(text) + "]", isLoopback: loopback)
+                }
             }
-            return p.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin_port)) }
+            return p.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { a in
+                var addr = a.pointee.sin_addr
+                inet_ntop(AF_INET, &addr, &text, socklen_t(text.count))
+                let firstOctet = UInt32(bigEndian: addr.s_addr) >> 24
+                return ListeningAddress(port: Int(UInt16(bigEndian: a.pointee.sin_port)),
+                                        host: Self.string(text), isLoopback: firstOctet == 127)
+            }
         }
+    }
+
+    private static func string(_ buffer: [CChar]) -> String {
+        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

@@ -1,3 +1,5 @@
+import Essentials
+
 /// Per-request state kept in libmicrohttpd's `*req_cls` between calls of the
 /// access handler: the body as it arrives, and a deferred answer once suspended.
 ///
@@ -5,6 +7,8 @@
 /// on one thread at a time (the thread that owns the connection); `responder`
 /// hands its own state across threads behind a mutex.
 final class RequestContext: @unchecked Sendable {
+    /// Every header line (duplicates too), names lower-cased, collected on the first call.
+    var headers: [(name: String, value: String)] = []
     var body: [UInt8] = []
     /// For the access log.
     var method = ""
@@ -13,8 +17,12 @@ final class RequestContext: @unchecked Sendable {
     var tooLarge = false
     var answered = false
     var responder: DeferredResponder?
+    /// The raw target held `%00` (seen by the URI logger before decoding).
+    let nulInTarget: Bool
     /// Counted in the server's in-flight deferred requests until completed.
     var wasDeferred = false
     /// Set when a 101 was queued: what serves the upgraded connection.
     var upgrade: WebSocketHandler?
+
+    init(nulInTarget: Bool) { self.nulInTarget = nulInTarget }
 }

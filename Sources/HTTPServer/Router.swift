@@ -19,6 +19,7 @@ public struct Router: Sendable {
 
     private var routes: [Route] = []
     private var fallback: HTTPHandler?
+    private var preCheck: (@Sendable (HTTPRequest) -> HTTPError?)?
 
     public init() {}
 
@@ -40,6 +41,13 @@ public struct Router: Sendable {
 
     /// The handler for paths no route matches (static files, a JSON 404...).
     public mutating func setFallback(_ handler: @escaping HTTPHandler) { fallback = handler }
+
+    /// A check every request passes before it is routed (cross-site and `Host`
+    /// rules); the error it returns is the answer instead of any route's.
+    public mutating func setPreCheck(_ check: @escaping @Sendable (HTTPRequest) -> HTTPError?) { preCheck = check }
+
+    /// The pre-check's verdict: nil to go on routing.
+    public func refusal(of request: HTTPRequest) -> HTTPError? { preCheck?(request) }
 
     public enum Resolution {
         case handler(HTTPHandler, [String: String])

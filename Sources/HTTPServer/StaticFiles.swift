@@ -5,10 +5,13 @@ import Glibc
 /// (`..`, percent-encoded or not, or a symlink pointing out) is refused with 403.
 public struct StaticFiles: Sendable {
     public let root: String
+    /// Sent with every file (security headers such as a Content-Security-Policy).
+    public let headers: [(name: String, value: String)]
     private let resolvedRoot: String?
 
-    public init(root: String) {
+    public init(root: String, headers: [(name: String, value: String)] = []) {
         self.root = root
+        self.headers = headers
         resolvedRoot = StaticFiles.realPath(root)
     }
 
@@ -59,7 +62,7 @@ public struct StaticFiles: Sendable {
             throw HTTPError.notFound(path)
         }
         return HTTPResponse(status: 200, headers: [("Content-Type", StaticFiles.mimeType(for: resolved)),
-                                                   ("Cache-Control", "no-cache")],
+                                                   ("Cache-Control", "no-cache")] + headers,
                             body: .file(path: resolved))
     }
 

@@ -1,3 +1,4 @@
+import Essentials
 import Glibc
 
 /// A response as read off the wire.
@@ -25,9 +26,11 @@ public struct TestClientError: Error, CustomStringConvertible {
 /// after `timeoutSeconds` so a broken server fails a test instead of hanging it.
 public final class TestHTTPConnection {
     public let fd: Int32
+    public let port: Int
     private var pending: [UInt8] = []
 
     public init(port: Int, timeoutSeconds: Int = 10) throws {
+        self.port = port
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestClientError("socket failed") }
         var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
@@ -58,10 +61,13 @@ public final class TestHTTPConnection {
 
     public func send(_ text: String) throws { try send(Array(text.utf8)) }
 
+    /// `Host` as a browser sends it.
+    public var host: String { "127.0.0.1:\(port)" }
+
     /// Sends a request with `Host`, `Content-Length` (when there is a body) and the extra headers.
     public func request(_ method: String, _ path: String, body: [UInt8]? = nil,
                         headers: [(String, String)] = []) throws -> TestResponse {
-        var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        var head = "\(method) \(path) HTTP/1.1\r\nHost: \(host)\r\n"
         for (n, v) in headers { head += "\(n): \(v)\r\n" }
         if let body { head += "Content-Length: \(body.count)\r\n" }
         head += "\r\n"
@@ -176,24 +182,12 @@ public func httpRequest(port: Int, _ method: String, _ path: String, body: Strin
 /// (on a 2-core machine two blocked tests would starve it).
 public func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
-        let box = Unmanaged.passRetained(BlockingBody {
-            continuation.resume(with: Result { try body() })
-        }).toOpaque()
-        var thread = pthread_t()
-        let rc = pthread_create(&thread, nil, { arg in
-            Unmanaged<BlockingBody>.fromOpaque(arg!).takeRetainedValue().run()
-            return nil
-        }, box)
-        if rc == 0 {
-            pthread_detach(thread)
-        } else {
-            Unmanaged<BlockingBody>.fromOpaque(box).release()
-            continuation.resume(throwing: TestClientError("pthread_create failed"))
+        do {
+            try ThreadLauncher.detached(name: "test-client") {
+                continuation.resume(with: Result { try body() })
+            }
+        } catch {
+            continuation.resume(throwing: TestClientError("\(error)"))
         }
     }
-}
-
-private final class BlockingBody {
-    let run: () -> Void
-    init(_ run: @escaping () -> Void) { self.run = run }
 }

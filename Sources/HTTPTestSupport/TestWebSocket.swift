@@ -6,7 +6,7 @@ public final class TestWebSocket {
 
     public init(port: Int, path: String = "/ws", extraHeaders: String = "") throws {
         connection = try TestHTTPConnection(port: port)
-        try connection.send("GET \(path) HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        try connection.send("GET \(path) HTTP/1.1\r\nHost: \(connection.host)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             + "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\(extraHeaders)\r\n")
         let response = try connection.readResponse()
         guard response.status == 101, response.header("Sec-WebSocket-Accept") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" else {

@@ -11,7 +11,7 @@ public struct APIConfiguration: Sendable {
     public var maxBodyBytes = 1 << 20
     /// Largest WebSocket command accepted.
     public var maxWebSocketMessageBytes = 64 * 1024
-    /// When not empty, WebSocket handshakes from any other `Origin` get 403.
+    /// Origins besides the daemon's own that may open the WebSocket (`CrossSite`).
     public var allowedOrigins: [String] = []
     /// Seconds between `{"type":"ping"}` messages to WebSocket clients.
     public var pingIntervalSeconds = 25.0
@@ -39,7 +39,7 @@ public final class JobRunnerAPI: Sendable {
     public init(engine: JobEngine, configuration: APIConfiguration) {
         self.engine = engine
         self.configuration = configuration
-        self.staticFiles = configuration.webRoot.map(StaticFiles.init(root:))
+        self.staticFiles = configuration.webRoot.map { StaticFiles(root: $0, headers: CrossSite.dashboardHeaders) }
         self.limits = JSONLimits(maxBytes: configuration.maxBodyBytes, maxDepth: 32)
         self.sockets = QueueSocket(engine: engine, maxMessageBytes: configuration.maxWebSocketMessageBytes)
         let streams = self.streams, sockets = self.sockets
@@ -94,6 +94,7 @@ public final class JobRunnerAPI: Sendable {
     /// Every route of the API, with static files (or a JSON 404) as the fallback.
     public func makeRouter() -> Router {
         var r = Router()
+        r.setPreCheck { [origins = configuration.allowedOrigins] req in CrossSite.refusal(req, allowedOrigins: origins) }
         r.get("/api/stats") { [self] _ in stats() }
         r.get("/api/job-types") { [self] _ in jobTypes() }
         r.get("/api/jobs") { [self] req in try listJobs(req) }
@@ -103,7 +104,7 @@ public final class JobRunnerAPI: Sendable {
         r.delete("/api/jobs/:id") { [self] req in try cancelJob(req) }
         r.get("/api/jobs/:id/progress") { [self] req in try progress(req) }
         r.get("/ws/queue") { [self] req in
-            try HTTPResponse.webSocket(req, allowedOrigins: configuration.allowedOrigins, handler: sockets.handler)
+            try HTTPResponse.webSocket(req, handler: sockets.handler)
         }
         r.setFallback { [self] req in try fallback(req) }
         return r

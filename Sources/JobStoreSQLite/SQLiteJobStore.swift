@@ -1,5 +1,6 @@
 import Glibc
 import Dispatch
+import Essentials
 import JSON
 import JobQueue
 import Synchronization
@@ -62,8 +63,11 @@ public final class SQLiteJobStore: JobStore, Sendable {
             throw StoreError("cannot use database \(path): \(error.message)")
         }
         writer = WriterBox(connection)
-        let thread = Thread { [self] in runWriter() }
-        thread.start()
+        do {
+            try ThreadLauncher.detached(name: "store writer") { [self] in runWriter() }
+        } catch {
+            throw StoreError("cannot use database \(path): \(error)")
+        }
     }
 
     deinit {
@@ -225,10 +229,13 @@ public final class SQLiteJobStore: JobStore, Sendable {
     // MARK: The writer
 
     private func runWriter() {
-        guard let db = writer.connection else {
-            finished.signal()
-            return
-        }
+        if let db = writer.connection { writeUntilClosed(db) }
+        // Closed before `close()` returns: the file is free for whoever comes next.
+        writer.connection = nil
+        finished.signal()
+    }
+
+    private func writeUntilClosed(_ db: SQLiteConnection) {
         var carried: [Entry] = []
         while true {
             let (batch, closing) = shared.withLock { s -> ([Entry], Bool) in
@@ -262,9 +269,6 @@ public final class SQLiteJobStore: JobStore, Sendable {
                 _ = wake.wait(timeout: .now() + 1)
             }
         }
-        // Closed before `close()` returns: the file is free for whoever comes next.
-        writer.connection = nil
-        finished.signal()
     }
 
     private func commit(_ entries: [Entry], _ db: SQLiteConnection) throws(SQLiteError) {
@@ -386,23 +390,4 @@ final class ReaderBox: @unchecked Sendable {
 final class WriterBox: @unchecked Sendable {
     var connection: SQLiteConnection?
     init(_ connection: SQLiteConnection) { self.connection = connection }
-}
-
-/// A plain thread for the writer: it blocks on fsync, which must never happen on
-/// libmicrohttpd's threads or Swift's cooperative pool.
-final class Thread: @unchecked Sendable {
-    private let body: () -> Void
-    init(_ body: @escaping () -> Void) { self.body = body }
-
-    /// `@unchecked Sendable` above: `body` is only run once, by the new thread.
-    func start() {
-        let box = Unmanaged.passRetained(self).toOpaque()
-        var tid = pthread_t()
-        pthread_create(&tid, nil, { arg in
-            let thread = Unmanaged<Thread>.fromOpaque(arg!).takeRetainedValue()
-            thread.body()
-            return nil
-        }, box)
-        pthread_detach(tid)
-    }
 }

@@ -1,4 +1,5 @@
 import CProcess
+import Essentials
 import Glibc
 import Synchronization
 
@@ -39,18 +40,13 @@ public final class ProcessRunner: Sendable {
         var ev = epoll_event(events: EPOLLIN.rawValue, data: epoll_data_t(u64: 0))
         epoll_ctl(epoll, EPOLL_CTL_ADD, wake, &ev)
         let loop = EventLoop(runner: self, epoll: epoll, wake: wake)
-        let box = Unmanaged.passRetained(loop).toOpaque()
-        var tid = pthread_t()
-        let rc = pthread_create(&tid, nil, { arg in
-            let loop = Unmanaged<EventLoop>.fromOpaque(arg!).takeRetainedValue()
-            loop.run()
-            return nil
-        }, box)
-        guard rc == 0 else {
-            Unmanaged<EventLoop>.fromOpaque(box).release()
-            throw RunnerError("cannot start the process runner's thread: \(String(cString: strerror(rc)))")
+        // The loop's thread forks every job: it lives as long as the daemon, which
+        // the children's death signal depends on.
+        do {
+            try ThreadLauncher.detached(name: "process runner") { loop.run() }
+        } catch {
+            throw RunnerError("cannot start the process runner's thread: \(error)")
         }
-        pthread_detach(tid)
     }
 
     /// Starts `command`; its output, progress lines and end go to `events`. A
@@ -106,8 +102,4 @@ public struct RunnerError: Error, Sendable, CustomStringConvertible {
 
 func errnoText() -> String { String(cString: strerror(errno)) }
 
-func monotonic() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
+func monotonic() -> Double { monotonicNow() }

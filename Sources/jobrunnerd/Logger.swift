@@ -1,5 +1,5 @@
 import Glibc
-import HTTPServer
+import Essentials
 import Synchronization
 
 /// One line per event, to stderr or `--log-file`. Under systemd (stderr going to
@@ -12,7 +12,7 @@ import Synchronization
 /// a descriptor a write is about to use (whose number the next `accept` or
 /// `open` would otherwise reuse, sending the line into a client's socket).
 final class Logger: Sendable {
-    typealias Level = ServerConfiguration.LogLevel
+    typealias Level = LogLevel
 
     private struct State {
         var minimum: Level
@@ -99,7 +99,7 @@ private final class LogFile: Sendable {
     deinit { if fd != 2 { close(fd) } }
 }
 
-extension ServerConfiguration.LogLevel {
+extension LogLevel {
     init?(name: String) {
         switch name.lowercased() {
         case "debug": self = .debug

@@ -1,5 +1,5 @@
+import Essentials
 import Glibc
-import HTTPServer
 import JobEngine
 import JobQueue
 import Systemd

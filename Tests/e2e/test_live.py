@@ -237,7 +237,7 @@ def test_ws_origin_check(start_daemon):
 def test_ws_bad_handshakes(daemon):
     def handshake(headers):
         with socket.create_connection(("127.0.0.1", daemon.port), timeout=10) as s:
-            s.sendall(("GET /ws/queue HTTP/1.1\r\nHost: x\r\n" + headers + "Connection: close\r\n\r\n").encode())
+            s.sendall(("GET /ws/queue HTTP/1.1\r\nHost: 127.0.0.1\r\n" + headers + "Connection: close\r\n\r\n").encode())
             return s.recv(4096)
     assert handshake("Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n").startswith(b"HTTP/1.1 400")
     assert handshake("Upgrade: websocket\r\nSec-WebSocket-Version: 8\r\n"

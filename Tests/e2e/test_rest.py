@@ -202,7 +202,7 @@ def test_static_files(daemon):
     r = requests.get(url + "/missing.png")
     assert (r.status_code, r.json()) == (404, {"error": "Not found: /missing.png"})
     for path in (b"/../../etc/passwd", b"/%2e%2e/%2e%2e/etc/passwd", b"/css/..%2f..%2f..%2fetc/passwd"):
-        response = raw_request(daemon.port, b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        response = raw_request(daemon.port, b"GET " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         assert response.startswith(b"HTTP/1.1 403"), response[:200]
         assert b'{"error":"Forbidden"}' in response
         assert b"root:" not in response
@@ -213,7 +213,7 @@ def test_keep_alive_reuses_one_connection(daemon):
         for _ in range(20):
             assert s.get(daemon.url + "/api/stats").status_code == 200
     # One connection served all twenty: the daemon did not close after each.
-    r = raw_request(daemon.port, b"GET /api/stats HTTP/1.1\r\nHost: x\r\n\r\nGET /api/stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    r = raw_request(daemon.port, b"GET /api/stats HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /api/stats HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
     assert r.count(b"HTTP/1.1 200") == 2
 
 

@@ -298,7 +298,7 @@ def test_every_log_line_lands_in_the_log_file_while_sighup_reopens_it():
             # (raw sockets: fast enough to make thousands of lines race the reopens).
             for i in range(k, n, clients):
                 with socket.create_connection(("127.0.0.1", port)) as s:
-                    s.sendall(f"GET /api/jobs/{1_000_000 + i} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+                    s.sendall(f"GET /api/jobs/{1_000_000 + i} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode())
                     data = b""
                     while chunk := s.recv(65536):
                         data += chunk

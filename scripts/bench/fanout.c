@@ -80,9 +80,9 @@ int main(int argc, char **argv) {
         c->kind = i < nws ? WS : SSE;
         c->fd = connect_to(port);
         int len = c->kind == WS
-            ? snprintf(req, sizeof req, "GET /ws/queue HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            ? snprintf(req, sizeof req, "GET /ws/queue HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                        "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
-            : snprintf(req, sizeof req, "GET /api/jobs/%d/progress HTTP/1.1\r\nHost: x\r\n\r\n", job);
+            : snprintf(req, sizeof req, "GET /api/jobs/%d/progress HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", job);
         if (write(c->fd, req, len) != len) { perror("write"); return 1; }
         /* Wait for the response head, so "connected" means served. */
         char head[4096];

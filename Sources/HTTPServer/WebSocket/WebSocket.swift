@@ -1,4 +1,4 @@
-import CMicroHTTPD
+import Essentials
 import Glibc
 import Synchronization
 
@@ -35,7 +35,7 @@ public struct WebSocketLimits: Sendable {
 ///
 /// `@unchecked Sendable`: the outbound side lives in `state` behind a mutex; the
 /// parser and `lastHeard` are only touched on the I/O loop's thread; `fd` and
-/// `urh` are only closed there, once, through `MHD_upgrade_action`.
+/// `upgrade` are only closed there, once, through `upgrade.close()`.
 public final class WebSocket: @unchecked Sendable {
     struct Outbound {
         var bytes: [UInt8]
@@ -62,7 +62,7 @@ public final class WebSocket: @unchecked Sendable {
     }
 
     let fd: Int32
-    let urh: OpaquePointer
+    let upgrade: UpgradeHandle
     let handler: WebSocketHandler
     let limits: WebSocketLimits
     let state = Mutex(State())
@@ -76,9 +76,9 @@ public final class WebSocket: @unchecked Sendable {
     /// Per-connection data for the application (e.g. what it has already sent).
     public let userInfo = Mutex<[String: any Sendable]>([:])
 
-    init(fd: Int32, urh: OpaquePointer, extraInput: [UInt8], handler: WebSocketHandler, limits: WebSocketLimits, loop: WebSocketLoop) {
+    init(fd: Int32, upgrade: UpgradeHandle, extraInput: [UInt8], handler: WebSocketHandler, limits: WebSocketLimits, loop: WebSocketLoop) {
         self.fd = fd
-        self.urh = urh
+        self.upgrade = upgrade
         self.handler = handler
         self.limits = limits
         self.loop = loop
@@ -167,11 +167,4 @@ public final class WebSocket: @unchecked Sendable {
     public var queuedBytes: Int { state.withLock { $0.queuedBytes } }
 
     public var isOpen: Bool { state.withLock { $0.phase == .open } }
-}
-
-/// Seconds from an arbitrary start, never going backwards.
-public func monotonicNow() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }

@@ -1,7 +1,5 @@
-import CMicroHTTPD
-
 /// The opening handshake (RFC 6455 §4.2): checks the request and computes
-/// `Sec-WebSocket-Accept` with GnuTLS's SHA-1.
+/// `Sec-WebSocket-Accept` with GnuTLS's SHA-1 (`sha1` in `LibMicroHTTPD.swift`).
 public enum WebSocketHandshake {
     static let guid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -35,12 +33,7 @@ public enum WebSocketHandshake {
 
     /// base64(SHA-1(key + GUID)).
     public static func acceptValue(for key: String) -> String {
-        let input = Array((key + guid).utf8)
-        var digest = [UInt8](repeating: 0, count: 20)
-        _ = input.withUnsafeBytes { src in
-            digest.withUnsafeMutableBytes { CMicroHTTPD_sha1(src.baseAddress, src.count, $0.baseAddress) }
-        }
-        return Base64.encode(digest)
+        Base64.encode(sha1(Array((key + guid).utf8)))
     }
 }
 

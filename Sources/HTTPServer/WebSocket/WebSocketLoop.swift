@@ -1,4 +1,5 @@
-import CMicroHTTPD
+import CEpoll
+import Essentials
 import Glibc
 import Synchronization
 
@@ -74,7 +75,7 @@ final class WebSocketLoop: @unchecked Sendable {
             return false
         }
         if refused {
-            CMicroHTTPD_upgrade_close(ws.urh)
+            ws.upgrade.close()
             return
         }
         wake()
@@ -156,7 +157,7 @@ final class WebSocketLoop: @unchecked Sendable {
         ev.data.fd = ws.fd
         guard epoll_ctl(epfd, EPOLL_CTL_ADD, ws.fd, &ev) == 0 else {
             log(.error, "WebSocket: epoll_ctl failed: \(String(cString: strerror(errno)))")
-            CMicroHTTPD_upgrade_close(ws.urh)
+            ws.upgrade.close()
             return
         }
         byFD[ws.fd] = ws
@@ -319,7 +320,7 @@ final class WebSocketLoop: @unchecked Sendable {
             s.queuedBytes = 0
         }
         epoll_ctl(epfd, EPOLL_CTL_DEL, ws.fd, nil)
-        CMicroHTTPD_upgrade_close(ws.urh)
+        ws.upgrade.close()
         ws.handler.onClose(ws)
     }
 

@@ -1,0 +1,223 @@
+import CMicroHTTPD
+import Glibc
+
+// The one file that talks to libmicrohttpd (and to the GnuTLS hash it brings
+// along): starting and stopping the daemon, its C callbacks, turning
+// `HTTPResponse`s into its responses, and the connection and upgrade handles
+// other files hold. Everything else in HTTPServer sees Swift types only.
+
+// MARK: The daemon
+
+/// A running libmicrohttpd daemon.
+///
+/// `@unchecked Sendable`: the pointer is only used by `stop`, once, after the
+/// server has taken the handle out of the mutex that guards it.
+struct MHDDaemon: @unchecked Sendable {
+    private let pointer: OpaquePointer
+
+    /// Starts serving `listenFD` on libmicrohttpd's threads, calling into
+    /// `connections` (which must outlive the daemon: the C side holds it unretained).
+    static func start(listenFD: Int32, configuration: ServerConfiguration, connections: ServerConnections) -> MHDDaemon? {
+        let flags = MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_USE_EPOLL.rawValue
+            | MHD_ALLOW_SUSPEND_RESUME.rawValue | MHD_ALLOW_UPGRADE.rawValue
+        let cls = Unmanaged.passUnretained(connections).toOpaque()
+        var options: [MHD_OptionItem] = [
+            MHD_OptionItem(option: .LISTEN_SOCKET, value: Int(listenFD), ptr_value: nil),
+            MHD_OptionItem(option: .THREAD_POOL_SIZE, value: max(1, configuration.threads), ptr_value: nil),
+            MHD_OptionItem(option: .CONNECTION_LIMIT, value: configuration.maxConnections, ptr_value: nil),
+            MHD_OptionItem(option: .CONNECTION_TIMEOUT, value: configuration.idleTimeoutSeconds, ptr_value: nil),
+            MHD_OptionItem(option: .NOTIFY_COMPLETED, value: unsafeBitCast(requestCompleted, to: Int.self), ptr_value: cls),
+            MHD_OptionItem(option: .URI_LOG_CALLBACK, value: unsafeBitCast(uriLogged, to: Int.self), ptr_value: nil),
+        ]
+        if configuration.maxConnectionsPerIP > 0 {
+            options.append(MHD_OptionItem(option: .PER_IP_CONNECTION_LIMIT,
+                                          value: configuration.maxConnectionsPerIP, ptr_value: nil))
+        }
+        options.append(MHD_OptionItem(option: .END, value: 0, ptr_value: nil))
+        let handle = options.withUnsafeMutableBufferPointer {
+            CMicroHTTPD_start(flags, accessHandler, cls, $0.baseAddress)
+        }
+        return handle.map(MHDDaemon.init(pointer:))
+    }
+
+    /// Stops the daemon and returns the listening socket (quiescing hands it
+    /// back, so libmicrohttpd does not close it behind the owner's back), or -1.
+    func stop() -> Int32 {
+        let fd = MHD_quiesce_daemon(pointer)
+        MHD_stop_daemon(pointer)
+        return fd
+    }
+}
+
+// MARK: Handles held elsewhere
+
+/// A libmicrohttpd connection, carried across threads.
+///
+/// `@unchecked Sendable`: `resume` is the one call libmicrohttpd allows from any
+/// thread (and only while the connection is suspended, which keeps it alive);
+/// everything else is called on the connection's own thread, inside a callback.
+struct MHDConnection: @unchecked Sendable {
+    fileprivate let pointer: OpaquePointer
+
+    func suspend() { MHD_suspend_connection(pointer) }
+    func resume() { MHD_resume_connection(pointer) }
+
+    /// Every header line, duplicates too, names lower-cased, in arrival order.
+    func headers() -> [(name: String, value: String)] { values(.HEADER_KIND, lowercaseNames: true) }
+
+    /// Decoded query arguments in order.
+    func queryArguments() -> [(name: String, value: String)] { values(.GET_ARGUMENT_KIND, lowercaseNames: false) }
+
+    private func values(_ kind: MHD_ValueKind, lowercaseNames: Bool) -> [(name: String, value: String)] {
+        let box = PairBox(lowercaseNames: lowercaseNames)
+        MHD_get_connection_values(pointer, kind, collectValue, Unmanaged.passUnretained(box).toOpaque())
+        return box.pairs
+    }
+
+    /// Turns a response into libmicrohttpd's and queues it; false if it refused.
+    /// Streams are registered with `connections` so shutdown can end them.
+    func queue(_ response: HTTPResponse, connections: ServerConnections) -> Bool {
+        let mhd: OpaquePointer?
+        switch response.body {
+        case .empty:
+            mhd = MHD_create_response_from_buffer(0, nil, .RESPMEM_PERSISTENT)
+        case .bytes(let bytes):
+            mhd = bytes.withUnsafeBytes {
+                MHD_create_response_from_buffer($0.count, UnsafeMutableRawPointer(mutating: $0.baseAddress), .RESPMEM_MUST_COPY)
+            }
+        case .file(let path):
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            var info = stat()
+            guard fd >= 0 && fstat(fd, &info) == 0 else {
+                // Gone since StaticFiles checked it; the file-system path stays private.
+                if fd >= 0 { close(fd) }
+                return queue(connections.configuration.renderError(HTTPError(404, "Not found")), connections: connections)
+            }
+            mhd = MHD_create_response_from_fd(Int(info.st_size), fd)
+        case .stream(let stream):
+            let streamRef = Unmanaged.passRetained(stream).toOpaque()
+            mhd = MHD_create_response_from_callback(UInt64.max, 16 * 1024, streamReader, streamRef, streamFreed)
+            if mhd == nil {
+                Unmanaged<ByteStream>.fromOpaque(streamRef).release()
+            } else {
+                stream.attach(self)
+                connections.register(stream)
+            }
+        case .upgrade:
+            mhd = MHD_create_response_for_upgrade(upgraded, Unmanaged.passUnretained(connections).toOpaque())
+        case .deferred:
+            connections.configuration.log(.error, "a deferred response answered with another deferred response")
+            return queue(connections.configuration.renderError(HTTPError(500, "Internal server error")), connections: connections)
+        }
+        guard let mhd else { return false }
+        for (name, value) in response.headers { MHD_add_response_header(mhd, name, value) }
+        let result = MHD_queue_response(pointer, UInt32(response.status), mhd)
+        MHD_destroy_response(mhd)
+        return result == .YES
+    }
+}
+
+/// The handle of an upgraded (WebSocket) connection.
+///
+/// `@unchecked Sendable`: it is closed once, by the WebSocket I/O thread that owns
+/// the connection (or on the MHD thread that upgraded it, if nobody takes it over).
+struct UpgradeHandle: @unchecked Sendable {
+    fileprivate let pointer: OpaquePointer
+
+    /// Ends the upgraded connection and gives its socket back to libmicrohttpd.
+    func close() { _ = CMicroHTTPD_upgrade_close(pointer) }
+}
+
+/// SHA-1 through GnuTLS (for `Sec-WebSocket-Accept`).
+func sha1(_ input: [UInt8]) -> [UInt8] {
+    var digest = [UInt8](repeating: 0, count: 20)
+    _ = input.withUnsafeBytes { src in
+        digest.withUnsafeMutableBytes { CMicroHTTPD_sha1(src.baseAddress, src.count, $0.baseAddress) }
+    }
+    return digest
+}
+
+// MARK: C callbacks (no captures: they find the server through their `cls`)
+
+private let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, method, version, uploadData, uploadSize, reqCls in
+    guard let cls, let connection, let url, let method, let uploadSize, let reqCls else { return .NO }
+    let connections = Unmanaged<ServerConnections>.fromOpaque(cls).takeUnretainedValue()
+    let handle = MHDConnection(pointer: connection)
+    guard let raw = reqCls.pointee, raw != nulInTargetMarker else {
+        // First call: the headers are complete, nothing of the body is read yet.
+        let context = RequestContext(nulInTarget: reqCls.pointee != nil)
+        reqCls.pointee = Unmanaged.passRetained(context).toOpaque()
+        return connections.begin(handle, context, url: url, method: method, version: version) ? .YES : .NO
+    }
+    let context = Unmanaged<RequestContext>.fromOpaque(raw).takeUnretainedValue()
+    let size = uploadSize.pointee
+    if size > 0 {
+        uploadSize.pointee = 0
+        connections.receive(UnsafeRawBufferPointer(start: UnsafeRawPointer(uploadData), count: uploadData == nil ? 0 : size),
+                            context)
+        return .YES
+    }
+    return connections.complete(handle, context, url: url, method: method) ? .YES : .NO
+}
+
+/// What the URI logger leaves in `*req_cls` for a target containing `%00`
+/// (never dereferenced; the access handler's first call replaces it).
+private var nulInTargetMarker: UnsafeMutableRawPointer { UnsafeMutableRawPointer(bitPattern: 1)! }
+
+/// Sees the raw target before libmicrohttpd decodes it (a decoded `%00` would
+/// silently cut the path short); its result becomes the request's `*req_cls`.
+private let uriLogged: @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<CChar>?, OpaquePointer?) -> UnsafeMutableRawPointer? = { _, uri, _ in
+    guard let uri, RequestFraming.hasEncodedNUL(uri) else { return nil }
+    return nulInTargetMarker
+}
+
+private let requestCompleted: MHD_RequestCompletedCallback = { cls, _, reqCls, _ in
+    guard let reqCls, let raw = reqCls.pointee else { return }
+    reqCls.pointee = nil
+    guard raw != nulInTargetMarker else { return }
+    let context = Unmanaged<RequestContext>.fromOpaque(raw).takeRetainedValue()
+    if context.wasDeferred, let cls {
+        Unmanaged<ServerConnections>.fromOpaque(cls).takeUnretainedValue().deferredCompleted()
+    }
+}
+
+private let streamReader: MHD_ContentReaderCallback = { cls, _, buffer, max in
+    guard let cls, let buffer else { return -2 }
+    let stream = Unmanaged<ByteStream>.fromOpaque(cls).takeUnretainedValue()
+    return stream.read(into: buffer, max: max)
+}
+
+private let streamFreed: MHD_ContentReaderFreeCallback = { cls in
+    guard let cls else { return }
+    let stream = Unmanaged<ByteStream>.fromOpaque(cls).takeRetainedValue()
+    stream.released()
+}
+
+private let upgraded: MHD_UpgradeHandler = { cls, _, reqCls, extraIn, extraInSize, sock, urh in
+    guard let cls, let urh else { return }
+    let connections = Unmanaged<ServerConnections>.fromOpaque(cls).takeUnretainedValue()
+    let upgrade = UpgradeHandle(pointer: urh)
+    guard let reqCls, let handler = Unmanaged<RequestContext>.fromOpaque(reqCls).takeUnretainedValue().upgrade else {
+        upgrade.close()
+        return
+    }
+    let extra: [UInt8] = extraIn.map { p in
+        p.withMemoryRebound(to: UInt8.self, capacity: extraInSize) { Array(UnsafeBufferPointer(start: $0, count: extraInSize)) }
+    } ?? []
+    connections.adopt(socket: sock, upgrade: upgrade, extraInput: extra, handler: handler)
+}
+
+private let collectValue: MHD_KeyValueIterator = { cls, _, key, value in
+    guard let cls, let key else { return .YES }
+    let box = Unmanaged<PairBox>.fromOpaque(cls).takeUnretainedValue()
+    let name = String(cString: key)
+    box.pairs.append((box.lowercaseNames ? name.lowercased() : name, value.map { String(cString: $0) } ?? ""))
+    return .YES
+}
+
+/// Collects key/value pairs from `MHD_get_connection_values` during one call.
+private final class PairBox {
+    var pairs: [(name: String, value: String)] = []
+    let lowercaseNames: Bool
+    init(lowercaseNames: Bool) { self.lowercaseNames = lowercaseNames }
+}
