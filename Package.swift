@@ -56,6 +56,8 @@ let package = Package(
         .target(name: "Systemd", dependencies: ["CSystemd"], swiftSettings: settings),
         .target(name: "JobQueue", dependencies: ["JSON"], swiftSettings: settings),
         .target(name: "JobEngine", dependencies: ["JobQueue", "JSON"], swiftSettings: settings),
+        // Job types an operator defines: programs run with the job's params, logs and progress.
+        .target(name: "CommandJobs", dependencies: ["JobEngine", "JobQueue", "ProcessRunner", "JSON"], swiftSettings: settings),
         // The SQLite adapter behind JobQueue's JobStore protocol.
         .target(name: "JobStoreSQLite", dependencies: ["JobQueue", "JSON", "CSQLite", "Essentials"], swiftSettings: settings),
         .target(name: "HTTPServer", dependencies: ["CMicroHTTPD", "CEpoll", "Essentials"], swiftSettings: settings),
@@ -68,6 +70,7 @@ let package = Package(
             name: "jobrunnerd",
             dependencies: [
                 "JobRunnerAPI", "HTTPServer", "JobEngine", "JobQueue", "JobStoreSQLite", "Systemd", "JSON", "Essentials",
+                "CommandJobs", "ProcessRunner",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: settings
@@ -79,6 +82,7 @@ let package = Package(
         .testTarget(name: "EssentialsTests", dependencies: ["Essentials"], swiftSettings: settings),
         .testTarget(name: "JSONTests", dependencies: ["JSON"], swiftSettings: settings),
         .testTarget(name: "ProcessRunnerTests", dependencies: ["ProcessRunner"], swiftSettings: settings),
+        .testTarget(name: "CommandJobsTests", dependencies: ["CommandJobs", "JobEngine", "JobQueue", "ProcessRunner", "JSON"], swiftSettings: settings),
         .testTarget(name: "JobEngineTests", dependencies: ["JobEngine", "JobQueue", "JSON"], swiftSettings: settings),
         .testTarget(name: "JobStoreSQLiteTests", dependencies: ["JobStoreSQLite", "JobQueue", "JobEngine", "JSON"], swiftSettings: settings),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "HTTPTestSupport"], swiftSettings: settings),

@@ -33,7 +33,10 @@ public enum SubmitError: Error, Sendable, Equatable {
 /// holds them with a durable store (then a failure means nothing changed).
 public final class JobEngine: Sendable {
     let queue: JobQueue
-    public let registry: JobRegistry
+    /// The job types known now (replaced as a whole when the daemon reloads its
+    /// definitions; running jobs keep the type they started with).
+    public var registry: JobRegistry { registryBox.withLock { $0 } }
+    private let registryBox: Mutex<JobRegistry>
     public let capacity: Int
 
     private struct WorkerState {
@@ -50,9 +53,14 @@ public final class JobEngine: Sendable {
 
     public init(queue: JobQueue = JobQueue(), registry: JobRegistry = .builtIn, capacity: Int = 3) {
         self.queue = queue
-        self.registry = registry
+        self.registryBox = Mutex(registry)
         self.capacity = max(1, capacity)
         queue.onJobsAvailable { [weak self] in self?.pump() }
+    }
+
+    /// Puts a new set of job types in place.
+    public func replaceRegistry(_ registry: JobRegistry) {
+        registryBox.withLock { $0 = registry }
     }
 
     /// Validates a submission: the type and its normalised params.
@@ -132,6 +140,9 @@ public final class JobEngine: Sendable {
     public func list(_ query: JobQuery) throws(StoreError) -> JobPage { try queue.list(query) }
 
     public func queueStats() -> QueueStats { queue.stats() }
+
+    /// A job's log after `seq` (committed), or nil for an unknown job.
+    public func log(_ id: Int64, after seq: UInt64 = 0) throws(StoreError) -> JobLog? { try queue.log(id, after: seq) }
 
     /// What a live client starts from (see `JobQueue.snapshot`).
     public func snapshot(pendingLimit: Int = 1000, finishedLimit: Int = 1000) -> QueueSnapshot {
@@ -215,9 +226,11 @@ public final class JobEngine: Sendable {
         let queue = self.queue
         let id = job.id
         if let jobType = registry.type(named: job.type) {
-            let context = JobContext(jobID: id) { percent, message in
+            let context = JobContext(jobID: id, reporter: { percent, message in
                 queue.updateProgress(id, percent: percent, message: message)
-            }
+            }, logger: { stream, lines in
+                queue.appendLog(id, stream, lines)
+            })
             do {
                 let result = try await jobType.run(job.params, context)
                 queue.complete(id, result: result)

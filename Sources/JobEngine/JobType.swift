@@ -1,4 +1,5 @@
 import JSON
+import JobQueue
 
 /// A kind of job the engine can run. Register new types with a `JobRegistry`;
 /// the engine itself never names a type.
@@ -13,18 +14,26 @@ public protocol JobType: Sendable {
     func run(_ params: JSONObject, _ context: JobContext) async throws -> JSONValue
 }
 
-/// What a running job can do besides its work: report progress.
+/// What a running job can do besides its work: report progress, write its log.
 public struct JobContext: Sendable {
     public let jobID: Int64
     private let reporter: @Sendable (Int, String) -> Void
+    private let logger: @Sendable (LogStream, [String]) -> Void
 
-    public init(jobID: Int64, reporter: @escaping @Sendable (Int, String) -> Void) {
+    public init(jobID: Int64, reporter: @escaping @Sendable (Int, String) -> Void,
+                logger: @escaping @Sendable (LogStream, [String]) -> Void = { _, _ in }) {
         self.jobID = jobID
         self.reporter = reporter
+        self.logger = logger
     }
 
     public func progress(_ percent: Int, _ message: String) {
         reporter(percent, message)
+    }
+
+    /// Appends lines to the job's log (kept, bounded, and streamed to watchers).
+    public func log(_ stream: LogStream, _ lines: [String]) {
+        logger(stream, lines)
     }
 }
 

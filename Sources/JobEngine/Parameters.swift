@@ -5,16 +5,36 @@ public struct ParameterSpec: Sendable {
     public enum Kind: Sendable {
         case integer(default: Int64?, min: Int64?, max: Int64?)
         case string(default: String?, maxLength: Int?)
+        case number(default: Double?, min: Double?, max: Double?)
+        case boolean(default: Bool?)
     }
 
     public let name: String
     public let kind: Kind
     public let description: String
+    /// Rules of parameters an operator declares (command job types); nil for the
+    /// built-ins, whose wording and integer rules stay as they always were.
+    public let declared: Declared?
 
-    public init(name: String, kind: Kind, description: String) {
+    /// What an operator's declaration adds: `required`, `pattern`, `enum`, and
+    /// signed integers.
+    public struct Declared: Sendable {
+        public var required: Bool
+        public var pattern: ParameterPattern?
+        public var choices: [JSONValue]?
+
+        public init(required: Bool = false, pattern: ParameterPattern? = nil, choices: [JSONValue]? = nil) {
+            self.required = required
+            self.pattern = pattern
+            self.choices = choices
+        }
+    }
+
+    public init(name: String, kind: Kind, description: String, declared: Declared? = nil) {
         self.name = name
         self.kind = kind
         self.description = description
+        self.declared = declared
     }
 
     public static func integer(_ name: String, default d: Int64?, min: Int64? = nil, max: Int64? = nil, _ description: String) -> ParameterSpec {
@@ -39,6 +59,19 @@ public struct ParameterSpec: Sendable {
             o["type"] = "string"
             o["default"] = d.map(JSONValue.string) ?? .null
             if let maxLength { o["max_length"] = .int(Int64(maxLength)) }
+        case .number(let d, let lo, let hi):
+            o["type"] = "number"
+            o["default"] = d.map(JSONValue.double) ?? .null
+            if let lo { o["min"] = .double(lo) }
+            if let hi { o["max"] = .double(hi) }
+        case .boolean(let d):
+            o["type"] = "boolean"
+            o["default"] = d.map(JSONValue.bool) ?? .null
+        }
+        if let declared {
+            o["required"] = .bool(declared.required)
+            if let pattern = declared.pattern { o["pattern"] = .string(pattern.source) }
+            if let choices = declared.choices { o["enum"] = .array(choices) }
         }
         o["description"] = .string(description)
         return .object(o)
@@ -66,7 +99,7 @@ extension JobType {
         for spec in parameters {
             var value = given[spec.name]
             if value?.isNull == true { value = nil }
-            out[spec.name] = try spec.normalise(value)
+            if let normalised = try spec.normalise(value) { out[spec.name] = normalised }
         }
         for member in given where !parameters.contains(where: { $0.name == member.key }) {
             throw ValidationError("Unknown parameter: \(member.key.prefix(100))")
@@ -81,7 +114,9 @@ extension JobType {
 }
 
 extension ParameterSpec {
-    func normalise(_ value: JSONValue?) throws(ValidationError) -> JSONValue {
+    /// The normalised value, or nil for an optional declared parameter left out.
+    func normalise(_ value: JSONValue?) throws(ValidationError) -> JSONValue? {
+        if let declared { return try normaliseDeclared(value, declared) }
         switch kind {
         case .integer(let d, let lo, let hi):
             guard let value else {
@@ -106,6 +141,8 @@ extension ParameterSpec {
                 throw ValidationError("Parameter '\(name)' is too long (max \(maxLength))")
             }
             return .string(s)
+        case .number, .boolean:
+            return try normaliseDeclared(value, Declared(required: true))
         }
     }
 

@@ -25,6 +25,8 @@ struct Change: Sendable {
     var retry = true
     /// The running job whose cancel this is.
     var cancelOf: Int64?
+    /// Log lines of one job, kept in memory when there is no store.
+    var logs: (id: Int64, lines: [LogLine])?
     /// Runs after the change is applied and its events published, or on failure.
     var done: (@Sendable (Result<Void, StoreError>) -> Void)?
 }
@@ -123,6 +125,7 @@ extension JobQueue {
         }
         for before in change.touched { l.q.release(before.id) }
         if let id = change.cancelOf { l.q.cancelling[id] = nil }
+        if store == nil, let (id, lines) = change.logs { l.q.logs[id, default: JobLog()].append(lines, maxBytes: maxLogBytes) }
         for event in change.events { hub.record(event) }
         if let done = change.done { l.completions.append { done(.success(())) } }
     }

@@ -29,6 +29,8 @@ public final class JobQueue: Sendable {
     let store: (any JobStore)?
     /// Finished jobs kept in memory with a durable store.
     public let recentFinishedLimit: Int
+    /// Bytes of log kept per job (`--max-log-bytes`); past it the oldest lines go.
+    public let maxLogBytes: Int
     private let availability = Mutex<[@Sendable () -> Void]>([])
 
     /// Seconds between progress writes of one job (progress events are not throttled).
@@ -36,17 +38,19 @@ public final class JobQueue: Sendable {
     public static let interruptedMessage = "Interrupted: the daemon stopped while this job was running"
 
     /// An in-memory queue.
-    public init() {
+    public init(maxLogBytes: Int = 1 << 20) {
         store = nil
         recentFinishedLimit = 1000
+        self.maxLogBytes = maxLogBytes
     }
 
     /// A queue over a durable store: loads its jobs. Jobs found running were
     /// interrupted by a stop; they are recorded as failed, and committed, before
     /// this returns.
-    public init(store: any JobStore, recentFinishedLimit: Int = 1000) throws(StoreError) {
+    public init(store: any JobStore, recentFinishedLimit: Int = 1000, maxLogBytes: Int = 1 << 20) throws(StoreError) {
         self.store = store
         self.recentFinishedLimit = recentFinishedLimit
+        self.maxLogBytes = maxLogBytes
         let snapshot = try store.load(recentFinished: recentFinishedLimit)
         store.onBatchDone { [weak self] in self?.batchDone() }
         let interrupted = state.withLock { l -> [Int64] in
@@ -209,6 +213,40 @@ public final class JobQueue: Sendable {
                                  events: [QueueEvent(jobID: id, sequence: job.sequence, kind: .progress(p))],
                                  touched: [before]))
         }
+    }
+
+    /// Appends lines to a running job's log; ignored (false) once it is not running.
+    /// Each line takes the job's next sequence number and becomes a `log` event.
+    @discardableResult
+    public func appendLog(_ id: Int64, _ stream: LogStream, _ lines: [String]) -> Bool {
+        guard !lines.isEmpty else { return true }
+        return transact { q -> (Bool, Change?) in
+            guard let before = q.current(id), before.status == .running else { return (false, nil) }
+            var job = before
+            let now = epochNow()
+            var out: [LogLine] = []
+            out.reserveCapacity(lines.count)
+            for text in lines {
+                job.sequence += 1
+                out.append(LogLine(seq: job.sequence, ts: now, stream: stream, text: text))
+            }
+            q.stage(job)
+            let ops: [StoreOp] = store == nil ? [] : [.appendLog(id: id, lines: out, maxBytes: maxLogBytes)]
+            return (true, Change(ops: ops, effect: .update([job]),
+                                 events: out.map { QueueEvent(jobID: id, sequence: $0.seq, kind: .log($0)) },
+                                 touched: [before], logs: (id, out)))
+        }
+    }
+
+    /// A job's log lines after `seq` (committed), or nil for an unknown job.
+    public func log(_ id: Int64, after seq: UInt64 = 0) throws(StoreError) -> JobLog? {
+        guard let store else {
+            return state.withLock { l in
+                guard l.q.jobs[id] != nil else { return nil }
+                return (l.q.logs[id] ?? JobLog()).after(seq)
+            }
+        }
+        return try store.log(id, after: seq)
     }
 
     /// Marks a running job completed with its result.

@@ -11,6 +11,8 @@ public struct QueueEvent: Sendable {
         case failed(error: String)
         case cancelled
         case cleared(count: Int, ids: [Int64])
+        /// A line of the job's log (stdout, stderr or the daemon's note).
+        case log(LogLine)
     }
 
     public let jobID: Int64

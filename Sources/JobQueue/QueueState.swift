@@ -22,6 +22,8 @@ struct QueueState: ~Copyable {
     var finishedHead = 0
     var running: Set<Int64> = []
     var stats = QueueStats()
+    /// Jobs' logs, in memory only when there is no store (a store keeps them).
+    var logs: [Int64: JobLog] = [:]
 
     // MARK: Working (decided, maybe not yet committed)
 
@@ -127,6 +129,7 @@ struct QueueState: ~Copyable {
             guard let job = jobs[id], job.status.isFinished else { continue }
             removed.append(id)
             jobs[id] = nil
+            logs[id] = nil
         }
         order.removeAll { jobs[$0] == nil }
         orderHoles = 0
@@ -145,6 +148,7 @@ struct QueueState: ~Copyable {
         for r in removed {
             stats[r.status] -= 1
             stats.total -= 1
+            logs[r.id] = nil
             if jobs[r.id]?.status.isFinished == true {
                 jobs[r.id] = nil
                 orderHoles += 1

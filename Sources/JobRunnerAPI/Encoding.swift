@@ -8,6 +8,19 @@ extension JSONWriter {
         if let value { double(value) } else { raw("null") }
     }
 
+    /// `{"seq":N,"ts":T,"stream":"stdout","line":"..."}`
+    mutating func logLine(_ line: LogLine) {
+        raw("{\"seq\":")
+        int(Int64(line.seq))
+        raw(",\"ts\":")
+        double(line.ts)
+        raw(",\"stream\":")
+        string(line.stream.rawValue)
+        raw(",\"line\":")
+        string(line.text)
+        raw("}")
+    }
+
     mutating func progress(_ p: JobProgress) {
         raw("{\"percent\":")
         int(Int64(p.percent))

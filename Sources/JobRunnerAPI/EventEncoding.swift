@@ -5,10 +5,13 @@ import JobQueue
 /// The wire forms of queue events: WebSocket broadcasts and SSE events, each
 /// written once per event and shared by every client.
 enum EventEncoding {
-    /// `{"type":T,"data":{...}}` for the WebSocket, or nil for events not broadcast.
-    static func broadcast(_ event: QueueEvent) -> [UInt8] {
+    /// `{"type":T,"data":{...}}` for the WebSocket, or nil for events not
+    /// broadcast (log lines go to the job's SSE stream only).
+    static func broadcast(_ event: QueueEvent) -> [UInt8]? {
         var w = JSONWriter(capacity: 192)
         switch event.kind {
+        case .log:
+            return nil
         case .created(let job):
             w.raw("{\"type\":\"job_created\",\"data\":")
             w.job(job)
@@ -91,9 +94,16 @@ enum EventEncoding {
                 w.int(event.jobID)
                 w.raw("}")
             }
+        case .log(let line):
+            return sseLog(line)
         case .started, .created, .cleared:
             return nil
         }
+    }
+
+    /// `event: log` with the line's JSON; its `id:` is the line's sequence number.
+    static func sseLog(_ line: LogLine) -> [UInt8] {
+        sse(id: line.seq, event: "log") { $0.logLine(line) }
     }
 
     static func sseComplete(id: UInt64, result: JSONValue, duration: Double) -> [UInt8] {

@@ -40,7 +40,8 @@ final class QueueSocket: Sendable {
     func deliver(_ event: QueueEvent) {
         let targets = clients.withLock { Array($0.values) }
         guard !targets.isEmpty else { return }
-        let frame = WebSocketFrame.text(EventEncoding.broadcast(event))
+        guard let body = EventEncoding.broadcast(event) else { return }
+        let frame = WebSocketFrame.text(body)
         let key: Int64? = if case .progress = event.kind { event.jobID } else { nil }
         for c in targets where event.position > c.position {
             c.socket.send(frame: frame, coalescingKey: key)

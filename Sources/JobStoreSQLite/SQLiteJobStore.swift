@@ -17,7 +17,7 @@ public final class SQLiteJobStore: JobStore, Sendable {
     }
 
     /// The schema version this build writes; a newer file is refused.
-    public static let schemaVersion = 1
+    public static let schemaVersion = 2
 
     private struct Entry {
         let ops: [StoreOp]
@@ -106,6 +106,24 @@ public final class SQLiteJobStore: JobStore, Sendable {
                 COMMIT;
                 """)
         }
+        if version < 2 {
+            // Job logs, bounded per job: the bytes kept and the lines dropped.
+            try db.execute("""
+                BEGIN;
+                CREATE TABLE job_logs (
+                    job_id INTEGER NOT NULL,
+                    seq INTEGER NOT NULL,
+                    ts REAL NOT NULL,
+                    stream TEXT NOT NULL,
+                    line TEXT NOT NULL,
+                    PRIMARY KEY (job_id, seq)
+                ) WITHOUT ROWID;
+                ALTER TABLE jobs ADD COLUMN log_bytes INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE jobs ADD COLUMN log_dropped INTEGER NOT NULL DEFAULT 0;
+                PRAGMA user_version = 2;
+                COMMIT;
+                """)
+        }
         // Later versions add their steps here, each in its own transaction.
     }
 
@@ -178,6 +196,22 @@ public final class SQLiteJobStore: JobStore, Sendable {
         try read { db throws(SQLiteError) in
             var found: Job?
             try db.run("SELECT \(Self.columns) FROM jobs WHERE id = ?", [.int(id)]) { (row: SQLiteRow) throws(SQLiteError) in found = try Self.job(row) }
+            return found
+        }
+    }
+
+    public func log(_ id: Int64, after seq: UInt64) throws(StoreError) -> JobLog? {
+        try read { db throws(SQLiteError) in
+            var log: JobLog?
+            try db.run("SELECT log_dropped, log_bytes FROM jobs WHERE id = ?", [.int(id)]) { row in
+                log = JobLog(lines: [], dropped: Int(row.int(0)), bytes: Int(row.int(1)))
+            }
+            guard var found = log else { return nil }
+            try db.run("SELECT seq, ts, stream, line FROM job_logs WHERE job_id = ? AND seq > ? ORDER BY seq",
+                       [.int(id), .int(Int64(clamping: seq))]) { row in
+                found.lines.append(LogLine(seq: UInt64(row.int(0)), ts: row.double(1),
+                                           stream: LogStream(rawValue: row.text(2)) ?? .stdout, text: row.text(3)))
+            }
             return found
         }
     }
@@ -306,7 +340,10 @@ public final class SQLiteJobStore: JobStore, Sendable {
                        [.int(Int64(progress.percent)), .text(progress.message), .int(Int64(sequence)), .int(id)])
         case .deleteFinished:
             try rememberNextID(db)
+            try db.run("DELETE FROM job_logs WHERE job_id IN (SELECT id FROM jobs WHERE status IN ('completed','failed','cancelled'))")
             try db.run("DELETE FROM jobs WHERE status IN ('completed','failed','cancelled')")
+        case .appendLog(let id, let lines, let maxBytes):
+            try appendLog(id, lines, maxBytes, db)
         case .prune(let before, let keep, let report):
             try rememberNextID(db)
             var clauses: [String] = []
@@ -324,8 +361,35 @@ public final class SQLiteJobStore: JobStore, Sendable {
             try db.run("DELETE FROM jobs WHERE \(condition) RETURNING id, status", bindings) { row in
                 if let status = JobStatus(rawValue: row.text(1)) { removed.append(PrunedJob(id: row.int(0), status: status)) }
             }
+            for job in removed { try db.run("DELETE FROM job_logs WHERE job_id = ?", [.int(job.id)]) }
             report(removed)
         }
+    }
+
+    /// Adds lines; past `maxBytes` the oldest go, down to three quarters of the
+    /// budget (the same rule as `JobLog.append`), and the job counts them as dropped.
+    private func appendLog(_ id: Int64, _ lines: [LogLine], _ maxBytes: Int, _ db: SQLiteConnection) throws(SQLiteError) {
+        var added = 0
+        for line in lines {
+            try db.run("INSERT OR REPLACE INTO job_logs (job_id, seq, ts, stream, line) VALUES (?, ?, ?, ?, ?)",
+                       [.int(id), .int(Int64(line.seq)), .double(line.ts), .text(line.stream.rawValue), .text(line.text)])
+            added += line.bytes
+        }
+        try db.run("UPDATE jobs SET log_bytes = log_bytes + ? WHERE id = ?", [.int(Int64(added)), .int(id)])
+        let total = Int(try db.scalar("SELECT log_bytes FROM jobs WHERE id = ?", [.int(id)]))
+        guard total > maxBytes else { return }
+        var freed = 0
+        var cut = 0
+        var lastSeq: Int64 = -1
+        try db.run("SELECT seq, length(CAST(line AS BLOB)) FROM job_logs WHERE job_id = ? ORDER BY seq", [.int(id)]) { row in
+            guard total - freed > maxBytes * 3 / 4 else { return }
+            freed += Int(row.int(1)) + 1
+            cut += 1
+            lastSeq = row.int(0)
+        }
+        try db.run("DELETE FROM job_logs WHERE job_id = ? AND seq <= ?", [.int(id), .int(lastSeq)])
+        try db.run("UPDATE jobs SET log_bytes = log_bytes - ?, log_dropped = log_dropped + ? WHERE id = ?",
+                   [.int(Int64(freed)), .int(Int64(cut)), .int(id)])
     }
 
     /// Ids are never reused: before rows leave, the next id is written down.

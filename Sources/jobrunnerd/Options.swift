@@ -47,6 +47,12 @@ struct Options: ParsableCommand {
     @Option(name: .customLong("log-level"), help: "debug, info, warning or error. (default: info)") var logLevel: String?
     @Option(name: .customLong("log-file"), help: "Append logs to this file (reopened on SIGHUP) instead of stderr.") var logFile: String?
     @Option(name: .customLong("access-log"), help: "Log every request: true or false. (default: false)") var accessLog: String?
+    @Option(name: .customLong("job-types-dir"), help: "Directory of command job type definitions, one *.json each. (default: /etc/jobrunner/jobs.d)")
+    var jobTypesDir: String?
+    @Option(name: .customLong("kill-grace"), help: "Seconds between SIGTERM and SIGKILL when a job's process is stopped. (default: 5)")
+    var killGrace: String?
+    @Option(name: .customLong("max-log-bytes"), help: "Log kept per job; past it the oldest lines go. (default: 1048576)")
+    var maxLogBytes: String?
 
     /// The settings given as flags, by key.
     var given: [String: String] {
@@ -57,6 +63,7 @@ struct Options: ParsableCommand {
             ("ws-max-queue", wsMaxQueue), ("ws-ping-interval", wsPingInterval), ("allowed-origins", allowedOrigins),
             ("db", db), ("sync", sync), ("retain-finished", retainFinished), ("shutdown-grace", shutdownGrace),
             ("log-level", logLevel), ("log-file", logFile), ("access-log", accessLog),
+            ("job-types-dir", jobTypesDir), ("kill-grace", killGrace), ("max-log-bytes", maxLogBytes),
         ]
         var out: [String: String] = [:]
         for (k, v) in pairs { if let v { out[k] = v } }

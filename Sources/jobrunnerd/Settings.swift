@@ -31,9 +31,12 @@ struct Settings {
         "host", "port", "concurrency", "www", "threads", "max-body", "max-connections", "max-connections-per-ip",
         "idle-timeout", "sse-heartbeat", "ws-max-message", "ws-max-queue", "ws-ping-interval", "allowed-origins",
         "db", "sync", "retain-finished", "shutdown-grace", "log-level", "log-file", "access-log",
+        "job-types-dir", "kill-grace", "max-log-bytes",
     ]
+    /// Structured sections of the config file, beside the flag-named keys.
+    static let sections = ["job_types"]
     /// What SIGHUP re-reads (the rest needs a restart).
-    static let reloadable: Set<String> = ["log-level", "log-file", "access-log", "retain-finished"]
+    static let reloadable: Set<String> = ["log-level", "log-file", "access-log", "retain-finished", "job_types", "job-types-dir"]
 
     var host = "127.0.0.1"
     var port = 8080
@@ -56,12 +59,17 @@ struct Settings {
     var logLevel = Logger.Level.info
     var logFile: String?
     var accessLog = false
+    var jobTypesDir = "/etc/jobrunner/jobs.d"
+    var killGrace = 5.0
+    var maxLogBytes = 1 << 20
+    /// The config file's `job_types` section, checked by the command job loader.
+    var jobTypes: JSONValue?
 
     /// Resolves every key from the three sources; the first bad value or unknown
     /// file key is an error.
     init(flags: [String: String], environment: [String: String], configFile: String?) throws(ConfigError) {
         var file: [String: String] = [:]
-        if let configFile { file = try Self.readFile(configFile) }
+        if let configFile { (file, jobTypes) = try Self.readFile(configFile) }
         func value(_ key: String) -> (String, String)? {
             if let v = flags[key] { return (v, "--\(key)") }
             let env = "JOBRUNNER_" + key.uppercased().replacingDashes()
@@ -124,10 +132,14 @@ struct Settings {
         if let v = try choice("log-level", ["debug", "info", "warning", "error"]) { logLevel = Logger.Level(name: v) ?? .info }
         logFile = try string("log-file")
         if let v = try choice("access-log", ["true", "false"]) { accessLog = v == "true" }
+        if let v = try string("job-types-dir") { jobTypesDir = v }
+        if let v = try seconds("kill-grace", min: 0) { killGrace = v }
+        if let v = try int("max-log-bytes", 1024...(1 << 30)) { maxLogBytes = v }
     }
 
-    /// The file's keys as text; unknown keys and values of the wrong kind are errors.
-    static func readFile(_ path: String) throws(ConfigError) -> [String: String] {
+    /// The file's keys as text, and its `job_types` section; unknown keys and
+    /// values of the wrong kind are errors.
+    static func readFile(_ path: String) throws(ConfigError) -> ([String: String], JSONValue?) {
         guard let f = fopen(path, "r") else {
             throw ConfigError(message: "cannot read config file \(path): \(String(cString: strerror(errno)))")
         }
@@ -146,9 +158,14 @@ struct Settings {
         }
         guard case .object(let object) = root else { throw ConfigError(message: "config file \(path) must hold a JSON object") }
         var out: [String: String] = [:]
+        var jobTypes: JSONValue?
         for member in object {
+            if member.key == "job_types" {
+                jobTypes = member.value
+                continue
+            }
             guard keys.contains(member.key) else {
-                throw ConfigError(message: "unknown key '\(member.key)' in \(path) (known: \(keys.joined(separator: ", ")))")
+                throw ConfigError(message: "unknown key '\(member.key)' in \(path) (known: \((keys + sections).joined(separator: ", ")))")
             }
             switch member.value {
             case .string(let s): out[member.key] = s
@@ -161,7 +178,7 @@ struct Settings {
             default: throw ConfigError(message: "invalid '\(member.key)' in \(path): must be a string, number or boolean")
             }
         }
-        return out
+        return (out, jobTypes)
     }
 
     static func environment() -> [String: String] {

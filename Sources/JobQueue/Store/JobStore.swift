@@ -11,8 +11,10 @@ public enum StoreOp: Sendable {
     case upsert(Job)
     /// Progress only (coalesced by the queue).
     case progress(id: Int64, progress: JobProgress, sequence: UInt64)
-    /// Removes every completed, failed and cancelled job.
+    /// Removes every completed, failed and cancelled job (and their logs).
     case deleteFinished
+    /// Appends lines to a job's log, which keeps at most `maxBytes` (the oldest go).
+    case appendLog(id: Int64, lines: [LogLine], maxBytes: Int)
     /// Removes finished jobs completed before `before` (epoch seconds) or not
     /// among the newest `keep` finished jobs by id. `report` gets the jobs removed,
     /// inside the transaction (again on a retry); the queue uses the last report
@@ -73,6 +75,8 @@ public protocol JobStore: AnyObject, Sendable {
     func job(_ id: Int64) throws(StoreError) -> Job?
     /// A page of jobs (committed state).
     func query(_ query: JobQuery) throws(StoreError) -> JobPage
+    /// A job's log lines after `seq` (committed state); nil for a job that is not stored.
+    func log(_ id: Int64, after seq: UInt64) throws(StoreError) -> JobLog?
     /// Commits what is queued and stops the writer.
     func close()
 }

@@ -1,0 +1,66 @@
+/// Where a line of a job's log came from: its stdout, its stderr, or the
+/// daemon's own notes about the job (a malformed progress line, say).
+public enum LogStream: String, Sendable, CaseIterable {
+    case stdout, stderr, jobrunner
+}
+
+/// One line of a job's log. `seq` continues the job's event sequence, so an SSE
+/// client's `Last-Event-ID` covers log lines too.
+public struct LogLine: Sendable, Equatable {
+    public let seq: UInt64
+    public let ts: Double
+    public let stream: LogStream
+    public let text: String
+
+    public init(seq: UInt64, ts: Double, stream: LogStream, text: String) {
+        self.seq = seq
+        self.ts = ts
+        self.stream = stream
+        self.text = text
+    }
+
+    /// What the line counts against the job's log budget.
+    public var bytes: Int { text.utf8.count + 1 }
+}
+
+/// A job's log as kept: the lines still held, and how many older ones were
+/// dropped to stay within the budget.
+public struct JobLog: Sendable, Equatable {
+    public var lines: [LogLine]
+    public var dropped: Int
+    public var bytes: Int
+
+    public init(lines: [LogLine] = [], dropped: Int = 0, bytes: Int = 0) {
+        self.lines = lines
+        self.dropped = dropped
+        self.bytes = bytes
+    }
+
+    /// Appends lines; past `maxBytes` the oldest go, down to three quarters of the
+    /// budget, so a job writing at its limit does not trim line by line.
+    public mutating func append(_ more: [LogLine], maxBytes: Int) {
+        lines += more
+        bytes += more.reduce(0) { $0 + $1.bytes }
+        guard bytes > maxBytes else { return }
+        var cut = 0
+        var freed = 0
+        while cut < lines.count && bytes - freed > maxBytes * 3 / 4 {
+            freed += lines[cut].bytes
+            cut += 1
+        }
+        lines.removeFirst(cut)
+        bytes -= freed
+        dropped += cut
+    }
+
+    /// The lines after `seq`.
+    public func after(_ seq: UInt64) -> JobLog {
+        var copy = self
+        if let first = lines.firstIndex(where: { $0.seq > seq }) {
+            copy.lines = Array(lines[first...])
+        } else {
+            copy.lines = []
+        }
+        return copy
+    }
+}
