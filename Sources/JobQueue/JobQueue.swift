@@ -126,22 +126,81 @@ public final class JobQueue: Sendable {
         return page
     }
 
-    /// Pending and running jobs plus the newest `recentFinishedLimit` finished ones
-    /// (oldest first), counters and event position, all read under one lock.
-    public func snapshot() -> QueueSnapshot {
-        state.withLock { s in
+    /// A bounded view for `queue_state`: every running job, the first
+    /// `pendingLimit` pending ones in run order and the newest `finishedLimit`
+    /// finished ones (with a store: the most recently finished, which memory
+    /// holds; in memory: the highest ids), sorted by id, with the exact counters,
+    /// the event position and whether jobs were left out.
+    ///
+    /// Under the lock it visits the pending FIFO from its head, the finished list
+    /// from its end, and `order` backwards only until every running job (and, in
+    /// memory, enough finished ones) is found; sorting happens after the lock.
+    public func snapshot(pendingLimit: Int = 1000, finishedLimit: Int = 1000) -> QueueSnapshot {
+        let taken = state.withLock { s -> (jobs: [Job], stats: QueueStats, position: UInt64, truncated: Bool) in
             var jobs: [Job] = []
-            var finishedBudget = recentFinishedLimit
-            for id in s.order.reversed() {
-                guard let job = s.jobs[id] else { continue }
-                if job.status.isFinished {
-                    if finishedBudget == 0 { continue }
-                    finishedBudget -= 1
+            jobs.reserveCapacity(min(s.stats.pending, pendingLimit) + s.stats.running + finishedLimit)
+            var pending = 0
+            var firstPending: Int64?
+            var i = s.fifoHead
+            while i < s.fifo.count && pending < pendingLimit {
+                if let job = s.jobs[s.fifo[i]], job.status == .pending {
+                    if firstPending == nil { firstPending = job.id }
+                    jobs.append(job)
+                    pending += 1
                 }
-                jobs.append(job)
+                i += 1
             }
-            return QueueSnapshot(jobs: jobs.reversed(), stats: s.stats, position: s.position)
+            let finishedTotal = s.stats.completed + s.stats.failed + s.stats.cancelled
+            let finishedWanted = min(finishedLimit, finishedTotal)
+            var finished = 0
+            if store != nil {
+                var k = s.finished.count - 1
+                while k >= s.finishedHead && finished < finishedWanted {
+                    if let job = s.jobs[s.finished[k]], job.status.isFinished {
+                        jobs.append(job)
+                        finished += 1
+                    }
+                    k -= 1
+                }
+            }
+            // Running jobs (and, in memory, finished ones) by walking `order`
+            // (ids ascending) backwards. Jobs run in FIFO order, so running ones
+            // lie just below the first pending id: start there when only running
+            // ones are sought, then cover the rest in case they are elsewhere.
+            let collectFinished = store == nil && finishedWanted > 0
+            var split = s.order.count
+            if !collectFinished, let firstPending {
+                var lo = 0, hi = s.order.count
+                while lo < hi {
+                    let mid = (lo + hi) / 2
+                    if s.order[mid] < firstPending { lo = mid + 1 } else { hi = mid }
+                }
+                split = lo
+            }
+            var running = 0
+            let runningTotal = s.stats.running
+            func done() -> Bool { running >= runningTotal && (!collectFinished || finished >= finishedWanted) }
+            for range in [0..<split, split..<s.order.count] where !done() {
+                var k = range.upperBound - 1
+                while k >= range.lowerBound && !done() {
+                    if let job = s.jobs[s.order[k]] {
+                        if job.status == .running {
+                            jobs.append(job)
+                            running += 1
+                        } else if collectFinished && finished < finishedWanted && job.status.isFinished {
+                            jobs.append(job)
+                            finished += 1
+                        }
+                    }
+                    k -= 1
+                }
+            }
+            let truncated = pending < s.stats.pending || finished < finishedTotal
+            return (jobs, s.stats, s.position, truncated)
         }
+        var jobs = taken.jobs
+        jobs.sort { $0.id < $1.id }
+        return QueueSnapshot(jobs: jobs, stats: taken.stats, position: taken.position, truncated: taken.truncated)
     }
 
     public func stats() -> QueueStats {

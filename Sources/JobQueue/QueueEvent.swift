@@ -38,9 +38,13 @@ public struct QueueEvent: Sendable {
 /// A consistent view of the queue: the jobs, the counters and the position of
 /// the last event they reflect.
 public struct QueueSnapshot: Sendable {
+    /// Sorted by id.
     public let jobs: [Job]
+    /// Exact, also when `jobs` is truncated.
     public let stats: QueueStats
     public let position: UInt64
+    /// True when jobs were left out of `jobs` by the snapshot's bounds.
+    public let truncated: Bool
 }
 
 /// A handle returned by `subscribe`; pass it to `unsubscribe`.

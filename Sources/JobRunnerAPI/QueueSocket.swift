@@ -7,15 +7,9 @@ import Synchronization
 /// The WebSocket queue protocol of SPEC.md: `queue_state` on connect, every
 /// broadcast, and the commands with their replies.
 final class QueueSocket: Sendable {
-    private struct Client {
-        let socket: WebSocket
-        /// Broadcasts at or before this queue position are already in its `queue_state`.
-        let position: UInt64
-    }
-
     private let engine: JobEngine
     private let limits: JSONLimits
-    private let clients = Mutex<[ObjectIdentifier: Client]>([:])
+    private let clients = Mutex<[ObjectIdentifier: WebSocket]>([:])
     let shuttingDown = Atomic<Bool>(false)
 
     init(engine: JobEngine, maxMessageBytes: Int) {
@@ -35,15 +29,16 @@ final class QueueSocket: Sendable {
 
     // MARK: Broadcasts
 
-    /// Sends a queue event to every client whose snapshot predates it. Progress
+    /// Sends a queue event to every client. Its position is its sequence: a
+    /// client's `queue_state` drops the events it already reflects. Progress
     /// frames of one job replace each other while unsent.
     func deliver(_ event: QueueEvent) {
         let targets = clients.withLock { Array($0.values) }
         guard !targets.isEmpty else { return }
         let frame = WebSocketFrame.text(EventEncoding.broadcast(event))
         let key: Int64? = if case .progress = event.kind { event.jobID } else { nil }
-        for c in targets where event.position > c.position {
-            c.socket.send(frame: frame, coalescingKey: key)
+        for ws in targets {
+            ws.send(frame: frame, coalescingKey: key, sequence: event.position)
         }
     }
 
@@ -61,30 +56,50 @@ final class QueueSocket: Sendable {
     }
 
     private func broadcast(_ frame: [UInt8], key: Int64?) {
-        for c in clients.withLock({ Array($0.values) }) { c.socket.send(frame: frame, coalescingKey: key) }
+        for ws in clients.withLock({ Array($0.values) }) { ws.send(frame: frame, coalescingKey: key) }
     }
 
     /// Ends every client with 1001.
     func closeAll() {
-        for c in clients.withLock({ Array($0.values) }) { c.socket.close(.goingAway, reason: "server shutting down") }
+        for ws in clients.withLock({ Array($0.values) }) { ws.close(.goingAway, reason: "server shutting down") }
     }
 
     // MARK: Connection
 
     private func opened(_ ws: WebSocket) {
-        // Snapshot and registration under one lock: every later event is either
-        // in the snapshot or delivered after it, never both, never neither.
-        clients.withLock { all in
-            let snapshot = engine.queue.snapshot()
-            ws.send(frame: WebSocketFrame.text(queueState(snapshot)), exempt: true)
-            all[ObjectIdentifier(ws)] = Client(socket: ws, position: snapshot.position)
+        // The snapshot's place is reserved before the client is registered, so
+        // every event delivered to it goes after the snapshot; the snapshot is
+        // taken after registration, so an event it misses is delivered.
+        let slot = ws.reserveSnapshot()
+        clients.withLock { $0[ObjectIdentifier(ws)] = ws }
+        if let slot { fill(slot, of: ws) }
+    }
+
+    /// Sends `queue_state`: at most one per client at a time (a `get_state` while
+    /// one is unsent is answered by that one).
+    private func sendState(_ ws: WebSocket) {
+        if let slot = ws.reserveSnapshot() { fill(slot, of: ws) }
+    }
+
+    /// Takes the snapshot and writes its JSON off the WebSocket thread and outside
+    /// every lock, then puts it in its place; events it reflects are dropped from
+    /// behind it.
+    private func fill(_ slot: WebSocket.SnapshotSlot, of ws: WebSocket) {
+        Task.detached { [self] in
+            let snapshot = engine.queue.snapshot(pendingLimit: Self.stateLimit, finishedLimit: Self.stateLimit)
+            ws.fillSnapshot(slot, frame: WebSocketFrame.text(queueState(snapshot)), sequence: snapshot.position)
         }
     }
+
+    /// Pending jobs (from the head of the queue) and finished jobs (newest) in `queue_state`.
+    static let stateLimit = 1000
 
     private func queueState(_ snapshot: QueueSnapshot) -> [UInt8] {
         var w = JSONWriter(capacity: 512 + snapshot.jobs.count * 256)
         w.raw("{\"type\":\"queue_state\",\"jobs\":")
         w.jobs(snapshot.jobs)
+        w.raw(",\"truncated\":")
+        w.raw(snapshot.truncated ? "true" : "false")
         w.raw(",\"stats\":")
         w.queueStats(snapshot.stats)
         w.raw(",\"worker\":")
@@ -115,7 +130,7 @@ final class QueueSocket: Sendable {
             whenDurable(ws, ["type": "jobs_cleared_ack", "cleared": .int(Int64(engine.queue.clearFinished()))])
             return
         case "get_state":
-            ws.send(frame: WebSocketFrame.text(queueState(engine.queue.snapshot())), exempt: true)
+            sendState(ws)
             return
         case "get_job_types":
             var w = JSONWriter(capacity: 2048)
