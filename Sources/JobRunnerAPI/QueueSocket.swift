@@ -1,3 +1,4 @@
+import Dispatch
 import HTTPServer
 import JSON
 import JobEngine
@@ -10,6 +11,9 @@ final class QueueSocket: Sendable {
     private let engine: JobEngine
     private let limits: JSONLimits
     private let clients = Mutex<[ObjectIdentifier: WebSocket]>([:])
+    /// Clients waiting for a `queue_state`, and whether `stateBuilder` is at work.
+    private let stateRequests = Mutex<(waiting: [(WebSocket, WebSocket.SnapshotSlot)], building: Bool)>(([], false))
+    private let stateBuilder = DispatchQueue(label: "queue-state")
     let shuttingDown = Atomic<Bool>(false)
 
     init(engine: JobEngine, maxMessageBytes: Int) {
@@ -81,13 +85,35 @@ final class QueueSocket: Sendable {
         if let slot = ws.reserveSnapshot() { fill(slot, of: ws) }
     }
 
-    /// Takes the snapshot and writes its JSON off the WebSocket thread and outside
-    /// every lock, then puts it in its place; events it reflects are dropped from
-    /// behind it.
+    /// Queues a client for the next snapshot. One thread (not the WebSocket
+    /// thread, not the job workers' pool) takes every waiting client at once,
+    /// takes one snapshot, writes its JSON once, outside every lock, and puts the
+    /// same bytes in each client's place: a hundred dashboards connecting
+    /// together cost one snapshot. Events delivered to a client before its state
+    /// is taken are dropped (the snapshot reflects them), and so are those queued
+    /// behind its place that it reflects.
     private func fill(_ slot: WebSocket.SnapshotSlot, of ws: WebSocket) {
-        Task.detached { [self] in
+        let start = stateRequests.withLock { r -> Bool in
+            r.waiting.append((ws, slot))
+            defer { r.building = true }
+            return !r.building
+        }
+        if start { stateBuilder.async { [self] in buildStates() } }
+    }
+
+    private func buildStates() {
+        while true {
+            let waiting = stateRequests.withLock { r -> [(WebSocket, WebSocket.SnapshotSlot)] in
+                defer { r.waiting = [] }
+                if r.waiting.isEmpty { r.building = false }
+                return r.waiting
+            }
+            if waiting.isEmpty { return }
+            let started = waiting.filter { ws, slot in ws.beginSnapshot(slot) }
+            if started.isEmpty { continue }
             let snapshot = engine.queue.snapshot(pendingLimit: Self.stateLimit, finishedLimit: Self.stateLimit)
-            ws.fillSnapshot(slot, frame: WebSocketFrame.text(queueState(snapshot)), sequence: snapshot.position)
+            let frame = WebSocketFrame.text(queueState(snapshot))
+            for (ws, slot) in started { ws.fillSnapshot(slot, frame: frame, sequence: snapshot.position) }
         }
     }
 

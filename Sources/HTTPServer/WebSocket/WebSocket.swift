@@ -73,6 +73,9 @@ public final class WebSocket: @unchecked Sendable {
         var snapshotBytes = 0
         /// Frames with a sequence at or below this are already in a snapshot sent.
         var supersededUpTo: UInt64 = 0
+        /// A snapshot's place is reserved and its state not yet taken: every
+        /// sequenced frame sent now is in it.
+        var snapshotNotTaken = false
         var nextSlot: UInt64 = 0
         var flushScheduled = false
         var phase = Phase.open
@@ -141,7 +144,7 @@ public final class WebSocket: @unchecked Sendable {
         enum Outcome { case queued(schedule: Bool), refused, overflow }
         let outcome = state.withLock { s -> Outcome in
             guard s.phase == .open else { return .refused }
-            if let sequence, sequence <= s.supersededUpTo { return .queued(schedule: false) }
+            if let sequence, sequence <= s.supersededUpTo || s.snapshotNotTaken { return .queued(schedule: false) }
             if let key = coalescingKey {
                 var i = s.queue.count - 1
                 while i >= max(s.inFlightEnd, s.head + (s.headOffset > 0 ? 1 : 0)) && s.queue[i].snapshot == nil {
@@ -182,11 +185,24 @@ public final class WebSocket: @unchecked Sendable {
             guard s.phase == .open, !s.queue[s.head...].contains(where: { $0.snapshot != nil }) else { return nil }
             s.nextSlot += 1
             s.queue.append(Outbound(bytes: [], snapshot: (s.nextSlot, false)))
+            s.snapshotNotTaken = true
             return SnapshotSlot(id: s.nextSlot)
         }
     }
 
-    /// Puts the snapshot's frame in its reserved place. Frames queued after the
+    /// Call right before taking the state for `slot`: sequenced frames sent
+    /// until now were dropped (the state will reflect them); from now on they
+    /// queue behind the place. False when the place is gone (the connection is
+    /// closing): no need to build the snapshot.
+    public func beginSnapshot(_ slot: SnapshotSlot) -> Bool {
+        state.withLock { s -> Bool in
+            guard s.phase == .open, s.queue[s.head...].contains(where: { $0.snapshot?.slot == slot.id && $0.isReserved }) else { return false }
+            s.snapshotNotTaken = false
+            return true
+        }
+    }
+
+    /// Puts the snapshot's frame (begun with `beginSnapshot`) in its reserved place. Frames queued after the
     /// place whose `sequence` is at or below `sequence` are dropped, and so are
     /// such frames sent later: the snapshot already reflects them. A no-op once
     /// the connection is closing.
@@ -220,6 +236,7 @@ public final class WebSocket: @unchecked Sendable {
                 let keep = s.headOffset > 0 || s.inFlightEnd > s.head ? max(s.inFlightEnd, s.head + 1) : s.head
                 s.queue.removeSubrange(keep...)
             }
+            s.snapshotNotTaken = false
             if s.queue[s.head...].contains(where: \.isReserved) {
                 let head = s.head
                 s.queue[head...].removeAll(where: \.isReserved)
