@@ -40,7 +40,9 @@ public struct QueueEvent: Sendable {
 /// A consistent view of the queue: the jobs, the counters and the position of
 /// the last event they reflect.
 public struct QueueSnapshot: Sendable {
+    /// Sorted by id.
     public let jobs: [Job]
+    /// Exact, also when `jobs` is truncated.
     public let stats: QueueStats
     public let position: UInt64
     /// Jobs were left out (pending past the first N, finished past the newest N).

@@ -1,3 +1,4 @@
+import Dispatch
 import HTTPServer
 import JSON
 import JobEngine
@@ -7,15 +8,12 @@ import Synchronization
 /// The WebSocket queue protocol (docs/protocol.md): `queue_state` on connect, every
 /// broadcast, and the commands with their replies.
 final class QueueSocket: Sendable {
-    private struct Client {
-        let socket: WebSocket
-        /// Broadcasts at or before this queue position are already in its `queue_state`.
-        let position: UInt64
-    }
-
     private let engine: JobEngine
     private let limits: JSONLimits
-    private let clients = Mutex<[ObjectIdentifier: Client]>([:])
+    private let clients = Mutex<[ObjectIdentifier: WebSocket]>([:])
+    /// Clients waiting for a `queue_state`, and whether `stateBuilder` is at work.
+    private let stateRequests = Mutex<(waiting: [(WebSocket, WebSocket.SnapshotSlot)], building: Bool)>(([], false))
+    private let stateBuilder = DispatchQueue(label: "queue-state")
     let shuttingDown = Atomic<Bool>(false)
 
     init(engine: JobEngine, maxMessageBytes: Int) {
@@ -35,7 +33,8 @@ final class QueueSocket: Sendable {
 
     // MARK: Broadcasts
 
-    /// Sends a queue event to every client whose snapshot predates it. Progress
+    /// Sends a queue event to every client. Its position is its sequence: a
+    /// client's `queue_state` drops the events it already reflects. Progress
     /// frames of one job replace each other while unsent.
     func deliver(_ event: QueueEvent) {
         let targets = clients.withLock { Array($0.values) }
@@ -43,8 +42,8 @@ final class QueueSocket: Sendable {
         guard let body = EventEncoding.broadcast(event) else { return }
         let frame = WebSocketFrame.text(body)
         let key: Int64? = if case .progress = event.kind { event.jobID } else { nil }
-        for c in targets where event.position > c.position {
-            c.socket.send(frame: frame, coalescingKey: key)
+        for ws in targets {
+            ws.send(frame: frame, coalescingKey: key, sequence: event.position)
         }
     }
 
@@ -62,30 +61,72 @@ final class QueueSocket: Sendable {
     }
 
     private func broadcast(_ frame: [UInt8], key: Int64?) {
-        for c in clients.withLock({ Array($0.values) }) { c.socket.send(frame: frame, coalescingKey: key) }
+        for ws in clients.withLock({ Array($0.values) }) { ws.send(frame: frame, coalescingKey: key) }
     }
 
     /// Ends every client with 1001.
     func closeAll() {
-        for c in clients.withLock({ Array($0.values) }) { c.socket.close(.goingAway, reason: "server shutting down") }
+        for ws in clients.withLock({ Array($0.values) }) { ws.close(.goingAway, reason: "server shutting down") }
     }
 
     // MARK: Connection
 
     private func opened(_ ws: WebSocket) {
-        // Snapshot and registration under one lock: every later event is either
-        // in the snapshot or delivered after it, never both, never neither.
-        clients.withLock { all in
-            let snapshot = engine.snapshot()
-            ws.send(frame: WebSocketFrame.text(queueState(snapshot)), exempt: true)
-            all[ObjectIdentifier(ws)] = Client(socket: ws, position: snapshot.position)
+        // The snapshot's place is reserved before the client is registered, so
+        // every event delivered to it goes after the snapshot; the snapshot is
+        // taken after registration, so an event it misses is delivered.
+        let slot = ws.reserveSnapshot()
+        clients.withLock { $0[ObjectIdentifier(ws)] = ws }
+        if let slot { fill(slot, of: ws) }
+    }
+
+    /// Sends `queue_state`: at most one per client at a time (a `get_state` while
+    /// one is unsent is answered by that one).
+    private func sendState(_ ws: WebSocket) {
+        if let slot = ws.reserveSnapshot() { fill(slot, of: ws) }
+    }
+
+    /// Queues a client for the next snapshot. One thread (not the WebSocket
+    /// thread, not the job workers' pool) takes every waiting client at once,
+    /// takes one snapshot, writes its JSON once, outside every lock, and puts the
+    /// same bytes in each client's place: a hundred dashboards connecting
+    /// together cost one snapshot. Events delivered to a client before its state
+    /// is taken are dropped (the snapshot reflects them), and so are those queued
+    /// behind its place that it reflects.
+    private func fill(_ slot: WebSocket.SnapshotSlot, of ws: WebSocket) {
+        let start = stateRequests.withLock { r -> Bool in
+            r.waiting.append((ws, slot))
+            defer { r.building = true }
+            return !r.building
+        }
+        if start { stateBuilder.async { [self] in buildStates() } }
+    }
+
+    private func buildStates() {
+        while true {
+            let waiting = stateRequests.withLock { r -> [(WebSocket, WebSocket.SnapshotSlot)] in
+                defer { r.waiting = [] }
+                if r.waiting.isEmpty { r.building = false }
+                return r.waiting
+            }
+            if waiting.isEmpty { return }
+            let started = waiting.filter { ws, slot in ws.beginSnapshot(slot) }
+            if started.isEmpty { continue }
+            let snapshot = engine.snapshot(pendingLimit: Self.stateLimit, finishedLimit: Self.stateLimit)
+            let frame = WebSocketFrame.text(queueState(snapshot))
+            for (ws, slot) in started { ws.fillSnapshot(slot, frame: frame, sequence: snapshot.position) }
         }
     }
+
+    /// Pending jobs (from the head of the queue) and finished jobs (newest) in `queue_state`.
+    static let stateLimit = 1000
 
     private func queueState(_ snapshot: QueueSnapshot) -> [UInt8] {
         var w = JSONWriter(capacity: 512 + snapshot.jobs.count * 256)
         w.raw("{\"type\":\"queue_state\",\"jobs\":")
         w.jobs(snapshot.jobs)
+        w.raw(",\"truncated\":")
+        w.raw(snapshot.truncated ? "true" : "false")
         w.raw(",\"stats\":")
         w.queueStats(snapshot.stats)
         w.raw(",\"worker\":")
@@ -118,7 +159,7 @@ final class QueueSocket: Sendable {
             }
             return
         case "get_state":
-            ws.send(frame: WebSocketFrame.text(queueState(engine.snapshot())), exempt: true)
+            sendState(ws)
             return
         case "get_job_types":
             var w = JSONWriter(capacity: 2048)

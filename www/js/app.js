@@ -5,6 +5,7 @@ import { JobList } from "./list.js";
 import { Charts } from "./charts.js";
 import { JobForm } from "./forms.js";
 import { JobDetail } from "./detail.js";
+import { Pager } from "./pager.js";
 
 const store = new Store();
 
@@ -17,17 +18,40 @@ async function cancel(id) {
   }
 }
 
-const list = new JobList(store, { onOpen: (id) => detail.open(id), onCancel: cancel });
+const pager = new Pager(store, {
+  onLoaded: () => { renderMore(); list.schedule(); },
+  onError: () => announce("Cannot load more jobs from the daemon."),
+});
+const list = new JobList(store, { onOpen: (id) => detail.open(id), onCancel: cancel, onEnd: () => { renderMore(); pager.load(); } });
 const detail = new JobDetail(store, { onCancel: cancel });
 const charts = new Charts(store);
 const form = new JobForm({ onCreated: (job) => announce(`Job ${job.id} (${job.type}) queued`) });
+
+/** The note and button shown while jobs matching the filter are not loaded. */
+function renderMore() {
+  const more = pager.more();
+  $("list-more").hidden = !more;
+  $("load-more").hidden = !more;
+}
+
+/** Reads a job an event named that `queue_state` left out. */
+async function fetchMissing(id) {
+  const response = await fetch(`/api/jobs/${id}`).catch(() => null);
+  if (response?.ok) store.addFromServer([await response.json()]);
+}
 
 function renderCounts() {
   for (const [status, n] of Object.entries(store.counts)) $(`count-${status}`).textContent = n.toLocaleString();
 }
 
 store.onChange((kind, job) => {
-  if (kind === "reset") form.setTypes(store.jobTypes);
+  if (kind === "missing") return void fetchMissing(job.id);
+  if (kind === "reset") {
+    form.setTypes(store.jobTypes);
+    pager.reset();
+    pager.prefetch();
+  }
+  if (kind === "reset" || kind === "paged" || kind === "cleared") renderMore();
   if (kind === "worker" || kind === "reset") charts.drawWorker();
   if (kind !== "progress" && kind !== "worker") renderCounts();
   if (job && (kind === "completed" || kind === "failed" || kind === "cancelled" || kind === "running")) {
@@ -37,8 +61,9 @@ store.onChange((kind, job) => {
   detail.refresh(job);
 });
 
-$("filter-status").addEventListener("change", (e) => { store.setFilter({ status: e.target.value }); list.schedule(); });
-$("filter-type").addEventListener("change", (e) => { store.setFilter({ type: e.target.value }); list.schedule(); });
+$("filter-status").addEventListener("change", (e) => { store.setFilter({ status: e.target.value }); renderMore(); list.schedule(); });
+$("filter-type").addEventListener("change", (e) => { store.setFilter({ type: e.target.value }); renderMore(); list.schedule(); });
+$("load-more").addEventListener("click", () => pager.load());
 $("clear-finished").addEventListener("click", async () => {
   const r = await fetch("/api/jobs/clear-completed", { method: "POST" }).catch(() => null);
   if (r?.ok) announce(`Cleared ${(await r.json()).cleared} finished jobs`);

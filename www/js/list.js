@@ -7,10 +7,11 @@ const ROW_HEIGHT = 60;
 const OVERSCAN = 6;
 
 export class JobList {
-  constructor(store, { onOpen, onCancel }) {
+  constructor(store, { onOpen, onCancel, onEnd }) {
     this.store = store;
     this.onOpen = onOpen;
     this.onCancel = onCancel;
+    this.onEnd = onEnd; // the end of the loaded rows is in view
     this.container = $("list");
     this.spacer = $("list-spacer");
     this.rows = new Map(); // job id -> row element
@@ -33,8 +34,12 @@ export class JobList {
     const jobs = this.store.ordered();
     this.spacer.style.height = `${jobs.length * ROW_HEIGHT}px`;
     $("empty").hidden = this.store.jobs.size > 0;
-    $("list-summary").textContent = this.store.jobs.size === 0 ? "" :
-      `${jobs.length.toLocaleString()} of ${this.store.jobs.size.toLocaleString()} jobs shown`;
+    // With a truncated `queue_state` the counts know more jobs than are loaded.
+    const counts = this.store.counts;
+    const total = Math.max(this.store.jobs.size, this.store.truncated ?
+      counts.pending + counts.running + counts.completed + counts.failed + counts.cancelled : 0);
+    $("list-summary").textContent = total === 0 ? "" :
+      `${jobs.length.toLocaleString()} of ${total.toLocaleString()} jobs shown`;
     const top = this.container.scrollTop;
     const height = this.container.clientHeight || 600;
     const first = Math.max(0, Math.floor(top / ROW_HEIGHT) - OVERSCAN);
@@ -61,6 +66,7 @@ export class JobList {
         this.rows.delete(id);
       }
     }
+    if (last >= jobs.length - OVERSCAN) this.onEnd?.();
   }
 
   makeRow(job) {

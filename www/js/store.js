@@ -2,6 +2,8 @@
 
 const FINISHED = new Set(["completed", "failed", "cancelled"]);
 const ORDER = { running: 0, pending: 1, completed: 2, failed: 2, cancelled: 2 };
+// How far along its life a status is: a copy of a job never goes back.
+const STAGE = { pending: 0, running: 1, completed: 2, failed: 2, cancelled: 2 };
 
 export class Store {
   constructor() {
@@ -14,6 +16,13 @@ export class Store {
     this.orderDirty = true;
     this.sorted = [];
     this.filter = { status: "", type: "" };
+    // A bounded `queue_state` left jobs out: the rest is paged in over REST.
+    this.truncated = false;
+    // Pending jobs beyond `queue_state` have ids above this.
+    this.pendingCursor = 0;
+    // Each job's status as the WebSocket last told it, for exact counts also
+    // for jobs that were paged in (or not loaded at all).
+    this.streamStatus = new Map();
   }
 
   onChange(fn) { this.listeners.add(fn); }
@@ -23,6 +32,10 @@ export class Store {
   /** Replaces everything with a fresh `queue_state` (on connect and after a reconnect). */
   reset(state) {
     this.jobs = new Map(state.jobs.map((j) => [j.id, j]));
+    this.truncated = state.truncated === true;
+    this.streamStatus = new Map(state.jobs.map((j) => [j.id, j.status]));
+    this.pendingCursor = 0;
+    for (const j of state.jobs) if (j.status === "pending" && j.id > this.pendingCursor) this.pendingCursor = j.id;
     this.counts = { pending: 0, running: 0, completed: 0, failed: 0, cancelled: 0 };
     for (const key of Object.keys(this.counts)) this.counts[key] = state.stats[key] ?? 0;
     this.worker = state.worker;
@@ -38,8 +51,9 @@ export class Store {
     const d = message.data;
     switch (message.type) {
       case "job_created": {
-        if (this.jobs.has(d.id)) return null;
+        if (this.jobs.has(d.id) || this.streamStatus.has(d.id)) return null;
         this.jobs.set(d.id, d);
+        this.streamStatus.set(d.id, d.status);
         this.counts[d.status] += 1;
         this.orderDirty = true;
         return this.touch("created", d);
@@ -70,6 +84,7 @@ export class Store {
         return this.transition(d.job_id, "cancelled", (j) => { j.completed_at = Date.now() / 1000; });
       case "jobs_cleared":
         for (const [id, j] of this.jobs) if (FINISHED.has(j.status)) this.jobs.delete(id);
+        for (const [id, status] of this.streamStatus) if (FINISHED.has(status)) this.streamStatus.delete(id);
         this.counts.completed = this.counts.failed = this.counts.cancelled = 0;
         this.orderDirty = true;
         this.emit("cleared");
@@ -85,14 +100,59 @@ export class Store {
 
   transition(id, status, update) {
     const j = this.jobs.get(id);
-    if (!j || j.status === status || FINISHED.has(j.status)) return null;
-    this.counts[j.status] = Math.max(0, this.counts[j.status] - 1);
+    let previous = this.streamStatus.get(id);
+    if (previous === undefined) {
+      if (!this.truncated) return null;
+      // Not in `queue_state`: a job starts from pending, finishes from running,
+      // and (every running job being known) is cancelled from pending.
+      previous = j?.status === "pending" ? "pending" : status === "completed" || status === "failed" ? "running" : "pending";
+    }
+    if (previous === status || FINISHED.has(previous)) return null;
+    this.streamStatus.set(id, status);
+    this.counts[previous] = Math.max(0, this.counts[previous] - 1);
     this.counts[status] += 1;
+    if (FINISHED.has(status)) this.finishedAt.push(Date.now() / 1000);
+    if (!j) {
+      // Loaded from REST once it is needed (a running job is always shown).
+      this.emit("missing", { id });
+      this.emit("counts");
+      return null;
+    }
+    if (STAGE[j.status] >= STAGE[status]) {
+      this.emit("counts");
+      return null;
+    }
     j.status = status;
     update(j);
-    if (FINISHED.has(status)) this.finishedAt.push(Date.now() / 1000);
     this.orderDirty = true;
     return this.touch(status, j);
+  }
+
+  /**
+   * Adds jobs read over REST (pages, or one job an event named). A copy never
+   * replaces a newer one: what the WebSocket said wins over an older page.
+   */
+  addFromServer(jobs) {
+    let added = 0;
+    for (const job of jobs) {
+      const known = this.jobs.get(job.id);
+      const said = this.streamStatus.get(job.id);
+      if (known && STAGE[known.status] >= STAGE[job.status]) continue;
+      if (said !== undefined && STAGE[said] > STAGE[job.status]) continue;
+      if (said === undefined && !known && this.jobsCleared(job)) continue;
+      this.jobs.set(job.id, job);
+      added += 1;
+    }
+    if (added) {
+      this.orderDirty = true;
+      this.emit("paged");
+    }
+    return added;
+  }
+
+  /** A finished job from a page read before a clear that already arrived. */
+  jobsCleared(job) {
+    return FINISHED.has(job.status) && this.counts[job.status] === 0;
   }
 
   touch(kind, job) {

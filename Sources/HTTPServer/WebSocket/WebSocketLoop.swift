@@ -228,7 +228,8 @@ final class WebSocketLoop: @unchecked Sendable {
                 scratch.removeAll(keepingCapacity: true)
                 var i = s.head
                 var skip = s.headOffset
-                while i < s.queue.count && scratch.count < 256 * 1024 {
+                // A snapshot still being built holds back everything after it.
+                while i < s.queue.count && scratch.count < 256 * 1024 && !s.queue[i].isReserved {
                     let bytes = s.queue[i].bytes
                     scratch.append(contentsOf: bytes[skip...])
                     skip = 0
@@ -260,16 +261,15 @@ final class WebSocketLoop: @unchecked Sendable {
                 var left = n
                 while left > 0 && s.head < s.queue.count {
                     let remaining = s.queue[s.head].bytes.count - s.headOffset
-                    let counted = !s.queue[s.head].exempt
-                    if left >= remaining {
-                        left -= remaining
-                        if counted { s.queuedBytes -= remaining }
+                    let written = min(left, remaining)
+                    s.queuedBytes -= written
+                    if s.queue[s.head].snapshot != nil { s.snapshotBytes -= written }
+                    left -= written
+                    if written == remaining {
                         s.head += 1
                         s.headOffset = 0
                     } else {
-                        s.headOffset += left
-                        if counted { s.queuedBytes -= left }
-                        left = 0
+                        s.headOffset += written
                     }
                 }
                 s.inFlightEnd = s.head
@@ -318,6 +318,7 @@ final class WebSocketLoop: @unchecked Sendable {
             s.headOffset = 0
             s.inFlightEnd = 0
             s.queuedBytes = 0
+            s.snapshotBytes = 0
         }
         epoll_ctl(epfd, EPOLL_CTL_DEL, ws.fd, nil)
         ws.upgrade.close()
