@@ -141,6 +141,9 @@ public final class JobEngine: Sendable {
 
     public func queueStats() -> QueueStats { queue.stats() }
 
+    /// Bytes of log kept per job.
+    public var maxLogBytes: Int { queue.maxLogBytes }
+
     /// A job's log after `seq` (committed), or nil for an unknown job.
     public func log(_ id: Int64, after seq: UInt64 = 0) throws(StoreError) -> JobLog? { try queue.log(id, after: seq) }
 

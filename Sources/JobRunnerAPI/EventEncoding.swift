@@ -66,12 +66,15 @@ enum EventEncoding {
 
     // MARK: SSE
 
-    /// `id: N\nevent: NAME\ndata: JSON\n\n`.
-    static func sse(id: UInt64, event name: StaticString, _ body: (inout JSONWriter) -> Void) -> [UInt8] {
+    /// `id: N\nevent: NAME\ndata: JSON\n\n` (no `id:` line for a nil id).
+    static func sse(id: UInt64?, event name: StaticString, _ body: (inout JSONWriter) -> Void) -> [UInt8] {
         var w = JSONWriter(capacity: 160)
-        w.raw("id: ")
-        w.int(Int64(id))
-        w.raw("\nevent: ")
+        if let id {
+            w.raw("id: ")
+            w.int(Int64(id))
+            w.raw("\n")
+        }
+        w.raw("event: ")
         w.raw(name)
         w.raw("\ndata: ")
         body(&w)
@@ -125,8 +128,8 @@ enum EventEncoding {
     }
 
     /// The first event of every stream: where the job stands now.
-    static func sseStatus(_ job: Job) -> [UInt8] {
-        sse(id: job.sequence, event: "status") { w in
+    static func sseStatus(_ job: Job, withID: Bool = true) -> [UInt8] {
+        sse(id: withID ? job.sequence : nil, event: "status") { w in
             w.raw("{\"id\":")
             w.int(job.id)
             w.raw(",\"type\":")

@@ -103,6 +103,7 @@ public final class JobRunnerAPI: Sendable {
         r.get("/api/jobs/:id") { [self] req in try getJob(req) }
         r.delete("/api/jobs/:id") { [self] req in try cancelJob(req) }
         r.get("/api/jobs/:id/progress") { [self] req in try progress(req) }
+        r.get("/api/jobs/:id/log") { [self] req in try log(req) }
         r.get("/ws/queue") { [self] req in
             try HTTPResponse.webSocket(req, handler: sockets.handler)
         }
@@ -229,15 +230,68 @@ public final class JobRunnerAPI: Sendable {
         guard let job = engine.job(id) else { throw notFound(request) }
         // A client that already saw the end (EventSource reconnecting after the
         // final event): 204 tells it to stop reconnecting.
-        if job.status.isFinished, let last = request.header("Last-Event-ID").flatMap(UInt64.init), last >= job.sequence {
+        // Where the client resumes: `Last-Event-ID` (EventSource reconnecting) or
+        // `?after=SEQ` (a first connection that already read the log up to SEQ).
+        var resume = request.header("Last-Event-ID").flatMap(UInt64.init)
+        if resume == nil { resume = try sequence(request, "after") }
+        if job.status.isFinished, let last = resume, last >= job.sequence {
             return HTTPResponse(status: 204)
         }
-        guard let stream = streams.open(jobID: id, engine: engine) else { throw notFound(request) }
+        guard let stream = streams.open(jobID: id, engine: engine, resumeAfter: resume) else { throw notFound(request) }
         return HTTPResponse(status: 200, headers: [
             ("Content-Type", "text/event-stream"),
             ("Cache-Control", "no-cache"),
             ("X-Accel-Buffering", "no"),
         ], body: .stream(stream))
+    }
+
+    /// `GET /api/jobs/:id/log`: the job's log as text (one line each; a first line
+    /// says how many older lines were dropped), or `?format=jsonl` one JSON object
+    /// per line; `?after=SEQ` for the lines after a sequence number.
+    func log(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
+        let id = try jobID(request)
+        let after = try sequence(request, "after") ?? 0
+        let jsonl: Bool
+        switch request.queryValue("format") {
+        case nil, "text"?: jsonl = false
+        case "jsonl"?: jsonl = true
+        case let other?: throw HTTPError(400, "Invalid 'format' value '\(other.prefix(50))': use text or jsonl")
+        }
+        let found: JobLog?
+        do { found = try engine.log(id, after: after) } catch { throw HTTPError(503, error.message) }
+        guard let log = found else { throw notFound(request) }
+        var body: [UInt8]
+        if jsonl {
+            var w = JSONWriter(capacity: log.bytes + log.lines.count * 64)
+            for line in log.lines {
+                w.logLine(line)
+                w.raw("\n")
+            }
+            body = w.bytes
+        } else {
+            body = []
+            body.reserveCapacity(log.bytes + 80)
+            if log.dropped > 0 && after == 0 {
+                body += Array("[\(log.dropped) earlier lines dropped: the log keeps the newest \(engine.maxLogBytes) bytes]\n".utf8)
+            }
+            for line in log.lines {
+                body += line.text.utf8
+                body.append(UInt8(ascii: "\n"))
+            }
+        }
+        var headers = [("X-Log-Dropped", String(log.dropped))]
+        if let last = log.lines.last { headers.append(("X-Log-Last-Seq", String(last.seq))) }
+        return HTTPResponse(status: 200, headers: [("Content-Type", jsonl ? "application/x-ndjson" : "text/plain; charset=utf-8")] + headers,
+                            body: .bytes(body))
+    }
+
+    /// A sequence number from the query (`after`), or nil when absent.
+    func sequence(_ request: HTTPRequest, _ name: String) throws(HTTPError) -> UInt64? {
+        guard let text = request.queryValue(name) else { return nil }
+        guard text.utf8.count <= 19, let n = UInt64(text) else {
+            throw HTTPError(400, "Invalid '\(name)' value '\(text.prefix(50))': must be a non-negative integer")
+        }
+        return n
     }
 
     func clearCompleted() throws(HTTPError) -> HTTPResponse {

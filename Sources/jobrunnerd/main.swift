@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandJobs
 import Essentials
 import Glibc
 import HTTPServer
@@ -6,6 +7,7 @@ import JobEngine
 import JobQueue
 import JobRunnerAPI
 import JobStoreSQLite
+import ProcessRunner
 import Systemd
 
 /// Parses flags; a bad flag is one clear line on stderr and exit code 2.
@@ -44,7 +46,7 @@ func defaultWebRoot() -> String {
 
 /// Opens the durable store (creating its directory) or the in-memory queue.
 func openQueue(_ settings: Settings, _ logger: Logger) -> (JobQueue, SQLiteJobStore?) {
-    guard settings.db != ":memory:" else { return (JobQueue(), nil) }
+    guard settings.db != ":memory:" else { return (JobQueue(maxLogBytes: settings.maxLogBytes), nil) }
     let directory = settings.db.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
     if !directory.isEmpty && access(directory, F_OK) != 0 {
         var prefix = ""
@@ -62,12 +64,24 @@ func openQueue(_ settings: Settings, _ logger: Logger) -> (JobQueue, SQLiteJobSt
                 logger.log(.info, "storage recovered: commits succeed again")
             }
         }
-        return (try JobQueue(store: store), store)
+        return (try JobQueue(store: store, maxLogBytes: settings.maxLogBytes), store)
     } catch {
         logger.log(.error, error.message)
         if settings.logFile != nil { writeStderr("jobrunnerd: \(error.message)\n") }
         exit(1)
     }
+}
+
+/// The built-in job types plus the operator's command types (config file
+/// `job_types` and `--job-types-dir`); a bad definition is an error naming its
+/// file and field.
+func loadRegistry(_ settings: Settings, _ options: Options, runner: ProcessRunner) throws(DefinitionError) -> JobRegistry {
+    var registry = JobRegistry.builtIn
+    let builtIn = registry.types.map(\.name)
+    let commands = try CommandTypeLoader.load(configTypes: settings.jobTypes, configFile: options.config,
+                                              directory: settings.jobTypesDir, runner: runner, builtIn: builtIn)
+    for t in commands { registry.register(t) }
+    return registry
 }
 
 /// Prunes by `--retain-finished` now and every minute (reloadable on SIGHUP).
@@ -107,8 +121,23 @@ do {
     writeStderr("jobrunnerd: \(error.message)\n")
     exit(2)
 }
+let runner: ProcessRunner
+do {
+    runner = try ProcessRunner(killGrace: settings.killGrace)
+} catch {
+    writeStderr("jobrunnerd: \(error.message)\n")
+    exit(1)
+}
+let registry: JobRegistry
+do {
+    registry = try loadRegistry(settings, options, runner: runner)
+} catch {
+    writeStderr("jobrunnerd: \(error.message)\n")
+    exit(2)
+}
 if options.checkConfig {
-    print("configuration OK" + (options.config.map { " (\($0))" } ?? ""))
+    let commands = registry.types.count - JobRegistry.builtIn.types.count
+    print("configuration OK" + (options.config.map { " (\($0))" } ?? "") + ", \(commands) command job types")
     exit(0)
 }
 
@@ -127,7 +156,7 @@ if access(webRoot + "/index.html", R_OK) != 0 {
     logger.log(.warning, "no dashboard at \(webRoot) (index.html missing): the API works, / answers 404; set --www")
 }
 let (queue, store) = openQueue(settings, logger)
-let engine = JobEngine(queue: queue, capacity: settings.concurrency)
+let engine = JobEngine(queue: queue, registry: registry, capacity: settings.concurrency)
 
 var apiConfiguration = APIConfiguration(webRoot: webRoot)
 apiConfiguration.maxBodyBytes = settings.maxBody
@@ -193,6 +222,13 @@ while sigwait(&signals, &received) == 0 {
             settings.accessLog = fresh.accessLog
             settings.retainFinished = fresh.retainFinished
             logger.log(.info, "SIGHUP: reloaded log-level, log-file, access-log and retain-finished; logs reopened")
+            do {
+                let types = try loadRegistry(fresh, options, runner: runner)
+                engine.replaceRegistry(types)
+                logger.log(.info, "SIGHUP: \(types.types.count - JobRegistry.builtIn.types.count) command job types loaded")
+            } catch {
+                logger.log(.error, "SIGHUP: job types not reloaded, the previous ones stay: \(error.message)")
+            }
         } catch {
             logger.log(.error, "SIGHUP: configuration not reloaded: \(error.message)")
         }
@@ -223,8 +259,10 @@ while engine.stats.active > 0 && monotonicNow() < cancelDeadline {
 }
 pruner?.stop()
 notifier.stop()
+// The store first: a change still waiting for its commit is committed and
+// answered truly (never a 503 for a change that then happens anyway).
+store?.close()
 api.stop()
 server.stop()
-store?.close()
 logger.log(.info, "stopped")
 exit(0)
