@@ -81,7 +81,7 @@ let package = Package(
         .target(name: "HTTPTestSupport", dependencies: ["Essentials"], swiftSettings: settings),
         .testTarget(name: "EssentialsTests", dependencies: ["Essentials"], swiftSettings: settings),
         .testTarget(name: "JSONTests", dependencies: ["JSON"], swiftSettings: settings),
-        .testTarget(name: "ProcessRunnerTests", dependencies: ["ProcessRunner"], swiftSettings: settings),
+        .testTarget(name: "ProcessRunnerTests", dependencies: ["ProcessRunner", "CProcess"], swiftSettings: settings),
         .testTarget(name: "CommandJobsTests", dependencies: ["CommandJobs", "JobEngine", "JobQueue", "ProcessRunner", "JSON"], swiftSettings: settings),
         .testTarget(name: "JobEngineTests", dependencies: ["JobEngine", "JobQueue", "JSON"], swiftSettings: settings),
         .testTarget(name: "JobStoreSQLiteTests", dependencies: ["JobStoreSQLite", "JobQueue", "JobEngine", "JSON"], swiftSettings: settings),

@@ -16,8 +16,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* What the supervisor reports on its status pipe when the command ended. */
-enum { CPROCESS_EXITED = 1, CPROCESS_SIGNALED = 2 };
+/* What the supervisor reports on its status pipe: how the command ended, or
+   why it never started (with the errno). */
+enum { CPROCESS_EXITED = 1, CPROCESS_SIGNALED = 2, CPROCESS_EXEC_FAILED = 3, CPROCESS_CHDIR_FAILED = 4 };
+
+int pipe2(int pipefd[2], int flags);
 
 static inline void cprocess_write_all(int fd, const void *buf, size_t n) {
     const char *p = (const char *)buf;
@@ -41,28 +44,44 @@ static inline void cprocess_write_all(int fd, const void *buf, size_t n) {
 static inline void cprocess_supervise(pid_t daemon, const char *path, char *const argv[],
                                       char *const envp[], const char *cwd, sigset_t *all) {
     if (prctl(PR_SET_PDEATHSIG, SIGUSR1) != 0 || getppid() != daemon) _exit(127);
+    /* The command's exec failure comes back on this pipe; a successful exec
+       closes it (O_CLOEXEC), which the supervisor reads as end of file. */
+    int failed[2];
+    if (pipe2(failed, O_CLOEXEC) != 0) _exit(127);
     pid_t child = fork();
     if (child < 0) {
         static const char msg[] = "jobrunnerd: cannot fork the job's process\n";
         cprocess_write_all(2, msg, sizeof msg - 1);
-        int32_t status[2] = {CPROCESS_EXITED, 127};
+        int32_t status[2] = {CPROCESS_EXEC_FAILED, EAGAIN};
         cprocess_write_all(4, status, sizeof status);
         _exit(127);
     }
     if (child == 0) {
         close(4);
+        close(failed[0]);
         for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         if (cwd && chdir(cwd) != 0) {
-            static const char msg[] = "jobrunnerd: cannot change to the job's working directory\n";
-            cprocess_write_all(2, msg, sizeof msg - 1);
+            int32_t why[2] = {CPROCESS_CHDIR_FAILED, errno};
+            cprocess_write_all(failed[1], why, sizeof why);
             _exit(127);
         }
         execve(path, argv, envp);
-        static const char msg[] = "jobrunnerd: cannot execute the job's command\n";
-        cprocess_write_all(2, msg, sizeof msg - 1);
+        int32_t why[2] = {CPROCESS_EXEC_FAILED, errno};
+        cprocess_write_all(failed[1], why, sizeof why);
+        _exit(127);
+    }
+    close(failed[1]);
+    int32_t why[2];
+    ssize_t got;
+    do got = read(failed[0], why, sizeof why); while (got < 0 && errno == EINTR);
+    close(failed[0]);
+    if (got == (ssize_t)sizeof why) {
+        cprocess_write_all(4, why, sizeof why);
+        close(4);
+        kill(-getpid(), SIGKILL);
         _exit(127);
     }
     /* The command's end, reported once; then the rest of the group goes. */

@@ -42,8 +42,8 @@ extension ParameterSpec {
             normalised = .int(n)
         case .number(_, let lo, let hi):
             guard let x = Self.number(value) else { throw ValidationError("Parameter '\(name)' must be a number") }
-            if let lo, x < lo { throw ValidationError("Parameter '\(name)' must be at least \(JSONValue.double(lo).jsonString)") }
-            if let hi, x > hi { throw ValidationError("Parameter '\(name)' must be at most \(JSONValue.double(hi).jsonString)") }
+            if let lo, x < lo { throw ValidationError("Parameter '\(name)' must be at least \(Self.show(lo))") }
+            if let hi, x > hi { throw ValidationError("Parameter '\(name)' must be at most \(Self.show(hi))") }
             normalised = x.rounded() == x && abs(x) < 9e15 ? .int(Int64(x)) : .double(x)
         case .boolean:
             switch value {
@@ -67,6 +67,14 @@ extension ParameterSpec {
             throw ValidationError("Parameter '\(name)' must be one of: \(listed)")
         }
         return normalised
+    }
+
+    /// `1` for 1.0, `0.5` for 0.5.
+    static func show(_ x: Double) -> String { exactNumber(x).jsonString }
+
+    /// An integral double as a JSON integer (so `1` reads as `1`, not `1.0`).
+    static func exactNumber(_ x: Double) -> JSONValue {
+        x.rounded() == x && abs(x) < 9e15 ? .int(Int64(x)) : .double(x)
     }
 
     var defaultValue: JSONValue? {

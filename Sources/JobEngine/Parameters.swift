@@ -61,9 +61,9 @@ public struct ParameterSpec: Sendable {
             if let maxLength { o["max_length"] = .int(Int64(maxLength)) }
         case .number(let d, let lo, let hi):
             o["type"] = "number"
-            o["default"] = d.map(JSONValue.double) ?? .null
-            if let lo { o["min"] = .double(lo) }
-            if let hi { o["max"] = .double(hi) }
+            o["default"] = d.map(Self.exactNumber) ?? .null
+            if let lo { o["min"] = Self.exactNumber(lo) }
+            if let hi { o["max"] = Self.exactNumber(hi) }
         case .boolean(let d):
             o["type"] = "boolean"
             o["default"] = d.map(JSONValue.bool) ?? .null

@@ -97,7 +97,7 @@ extension JobQueue {
                 // task reported meanwhile.
                 if let id = change.cancelOf, let entry = l.q.cancelling.removeValue(forKey: id),
                    let end = entry.finish, let job = l.q.current(id), job.status == .running {
-                    l.outgoing.append(Self.finishChange(&l.q, job, end))
+                    l.outgoing.append(finishChange(&l.q, job, end))
                 }
             }
             flush()

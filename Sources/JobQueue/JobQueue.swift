@@ -231,11 +231,26 @@ public final class JobQueue: Sendable {
                 out.append(LogLine(seq: job.sequence, ts: now, stream: stream, text: text))
             }
             q.stage(job)
-            let ops: [StoreOp] = store == nil ? [] : [.appendLog(id: id, lines: out, maxBytes: maxLogBytes)]
+            var ops: [StoreOp] = []
+            if store != nil {
+                // Held and written in batches, like progress: a job writing far
+                // faster than its budget costs one small write a quarter second.
+                q.unwrittenLog[id, default: JobLog()].append(out, maxBytes: maxLogBytes)
+                if now - (q.logWritten[id] ?? 0) >= Self.progressWriteInterval, let op = Self.flushLog(&q, id, maxBytes: maxLogBytes) {
+                    ops.append(op)
+                }
+            }
             return (true, Change(ops: ops, effect: .update([job]),
-                                 events: out.map { QueueEvent(jobID: id, sequence: $0.seq, kind: .log($0)) },
+                                 events: [QueueEvent(jobID: id, sequence: job.sequence, kind: .log(out))],
                                  touched: [before], logs: (id, out)))
         }
+    }
+
+    /// The store write for a job's held log lines, if any (then none are held).
+    static func flushLog(_ q: inout QueueState, _ id: Int64, maxBytes: Int) -> StoreOp? {
+        q.logWritten[id] = epochNow()
+        guard let held = q.unwrittenLog.removeValue(forKey: id), !held.lines.isEmpty || held.dropped > 0 else { return nil }
+        return .appendLog(id: id, lines: held.lines, dropped: held.dropped, maxBytes: maxBytes)
     }
 
     /// A job's log lines after `seq` (committed), or nil for an unknown job.
@@ -279,7 +294,9 @@ public final class JobQueue: Sendable {
             if wasRunning { q.cancelling[id] = QueueState.CancelInFlight() } else { q.runnable -= 1 }
             q.progressWritten[id] = nil
             let result = CancelOutcome.cancelled(wasRunning: wasRunning)
-            return (result, Change(ops: [.upsert(job)], effect: .update([job]),
+            var ops: [StoreOp] = [.upsert(job)]
+            if let log = Self.flushLog(&q, id, maxBytes: maxLogBytes) { ops.insert(log, at: 0) }
+            return (result, Change(ops: ops, effect: .update([job]),
                                    events: [QueueEvent(jobID: id, sequence: job.sequence, kind: .cancelled)],
                                    touched: [before], retry: false, cancelOf: id,
                                    done: { r in completion(r.map { result }) }))
@@ -374,11 +391,11 @@ public final class JobQueue: Sendable {
                 if q.cancelling[id] != nil { q.cancelling[id] = QueueState.CancelInFlight(finish: end) }
                 return (false, nil)
             }
-            return (true, Self.finishChange(&q, before, end))
+            return (true, finishChange(&q, before, end))
         }
     }
 
-    static func finishChange(_ q: inout QueueState, _ before: Job, _ end: QueueState.Finish) -> Change {
+    func finishChange(_ q: inout QueueState, _ before: Job, _ end: QueueState.Finish) -> Change {
         var job = before
         job.status = end.status
         job.completedAt = epochNow()
@@ -395,7 +412,10 @@ public final class JobQueue: Sendable {
         job.sequence += 1
         q.stage(job)
         q.progressWritten[job.id] = nil
-        return Change(ops: [.upsert(job)], effect: .update([job]),
+        var ops: [StoreOp] = [.upsert(job)]
+        if let log = Self.flushLog(&q, job.id, maxBytes: maxLogBytes) { ops.insert(log, at: 0) }
+        q.logWritten[job.id] = nil
+        return Change(ops: ops, effect: .update([job]),
                       events: [QueueEvent(jobID: job.id, sequence: job.sequence, kind: kind)], touched: [before])
     }
 

@@ -11,8 +11,9 @@ public struct QueueEvent: Sendable {
         case failed(error: String)
         case cancelled
         case cleared(count: Int, ids: [Int64])
-        /// A line of the job's log (stdout, stderr or the daemon's note).
-        case log(LogLine)
+        /// Lines of the job's log (stdout, stderr or the daemon's notes), in
+        /// order; the event's `sequence` is the last line's.
+        case log([LogLine])
     }
 
     public let jobID: Int64

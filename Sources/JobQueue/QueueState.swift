@@ -42,6 +42,11 @@ struct QueueState: ~Copyable {
     var nextID: Int64 = 1
     /// When progress of a job was last written to the store.
     var progressWritten: [Int64: Double] = [:]
+    /// Log lines of running jobs not yet handed to the store (written at most
+    /// every `JobQueue.progressWriteInterval`, and when the job ends), and when
+    /// each job's log was last written.
+    var unwrittenLog: [Int64: JobLog] = [:]
+    var logWritten: [Int64: Double] = [:]
 
     struct CancelInFlight {
         var finish: Finish?

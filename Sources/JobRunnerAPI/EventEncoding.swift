@@ -97,8 +97,10 @@ enum EventEncoding {
                 w.int(event.jobID)
                 w.raw("}")
             }
-        case .log(let line):
-            return sseLog(line)
+        case .log(let lines):
+            var bytes: [UInt8] = []
+            for line in lines { bytes += sseLog(line) }
+            return bytes
         case .started, .created, .cleared:
             return nil
         }

@@ -84,7 +84,7 @@ final class EventLoop: @unchecked Sendable {
             return
         }
         let pidfd = cprocess_pidfd_open(pid)
-        let child = Child(id: id, pid: pid, pidfd: pidfd, pipes: pipes.map(\.read), events: events)
+        let child = Child(id: id, pid: pid, pidfd: pidfd, pipes: pipes.map(\.read), events: events, command: command)
         children[id] = child
         for (slot, fd) in child.pipes.enumerated() {
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
@@ -215,8 +215,9 @@ final class Child {
     let events: ProcessEvents
     var splitter = [LineSplitter(), LineSplitter(), LineSplitter()]
     var status: [UInt8] = [] {
-        didSet { reported = Self.decode(status) }
+        didSet { reported = decode(status) }
     }
+    let command: Command
     /// How the command ended, as its supervisor reported it.
     var reported: ProcessEnd?
     /// How the supervisor ended (waitpid).
@@ -227,7 +228,8 @@ final class Child {
     var drainUntil: Double?
     var reapOnStatusEOF = false
 
-    init(id: Int, pid: pid_t, pidfd: Int32, pipes: [Int32], events: ProcessEvents) {
+    init(id: Int, pid: pid_t, pidfd: Int32, pipes: [Int32], events: ProcessEvents, command: Command) {
+        self.command = command
         self.id = id
         self.pid = pid
         self.pidfd = pidfd
@@ -235,13 +237,18 @@ final class Child {
         self.events = events
     }
 
-    /// Two native-endian int32s: 1 = exited with code, 2 = killed by signal.
-    static func decode(_ bytes: [UInt8]) -> ProcessEnd? {
+    /// Two native-endian int32s: 1 = exited with code, 2 = killed by signal,
+    /// 3 = exec failed and 4 = chdir failed, with the errno.
+    func decode(_ bytes: [UInt8]) -> ProcessEnd? {
         guard bytes.count >= 8 else { return nil }
         let words = bytes.withUnsafeBytes { (kind: $0.load(fromByteOffset: 0, as: Int32.self), value: $0.load(fromByteOffset: 4, as: Int32.self)) }
         switch words.kind {
         case Int32(CPROCESS_EXITED): return .exited(words.value)
         case Int32(CPROCESS_SIGNALED): return .signaled(words.value)
+        case Int32(CPROCESS_EXEC_FAILED):
+            return .couldNotStart("Cannot start \(command.path): \(String(cString: strerror(words.value)))")
+        case Int32(CPROCESS_CHDIR_FAILED):
+            return .couldNotStart("Cannot start \(command.path): cannot enter the working directory \(command.directory ?? "") (\(String(cString: strerror(words.value))))")
         default: return nil
         }
     }

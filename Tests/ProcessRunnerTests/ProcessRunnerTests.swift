@@ -1,3 +1,4 @@
+import CProcess
 import Glibc
 import ProcessRunner
 import Synchronization
@@ -44,9 +45,15 @@ func sh(_ script: String, timeout: Double? = nil) -> Command {
     Command(path: "/bin/sh", arguments: ["sh", "-c", script], environment: ["PATH=/usr/bin:/bin"], timeout: timeout)
 }
 
-/// Gone, or a zombie its new parent has not reaped yet.
+/// Gone (or a zombie its new parent has not reaped yet), or going: a process
+/// that was killed closes its descriptors a moment before it is marked dead, so
+/// wait (up to 5 s) for its pidfd to say it exited.
 func dead(_ pid: pid_t) -> Bool {
-    kill(pid, 0) != 0 || isZombie(pid)
+    let fd = cprocess_pidfd_open(pid)
+    guard fd >= 0 else { return kill(pid, 0) != 0 || isZombie(pid) }
+    defer { close(fd) }
+    var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+    return poll(&p, 1, 5000) == 1
 }
 
 @Suite struct ProcessRunnerTests {
@@ -157,12 +164,21 @@ func dead(_ pid: pid_t) -> Bool {
         #expect(seen.stdout.map(\.count) == [65536, 65536, 18928])
     }
 
-    @Test func aMissingProgramExits127WithAMessage() async {
+    @Test func aMissingProgramCannotStartWithTheErrnoText() async {
         let r = Recording()
         _ = runner.start(Command(path: "/nonexistent/program", arguments: ["x"], environment: []), events: r.events)
         let seen = await r.finished()
-        #expect(seen.end?.0 == .exited(127))
-        #expect(seen.stderr.last?.contains("cannot execute") == true)
+        #expect(seen.end?.0 == .couldNotStart("Cannot start /nonexistent/program: No such file or directory"))
+        let notExecutable = Recording()
+        _ = runner.start(Command(path: "/etc/passwd", arguments: ["x"], environment: []), events: notExecutable.events)
+        #expect(await notExecutable.finished().end?.0 == .couldNotStart("Cannot start /etc/passwd: Permission denied"))
+    }
+
+    @Test func aMissingWorkingDirectoryCannotStart() async {
+        let r = Recording()
+        _ = runner.start(Command(path: "/bin/true", arguments: ["true"], environment: [], directory: "/nonexistent/dir"), events: r.events)
+        let end = await r.finished().end?.0
+        #expect(end == .couldNotStart("Cannot start /bin/true: cannot enter the working directory /nonexistent/dir (No such file or directory)"))
     }
 
     @Test func signalNames() {

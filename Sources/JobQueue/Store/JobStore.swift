@@ -13,8 +13,9 @@ public enum StoreOp: Sendable {
     case progress(id: Int64, progress: JobProgress, sequence: UInt64)
     /// Removes every completed, failed and cancelled job (and their logs).
     case deleteFinished
-    /// Appends lines to a job's log, which keeps at most `maxBytes` (the oldest go).
-    case appendLog(id: Int64, lines: [LogLine], maxBytes: Int)
+    /// Appends lines to a job's log, which keeps at most `maxBytes` (the oldest
+    /// go); `dropped` lines were already let go before reaching the store.
+    case appendLog(id: Int64, lines: [LogLine], dropped: Int, maxBytes: Int)
     /// Removes finished jobs completed before `before` (epoch seconds) or not
     /// among the newest `keep` finished jobs by id. `report` gets the jobs removed,
     /// inside the transaction (again on a retry); the queue uses the last report
