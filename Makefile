@@ -60,7 +60,7 @@ build: build-deps
 	$(RELEASE) --product jobrunnerd
 
 run: build
-	$(BIN) --host $(HOST) --port $(PORT) --www www --db ./var/jobs.db
+	$(BIN) --host $(HOST) --port $(PORT) --www www --db ./var/jobs.db --job-types-dir deploy/jobs.d
 
 unit-test: build-deps
 	$(SWIFT) build --build-tests
@@ -84,6 +84,8 @@ install: build
 	install -m 0644 deploy/jobrunnerd.socket $(UNITDIR)/jobrunnerd.socket
 	chmod 0644 $(UNITDIR)/jobrunnerd.service
 	[ -e $(CONFDIR)/jobrunner.json ] || install -m 0644 deploy/jobrunner.json $(CONFDIR)/jobrunner.json
+	install -d $(CONFDIR)/jobs.d
+	for f in deploy/jobs.d/*.json; do [ -e $(CONFDIR)/jobs.d/$$(basename $$f) ] || install -m 0644 $$f $(CONFDIR)/jobs.d/; done
 
 uninstall:
 	rm -f $(BINDIR)/jobrunnerd $(UNITDIR)/jobrunnerd.service $(UNITDIR)/jobrunnerd.socket
