@@ -72,11 +72,21 @@ public struct Router: Sendable {
             if start < i { bounds.append(start..<i) }
         }
         let lookup = method == "HEAD" ? "GET" : method
+        // Only the most specific routes that match count: `GET /jobs/clear` is a
+        // 405 when `/jobs/clear` exists for POST only, not a match of `/jobs/:id`.
         var best: Route?
         var allowed: [String] = []
+        var top = -1
         for route in routes where route.segments.count == bounds.count && matches(route.segments, path, bounds) {
+            if route.specificity > top {
+                top = route.specificity
+                best = nil
+                allowed = []
+            } else if route.specificity < top {
+                continue
+            }
             if route.method == lookup {
-                if best == nil || route.specificity > best!.specificity { best = route }
+                best = route
             } else if !allowed.contains(route.method) {
                 allowed.append(route.method)
             }

@@ -156,7 +156,7 @@ final class ServerConnections: Sendable {
 
     func startWebSockets() throws(ServerError) {
         let loop = try WebSocketLoop(limits: configuration.webSocket, log: configuration.log)
-        loop.start()
+        do { try loop.start() } catch { throw ServerError("cannot start the WebSocket thread: \(error)") }
         webSockets.withLock { $0 = loop }
     }
 

@@ -135,6 +135,9 @@ public final class JobEngine: Sendable {
 
     public var isDurable: Bool { queue.isDurable }
 
+    /// Why the store cannot commit now, or nil while it can (or there is none).
+    public var storageFailure: StoreError? { queue.storageFailure }
+
     public func job(_ id: Int64) -> Job? { queue.job(id) }
 
     public func list(_ query: JobQuery) throws(StoreError) -> JobPage { try queue.list(query) }

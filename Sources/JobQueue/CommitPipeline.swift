@@ -122,6 +122,9 @@ extension JobQueue {
             hub.record(QueueEvent(jobID: 0, sequence: 0, kind: .cleared(count: n, ids: ids)))
         case .prune(let pruned):
             l.q.remove(pruned.value)
+            if !pruned.value.isEmpty {
+                hub.record(QueueEvent(jobID: 0, sequence: 0, kind: .pruned(PruneCounts(pruned.value))))
+            }
         }
         for before in change.touched { l.q.release(before.id) }
         if let id = change.cancelOf { l.q.cancelling[id] = nil }

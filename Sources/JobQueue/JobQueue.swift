@@ -88,6 +88,9 @@ public final class JobQueue: Sendable {
 
     public var isDurable: Bool { store != nil }
 
+    /// Why the store cannot commit now, or nil while it can.
+    public var storageFailure: StoreError? { store?.failure }
+
     // MARK: Reads (the committed state)
 
     /// A job from memory, else (durable) from the store.

@@ -11,6 +11,8 @@ public struct QueueEvent: Sendable {
         case failed(error: String)
         case cancelled
         case cleared(count: Int, ids: [Int64])
+        /// Finished jobs removed by the retention rule: how many, by status.
+        case pruned(PruneCounts)
         /// Lines of the job's log (stdout, stderr or the daemon's notes), in
         /// order; the event's `sequence` is the last line's.
         case log([LogLine])
@@ -34,6 +36,25 @@ public struct QueueEvent: Sendable {
         switch kind {
         case .completed, .failed, .cancelled: true
         default: false
+        }
+    }
+}
+
+/// What a prune removed, per status.
+public struct PruneCounts: Sendable, Equatable {
+    public var completed = 0
+    public var failed = 0
+    public var cancelled = 0
+    public var total: Int { completed + failed + cancelled }
+
+    public init(_ removed: [PrunedJob]) {
+        for r in removed {
+            switch r.status {
+            case .completed: completed += 1
+            case .failed: failed += 1
+            case .cancelled: cancelled += 1
+            case .pending, .running: break
+            }
         }
     }
 }

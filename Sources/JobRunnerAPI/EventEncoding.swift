@@ -12,6 +12,16 @@ enum EventEncoding {
         switch event.kind {
         case .log:
             return nil
+        case .pruned(let counts):
+            w.raw("{\"type\":\"jobs_pruned\",\"data\":{\"count\":")
+            w.int(Int64(counts.total))
+            w.raw(",\"completed\":")
+            w.int(Int64(counts.completed))
+            w.raw(",\"failed\":")
+            w.int(Int64(counts.failed))
+            w.raw(",\"cancelled\":")
+            w.int(Int64(counts.cancelled))
+            w.raw("}}")
         case .created(let job):
             w.raw("{\"type\":\"job_created\",\"data\":")
             w.job(job)
@@ -101,7 +111,7 @@ enum EventEncoding {
             var bytes: [UInt8] = []
             for line in lines { bytes += sseLog(line) }
             return bytes
-        case .started, .created, .cleared:
+        case .started, .created, .cleared, .pruned:
             return nil
         }
     }

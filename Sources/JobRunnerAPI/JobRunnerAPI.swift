@@ -96,6 +96,8 @@ public final class JobRunnerAPI: Sendable {
         var r = Router()
         r.setPreCheck { [origins = configuration.allowedOrigins] req in CrossSite.refusal(req, allowedOrigins: origins) }
         r.get("/api/stats") { [self] _ in stats() }
+        r.get("/healthz") { _ in .json(Array(#"{"status":"ok"}"#.utf8)) }
+        r.get("/readyz") { [self] _ in readiness() }
         r.get("/api/job-types") { [self] _ in jobTypes() }
         r.get("/api/jobs") { [self] req in try listJobs(req) }
         r.post("/api/jobs") { [self] req in try createJob(req) }
@@ -126,6 +128,19 @@ public final class JobRunnerAPI: Sendable {
         w.int(Int64(sockets.count))
         w.raw("}}")
         return .json(w.bytes)
+    }
+
+    /// `GET /readyz`: 200 while the daemon takes work (the store commits, it is
+    /// not draining), else 503 with the reasons, for load balancers and probes.
+    func readiness() -> HTTPResponse {
+        var reasons: [JSONValue] = []
+        if shuttingDown.load(ordering: .relaxed) { reasons.append("shutting down") }
+        if let failure = engine.storageFailure { reasons.append(.string(failure.message)) }
+        guard !reasons.isEmpty else { return .json(Array(#"{"status":"ready"}"#.utf8)) }
+        let body = JSONValue.object(JSONObject([
+            ("status", "not ready"), ("error", reasons[0]), ("reasons", .array(reasons)),
+        ]))
+        return .json(body.serialized(), status: 503)
     }
 
     func jobTypes() -> HTTPResponse {

@@ -79,6 +79,20 @@ struct Boom: Error {}
         }
     }
 
+    @Test func aLiteralPathUnderAnotherMethodIs405NotTheParameterRoute() throws {
+        try withServer({ r in
+            r.get("/jobs/:id") { _ in HTTPResponse(status: 200, body: .bytes(Array("param".utf8))) }
+            r.delete("/jobs/:id") { _ in HTTPResponse(status: 200) }
+            r.post("/jobs/clear") { _ in HTTPResponse(status: 200) }
+        }) { server in
+            let get = try httpRequest(port: server.port, "GET", "/jobs/clear")
+            #expect(get.status == 405)
+            #expect(get.header("Allow") == "POST")
+            #expect(try httpRequest(port: server.port, "DELETE", "/jobs/clear").status == 405)
+            #expect(try httpRequest(port: server.port, "GET", "/jobs/7").text == "param")
+        }
+    }
+
     @Test func declaredOversizeBodyGets413() throws {
         try withServer({ r in
             r.post("/x") { _ in HTTPResponse(status: 200) }

@@ -115,3 +115,51 @@ def test_a_database_deleted_under_the_daemon_is_noticed(start_daemon):
     assert requests.delete(f"{d.url}/api/jobs/{job['id']}").status_code == 503
     assert requests.get(f"{d.url}/api/jobs/{job['id']}").json()["status"] == "running"
     wait_for(lambda: any("storage failing" in line and "was deleted" in line for line in d.log))
+
+
+def test_a_prune_is_broadcast_so_dashboards_can_follow(start_daemon, tmp_path):
+    import json
+    import signal as signals
+    from websockets.sync.client import connect
+
+    config = tmp_path / "jobrunner.json"
+    config.write_text(json.dumps({"db": new_db()}))
+    d = start_daemon("--config", str(config))
+    for _ in range(3):
+        submit(d.url, "prime", limit=10)
+    wait_for(lambda: stats(d)["completed"] == 3)
+    with connect(f"ws://127.0.0.1:{d.port}/ws/queue") as ws:
+        assert json.loads(ws.recv(timeout=10))["type"] == "queue_state"
+        config.write_text(json.dumps({"db": d.db, "retain-finished": "1"}))
+        d.proc.send_signal(signals.SIGHUP)
+        while True:
+            message = json.loads(ws.recv(timeout=10))
+            if message["type"] == "jobs_pruned":
+                break
+    assert message["data"] == {"count": 2, "completed": 2, "failed": 0, "cancelled": 0}
+    assert stats(d)["completed"] == 1
+    assert listed(d) == [3]
+
+
+def test_readyz_fails_once_the_database_is_deleted(start_daemon):
+    d = start_daemon()
+    assert requests.get(f"{d.url}/healthz").json() == {"status": "ok"}
+    assert requests.get(f"{d.url}/readyz").json() == {"status": "ready"}
+    os.unlink(d.db)
+    requests.post(f"{d.url}/api/jobs", json={"job_type": "echo", "params": {"message": "x"}})
+    r = requests.get(f"{d.url}/readyz")
+    assert r.status_code == 503
+    assert "was deleted" in r.json()["error"]
+    assert requests.get(f"{d.url}/healthz").status_code == 200
+
+
+def test_readyz_fails_while_draining(start_daemon):
+    import signal as signals
+    d = start_daemon("--shutdown-grace", "30")
+    job = submit(d.url, "countdown", seconds=30)
+    wait_for(lambda: requests.get(f"{d.url}/api/jobs/{job['id']}").json()["status"] == "running")
+    d.proc.send_signal(signals.SIGTERM)
+    wait_for(lambda: requests.get(f"{d.url}/readyz").status_code == 503)
+    assert requests.get(f"{d.url}/readyz").json()["reasons"] == ["shutting down"]
+    d.proc.send_signal(signals.SIGTERM)  # a second signal ends the grace period
+    assert d.proc.wait(timeout=15) == 0

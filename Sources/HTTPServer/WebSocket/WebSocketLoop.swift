@@ -22,7 +22,7 @@ final class WebSocketLoop: @unchecked Sendable {
     private let epfd: Int32
     private let wakeFD: Int32
     private let shared = Mutex(Shared())
-    private var thread: pthread_t?
+    private var thread: JoinableThread?
     private let log: @Sendable (ServerConfiguration.LogLevel, String) -> Void
 
     // Loop thread only.
@@ -48,21 +48,15 @@ final class WebSocketLoop: @unchecked Sendable {
         close(wakeFD)
     }
 
-    func start() {
-        let box = Unmanaged.passRetained(ThreadBody { [self] in run() }).toOpaque()
-        var tid = pthread_t()
-        pthread_create(&tid, nil, { arg in
-            Unmanaged<ThreadBody>.fromOpaque(arg!).takeRetainedValue().body()
-            return nil
-        }, box)
-        thread = tid
+    func start() throws(ThreadLaunchError) {
+        thread = try ThreadLauncher.joinable(name: "websocket loop") { [self] in run() }
     }
 
     /// Closes every connection with 1001 and ends the thread.
     func stop() {
         shared.withLock { $0.stopping = true }
         wake()
-        if let thread { pthread_join(thread, nil) }
+        thread?.join()
         thread = nil
     }
 
@@ -333,10 +327,4 @@ final class WebSocketLoop: @unchecked Sendable {
             finalize(ws)
         }
     }
-}
-
-/// A closure handed to a new pthread.
-private final class ThreadBody {
-    let body: () -> Void
-    init(_ body: @escaping () -> Void) { self.body = body }
 }
