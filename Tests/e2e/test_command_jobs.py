@@ -670,7 +670,9 @@ def test_sse_log_events_replay_without_gaps_or_duplicates(runner, tmp_path, resu
     fifo = make_fifo(tmp_path)
     job = submit(d.url, "gated", fifo=fifo)
     url = f"{d.url}/api/jobs/{job['id']}/progress"
-    first = SSE(url)
+    # The job may have written its first lines before we connect: `after=0`
+    # replays every line so far, then the stream goes live.
+    first = SSE(f"{url}?after=0")
     try:
         seen = first.until(lambda e: e[1] == "log" and e[2]["line"] == "line 5")
     finally:
