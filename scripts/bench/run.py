@@ -509,6 +509,153 @@ def bench_dashboards():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+# --- 10. Command jobs ---------------------------------------------------------------------------
+
+
+def write_command_types(directory, types):
+    os.makedirs(directory, exist_ok=True)
+    for name, definition in types.items():
+        with open(os.path.join(directory, f"{name}.json"), "w") as f:
+            json.dump({"name": name, **definition}, f)
+
+
+def submit_keepalive(port, body, n, connections=4):
+    """POSTs `body` n times over `connections` keep-alive connections; every answer must be 201."""
+    import http.client
+    import threading
+    payload = json.dumps(body)
+    errors = []
+
+    def client(count):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            for _ in range(count):
+                conn.request("POST", "/api/jobs", payload, {"Content-Type": "application/json"})
+                r = conn.getresponse()
+                r.read()
+                if r.status != 201:
+                    errors.append(r.status)
+        finally:
+            conn.close()
+
+    share = [n // connections + (1 if i < n % connections else 0) for i in range(connections)]
+    threads = [threading.Thread(target=client, args=(c,)) for c in share]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise RuntimeError(f"{len(errors)} submissions refused: {errors[:5]}")
+
+
+def wait_finished_count(d, n, timeout=300):
+    """Polls /api/stats until n jobs are finished; fails if any failed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        q = http("GET", d.url + "/api/stats")["queue"]
+        if q["failed"] or q["cancelled"]:
+            raise RuntimeError(f"command jobs failed: {q}")
+        if q["completed"] >= n:
+            return time.monotonic()
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {q['completed']} of {n} jobs completed in {timeout} s")
+        time.sleep(0.005)
+
+
+def run_job(d, body, timeout=600):
+    """Submits one job, waits for its end; the server's run time (completed_at - started_at)."""
+    job = http("POST", d.url + "/api/jobs", body)
+    deadline = time.monotonic() + timeout
+    while True:
+        j = http("GET", f"{d.url}/api/jobs/{job['id']}")
+        if j["status"] in ("completed", "failed", "cancelled"):
+            if j["status"] != "completed":
+                raise RuntimeError(f"job ended {j['status']}: {j.get('error')}")
+            return j["completed_at"] - j["started_at"]
+        if time.monotonic() > deadline:
+            raise RuntimeError("job did not finish")
+        time.sleep(0.01)
+
+
+def bench_commands():
+    print("10. Command jobs: /bin/true jobs/s at --concurrency 8; a job writing 1 GB to stdout under the daemon "
+          "vs the same command writing to /dev/null", flush=True)
+    tmp = tempfile.mkdtemp(prefix="jobrunner-bench-types-")
+    flood_script = 'yes "$1" | head -c "$2"'
+    types = os.path.join(tmp, "jobs.d")
+    write_command_types(types, {
+        "true": {"command": ["/bin/true"]},
+        "flood": {"command": ["/bin/sh", "-c", flood_script, "flood", "{line}", "{bytes}"],
+                  "params": {"line": {"type": "string", "required": True},
+                             "bytes": {"type": "integer", "required": True}}},
+    })
+    try:
+        # Throughput: N /bin/true jobs submitted over keep-alive connections,
+        # timed from the first submission to the last job completed.
+        n = 2000 if QUICK else 5000
+        for name, args in [("memory", []), ("durable, --sync full", ["--db", "@"])]:
+            rates = []
+            for _ in range(ROUNDS):
+                db = os.path.join(tempfile.mkdtemp(prefix="jobrunner-bench-db-"), "jobs.db")
+                d = Daemon("--job-types-dir", types, "--concurrency", "8", *[db if a == "@" else a for a in args])
+                try:
+                    t0 = time.monotonic()
+                    submit_keepalive(d.port, {"job_type": "true", "params": {}}, n)
+                    t1 = wait_finished_count(d, n)
+                    rates.append(n / (t1 - t0))
+                finally:
+                    d.stop()
+                    shutil.rmtree(os.path.dirname(db), ignore_errors=True)
+            s = summary(rates)
+            results[f"commands /bin/true jobs_per_second {name}"] = s
+            row(f"/bin/true jobs, --concurrency 8, {name}",
+                f"{s['median']:,.0f} jobs/s (min {s['min']:,.0f}, max {s['max']:,.0f})", ">= 1,000/s",
+                "OK" if s["median"] >= 1000 else "BELOW")
+
+        # Output: 1 GB to stdout, alternating the daemon (its log) and /dev/null.
+        size = 1 << 30
+        for label, length in [("100-byte lines", 100), ("1 KiB lines", 1024)]:
+            line = "a" * (length - 1)
+            for name, args in [("memory", []), ("durable", ["--db", "@"])]:
+                if name == "durable" and QUICK:
+                    continue
+                db = os.path.join(tempfile.mkdtemp(prefix="jobrunner-bench-db-"), "jobs.db")
+                d = Daemon("--job-types-dir", types, "--concurrency", "1", *[db if a == "@" else a for a in args])
+                ratios, daemon_times, direct_times, peak = [], [], [], 0
+                try:
+                    base_rss = d.rss_kib()
+                    rounds = ROUNDS if name == "memory" else 1
+                    for i in range(rounds):
+                        def direct():
+                            t = time.monotonic()
+                            subprocess.run(["/bin/sh", "-c", flood_script, "flood", line, str(size)],
+                                           stdout=subprocess.DEVNULL, check=True)
+                            return time.monotonic() - t
+                        if i % 2 == 0:
+                            a = direct()
+                            b = run_job(d, {"job_type": "flood", "params": {"line": line, "bytes": size}})
+                        else:
+                            b = run_job(d, {"job_type": "flood", "params": {"line": line, "bytes": size}})
+                            a = direct()
+                        peak = max(peak, d.rss_kib())
+                        direct_times.append(a)
+                        daemon_times.append(b)
+                        ratios.append(b / a)
+                finally:
+                    d.stop()
+                    shutil.rmtree(os.path.dirname(db), ignore_errors=True)
+                r = summary(ratios)
+                results[f"commands 1 GB stdout {label} {name}"] = {
+                    "ratio": r, "daemon_seconds": summary(daemon_times), "devnull_seconds": summary(direct_times),
+                    "rss_after_kib": peak, "rss_before_kib": base_rss}
+                row(f"1 GB to stdout ({label}), {name}: daemon / /dev/null",
+                    f"{r['median']:.2f} ({statistics.median(daemon_times):.2f} s vs "
+                    f"{statistics.median(direct_times):.2f} s; RSS {base_rss / 1024:.0f}->{peak / 1024:.0f} MiB)",
+                    "<= 1.3", "OK" if r["median"] <= 1.3 else "ABOVE")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
     for tool in ("wrk", "gcc", "pkg-config"):
         if not shutil.which(tool):
@@ -517,7 +664,8 @@ def main():
           "(shared machines are noisy: read ratios, not absolutes)\n", flush=True)
 
 
-    sections = sys.argv[1:] or ["http", "enqueue", "pickup", "engine", "fanout", "footprint", "history", "json", "dashboards"]
+    sections = sys.argv[1:] or ["http", "enqueue", "pickup", "engine", "fanout", "footprint", "history", "json", "dashboards",
+                                    "commands"]
     for name in sections:
         globals()[f"bench_{name}"]()
     os.makedirs(OUT, exist_ok=True)
