@@ -83,8 +83,11 @@ let package = Package(
         .testTarget(name: "JSONTests", dependencies: ["JSON"], swiftSettings: settings),
         .testTarget(name: "ProcessRunnerTests", dependencies: ["ProcessRunner", "CProcess"], swiftSettings: settings),
         .testTarget(name: "CommandJobsTests", dependencies: ["CommandJobs", "JobEngine", "JobQueue", "ProcessRunner", "JSON"], swiftSettings: settings),
+        // A clock tests move by hand (not shipped).
+        .target(name: "JobTestSupport", dependencies: ["JobQueue"], swiftSettings: settings),
+        .testTarget(name: "JobQueueTests", dependencies: ["JobQueue", "JSON", "JobTestSupport"], swiftSettings: settings),
         .testTarget(name: "JobEngineTests", dependencies: ["JobEngine", "JobQueue", "JSON"], swiftSettings: settings),
-        .testTarget(name: "JobStoreSQLiteTests", dependencies: ["JobStoreSQLite", "JobQueue", "JobEngine", "JSON"], swiftSettings: settings),
+        .testTarget(name: "JobStoreSQLiteTests", dependencies: ["JobStoreSQLite", "JobQueue", "JobEngine", "JSON", "JobTestSupport"], swiftSettings: settings),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "HTTPTestSupport", "Essentials"], swiftSettings: settings),
         .testTarget(
             name: "JobRunnerAPITests",
