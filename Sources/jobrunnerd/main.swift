@@ -157,6 +157,13 @@ if access(webRoot + "/index.html", R_OK) != 0 {
 }
 let (queue, store) = openQueue(settings, logger)
 let engine = JobEngine(queue: queue, registry: registry, capacity: settings.concurrency)
+// Queues named in the config file start with its settings (API changes to them
+// last until the next start; changes to other queues are kept across restarts).
+for (name, q) in settings.queues {
+    engine.updateQueue(name, QueueSettings(concurrency: q.concurrency, paused: q.paused)) { result in
+        if case .failure(let e) = result { logger.log(.error, "queue \(name): settings not stored: \(e.message)") }
+    }
+}
 
 var apiConfiguration = APIConfiguration(webRoot: webRoot)
 apiConfiguration.maxBodyBytes = settings.maxBody
