@@ -15,6 +15,10 @@ struct Change: Sendable {
         case prune(Cell<[PrunedJob]>)
         /// A named queue's settings change.
         case queue(String, QueueSettings)
+        /// A schedule is created, changed or fired (with the job it made, if any).
+        case schedule(Schedule, job: Job?)
+        /// A schedule is deleted.
+        case scheduleDeleted(String)
     }
 
     var ops: [StoreOp]
@@ -111,6 +115,13 @@ extension JobQueue {
                     l.outgoing.append(finishChange(&l.q, job, end))
                 }
                 if let id = change.logOf { l.q.logInFlight.remove(id) }
+                switch change.effect {
+                case .schedule(let schedule, _):
+                    if l.q.schedulesWorking[schedule.name] == schedule { l.q.schedulesWorking[schedule.name] = nil }
+                case .scheduleDeleted(let name):
+                    l.q.schedulesDeleting.remove(name)
+                default: break
+                }
                 // A new job that was not added: its key is free, its duplicates fail too.
                 if case .insert(let job) = change.effect {
                     if let key = job.idempotencyKey, l.q.keys[key] == job.id { l.q.keys[key] = nil }
@@ -143,6 +154,17 @@ extension JobQueue {
         case .queue(let name, let settings):
             l.q.scheduler.queues[name] = settings
             l.joined = true
+        case .schedule(let schedule, let job):
+            l.q.schedules[schedule.name] = schedule
+            if l.q.schedulesWorking[schedule.name] == schedule { l.q.schedulesWorking[schedule.name] = nil }
+            if let job {
+                l.q.insert(job, now: clock.now())
+                l.joined = true
+            }
+        case .scheduleDeleted(let name):
+            l.q.schedules[name] = nil
+            l.q.schedulesWorking[name] = nil
+            l.q.schedulesDeleting.remove(name)
         case .clear(let count):
             let (n, ids) = l.q.clearFinished()
             count.value = n
@@ -184,5 +206,13 @@ extension JobQueue {
         for c in completions { c() }
         rearm()
         if joined { announceAvailable() }
+    }
+}
+
+extension Change.Effect {
+    /// The job a schedule's firing makes.
+    var firedJob: Job? {
+        if case .schedule(_, let job) = self { return job }
+        return nil
     }
 }

@@ -55,6 +55,8 @@ public struct Job: Sendable, Equatable {
     public var idempotencyKey: String?
     /// One entry per failed attempt.
     public var errors: [AttemptError] = []
+    /// The schedule that made it, if one did.
+    public var schedule: String?
 
     public init(id: Int64, type: String, params: JSONObject, createdAt: Double) {
         self.id = id

@@ -34,6 +34,8 @@ public final class JobQueue: Sendable {
     /// Bytes of log kept per job (`--max-log-bytes`); past it the oldest lines go.
     public let maxLogBytes: Int
     private let availability = Mutex<[@Sendable () -> Void]>([])
+    /// The cron arithmetic, and how to stop a running job (both from the engine).
+    let scheduleHooks = Mutex<(next: NextSlot?, cancel: (@Sendable (Int64) -> Void)?)>((nil, nil))
 
     /// Seconds between progress writes of one job (progress events are not throttled).
     static let progressWriteInterval = 0.25
@@ -64,6 +66,7 @@ public final class JobQueue: Sendable {
             l.q.stats = snapshot.stats
             l.q.queueCounts = snapshot.queueCounts
             l.q.scheduler.queues = snapshot.queues
+            for schedule in snapshot.schedules { l.q.schedules[schedule.name] = schedule }
             var interrupted: [Int64] = []
             for job in snapshot.recentFinished + snapshot.active {
                 l.q.jobs[job.id] = job
@@ -119,7 +122,7 @@ public final class JobQueue: Sendable {
     public func list(_ query: JobQuery) throws(StoreError) -> JobPage {
         guard let store else { return query.run(over: allJobs()) }
         var q = query
-        q.countTotal = !query.types.isEmpty
+        q.countTotal = !query.types.isEmpty || query.schedule != nil
         var page = try store.query(q)
         if !q.countTotal {
             let stats = self.stats()
@@ -564,10 +567,152 @@ public final class JobQueue: Sendable {
         }
     }
 
+    // MARK: Schedules
+
+    /// Hands in the cron arithmetic and the way to stop a running job; then
+    /// brings every schedule up to date (slots missed while the daemon was down
+    /// follow the schedule's catch-up rule) and sets the timer.
+    public func setScheduleHooks(next: @escaping NextSlot, cancel: @escaping @Sendable (Int64) -> Void) {
+        scheduleHooks.withLock { $0 = (next, cancel) }
+        fireDueSchedules(now: clock.now())
+        rearm()
+    }
+
+    public func schedules() -> [Schedule] {
+        state.withLock { l in
+            Set(l.q.schedules.keys).union(l.q.schedulesWorking.keys).sorted().compactMap { name in
+                l.q.schedulesDeleting.contains(name) ? nil : l.q.schedules[name]
+            }
+        }
+    }
+
+    public func schedule(_ name: String) -> Schedule? {
+        state.withLock { $0.q.schedules[$0.q.schedulesDeleting.contains(name) ? "" : name] }
+    }
+
+    /// Creates or replaces a schedule; its next run is computed from now (a
+    /// changed cron or zone starts afresh; an unchanged one keeps its next run).
+    public func upsertSchedule(_ schedule: Schedule, completion: @escaping @Sendable (Result<Schedule, StoreError>) -> Void) {
+        if let failure = store?.failure { return completion(.failure(failure)) }
+        let next = scheduleHooks.withLock { $0.next }
+        let now = clock.now()
+        transact { q -> ((), Change?) in
+            var s = schedule
+            if let old = q.currentSchedule(s.name) {
+                s.createdAt = old.createdAt
+                s.lastRunAt = old.lastRunAt
+                s.lastJobID = old.lastJobID
+                s.nextRunAt = old.cron == s.cron && old.timezone == s.timezone ? old.nextRunAt : nil
+            }
+            if s.nextRunAt == nil { s.nextRunAt = next?(s, now) }
+            q.schedulesWorking[s.name] = s
+            let saved = s
+            return ((), Change(ops: [.upsertSchedule(s)], effect: .schedule(s, job: nil),
+                               events: [QueueEvent(jobID: 0, sequence: 0, kind: .scheduleUpdated(s))], retry: false,
+                               done: { r in completion(r.map { saved }) }))
+        }
+    }
+
+    /// Deletes a schedule (its jobs stay); false when there is none.
+    public func deleteSchedule(_ name: String, completion: @escaping @Sendable (Result<Bool, StoreError>) -> Void) {
+        if let failure = store?.failure { return completion(.failure(failure)) }
+        let found = transact { q -> (Bool, Change?) in
+            guard q.currentSchedule(name) != nil else { return (false, nil) }
+            q.schedulesDeleting.insert(name)
+            return (true, Change(ops: [.deleteSchedule(name: name)], effect: .scheduleDeleted(name),
+                                 events: [QueueEvent(jobID: 0, sequence: 0, kind: .scheduleDeleted(name: name))], retry: false,
+                                 done: { r in completion(r.map { true }) }))
+        }
+        if !found { completion(.success(false)) }
+    }
+
+    /// Makes the schedule's job now (its slots stay as they are); nil when there
+    /// is no such schedule.
+    public func runScheduleNow(_ name: String, completion: @escaping @Sendable (Result<Job?, StoreError>) -> Void) {
+        if let failure = store?.failure { return completion(.failure(failure)) }
+        let now = clock.now()
+        let found = transact { q -> (Bool, Change?) in
+            guard let s = q.currentSchedule(name) else { return (false, nil) }
+            var change = fire(&q, s, slot: now, advance: false)
+            let job = change.effect.firedJob
+            change.retry = false
+            change.done = { r in completion(r.map { job }) }
+            return (true, change)
+        }
+        if !found { completion(.success(nil)) }
+    }
+
+    /// Fires every schedule whose time came, each in its own change (its job and
+    /// its new `lastRunAt`/`nextRunAt` committed together, so a slot fires once
+    /// even across a crash).
+    func fireDueSchedules(now: Double) {
+        let hooks = scheduleHooks.withLock { $0 }
+        guard let next = hooks.next else { return }
+        let due = state.withLock { l in
+            Set(l.q.schedules.keys).union(l.q.schedulesWorking.keys).filter { name in
+                guard let s = l.q.currentSchedule(name), !s.paused else { return false }
+                return s.nextRunAt.map { $0 <= now } ?? true
+            }.sorted()
+        }
+        for name in due {
+            var cancel: Int64?
+            transact { q -> ((), Change?) in
+                guard var s = q.currentSchedule(name), !s.paused else { return ((), nil) }
+                guard let slot = s.nextRunAt else {
+                    s.nextRunAt = next(s, now)
+                    q.schedulesWorking[name] = s
+                    return ((), Change(ops: [.upsertSchedule(s)], effect: .schedule(s, job: nil)))
+                }
+                guard slot <= now else { return ((), nil) }
+                // Slots missed while the daemon was down: none, or the latest once.
+                let following = next(s, slot)
+                let missed = following.map { $0 <= now } ?? false
+                if missed && s.catchUp == .none {
+                    s.nextRunAt = next(s, now)
+                    q.schedulesWorking[name] = s
+                    return ((), Change(ops: [.upsertSchedule(s)], effect: .schedule(s, job: nil),
+                                       events: [QueueEvent(jobID: 0, sequence: 0, kind: .scheduleUpdated(s))]))
+                }
+                let previous = s.lastJobID.flatMap { q.current($0) }
+                let busy = previous.map { $0.status == .pending || $0.status == .running } ?? false
+                if busy && s.overlap == .skip {
+                    s.nextRunAt = next(s, now)
+                    q.schedulesWorking[name] = s
+                    return ((), Change(ops: [.upsertSchedule(s)], effect: .schedule(s, job: nil),
+                                       events: [QueueEvent(jobID: 0, sequence: 0, kind: .scheduleUpdated(s))]))
+                }
+                if busy && s.overlap == .cancelPrevious { cancel = previous?.id }
+                s.nextRunAt = next(s, now)
+                return ((), fire(&q, s, slot: missed ? now : slot, advance: true))
+            }
+            if let cancel, let stop = hooks.cancel { stop(cancel) }
+        }
+    }
+
+    /// The change that makes a schedule's job, with the schedule's new last run.
+    func fire(_ q: inout QueueState, _ schedule: Schedule, slot: Double, advance: Bool) -> Change {
+        var s = schedule
+        let o = s.jobOptions
+        var job = Job(id: q.nextID, type: s.jobType, params: s.params, createdAt: clock.now())
+        q.nextID += 1
+        job.queue = o.queue ?? "default"
+        job.priority = o.priority ?? 0
+        job.timeout = o.timeout
+        job.maxAttempts = o.maxAttempts ?? 1
+        job.backoff = o.backoff ?? Backoff()
+        job.schedule = s.name
+        s.lastRunAt = slot
+        s.lastJobID = job.id
+        q.schedulesWorking[s.name] = s
+        return Change(ops: [.upsert(job), .upsertSchedule(s)], effect: .schedule(s, job: job),
+                      events: [QueueEvent(jobID: job.id, sequence: job.sequence, kind: .created(job)),
+                               QueueEvent(jobID: 0, sequence: 0, kind: .scheduleUpdated(s))])
+    }
+
     /// Sets the timer for the earliest delayed job (after any change).
     func rearm() {
         let next: Double?? = state.withLock { l in
-            let due = l.q.scheduler.nextDue
+            let due = [l.q.scheduler.nextDue, l.q.nextScheduleDue].compactMap { $0 }.min()
             guard due != l.q.scheduler.armedAt else { return .none }
             l.q.scheduler.armedAt = due
             return .some(due)
@@ -584,6 +729,7 @@ public final class JobQueue: Sendable {
             l.q.scheduler.armedAt = nil
             return l.q.promoteDue(now: now)
         }
+        fireDueSchedules(now: now)
         rearm()
         if moved > 0 { announceAvailable() }
     }

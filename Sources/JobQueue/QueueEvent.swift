@@ -15,6 +15,11 @@ public struct QueueEvent: Sendable {
         case retrying(attempt: Int, runAt: Double, error: String)
         /// A failed or cancelled job was put back to pending (`POST .../retry`).
         case retried(Job)
+        /// A schedule was created or changed (paused, resumed, fired: its
+        /// `lastRunAt`, `lastJobID` and `nextRunAt` moved).
+        case scheduleUpdated(Schedule)
+        /// A schedule was deleted.
+        case scheduleDeleted(name: String)
         /// A named queue's settings changed.
         case queueUpdated(name: String, QueueSettings)
         /// Finished jobs removed by the retention rule: how many, by status.

@@ -63,6 +63,26 @@ struct QueueState: ~Copyable {
     var keyWaiters: [Int64: [@Sendable (Result<Job, StoreError>) -> Void]] = [:]
     /// Counts by status per named queue (visible).
     var queueCounts: [String: QueueStats] = [:]
+    /// Schedules as committed, and those with a change on its way (working).
+    var schedules: [String: Schedule] = [:]
+    var schedulesWorking: [String: Schedule] = [:]
+    /// Schedules being deleted (working) until that commits.
+    var schedulesDeleting: Set<String> = []
+
+    func currentSchedule(_ name: String) -> Schedule? {
+        if schedulesDeleting.contains(name) { return nil }
+        return schedulesWorking[name] ?? schedules[name]
+    }
+
+    /// The earliest time a schedule is due (paused ones aside).
+    var nextScheduleDue: Double? {
+        var earliest: Double?
+        for name in Set(schedules.keys).union(schedulesWorking.keys) {
+            guard let s = currentSchedule(name), !s.paused, let t = s.nextRunAt else { continue }
+            earliest = min(earliest ?? t, t)
+        }
+        return earliest
+    }
 
     /// The newest state of a job: its unapplied change, else the visible one.
     func current(_ id: Int64) -> Job? {

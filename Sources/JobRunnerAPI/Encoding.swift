@@ -65,6 +65,8 @@ extension JSONWriter {
         optionalDouble(job.timeout)
         raw(",\"idempotency_key\":")
         if let k = job.idempotencyKey { string(k) } else { raw("null") }
+        raw(",\"schedule\":")
+        if let sch = job.schedule { string(sch) } else { raw("null") }
         raw(",\"errors\":[")
         for (i, e) in job.errors.enumerated() {
             if i > 0 { raw(",") }

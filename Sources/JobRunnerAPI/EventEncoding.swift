@@ -26,6 +26,14 @@ enum EventEncoding {
             w.raw("{\"type\":\"job_retried\",\"data\":")
             w.job(job)
             w.raw("}")
+        case .scheduleUpdated(let schedule):
+            w.raw("{\"type\":\"schedule_updated\",\"data\":")
+            w.write(.object(schedule.json))
+            w.raw("}")
+        case .scheduleDeleted(let name):
+            w.raw("{\"type\":\"schedule_deleted\",\"data\":{\"name\":")
+            w.string(name)
+            w.raw("}}")
         case .queueUpdated(let name, let settings):
             w.raw("{\"type\":\"queue_updated\",\"data\":")
             w.queueSettings(name, settings, counts: nil)
@@ -139,7 +147,7 @@ enum EventEncoding {
                 w.string(error)
                 w.raw("}")
             }
-        case .started, .created, .cleared, .pruned, .retried, .queueUpdated:
+        case .started, .created, .cleared, .pruned, .retried, .queueUpdated, .scheduleUpdated, .scheduleDeleted:
             return nil
         }
     }

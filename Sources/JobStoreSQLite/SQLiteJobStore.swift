@@ -17,7 +17,7 @@ public final class SQLiteJobStore: JobStore, Sendable {
     }
 
     /// The schema version this build writes; a newer file is refused.
-    public static let schemaVersion = 3
+    public static let schemaVersion = 4
 
     private struct Entry {
         let ops: [StoreOp]
@@ -146,6 +146,17 @@ public final class SQLiteJobStore: JobStore, Sendable {
                 COMMIT;
                 """)
         }
+        if version < 4 {
+            // Schedules, and the schedule that made a job.
+            try db.execute("""
+                BEGIN;
+                ALTER TABLE jobs ADD COLUMN schedule TEXT;
+                CREATE INDEX jobs_schedule ON jobs(schedule, id) WHERE schedule IS NOT NULL;
+                CREATE TABLE schedules (name TEXT PRIMARY KEY, body TEXT NOT NULL);
+                PRAGMA user_version = 4;
+                COMMIT;
+                """)
+        }
         // Later versions add their steps here, each in its own transaction.
     }
 
@@ -179,6 +190,11 @@ public final class SQLiteJobStore: JobStore, Sendable {
                 let n = Int(row.int(2))
                 snapshot.queueCounts[row.text(0), default: QueueStats()][status] += n
                 snapshot.queueCounts[row.text(0), default: QueueStats()].total += n
+            }
+            try db.run("SELECT body FROM schedules ORDER BY name") { row in
+                if let value = try? JSONValue.parse(Array(row.text(0).utf8)), let schedule = Schedule(stored: value) {
+                    snapshot.schedules.append(schedule)
+                }
             }
             try db.run("SELECT name, concurrency, paused FROM queues") { row in
                 let limit = row.optionalText(1).flatMap { Int($0) }
@@ -265,6 +281,10 @@ public final class SQLiteJobStore: JobStore, Sendable {
             if !query.statuses.isEmpty {
                 filters.append("status IN (\(query.statuses.map { _ in "?" }.joined(separator: ",")))")
                 bindings += query.statuses.map { .text($0.rawValue) }
+            }
+            if let schedule = query.schedule {
+                filters.append("schedule = ?")
+                bindings.append(.text(schedule))
             }
             if !query.types.isEmpty {
                 filters.append("type IN (\(query.types.map { _ in "?" }.joined(separator: ",")))")
@@ -366,8 +386,8 @@ public final class SQLiteJobStore: JobStore, Sendable {
             try db.run("""
                 INSERT INTO jobs (id, type, params, status, progress_percent, progress_message, result, error,
                                   created_at, started_at, completed_at, sequence, queue, priority, run_at, attempt,
-                                  max_attempts, timeout, backoff_initial, backoff_max, idempotency_key, errors)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                  max_attempts, timeout, backoff_initial, backoff_max, idempotency_key, errors, schedule)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(id) DO UPDATE SET status = excluded.status,
                     progress_percent = excluded.progress_percent, progress_message = excluded.progress_message,
                     result = excluded.result, error = excluded.error, started_at = excluded.started_at,
@@ -380,8 +400,13 @@ public final class SQLiteJobStore: JobStore, Sendable {
                     .int(Int64(job.sequence)), .text(job.queue), .int(Int64(job.priority)), .optional(job.runAt),
                     .int(Int64(job.attempt)), .int(Int64(job.maxAttempts)), .optional(job.timeout),
                     .double(job.backoff.initial), .double(job.backoff.max), .optional(job.idempotencyKey),
-                    .optional(job.errors.isEmpty ? nil : Self.errorsJSON(job.errors)),
+                    .optional(job.errors.isEmpty ? nil : Self.errorsJSON(job.errors)), .optional(job.schedule),
                 ])
+        case .upsertSchedule(let schedule):
+            try db.run("INSERT INTO schedules (name, body) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET body = excluded.body",
+                       [.text(schedule.name), .text(schedule.stored.jsonString)])
+        case .deleteSchedule(let name):
+            try db.run("DELETE FROM schedules WHERE name = ?", [.text(name)])
         case .queueSettings(let name, let settings):
             try db.run("INSERT INTO queues (name, concurrency, paused) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET concurrency = excluded.concurrency, paused = excluded.paused",
                        [.text(name), settings.concurrency.map { .int(Int64($0)) } ?? .null, .int(settings.paused ? 1 : 0)])
@@ -454,7 +479,7 @@ public final class SQLiteJobStore: JobStore, Sendable {
 
     static let columns = """
         id, type, params, status, progress_percent, progress_message, result, error, created_at, started_at, completed_at, sequence,
-        queue, priority, run_at, attempt, max_attempts, timeout, backoff_initial, backoff_max, idempotency_key, errors
+        queue, priority, run_at, attempt, max_attempts, timeout, backoff_initial, backoff_max, idempotency_key, errors, schedule
         """
 
     static func errorsJSON(_ errors: [AttemptError]) -> String {
@@ -494,6 +519,7 @@ public final class SQLiteJobStore: JobStore, Sendable {
         job.backoff = Backoff(initial: row.double(18), max: row.double(19))
         job.idempotencyKey = row.optionalText(20)
         job.errors = errors(row.optionalText(21))
+        job.schedule = row.optionalText(22)
         return job
     }
 

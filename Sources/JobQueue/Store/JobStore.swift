@@ -13,6 +13,10 @@ public enum StoreOp: Sendable {
     case progress(id: Int64, progress: JobProgress, sequence: UInt64)
     /// Removes every completed, failed and cancelled job (and their logs).
     case deleteFinished
+    /// Creates or replaces a schedule (with its next and last run).
+    case upsertSchedule(Schedule)
+    /// Deletes a schedule.
+    case deleteSchedule(name: String)
     /// Records a named queue's settings.
     case queueSettings(name: String, QueueSettings)
     /// Appends lines to a job's log, which keeps at most `maxBytes` (the oldest
@@ -48,6 +52,8 @@ public struct StoreSnapshot: Sendable {
     public var queueCounts: [String: QueueStats]
     /// Named queues' settings.
     public var queues: [String: QueueSettings]
+    /// Every schedule.
+    public var schedules: [Schedule] = []
     /// The id the next job gets; never lower than any id ever handed out.
     public var nextID: Int64
 
