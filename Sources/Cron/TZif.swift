@@ -10,7 +10,7 @@ struct TZif: Sendable {
 
     /// Reads a file of at most 1 MiB; nil when it cannot be read or is not TZif.
     static func load(path: String) -> TZif? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var info = stat()
