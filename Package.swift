@@ -77,9 +77,12 @@ let package = Package(
         ),
         // `make bench`: engine throughput with a no-op job type, no HTTP.
         .executableTarget(name: "jobrunner-bench", dependencies: ["JobEngine", "JobQueue", "JSON"], swiftSettings: settings),
+        // Cron expressions and IANA time zone rules for schedules: pure, no Foundation.
+        .target(name: "Cron", swiftSettings: settings),
         // A raw-socket HTTP/1.1 client for the integration tests (not shipped).
         .target(name: "HTTPTestSupport", dependencies: ["Essentials"], swiftSettings: settings),
         .testTarget(name: "EssentialsTests", dependencies: ["Essentials"], swiftSettings: settings),
+        .testTarget(name: "CronTests", dependencies: ["Cron"], swiftSettings: settings),
         .testTarget(name: "JSONTests", dependencies: ["JSON"], swiftSettings: settings),
         .testTarget(name: "ProcessRunnerTests", dependencies: ["ProcessRunner", "CProcess"], swiftSettings: settings),
         .testTarget(name: "CommandJobsTests", dependencies: ["CommandJobs", "JobEngine", "JobQueue", "ProcessRunner", "JSON"], swiftSettings: settings),
