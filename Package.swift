@@ -55,7 +55,7 @@ let package = Package(
         // sd_notify, the watchdog and socket activation for the daemon.
         .target(name: "Systemd", dependencies: ["CSystemd"], swiftSettings: settings),
         .target(name: "JobQueue", dependencies: ["JSON"], swiftSettings: settings),
-        .target(name: "JobEngine", dependencies: ["JobQueue", "JSON"], swiftSettings: settings),
+        .target(name: "JobEngine", dependencies: ["JobQueue", "JSON", "Cron"], swiftSettings: settings),
         // Job types an operator defines: programs run with the job's params, logs and progress.
         .target(name: "CommandJobs", dependencies: ["JobEngine", "JobQueue", "ProcessRunner", "JSON"], swiftSettings: settings),
         // The SQLite adapter behind JobQueue's JobStore protocol.

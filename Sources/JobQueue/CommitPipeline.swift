@@ -203,8 +203,9 @@ extension JobQueue {
             }
             return (l.completions, l.joined)
         }
-        for c in completions { c() }
+        // The timer is set before anyone hears the change is done.
         rearm()
+        for c in completions { c() }
         if joined { announceAvailable() }
     }
 }

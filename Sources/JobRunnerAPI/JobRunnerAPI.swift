@@ -109,6 +109,7 @@ public final class JobRunnerAPI: Sendable {
         r.post("/api/jobs/:id/retry") { [self] req in try retryJob(req) }
         r.get("/api/queues") { [self] _ in listQueues() }
         r.put("/api/queues/:name") { [self] req in try updateQueue(req) }
+        addScheduleRoutes(&r)
         r.get("/ws/queue") { [self] req in
             try HTTPResponse.webSocket(req, handler: sockets.handler)
         }

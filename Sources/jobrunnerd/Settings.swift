@@ -34,7 +34,7 @@ struct Settings {
         "job-types-dir", "kill-grace", "max-log-bytes",
     ]
     /// Structured sections of the config file, beside the flag-named keys.
-    static let sections = ["job_types", "queues"]
+    static let sections = ["job_types", "queues", "schedules"]
     /// What SIGHUP re-reads (the rest needs a restart).
     static let reloadable: Set<String> = ["log-level", "log-file", "access-log", "retain-finished", "job_types", "job-types-dir"]
 
@@ -64,6 +64,8 @@ struct Settings {
     var maxLogBytes = 1 << 20
     /// The config file's `job_types` section, checked by the command job loader.
     var jobTypes: JSONValue?
+    /// The config file's `schedules` section (checked by the engine at start).
+    var schedules: JSONValue?
     /// The config file's `queues` section: initial settings of named queues.
     var queues: [String: (concurrency: Int?, paused: Bool)] = [:]
 
@@ -72,7 +74,7 @@ struct Settings {
     init(flags: [String: String], environment: [String: String], configFile: String?) throws(ConfigError) {
         var file: [String: String] = [:]
         var queuesSection: JSONValue?
-        if let configFile { (file, jobTypes, queuesSection) = try Self.readFile(configFile) }
+        if let configFile { (file, jobTypes, queuesSection, schedules) = try Self.readFile(configFile) }
         if let queuesSection { queues = try Self.queues(queuesSection, configFile ?? "") }
         func value(_ key: String) -> (String, String)? {
             if let v = flags[key] { return (v, "--\(key)") }
@@ -143,7 +145,7 @@ struct Settings {
 
     /// The file's keys as text, and its `job_types` section; unknown keys and
     /// values of the wrong kind are errors.
-    static func readFile(_ path: String) throws(ConfigError) -> ([String: String], JSONValue?, JSONValue?) {
+    static func readFile(_ path: String) throws(ConfigError) -> ([String: String], JSONValue?, JSONValue?, JSONValue?) {
         guard let f = fopen(path, "r") else {
             throw ConfigError(message: "cannot read config file \(path): \(String(cString: strerror(errno)))")
         }
@@ -164,6 +166,7 @@ struct Settings {
         var out: [String: String] = [:]
         var jobTypes: JSONValue?
         var queues: JSONValue?
+        var schedules: JSONValue?
         for member in object {
             if member.key == "job_types" {
                 jobTypes = member.value
@@ -171,6 +174,10 @@ struct Settings {
             }
             if member.key == "queues" {
                 queues = member.value
+                continue
+            }
+            if member.key == "schedules" {
+                schedules = member.value
                 continue
             }
             guard keys.contains(member.key) else {
@@ -187,7 +194,7 @@ struct Settings {
             default: throw ConfigError(message: "invalid '\(member.key)' in \(path): must be a string, number or boolean")
             }
         }
-        return (out, jobTypes, queues)
+        return (out, jobTypes, queues, schedules)
     }
 
     /// `"queues": {"email": {"concurrency": 2, "paused": false}}`.
