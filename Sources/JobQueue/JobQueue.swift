@@ -181,9 +181,10 @@ public final class JobQueue: Sendable {
         }
         let duplicate = transact { q -> (Job?, Change?) in
             if let key = options.idempotencyKey {
-                if let id = q.keys[key], let existing = q.current(id) {
-                    if q.jobs[id] != nil { return (existing, nil) }
-                    // Its first submission is still on the way to the store.
+                if let id = q.keys[key] {
+                    if let existing = q.current(id) { return (existing, nil) }
+                    // Its first submission is still on the way to the store: this
+                    // one is answered with that job once it is committed.
                     q.keyWaiters[id, default: []].append { result in completion(result.map { Submitted(job: $0, duplicate: true) }) }
                     return (nil, nil)
                 }
@@ -232,7 +233,6 @@ public final class JobQueue: Sendable {
             var job = before
             job.status = .running
             job.startedAt = now
-            job.runAt = nil
             job.progress = .starting
             job.sequence += 1
             q.stage(job)

@@ -65,6 +65,32 @@ import Testing
         #expect(q.claimNext() == nil)
     }
 
+    @Test func concurrentSubmissionsWithOneKeyMakeOneJobWhileTheFirstIsUncommitted() async throws {
+        let store = try SQLiteJobStore(path: tempDB())
+        defer { store.close() }
+        let q = try JobQueue(store: store, clock: ManualClock())
+        let ids = IDs()
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<32 {
+                group.addTask {
+                    var o = JobOptions()
+                    o.idempotencyKey = "burst"
+                    await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                        q.enqueue(type: "t", params: [:], options: o) { r in
+                            if let s = try? r.get() { ids.all.withLock { $0.append((s.job.id, s.duplicate)) } }
+                            c.resume()
+                        }
+                    }
+                }
+            }
+        }
+        let all = ids.all.withLock { $0 }
+        #expect(all.count == 32)
+        #expect(Set(all.map(\.0)).count == 1)
+        #expect(all.filter { !$0.1 }.count == 1)
+        #expect(try store.query(JobQuery()).jobs.count == 1)
+    }
+
     @Test func anOldFinishedJobsKeyIsFoundInTheStore() throws {
         let store = try SQLiteJobStore(path: tempDB())
         defer { store.close() }
@@ -82,4 +108,8 @@ import Testing
         let again = try submit(q) { $0.idempotencyKey = "old" }
         #expect(again.duplicate && again.job.id == first)
     }
+}
+
+final class IDs: Sendable {
+    let all = Mutex<[(Int64, Bool)]>([])
 }
