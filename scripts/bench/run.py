@@ -690,10 +690,17 @@ def submit_collect(port, bodies, connections=4):
 
 
 def bench_dependable():
+    """SECTIONS=dependable; its parts alone: python3 scripts/bench/run.py dependable_pickup (or _enqueue, _waiting)."""
     print("11. Dependable jobs: pickup of due delayed jobs (run_at -> started_at), enqueue with priorities and "
           "10 queues vs plain, 100,000 delayed jobs waiting an hour", flush=True)
+    dependable_pickup()
+    dependable_enqueue()
+    dependable_waiting()
+
+
+def dependable_pickup():
+    """Each due delayed job's run_at (from its 201) to its started_at (server clock, one timer for all)."""
     import random
-    # Pickup: each job's run_at (from its 201) to its started_at (server clock, one timer for all).
     samples = 200
     for name, args in [("memory", []), ("durable, --sync full", ["--db", "@"])]:
         tmp = tempfile.mkdtemp(prefix="jobrunner-bench-db-")
@@ -723,12 +730,15 @@ def bench_dependable():
             d.stop()
             shutil.rmtree(tmp, ignore_errors=True)
 
-    # Enqueue: plain bodies vs bodies with a queue (10) and a priority, alternating, in memory.
-    plain_env = {"JR_BODY": '{"job_type":"countdown","params":{"seconds":60}}'}
+
+
+def dependable_enqueue():
+    """Plain bodies vs bodies with a queue (of 10) and a priority, alternating, in memory."""
+    plain_env = {"JR_PLAIN": "1"}
     plain, options, ratios = [], [], []
     for i in range(ROUNDS):
         got = {}
-        order = [("plain", "post.lua", plain_env), ("options", "post_options.lua", None)]
+        order = [("plain", "post_options.lua", plain_env), ("options", "post_options.lua", {"JR_PLAIN": "0"})]
         if i % 2:
             order.reverse()
         for name, script, env in order:
@@ -747,7 +757,10 @@ def bench_dependable():
         "ratio >= 0.90", f"ratio {s['median']:.2f} (min {s['min']:.2f}, max {s['max']:.2f}) "
         + ("OK" if s["median"] >= 0.90 else "BELOW"))
 
-    # 100,000 jobs due in an hour: nothing to do until then.
+
+
+def dependable_waiting():
+    """100,000 jobs due in an hour: nothing to do until then."""
     n = 20_000 if QUICK else 100_000
     for name, args in [("memory", []), ("durable", ["--db", "@"])]:
         tmp = tempfile.mkdtemp(prefix="jobrunner-bench-db-")
@@ -786,7 +799,7 @@ def main():
     sections = sys.argv[1:] or ["http", "enqueue", "pickup", "engine", "fanout", "footprint", "history", "json", "dashboards",
                                     "commands", "dependable"]
     for name in sections:
-        globals()[f"bench_{name}"]()
+        globals().get(f"bench_{name}", globals().get(name))()
     os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, "results.json"), "w") as f:
         json.dump({"results": results, "rows": rows}, f, indent=2)
