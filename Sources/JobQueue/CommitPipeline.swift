@@ -157,6 +157,7 @@ extension JobQueue {
         case .schedule(let schedule, let job):
             l.q.schedules[schedule.name] = schedule
             if l.q.schedulesWorking[schedule.name] == schedule { l.q.schedulesWorking[schedule.name] = nil }
+            l.q.noteScheduleDue(schedule)
             if let job {
                 l.q.insert(job, now: clock.now())
                 l.joined = true

@@ -66,7 +66,10 @@ public final class JobQueue: Sendable {
             l.q.stats = snapshot.stats
             l.q.queueCounts = snapshot.queueCounts
             l.q.scheduler.queues = snapshot.queues
-            for schedule in snapshot.schedules { l.q.schedules[schedule.name] = schedule }
+            for schedule in snapshot.schedules {
+                l.q.schedules[schedule.name] = schedule
+                l.q.noteScheduleDue(schedule)
+            }
             var interrupted: [Int64] = []
             for job in snapshot.recentFinished + snapshot.active {
                 l.q.jobs[job.id] = job
@@ -574,7 +577,7 @@ public final class JobQueue: Sendable {
     /// follow the schedule's catch-up rule) and sets the timer.
     public func setScheduleHooks(next: @escaping NextSlot, cancel: @escaping @Sendable (Int64) -> Void) {
         scheduleHooks.withLock { $0 = (next, cancel) }
-        fireDueSchedules(now: clock.now())
+        fireDueSchedules(now: clock.now(), all: true)
         rearm()
     }
 
@@ -605,7 +608,7 @@ public final class JobQueue: Sendable {
                 s.nextRunAt = old.cron == s.cron && old.timezone == s.timezone ? old.nextRunAt : nil
             }
             if s.nextRunAt == nil { s.nextRunAt = next?(s, now) }
-            q.schedulesWorking[s.name] = s
+            q.stageSchedule(s)
             let saved = s
             return ((), Change(ops: [.upsertSchedule(s)], effect: .schedule(s, job: nil),
                                events: [QueueEvent(jobID: 0, sequence: 0, kind: .scheduleUpdated(s))], retry: false,
@@ -645,14 +648,18 @@ public final class JobQueue: Sendable {
     /// Fires every schedule whose time came, each in its own change (its job and
     /// its new `lastRunAt`/`nextRunAt` committed together, so a slot fires once
     /// even across a crash).
-    func fireDueSchedules(now: Double) {
+    func fireDueSchedules(now: Double, all: Bool = false) {
         let hooks = scheduleHooks.withLock { $0 }
         guard let next = hooks.next else { return }
-        let due = state.withLock { l in
-            Set(l.q.schedules.keys).union(l.q.schedulesWorking.keys).filter { name in
-                guard let s = l.q.currentSchedule(name), !s.paused else { return false }
-                return s.nextRunAt.map { $0 <= now } ?? true
-            }.sorted()
+        let due = state.withLock { l -> [String] in
+            // At start: schedules without a next run yet (made before the cron
+            // arithmetic was handed in) get one.
+            var names = !all ? Set<String>() : Set(l.q.schedules.keys).union(l.q.schedulesWorking.keys).filter { name in
+                guard let s = l.q.currentSchedule(name) else { return false }
+                return !s.paused && s.nextRunAt == nil
+            }
+            names.formUnion(l.q.takeDueSchedules(now: now))
+            return names.sorted()
         }
         for name in due {
             var cancel: Int64?
@@ -660,7 +667,7 @@ public final class JobQueue: Sendable {
                 guard var s = q.currentSchedule(name), !s.paused else { return ((), nil) }
                 guard let slot = s.nextRunAt else {
                     s.nextRunAt = next(s, now)
-                    q.schedulesWorking[name] = s
+                    q.stageSchedule(s)
                     return ((), Change(ops: [.upsertSchedule(s)], effect: .schedule(s, job: nil)))
                 }
                 guard slot <= now else { return ((), nil) }
@@ -669,7 +676,7 @@ public final class JobQueue: Sendable {
                 let missed = following.map { $0 <= now } ?? false
                 if missed && s.catchUp == .none {
                     s.nextRunAt = next(s, now)
-                    q.schedulesWorking[name] = s
+                    q.stageSchedule(s)
                     return ((), Change(ops: [.upsertSchedule(s)], effect: .schedule(s, job: nil),
                                        events: [QueueEvent(jobID: 0, sequence: 0, kind: .scheduleUpdated(s))]))
                 }
@@ -677,7 +684,7 @@ public final class JobQueue: Sendable {
                 let busy = previous.map { $0.status == .pending || $0.status == .running } ?? false
                 if busy && s.overlap == .skip {
                     s.nextRunAt = next(s, now)
-                    q.schedulesWorking[name] = s
+                    q.stageSchedule(s)
                     return ((), Change(ops: [.upsertSchedule(s)], effect: .schedule(s, job: nil),
                                        events: [QueueEvent(jobID: 0, sequence: 0, kind: .scheduleUpdated(s))]))
                 }
@@ -703,7 +710,7 @@ public final class JobQueue: Sendable {
         job.schedule = s.name
         s.lastRunAt = slot
         s.lastJobID = job.id
-        q.schedulesWorking[s.name] = s
+        q.stageSchedule(s)
         return Change(ops: [.upsert(job), .upsertSchedule(s)], effect: .schedule(s, job: job),
                       events: [QueueEvent(jobID: job.id, sequence: job.sequence, kind: .created(job)),
                                QueueEvent(jobID: 0, sequence: 0, kind: .scheduleUpdated(s))])
@@ -712,7 +719,7 @@ public final class JobQueue: Sendable {
     /// Sets the timer for the earliest delayed job (after any change).
     func rearm() {
         let next: Double?? = state.withLock { l in
-            let due = [l.q.scheduler.nextDue, l.q.nextScheduleDue].compactMap { $0 }.min()
+            let due = [l.q.scheduler.nextDue, l.q.nextScheduleDue()].compactMap { $0 }.min()
             guard due != l.q.scheduler.armedAt else { return .none }
             l.q.scheduler.armedAt = due
             return .some(due)

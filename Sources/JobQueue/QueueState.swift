@@ -74,14 +74,36 @@ struct QueueState: ~Copyable {
         return schedulesWorking[name] ?? schedules[name]
     }
 
+    /// Schedules by their next run, earliest first; entries whose schedule moved
+    /// on (fired, changed, paused, deleted) are dropped lazily.
+    var scheduleDue = Heap<(time: Double, name: String)> { $0.time != $1.time ? $0.time < $1.time : $0.name < $1.name }
+
+    /// Records a decided change of a schedule until it is applied.
+    mutating func stageSchedule(_ s: Schedule) {
+        schedulesWorking[s.name] = s
+        noteScheduleDue(s)
+    }
+
+    mutating func noteScheduleDue(_ s: Schedule) {
+        if let t = s.nextRunAt, !s.paused { scheduleDue.push((t, s.name)) }
+    }
+
     /// The earliest time a schedule is due (paused ones aside).
-    var nextScheduleDue: Double? {
-        var earliest: Double?
-        for name in Set(schedules.keys).union(schedulesWorking.keys) {
-            guard let s = currentSchedule(name), !s.paused, let t = s.nextRunAt else { continue }
-            earliest = min(earliest ?? t, t)
+    mutating func nextScheduleDue() -> Double? {
+        while let top = scheduleDue.top {
+            if let s = currentSchedule(top.name), !s.paused, s.nextRunAt == top.time { return top.time }
+            scheduleDue.pop()
         }
-        return earliest
+        return nil
+    }
+
+    /// The names of schedules due at `now` (they leave the heap; firing puts them back).
+    mutating func takeDueSchedules(now: Double) -> [String] {
+        var names: [String] = []
+        while let t = nextScheduleDue(), t <= now, let top = scheduleDue.pop() {
+            if names.last != top.name { names.append(top.name) }
+        }
+        return names
     }
 
     /// The newest state of a job: its unapplied change, else the visible one.
