@@ -3,12 +3,14 @@ chromium: live tail, streams told apart, follow and scroll-up, a 20,000-line
 log without freezing, and client-side messages that are the daemon's own."""
 import os
 import re
+import subprocess
 import time
 
 import pytest
 import requests
 from playwright.sync_api import expect, sync_playwright
 
+from conftest import ROOT
 from test_dashboard import CHROMIUM, FLAGS, Page
 from test_rest import submit, wait_for
 
@@ -318,3 +320,20 @@ def test_form_messages_are_the_daemons(tab, logd):
     open_detail(t, job["id"])
     expect(line(t, "verbose=true")).to_be_visible()
     expect(line(t, "label=")).to_be_visible()
+
+
+# --- jr-watch --log --------------------------------------------------------------
+
+def test_jr_watch_log_prints_the_log_as_it_comes(logd):
+    script = os.path.join(ROOT, "scripts", "jr-watch")
+    job = submit(logd.url, "log-demo", lines=12, pause=0.05)
+    env = {**os.environ, "JOBRUNNER_URL": logd.url}
+    env.pop("JOBRUNNER_TOKEN", None)
+    out = subprocess.run([script, "--log", str(job["id"])], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    expected = [f"line {i}" if not s else f"stderr: warning {i}" for i in range(1, 13) for s in ([0, 1] if i % 5 == 0 else [0])]
+    assert lines[:len(expected) + 1] == expected + ["finished"]
+    assert '"exit_code": 0' in out.stdout
+    usage = subprocess.run([script, "--help"], capture_output=True, text=True).stdout
+    assert "--log" in usage and "stderr: " in usage
