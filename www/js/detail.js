@@ -130,7 +130,7 @@ export class JobDetail {
       ["Waited", formatDuration(waited)],
       ["Ran", formatDuration(ran)],
     ];
-    $("detail-fields").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
+    $("detail-fields").replaceChildren(...rows.map(([k, v]) => el("div", {}, el("dt", { text: k }), el("dd", { text: v }))));
     $("detail-params").textContent = prettyJSON(job.params);
     $("detail-result-box").hidden = job.result == null;
     $("detail-result").textContent = job.result == null ? "" : prettyJSON(job.result);
