@@ -337,3 +337,28 @@ def test_jr_watch_log_prints_the_log_as_it_comes(logd):
     assert '"exit_code": 0' in out.stdout
     usage = subprocess.run([script, "--help"], capture_output=True, text=True).stdout
     assert "--log" in usage and "stderr: " in usage
+
+
+def test_a_slow_reader_still_gets_every_line(browser, start_daemon):
+    """On a slow link the daemon's SSE stream skips log lines (it holds one
+    event for a reader whose buffer is full); the page notices the jump in event
+    ids and reads the missing lines from REST."""
+    d = start_daemon("--job-types-dir", FIXTURES, "--concurrency", "1")
+    blocker = submit(d.url, "log-demo", lines=1000, pause=1)
+    wait_for(lambda: status_of(d.url, blocker["id"]) == "running")
+    job = submit(d.url, "log-demo", lines=6000, pause=0)
+    t = Page(browser, d.url, viewport={"width": 1280, "height": 900})
+    open_detail(t, job["id"])
+    expect(t.page.locator("#detail-live")).to_contain_text("live")
+    cdp = t.context.new_cdp_session(t.page)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 20, "downloadThroughput": 40_000, "uploadThroughput": 40_000})
+    requests.delete(f"{d.url}/api/jobs/{blocker['id']}")
+    wait_for(lambda: status_of(d.url, job["id"]) == "completed")
+    stored = len(requests.get(f"{d.url}/api/jobs/{job['id']}/log").text.splitlines())
+    expect(t.page.locator("#detail-status")).to_have_text("completed", timeout=60000)
+    expect(t.page.locator("#log-count")).to_have_text(f"{stored:,} lines", timeout=60000)
+    expect(line(t, "finished")).to_be_visible()
+    assert t.errors == []
+    t.close()
