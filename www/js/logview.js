@@ -55,8 +55,16 @@ export class LogView {
     this.lineHeight = 0;
     this.frame = 0;
     this.reset(null);
+    this.autoTop = 0; // where this code last scrolled to while following
     this.box.addEventListener("scroll", () => {
+      // Only the reader scrolling up stops following: not the scroll this code
+      // made, nor a layout change that left the end a little further down.
+      const up = this.box.scrollTop < this.autoTop - 1;
       const atBottom = this.box.scrollHeight - this.box.scrollTop - this.box.clientHeight <= SLACK + (this.lineHeight / 2);
+      if (this.following && !up) {
+        this.schedule();
+        return;
+      }
       // Scrolling up stops following; scrolling back down to the end resumes it.
       if (atBottom !== this.following) {
         this.following = atBottom;
@@ -90,6 +98,7 @@ export class LogView {
     this.rowsBox.replaceChildren();
     this.sizer.style.height = "0px";
     this.box.scrollTop = 0;
+    this.autoTop = 0;
     this.renderNote();
     this.renderLatest();
   }
@@ -218,7 +227,10 @@ export class LogView {
     const h = this.measure();
     const n = this.lines.length;
     this.sizer.style.height = `${n * h}px`;
-    if (this.following) this.box.scrollTop = this.box.scrollHeight;
+    if (this.following) {
+      this.box.scrollTop = this.box.scrollHeight;
+      this.autoTop = this.box.scrollTop;
+    }
     const view = this.box.clientHeight || 400;
     const first = Math.max(0, Math.floor(this.box.scrollTop / h) - OVERSCAN);
     const last = Math.min(n, Math.ceil((this.box.scrollTop + view) / h) + OVERSCAN);
