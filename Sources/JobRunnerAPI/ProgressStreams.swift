@@ -124,6 +124,15 @@ final class Watcher: Sendable {
             s.phase = .done
             return true
         }
+        if case .log = event.kind {
+            // Log lines are never merged or dropped. A reader too slow for them
+            // is ended after what it has buffered; its EventSource reconnects
+            // with Last-Event-ID and gets the missing lines from the stored log.
+            if stream.write(bytes) == .written { return false }
+            stream.finish()
+            s.phase = .done
+            return true
+        }
         if let held = s.heldProgress {
             if stream.write(held) == .full {
                 s.heldProgress = bytes
