@@ -95,6 +95,22 @@ extension JobEngine {
         return ok(b[0]) && b.allSatisfy { ok($0) || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-") }
     }
 
+    /// What a cron expression means in a zone: its human reading and its next
+    /// `count` slots after now (for a form's preview).
+    public func previewCron(_ cron: String, zone: String, count: Int) throws(ValidationError) -> (String, [Double]) {
+        let expression: CronExpression
+        do { expression = try CronExpression(cron) } catch { throw ValidationError("Invalid 'cron' field: \(error.message)") }
+        let rules: TimeZoneRules
+        do { rules = try TimeZoneRules.named(zone) } catch { throw ValidationError("Invalid 'timezone' field: \(error.message)") }
+        var slots: [Double] = []
+        var t = now
+        while slots.count < count, let next = expression.next(after: t, in: rules) {
+            slots.append(next)
+            t = next
+        }
+        return (expression.humanReading, slots)
+    }
+
     /// A human reading of a cron expression ("at 03:30 every day").
     public func describeCron(_ cron: String) -> String? {
         (try? CronExpression(cron))?.humanReading

@@ -14,6 +14,21 @@ extension JobRunnerAPI {
         r.post("/api/schedules/:name/pause") { [self] req in try setPaused(req, true) }
         r.post("/api/schedules/:name/resume") { [self] req in try setPaused(req, false) }
         r.post("/api/schedules/:name/run") { [self] req in try runNow(req) }
+        r.get("/api/cron") { [self] req in try previewCron(req) }
+    }
+
+    /// `GET /api/cron?cron=EXPR&timezone=ZONE`: `{"description": ..., "next": [t1, t2, t3]}`
+    /// for a form's preview; 400 naming the field when the expression or zone is bad.
+    func previewCron(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
+        guard let cron = request.queryValue("cron"), cron.utf8.count <= 200 else { throw HTTPError(400, "Missing 'cron' parameter") }
+        let zone = request.queryValue("timezone") ?? "UTC"
+        do {
+            let (description, next) = try engine.previewCron(cron, zone: zone, count: 3)
+            return .json(JSONValue.object(JSONObject([("description", .string(description)),
+                                                      ("next", .array(next.map(JSONValue.double)))])).serialized())
+        } catch {
+            throw HTTPError(400, error.message)
+        }
     }
 
     /// A schedule's JSON, with a human reading of its cron expression.
