@@ -43,7 +43,10 @@ def tabs(browser, jr):
 
     yield open_tab
     for t in opened:
-        assert t.errors == [], t.errors
+        # Chromium logs every 4xx answer to fetch; the tests provoke some on purpose
+        # (a bad cron expression for the preview). Anything else is an error.
+        errors = [e for e in t.errors if not e.startswith("Failed to load resource: the server responded with a status of 4")]
+        assert errors == [], t.errors
         t.close()
 
 

@@ -103,8 +103,21 @@ export class SchedulesView {
     try { this.store.addFromServer([await api(`/api/jobs/${id}`)]); } catch { /* cleared or pruned */ }
   }
 
+  /** A schedule known only from a broadcast has no `description`: read it over REST. */
+  async describe(s) {
+    this.describing ??= new Set();
+    const key = `${s.name}\n${s.cron}\n${s.timezone}`;
+    if (this.describing.has(key)) return;
+    this.describing.add(key);
+    try {
+      const full = await api(`/api/schedules/${encodeURIComponent(s.name)}`);
+      if (this.store.schedules.has(full.name)) this.store.apply({ type: "schedule_updated", data: full });
+    } catch { /* deleted meanwhile */ }
+  }
+
   fill(row, s) {
     const key = s.name;
+    if (s.description == null) this.describe(s);
     row.className = this.highlight === key ? "highlight" : "";
     const name = el("th", { scope: "row" }, el("div", { class: "strong", text: key }),
       el("div", { class: "mono small", text: `${s.cron} · ${s.timezone}` }),

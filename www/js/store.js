@@ -80,6 +80,8 @@ export class Store {
       case "job_failed":
         return this.transition(d.job_id, "failed", (j) => {
           j.error = d.error;
+          // A job with more attempts lists its last failure among `errors` too.
+          if ((j.max_attempts ?? 1) > 1) j.errors = [...(j.errors ?? []), { attempt: j.attempt ?? 1, error: d.error, at: Date.now() / 1000 }];
           j.completed_at = Date.now() / 1000;
         });
       case "job_cancelled":
@@ -113,10 +115,15 @@ export class Store {
       case "queue_updated":
         this.emit("queue", null, d);
         return null;
-      case "schedule_updated":
-        this.schedules.set(d.name, d);
-        this.emit("schedule", null, d);
+      case "schedule_updated": {
+        // The broadcast carries no `description` (REST does): keep the one known for this cron.
+        const known = this.schedules.get(d.name);
+        const s = { ...d };
+        if (s.description == null && known?.cron === s.cron && known?.timezone === s.timezone) s.description = known.description;
+        this.schedules.set(d.name, s);
+        this.emit("schedule", null, s);
         return null;
+      }
       case "schedule_deleted":
         this.schedules.delete(d.name);
         this.emit("schedule", null, d);
