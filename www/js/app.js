@@ -115,7 +115,8 @@ function route() {
     else tab.removeAttribute("aria-current");
   }
   if (r.view === "queues") queues.show(); else queues.hide();
-  if (r.view === "schedules") schedules.show(r); else schedules.hide();
+  // The schedule form needs the job types: it opens once `queue_state` is in.
+  if (r.view === "schedules") { if (store.ready) schedules.show(r); } else schedules.hide();
   if (r.view === "jobs") {
     list.schedule();
     if (r.job && !store.ready) {

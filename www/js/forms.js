@@ -87,8 +87,10 @@ export function validate(spec, raw) {
       const text = String(raw).trim();
       const n = typeof raw === "number" ? raw : text === "" ? NaN : Number(text);
       if (!Number.isFinite(n)) return [null, `Parameter '${name}' must be a number`];
-      if (spec.min != null && n < spec.min) return [null, `Parameter '${name}' must be at least ${swiftDouble(spec.min)}`];
-      if (spec.max != null && n > spec.max) return [null, `Parameter '${name}' must be at most ${swiftDouble(spec.max)}`];
+      // The daemon writes an integral bound as an integer (`10`, not `10.0`).
+      const shown = (x) => (Number.isInteger(x) && Math.abs(x) < 9e15 ? String(x) : swiftDouble(x));
+      if (spec.min != null && n < spec.min) return [null, `Parameter '${name}' must be at least ${shown(spec.min)}`];
+      if (spec.max != null && n > spec.max) return [null, `Parameter '${name}' must be at most ${shown(spec.max)}`];
       value = n;
       break;
     }
@@ -135,7 +137,7 @@ export class ParamFields {
   show(type, values = null) {
     this.type = type;
     this.container.replaceChildren(...(type?.params ?? []).map((p) => this.field(p)));
-    if (values) {
+    if (values && type) {
       for (const spec of type.params) {
         const control = $(`${this.prefix}-${spec.name}`);
         if (!control || !(spec.name in values)) continue;
