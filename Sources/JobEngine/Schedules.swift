@@ -49,7 +49,8 @@ extension JobEngine {
             guard case .string(let text) = z else { throw invalid("timezone", "must be an IANA time zone name such as Europe/Berlin") }
             zone = text
         }
-        do { _ = try CronExpression(cron) } catch { throw invalid("cron", error.message) }
+        let expression: CronExpression
+        do { expression = try CronExpression(cron) } catch { throw invalid("cron", error.message) }
         do { _ = try TimeZoneRules.named(zone) } catch { throw invalid("timezone", error.message) }
         guard case .string(let type)? = o["job_type"] else { throw ValidationError("Missing 'job_type' field") }
         guard let jobType = registry.type(named: type) else { throw invalid("job_type", "unknown job type '\(type.prefix(100))'") }
@@ -67,6 +68,7 @@ extension JobEngine {
         do { jobOptions = try JobOptions.parse(options, now: now) } catch { throw invalid("options", error.message) }
         var s = Schedule(name: name, cron: cron, timezone: zone, jobType: type, params: params, options: options,
                          jobOptions: jobOptions.resolved(with: jobType.defaults), createdAt: now)
+        s.reading = expression.humanReading
         if let v = o["overlap"], !v.isNull {
             guard let text = v.stringValue, let overlap = Schedule.Overlap(rawValue: text) else {
                 throw invalid("overlap", "must be one of: skip, allow, cancel_previous")

@@ -39,6 +39,8 @@ public struct Schedule: Sendable, Equatable {
     public var lastRunAt: Double?
     public var lastJobID: Int64?
     public var createdAt: Double
+    /// A human reading of `cron` ("at 03:30 every day"), set by whoever parsed it.
+    public var reading: String?
 
     public init(name: String, cron: String, timezone: String, jobType: String, params: JSONObject,
                 options: JSONObject = [:], jobOptions: JobOptions = JobOptions(), createdAt: Double) {

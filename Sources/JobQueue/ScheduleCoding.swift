@@ -10,6 +10,7 @@ extension Schedule {
             ("overlap", .string(overlap.rawValue)), ("catch_up", .string(catchUp.rawValue)), ("paused", .bool(paused)),
             ("next_run_at", nextRunAt.map(JSONValue.double) ?? .null), ("last_run_at", lastRunAt.map(JSONValue.double) ?? .null),
             ("last_job_id", lastJobID.map(JSONValue.int) ?? .null), ("created_at", .double(createdAt)),
+            ("description", reading.map(JSONValue.string) ?? .null),
         ])
     }
 
@@ -40,6 +41,7 @@ extension Schedule {
         nextRunAt = number(o["next_run_at"])
         lastRunAt = number(o["last_run_at"])
         if case .int(let id)? = o["last_job_id"] { lastJobID = id }
+        reading = o["description"]?.stringValue
         if case .object(let j)? = o["job_options"] {
             jobOptions.queue = j["queue"]?.stringValue
             if case .int(let p)? = j["priority"] { jobOptions.priority = Int(p) }

@@ -34,7 +34,7 @@ extension JobRunnerAPI {
     /// A schedule's JSON, with a human reading of its cron expression.
     func scheduleJSON(_ s: Schedule) -> JSONValue {
         var o = s.json
-        o["description"] = engine.describeCron(s.cron).map(JSONValue.string) ?? .null
+        if s.reading == nil { o["description"] = engine.describeCron(s.cron).map(JSONValue.string) ?? .null }
         return .object(o)
     }
 
