@@ -210,8 +210,8 @@ private let upgraded: MHD_UpgradeHandler = { cls, _, reqCls, extraIn, extraInSiz
 private let collectValue: MHD_KeyValueIterator = { cls, _, key, value in
     guard let cls, let key else { return .YES }
     let box = Unmanaged<PairBox>.fromOpaque(cls).takeUnretainedValue()
-    let name = String(cString: key)
-    box.pairs.append((box.lowercaseNames ? name.lowercased() : name, value.map { String(cString: $0) } ?? ""))
+    let name = box.lowercaseNames ? asciiLowercased(key) : String(cString: key)
+    box.pairs.append((name, value.map { String(cString: $0) } ?? ""))
     return .YES
 }
 
@@ -220,4 +220,18 @@ private final class PairBox {
     var pairs: [(name: String, value: String)] = []
     let lowercaseNames: Bool
     init(lowercaseNames: Bool) { self.lowercaseNames = lowercaseNames }
+}
+
+/// A header name in lower case, converted byte by byte (names are ASCII tokens;
+/// most arrive lower-case already, and then nothing is converted).
+private func asciiLowercased(_ key: UnsafePointer<CChar>) -> String {
+    let count = strlen(key)
+    return key.withMemoryRebound(to: UInt8.self, capacity: count) { p in
+        let bytes = UnsafeBufferPointer(start: p, count: count)
+        guard bytes.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) else { return String(decoding: bytes, as: UTF8.self) }
+        return String(unsafeUninitializedCapacity: count) { out in
+            for i in 0..<count { out[i] = bytes[i] >= 0x41 && bytes[i] <= 0x5A ? bytes[i] | 0x20 : bytes[i] }
+            return count
+        }
+    }
 }

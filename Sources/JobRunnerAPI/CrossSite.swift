@@ -39,7 +39,8 @@ public enum CrossSite {
     public static func refusal(method: String, headers: [(name: String, value: String)], listening: ListeningAddress?,
                                allowedOrigins: [String], scheme: String = "http") -> HTTPError? {
         func header(_ name: String) -> String? {
-            headers.first { $0.name.lowercased() == name }?.value.trimmingSpaces
+            // Names are lower-cased where the server collects them.
+            headers.first { $0.name == name }?.value.trimmingSpaces
         }
         let host = header("host")
         if let listening, listening.isLoopback, let host, !isLoopbackName(host, listening) {
@@ -67,9 +68,28 @@ public enum CrossSite {
     }
 
     static func isLoopbackName(_ host: String, _ listening: ListeningAddress) -> Bool {
+        // The usual forms, compared in place (this runs for every request).
+        for name in ["127.0.0.1", "localhost", "[::1]", listening.host] where matches(host, name, listening.port) { return true }
         guard let authority = Authority(host) else { return false }
         let names = ["localhost", "127.0.0.1", "[::1]", listening.host.lowercased()]
         return names.contains(authority.name) && (authority.port == nil || authority.port == listening.port)
+    }
+
+    /// `host` is exactly `name` or `name:port` (bytes as sent; other spellings
+    /// go through `Authority`).
+    private static func matches(_ host: String, _ name: String, _ port: Int) -> Bool {
+        let h = host.utf8, n = name.utf8
+        guard h.starts(with: n) else { return false }
+        var rest = h.dropFirst(n.count)
+        if rest.isEmpty { return true }
+        guard rest.first == UInt8(ascii: ":") else { return false }
+        rest = rest.dropFirst()
+        var value = 0
+        for b in rest {
+            guard b >= 0x30 && b <= 0x39, value < 100_000 else { return false }
+            value = value * 10 + Int(b - 0x30)
+        }
+        return !rest.isEmpty && value == port
     }
 
     private static func sameText(_ a: String, _ b: String) -> Bool {
@@ -111,8 +131,19 @@ struct Authority: Equatable {
     }
 }
 
-private extension StringProtocol {
+private extension String {
+    /// Without leading and trailing spaces and tabs (over UTF-8, no copy when
+    /// there are none: this runs for every request).
     var trimmingSpaces: String {
-        String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
+        let u = utf8
+        var start = u.startIndex, end = u.endIndex
+        while start < end, u[start] == 0x20 || u[start] == 0x09 { start = u.index(after: start) }
+        while end > start {
+            let last = u.index(before: end)
+            guard u[last] == 0x20 || u[last] == 0x09 else { break }
+            end = last
+        }
+        if start == u.startIndex && end == u.endIndex { return self }
+        return String(self[start..<end])
     }
 }
