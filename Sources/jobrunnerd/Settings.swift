@@ -1,5 +1,6 @@
 import Glibc
 import JSON
+import JobRunnerAPI
 
 /// A setting that cannot be used; the message names the key and where it came from.
 struct ConfigError: Error, CustomStringConvertible {
@@ -32,11 +33,12 @@ struct Settings {
         "idle-timeout", "sse-heartbeat", "ws-max-message", "ws-max-queue", "ws-ping-interval", "allowed-origins",
         "db", "sync", "retain-finished", "shutdown-grace", "log-level", "log-file", "access-log",
         "job-types-dir", "kill-grace", "max-log-bytes",
+        "auth", "session-lifetime", "tls-cert", "tls-key", "rate-limit",
     ]
     /// Structured sections of the config file, beside the flag-named keys.
-    static let sections = ["job_types"]
+    static let sections = ["job_types", "tokens"]
     /// What SIGHUP re-reads (the rest needs a restart).
-    static let reloadable: Set<String> = ["log-level", "log-file", "access-log", "retain-finished", "job_types", "job-types-dir"]
+    static let reloadable: Set<String> = ["log-level", "log-file", "access-log", "retain-finished", "job_types", "job-types-dir", "tokens", "tls-cert", "tls-key"]
 
     var host = "127.0.0.1"
     var port = 8080
@@ -64,12 +66,27 @@ struct Settings {
     var maxLogBytes = 1 << 20
     /// The config file's `job_types` section, checked by the command job loader.
     var jobTypes: JSONValue?
+    /// The config file's `tokens` section (docs/security.md), checked when read.
+    var tokens: [TokenEntry] = []
+    /// `--auth`: nil means tokens if any are configured, else none (loopback only).
+    var auth: Authenticator.Mode?
+    var sessionLifetime = 12 * 3600.0
+    var tlsCert: String?
+    var tlsKey: String?
+    /// `--rate-limit N/s`: submissions per second per caller.
+    var rateLimit: Double?
 
     /// Resolves every key from the three sources; the first bad value or unknown
     /// file key is an error.
     init(flags: [String: String], environment: [String: String], configFile: String?) throws(ConfigError) {
         var file: [String: String] = [:]
-        if let configFile { (file, jobTypes) = try Self.readFile(configFile) }
+        var tokenSection: JSONValue?
+        if let configFile { (file, jobTypes, tokenSection) = try Self.readFile(configFile) }
+        if let configFile {
+            do { tokens = try TokenEntry.parseSection(tokenSection) } catch {
+                throw ConfigError(message: "invalid 'tokens' in \(configFile): \(error.message)")
+            }
+        }
         func value(_ key: String) -> (String, String)? {
             if let v = flags[key] { return (v, "--\(key)") }
             let env = "JOBRUNNER_" + key.uppercased().replacingDashes()
@@ -135,11 +152,29 @@ struct Settings {
         if let v = try string("job-types-dir") { jobTypesDir = v }
         if let v = try seconds("kill-grace", min: 0) { killGrace = v }
         if let v = try int("max-log-bytes", 1024...(1 << 30)) { maxLogBytes = v }
+        if let v = try choice("auth", ["tokens", "none"]) { auth = Authenticator.Mode(rawValue: v) }
+        if let (text, source) = value("session-lifetime") {
+            guard case .olderThan(let seconds)? = Retention(text), seconds >= 60 else {
+                throw ConfigError(message: "invalid \(source) '\(text)': must be a duration like 30m, 12h or 7d (at least 1m)")
+            }
+            sessionLifetime = seconds
+        }
+        tlsCert = try string("tls-cert")
+        tlsKey = try string("tls-key")
+        if (tlsCert == nil) != (tlsKey == nil) {
+            throw ConfigError(message: "--tls-cert and --tls-key go together: give both PEM files, or neither")
+        }
+        if let (text, source) = value("rate-limit") {
+            guard let n = RateLimiter.parse(text) else {
+                throw ConfigError(message: "invalid \(source) '\(text)': must be submissions per second like 10/s")
+            }
+            rateLimit = n
+        }
     }
 
-    /// The file's keys as text, and its `job_types` section; unknown keys and
-    /// values of the wrong kind are errors.
-    static func readFile(_ path: String) throws(ConfigError) -> ([String: String], JSONValue?) {
+    /// The file's keys as text, and its `job_types` and `tokens` sections; unknown
+    /// keys and values of the wrong kind are errors.
+    static func readFile(_ path: String) throws(ConfigError) -> ([String: String], JSONValue?, JSONValue?) {
         guard let f = fopen(path, "r") else {
             throw ConfigError(message: "cannot read config file \(path): \(String(cString: strerror(errno)))")
         }
@@ -159,9 +194,14 @@ struct Settings {
         guard case .object(let object) = root else { throw ConfigError(message: "config file \(path) must hold a JSON object") }
         var out: [String: String] = [:]
         var jobTypes: JSONValue?
+        var tokens: JSONValue?
         for member in object {
             if member.key == "job_types" {
                 jobTypes = member.value
+                continue
+            }
+            if member.key == "tokens" {
+                tokens = member.value
                 continue
             }
             guard keys.contains(member.key) else {
@@ -178,7 +218,7 @@ struct Settings {
             default: throw ConfigError(message: "invalid '\(member.key)' in \(path): must be a string, number or boolean")
             }
         }
-        return (out, jobTypes)
+        return (out, jobTypes, tokens)
     }
 
     static func environment() -> [String: String] {
