@@ -171,9 +171,6 @@ apiConfiguration.pingIntervalSeconds = settings.wsPingInterval
 // Authentication (docs/security.md): tokens when the config lists any (or
 // --auth tokens), else open, which only a loopback address allows.
 let authMode: Authenticator.Mode = settings.auth ?? (settings.tokens.isEmpty ? .open : .tokens)
-if authMode == .open && !settings.tokens.isEmpty {
-    logger.log(.warning, "--auth none: the \(settings.tokens.count) configured tokens are ignored; anyone who can connect may do anything")
-}
 apiConfiguration.authenticator = Authenticator(mode: authMode, tokens: settings.tokens, sessionLifetime: settings.sessionLifetime)
 apiConfiguration.rateLimiter = settings.rateLimit.map { RateLimiter(perSecond: $0) }
 let audit: @Sendable (AuditRecord) -> Void = { record in logger.log(.info, AuthAudit.line(record)) }
@@ -229,9 +226,6 @@ if authMode == .open && settings.auth == nil && server.listening?.isLoopback != 
     if settings.logFile != nil { writeStderr("jobrunnerd: \(message)\n") }
     exit(2)
 }
-if authMode == .tokens && tls == nil && server.listening?.isLoopback != true {
-    logger.log(.warning, "tokens and session cookies cross the network in clear text: serve TLS with --tls-cert and --tls-key")
-}
 api.start()
 engine.resume()
 var pruner = settings.retainFinished.map { Pruner(engine: engine, rule: $0) }
@@ -242,6 +236,12 @@ let scheme = tls == nil ? "http" : "https"
 let place = inherited.isEmpty ? "\(scheme)://\(shownHost):\(server.port)" : "an inherited socket (port \(server.port), \(scheme))"
 logger.log(.info, "listening on \(place) (web root \(webRoot), \(settings.concurrency) job slots, \(configuration.threads) threads, jobs in \(store == nil ? "memory" : settings.db), auth \(authMode == .open ? "none" : "tokens (\(settings.tokens.count))"))")
 Systemd.notify("READY=1")
+if authMode == .open && !settings.tokens.isEmpty {
+    logger.log(.warning, "--auth none: the \(settings.tokens.count) configured tokens are ignored; anyone who can connect may do anything")
+}
+if authMode == .tokens && tls == nil && server.listening?.isLoopback != true {
+    logger.log(.warning, "tokens and session cookies cross the network in clear text: serve TLS with --tls-cert and --tls-key")
+}
 
 // Serve until SIGTERM or SIGINT; SIGHUP reloads what can be reloaded.
 var received: Int32 = 0
