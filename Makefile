@@ -24,7 +24,7 @@ BINDIR       = $(DESTDIR)$(PREFIX)/bin
 SHAREDIR     = $(DESTDIR)$(PREFIX)/share/jobrunner
 UNITDIR      = $(DESTDIR)$(PREFIX)/lib/systemd/system
 CONFDIR      = $(DESTDIR)/etc/jobrunner
-SCRIPTS      = jr-submit jr-watch jr-list jr-cancel jr-stats
+SCRIPTS      = jr-submit jr-watch jr-list jr-cancel jr-stats jr-schedule
 
 all: build
 

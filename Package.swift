@@ -55,7 +55,7 @@ let package = Package(
         // sd_notify, the watchdog and socket activation for the daemon.
         .target(name: "Systemd", dependencies: ["CSystemd"], swiftSettings: settings),
         .target(name: "JobQueue", dependencies: ["JSON"], swiftSettings: settings),
-        .target(name: "JobEngine", dependencies: ["JobQueue", "JSON"], swiftSettings: settings),
+        .target(name: "JobEngine", dependencies: ["JobQueue", "JSON", "Cron"], swiftSettings: settings),
         // Job types an operator defines: programs run with the job's params, logs and progress.
         .target(name: "CommandJobs", dependencies: ["JobEngine", "JobQueue", "ProcessRunner", "JSON"], swiftSettings: settings),
         // The SQLite adapter behind JobQueue's JobStore protocol.
@@ -77,14 +77,20 @@ let package = Package(
         ),
         // `make bench`: engine throughput with a no-op job type, no HTTP.
         .executableTarget(name: "jobrunner-bench", dependencies: ["JobEngine", "JobQueue", "JSON"], swiftSettings: settings),
+        // Cron expressions and IANA time zone rules for schedules: pure, no Foundation.
+        .target(name: "Cron", swiftSettings: settings),
         // A raw-socket HTTP/1.1 client for the integration tests (not shipped).
         .target(name: "HTTPTestSupport", dependencies: ["Essentials"], swiftSettings: settings),
         .testTarget(name: "EssentialsTests", dependencies: ["Essentials"], swiftSettings: settings),
+        .testTarget(name: "CronTests", dependencies: ["Cron"], swiftSettings: settings),
         .testTarget(name: "JSONTests", dependencies: ["JSON"], swiftSettings: settings),
         .testTarget(name: "ProcessRunnerTests", dependencies: ["ProcessRunner", "CProcess"], swiftSettings: settings),
         .testTarget(name: "CommandJobsTests", dependencies: ["CommandJobs", "JobEngine", "JobQueue", "ProcessRunner", "JSON"], swiftSettings: settings),
+        // A clock tests move by hand (not shipped).
+        .target(name: "JobTestSupport", dependencies: ["JobQueue"], swiftSettings: settings),
+        .testTarget(name: "JobQueueTests", dependencies: ["JobQueue", "JSON", "JobTestSupport"], swiftSettings: settings),
         .testTarget(name: "JobEngineTests", dependencies: ["JobEngine", "JobQueue", "JSON"], swiftSettings: settings),
-        .testTarget(name: "JobStoreSQLiteTests", dependencies: ["JobStoreSQLite", "JobQueue", "JobEngine", "JSON"], swiftSettings: settings),
+        .testTarget(name: "JobStoreSQLiteTests", dependencies: ["JobStoreSQLite", "JobQueue", "JobEngine", "JSON", "JobTestSupport"], swiftSettings: settings),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "HTTPTestSupport", "Essentials"], swiftSettings: settings),
         .testTarget(
             name: "JobRunnerAPITests",

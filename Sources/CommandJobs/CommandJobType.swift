@@ -29,9 +29,15 @@ public struct CommandJobType: JobType {
     /// `PATH`, `LANG` and `HOME` as the job sees them.
     let base: [(String, String)]
 
+    public var defaults: JobDefaults {
+        JobDefaults(timeout: timeout, maxAttempts: maxAttempts, concurrency: concurrency)
+    }
+
     public func run(_ params: JSONObject, _ context: JobContext) async throws -> JSONValue {
+        // The job's timeout (its own, else this type's) is kept by the engine, which
+        // cancels the attempt: the process group then gets SIGTERM, SIGKILL later.
         let command = Command(path: path, arguments: template.map { $0.render(params) },
-                              environment: environment(for: context.jobID, params), directory: directory, timeout: timeout)
+                              environment: environment(for: context.jobID, params), directory: directory)
         let run = CommandRun(context: context)
         let end: (ProcessEnd, StopReason?) = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in

@@ -38,6 +38,7 @@ public struct Router: Sendable {
     public mutating func get(_ pattern: String, _ handler: @escaping HTTPHandler) { add("GET", pattern, handler) }
     public mutating func post(_ pattern: String, _ handler: @escaping HTTPHandler) { add("POST", pattern, handler) }
     public mutating func delete(_ pattern: String, _ handler: @escaping HTTPHandler) { add("DELETE", pattern, handler) }
+    public mutating func put(_ pattern: String, _ handler: @escaping HTTPHandler) { add("PUT", pattern, handler) }
 
     /// The handler for paths no route matches (static files, a JSON 404...).
     public mutating func setFallback(_ handler: @escaping HTTPHandler) { fallback = handler }

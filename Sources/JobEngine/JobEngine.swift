@@ -56,11 +56,19 @@ public final class JobEngine: Sendable {
         self.registryBox = Mutex(registry)
         self.capacity = max(1, capacity)
         queue.onJobsAvailable { [weak self] in self?.pump() }
+        queue.setTypeLimits(Self.limits(registry))
     }
 
     /// Puts a new set of job types in place.
     public func replaceRegistry(_ registry: JobRegistry) {
         registryBox.withLock { $0 = registry }
+        queue.setTypeLimits(Self.limits(registry))
+    }
+
+    static func limits(_ registry: JobRegistry) -> [String: Int] {
+        var out: [String: Int] = [:]
+        for t in registry.types { if let n = t.defaults.concurrency { out[t.name] = n } }
+        return out
     }
 
     /// Validates a submission: the type and its normalised params.
@@ -74,15 +82,43 @@ public final class JobEngine: Sendable {
     /// storage error.
     public func submit(type: String, params: JSONValue?,
                        completion: @escaping @Sendable (Result<Job, StoreError>) -> Void) throws(SubmitError) {
-        let normalised = try validate(type: type, params: params)
-        queue.enqueue(type: type, params: normalised, completion: completion)
+        try submit(type: type, params: params, options: JobOptions()) { result in completion(result.map(\.job)) }
     }
+
+    /// Validates type, params and options (throwing at once) and enqueues the
+    /// job with the type's defaults filled in; `completion` gets it once durable
+    /// and queued, or the job that already holds its idempotency key.
+    public func submit(type: String, params: JSONValue?, options: JobOptions,
+                       completion: @escaping @Sendable (Result<JobQueue.Submitted, StoreError>) -> Void) throws(SubmitError) {
+        guard let jobType = registry.type(named: type) else { throw .unknownType(type) }
+        let normalised: JSONObject
+        do { normalised = try jobType.validate(params) } catch { throw .invalid(error) }
+        queue.enqueue(type: type, params: normalised, options: options.resolved(with: jobType.defaults), completion: completion)
+    }
+
+    /// Puts a failed or cancelled job back to pending (see `JobQueue.retry`).
+    public func retry(_ id: Int64, completion: @escaping @Sendable (Result<JobQueue.RetryOutcome, StoreError>) -> Void) {
+        queue.retry(id, completion: completion)
+    }
+
+    /// The named queues with their settings and counts.
+    public func queues() -> [(name: String, settings: QueueSettings, counts: QueueStats)] { queue.queues() }
+
+    /// Changes a queue's settings; in effect at once, kept across restarts.
+    public func updateQueue(_ name: String, _ settings: QueueSettings,
+                            completion: @escaping @Sendable (Result<QueueSettings, StoreError>) -> Void) {
+        queue.updateQueue(name, settings, completion: completion)
+    }
+
+    /// The queue's clock (now, in epoch seconds).
+    public var now: Double { queue.clock.now() }
 
     /// The synchronous form for the in-memory queue (and tests).
     @discardableResult
     public func submit(type: String, params: JSONValue?) throws(SubmitError) -> Job {
-        let normalised = try validate(type: type, params: params)
-        return queue.enqueue(type: type, params: normalised)
+        let result = Mutex<Job?>(nil)
+        try submit(type: type, params: params) { r in result.withLock { $0 = try? r.get() } }
+        return result.withLock { $0 } ?? Job(id: 0, type: type, params: [:], createdAt: now)
     }
 
     /// Starts pending jobs loaded from a durable store (after a restart).
@@ -210,8 +246,9 @@ public final class JobEngine: Sendable {
             guard reserved else { return }
             guard let job = queue.claimNext() else {
                 worker.withLock { $0.active -= 1 }
-                // A job enqueued while the slot was held saw the worker full: look again.
-                if queue.pendingCount > 0 { continue }
+                // A job that became claimable while the slot was held saw the
+                // worker full: look again.
+                if queue.hasClaimable { continue }
                 return
             }
             start(job)
@@ -237,19 +274,47 @@ public final class JobEngine: Sendable {
             }, logger: { stream, lines in
                 queue.appendLog(id, stream, lines)
             })
+            // A timeout stops the attempt the way a cancel does (a built-in at its
+            // next cancellation point, a command's process group with SIGTERM),
+            // and the attempt fails as timed out (and may be retried).
+            let timedOut = TimeoutFlag()
+            let deadline: Task<Void, Never>? = job.timeout.map { seconds in
+                Task { [self] in
+                    guard (try? await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))) != nil else { return }
+                    timedOut.value.store(true, ordering: .sequentiallyConsistent)
+                    let task: Task<Void, Never>? = worker.withLock { w in
+                        if let t = w.tasks[id] { return t }
+                        w.cancelBeforeRegister.insert(id)
+                        return nil
+                    }
+                    task?.cancel()
+                }
+            }
             do {
                 let result = try await jobType.run(job.params, context)
-                queue.complete(id, result: result)
+                deadline?.cancel()
+                if timedOut.value.load(ordering: .sequentiallyConsistent) {
+                    queue.fail(id, error: Self.timedOutMessage(job.timeout ?? 0))
+                } else {
+                    queue.complete(id, result: result)
+                }
             } catch is CancellationError {
-                // Cancelled through `cancel` (already recorded) or by `stop`.
-                queue.fail(id, error: JobQueue.interruptedMessage)
+                deadline?.cancel()
+                if timedOut.value.load(ordering: .sequentiallyConsistent) {
+                    queue.fail(id, error: Self.timedOutMessage(job.timeout ?? 0))
+                } else {
+                    // Cancelled through `cancel` (already recorded) or by `stop`.
+                    queue.fail(id, error: JobQueue.interruptedMessage, retryable: false)
+                }
             } catch let failure as JobFailure {
+                deadline?.cancel()
                 queue.fail(id, error: failure.message)
             } catch {
+                deadline?.cancel()
                 queue.fail(id, error: String(describing: error))
             }
         } else {
-            queue.fail(id, error: "Unknown job type: \(job.type)")
+            queue.fail(id, error: "Unknown job type: \(job.type)", retryable: false)
         }
         worker.withLock { w in
             w.active -= 1
@@ -258,5 +323,16 @@ public final class JobEngine: Sendable {
         }
         workerChanged()
         pump()
+    }
+
+    /// Set when an attempt's timeout fired (read after its task ended).
+    final class TimeoutFlag: Sendable {
+        let value = Atomic<Bool>(false)
+    }
+
+    /// `Timed out after 3600 seconds` (or `0.5 seconds`).
+    static func timedOutMessage(_ seconds: Double) -> String {
+        let text = seconds.rounded() == seconds && seconds < 1e15 ? String(Int64(seconds)) : String(seconds)
+        return "Timed out after \(text) seconds"
     }
 }

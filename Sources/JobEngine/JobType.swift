@@ -12,6 +12,13 @@ public protocol JobType: Sendable {
     /// Throw `JobFailure` for a failure with a message meant for users; stop at the
     /// next `Task.checkCancellation()` / `Task.sleep` once cancelled.
     func run(_ params: JSONObject, _ context: JobContext) async throws -> JSONValue
+    /// Options its jobs get unless a submission sets them (queue, priority,
+    /// timeout, attempts, backoff) and its own concurrency limit.
+    var defaults: JobDefaults { get }
+}
+
+extension JobType {
+    public var defaults: JobDefaults { JobDefaults() }
 }
 
 /// What a running job can do besides its work: report progress, write its log.

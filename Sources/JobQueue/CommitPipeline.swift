@@ -13,6 +13,12 @@ struct Change: Sendable {
         case clear(Cell<Int>)
         /// These finished jobs leave (picked by the store in its transaction).
         case prune(Cell<[PrunedJob]>)
+        /// A named queue's settings change.
+        case queue(String, QueueSettings)
+        /// A schedule is created, changed or fired (with the job it made, if any).
+        case schedule(Schedule, job: Job?)
+        /// A schedule is deleted.
+        case scheduleDeleted(String)
     }
 
     var ops: [StoreOp]
@@ -25,8 +31,11 @@ struct Change: Sendable {
     var retry = true
     /// The running job whose cancel this is.
     var cancelOf: Int64?
-    /// Log lines of one job, kept in memory when there is no store.
-    var logs: (id: Int64, lines: [LogLine])?
+    /// Log lines of one job (and how many were dropped before them), kept in
+    /// memory when there is no store.
+    var logs: (id: Int64, lines: [LogLine], dropped: Int)?
+    /// The job whose log batch this is (the next batch waits for it).
+    var logOf: Int64?
     /// Runs after the change is applied and its events published, or on failure.
     var done: (@Sendable (Result<Void, StoreError>) -> Void)?
 }
@@ -87,11 +96,17 @@ extension JobQueue {
         switch result {
         case .success:
             state.withLock { apply(&$0, change) }
+            flush()
         case .failure(let error):
-            state.withLock { l in
+            let waiters = state.withLock { l -> [@Sendable (Result<Job, StoreError>) -> Void] in
                 for before in change.touched.reversed() {
+                    // Undo what the change did to the running counts.
+                    if let now = l.q.current(before.id) {
+                        if now.status == .running && before.status != .running { l.q.scheduler.countRunning(now, -1) }
+                        if before.status == .running && now.status != .running { l.q.scheduler.countRunning(before, 1) }
+                    }
                     l.q.release(before.id, revertTo: before)
-                    if before.status == .pending { Self.requeue(&l.q, before.id) }
+                    if before.status == .pending { l.q.scheduler.schedule(before, now: clock.now()) }
                 }
                 // A cancel that did not happen: the job runs on, or ends as its
                 // task reported meanwhile.
@@ -99,7 +114,22 @@ extension JobQueue {
                    let end = entry.finish, let job = l.q.current(id), job.status == .running {
                     l.outgoing.append(finishChange(&l.q, job, end))
                 }
+                if let id = change.logOf { l.q.logInFlight.remove(id) }
+                switch change.effect {
+                case .schedule(let schedule, _):
+                    if l.q.schedulesWorking[schedule.name] == schedule { l.q.schedulesWorking[schedule.name] = nil }
+                case .scheduleDeleted(let name):
+                    l.q.schedulesDeleting.remove(name)
+                default: break
+                }
+                // A new job that was not added: its key is free, its duplicates fail too.
+                if case .insert(let job) = change.effect {
+                    if let key = job.idempotencyKey, l.q.keys[key] == job.id { l.q.keys[key] = nil }
+                    return l.q.keyWaiters.removeValue(forKey: job.id) ?? []
+                }
+                return []
             }
+            for w in waiters { w(.failure(error)) }
             flush()
             change.done?(.failure(error))
         }
@@ -112,10 +142,30 @@ extension JobQueue {
         case .none:
             break
         case .insert(let job):
-            l.q.insert(job)
+            l.q.insert(job, now: clock.now())
             l.joined = true
+            for waiter in l.q.keyWaiters.removeValue(forKey: job.id) ?? [] { l.completions.append { waiter(.success(job)) } }
         case .update(let jobs):
-            for job in jobs { l.q.update(job, keepFinished: keep) }
+            let now = clock.now()
+            for job in jobs {
+                l.q.update(job, keepFinished: keep, now: now)
+                if job.status == .pending { l.joined = true }
+            }
+        case .queue(let name, let settings):
+            l.q.scheduler.queues[name] = settings
+            l.joined = true
+        case .schedule(let schedule, let job):
+            l.q.schedules[schedule.name] = schedule
+            if l.q.schedulesWorking[schedule.name] == schedule { l.q.schedulesWorking[schedule.name] = nil }
+            l.q.noteScheduleDue(schedule)
+            if let job {
+                l.q.insert(job, now: clock.now())
+                l.joined = true
+            }
+        case .scheduleDeleted(let name):
+            l.q.schedules[name] = nil
+            l.q.schedulesWorking[name] = nil
+            l.q.schedulesDeleting.remove(name)
         case .clear(let count):
             let (n, ids) = l.q.clearFinished()
             count.value = n
@@ -128,7 +178,17 @@ extension JobQueue {
         }
         for before in change.touched { l.q.release(before.id) }
         if let id = change.cancelOf { l.q.cancelling[id] = nil }
-        if store == nil, let (id, lines) = change.logs { l.q.logs[id, default: JobLog()].append(lines, maxBytes: maxLogBytes) }
+        if store == nil, let (id, lines, dropped) = change.logs {
+            l.q.logs[id, default: JobLog()].append(lines, maxBytes: maxLogBytes)
+            l.q.logs[id]?.dropped += dropped
+        }
+        // The job's next batch may go now.
+        if let id = change.logOf {
+            l.q.logInFlight.remove(id)
+            if l.q.logBuffer[id] != nil, l.q.current(id)?.status == .running, let next = logChange(&l.q, id) {
+                if store == nil { apply(&l, next) } else { l.outgoing.append(next) }
+            }
+        }
         for event in change.events { hub.record(event) }
         if let done = change.done { l.completions.append { done(.success(())) } }
     }
@@ -144,19 +204,17 @@ extension JobQueue {
             }
             return (l.completions, l.joined)
         }
+        // The timer is set before anyone hears the change is done.
+        rearm()
         for c in completions { c() }
         if joined { announceAvailable() }
     }
+}
 
-    /// Makes a pending job whose cancel failed claimable again, at its place in the FIFO.
-    private static func requeue(_ q: inout QueueState, _ id: Int64) {
-        q.runnable += 1
-        var lo = q.fifoHead, hi = q.fifo.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if q.fifo[mid] < id { lo = mid + 1 } else { hi = mid }
-        }
-        if lo < q.fifo.count && q.fifo[lo] == id { return }
-        q.fifo.insert(id, at: lo)
+extension Change.Effect {
+    /// The job a schedule's firing makes.
+    var firedJob: Job? {
+        if case .schedule(_, let job) = self { return job }
+        return nil
     }
 }

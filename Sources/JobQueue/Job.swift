@@ -38,6 +38,25 @@ public struct Job: Sendable, Equatable {
     public var completedAt: Double?
     /// The sequence number of the newest event published about this job.
     public var sequence: UInt64
+    /// The named queue it waits in (`default` unless given).
+    public var queue: String = "default"
+    /// Higher runs first; FIFO within a priority (-100...100).
+    public var priority: Int = 0
+    /// When a pending job may start (epoch seconds); nil: as soon as a slot frees.
+    public var runAt: Double?
+    /// Which attempt this is (1-based) and how many it may take.
+    public var attempt: Int = 1
+    public var maxAttempts: Int = 1
+    /// Seconds an attempt may run before it is stopped and fails as timed out.
+    public var timeout: Double?
+    /// Delays between attempts.
+    public var backoff = Backoff()
+    /// A client's key: while this job exists, the same key returns it.
+    public var idempotencyKey: String?
+    /// One entry per failed attempt.
+    public var errors: [AttemptError] = []
+    /// The schedule that made it, if one did.
+    public var schedule: String?
 
     public init(id: Int64, type: String, params: JSONObject, createdAt: Double) {
         self.id = id
@@ -58,6 +77,52 @@ public struct Job: Sendable, Equatable {
         guard let s = startedAt, let c = completedAt else { return nil }
         return c - s
     }
+}
+
+/// How long to wait before the next attempt: exponential from `initial`
+/// seconds, doubling per attempt, capped at `max`, with full jitter in the upper
+/// half (so retries of many jobs spread out).
+public struct Backoff: Sendable, Equatable {
+    public var initial: Double = 1
+    public var max: Double = 3600
+
+    public init(initial: Double = 1, max: Double = 3600) {
+        self.initial = initial
+        self.max = max
+    }
+
+    /// The delay after failed attempt `attempt` (1-based); `random` in 0..<1.
+    public func delay(after attempt: Int, random: Double) -> Double {
+        let base = Swift.min(max, initial * Double(1 << Swift.min(attempt - 1, 40)))
+        return base / 2 + base / 2 * random
+    }
+}
+
+/// The error of one failed attempt.
+public struct AttemptError: Sendable, Equatable {
+    public let attempt: Int
+    public let error: String
+    public let at: Double
+
+    public init(attempt: Int, error: String, at: Double) {
+        self.attempt = attempt
+        self.error = error
+        self.at = at
+    }
+}
+
+/// What a submission may set besides type and params (each nil: the job type's
+/// default, else the queue's default).
+public struct JobOptions: Sendable, Equatable {
+    public var queue: String?
+    public var priority: Int?
+    public var runAt: Double?
+    public var timeout: Double?
+    public var maxAttempts: Int?
+    public var backoff: Backoff?
+    public var idempotencyKey: String?
+
+    public init() {}
 }
 
 /// Counts per status, kept up to date on every transition.

@@ -64,3 +64,41 @@ public struct JobLog: Sendable, Equatable {
         return copy
     }
 }
+
+/// Lines a job wrote that wait for its previous batch to be committed. Bounded
+/// like the log itself: past `maxBytes` the oldest go and are counted.
+struct PendingLog {
+    private(set) var lines: [(ts: Double, stream: LogStream, text: String)] = []
+    private var head = 0
+    private(set) var bytes = 0
+    private(set) var dropped = 0
+
+    var isEmpty: Bool { head == lines.count && dropped == 0 }
+
+    mutating func add(_ texts: [String], stream: LogStream, at ts: Double, maxBytes: Int) {
+        for text in texts {
+            lines.append((ts, stream, text))
+            bytes += text.utf8.count + 1
+        }
+        while bytes > maxBytes && head < lines.count {
+            bytes -= lines[head].text.utf8.count + 1
+            head += 1
+            dropped += 1
+        }
+        if head > 1024 && head * 2 > lines.count {
+            lines.removeFirst(head)
+            head = 0
+        }
+    }
+
+    /// The kept lines with the job's next sequence numbers.
+    func numbered(after sequence: inout UInt64) -> [LogLine] {
+        var out: [LogLine] = []
+        out.reserveCapacity(lines.count - head)
+        for line in lines[head...] {
+            sequence += 1
+            out.append(LogLine(seq: sequence, ts: line.ts, stream: line.stream, text: line.text))
+        }
+        return out
+    }
+}

@@ -6,6 +6,8 @@ public struct JobQuery: Sendable, Equatable {
     public var statuses: [JobStatus] = []
     /// Job type names to include; empty for any.
     public var types: [String] = []
+    /// Only the jobs a schedule made.
+    public var schedule: String?
     public var limit = 1000
     public var afterID: Int64?
     public var beforeID: Int64?
@@ -24,6 +26,7 @@ public struct JobQuery: Sendable, Equatable {
     public func matches(_ job: Job) -> Bool {
         if !statuses.isEmpty && !statuses.contains(job.status) { return false }
         if !types.isEmpty && !types.contains(job.type) { return false }
+        if let schedule, job.schedule != schedule { return false }
         if let afterID, job.id <= afterID { return false }
         if let beforeID, job.id >= beforeID { return false }
         return true

@@ -27,19 +27,24 @@ public final class JobQueue: Sendable {
     let state = Mutex(Locked())
     let hub = EventHub()
     let store: (any JobStore)?
+    /// Now, and the one timer for the earliest delayed job.
+    public let clock: any QueueClock
     /// Finished jobs kept in memory with a durable store.
     public let recentFinishedLimit: Int
     /// Bytes of log kept per job (`--max-log-bytes`); past it the oldest lines go.
     public let maxLogBytes: Int
     private let availability = Mutex<[@Sendable () -> Void]>([])
+    /// The cron arithmetic, and how to stop a running job (both from the engine).
+    let scheduleHooks = Mutex<(next: NextSlot?, cancel: (@Sendable (Int64) -> Void)?)>((nil, nil))
 
     /// Seconds between progress writes of one job (progress events are not throttled).
     static let progressWriteInterval = 0.25
     public static let interruptedMessage = "Interrupted: the daemon stopped while this job was running"
 
     /// An in-memory queue.
-    public init(maxLogBytes: Int = 1 << 20) {
+    public init(maxLogBytes: Int = 1 << 20, clock: any QueueClock = SystemClock()) {
         store = nil
+        self.clock = clock
         recentFinishedLimit = 1000
         self.maxLogBytes = maxLogBytes
     }
@@ -47,35 +52,47 @@ public final class JobQueue: Sendable {
     /// A queue over a durable store: loads its jobs. Jobs found running were
     /// interrupted by a stop; they are recorded as failed, and committed, before
     /// this returns.
-    public init(store: any JobStore, recentFinishedLimit: Int = 1000, maxLogBytes: Int = 1 << 20) throws(StoreError) {
+    public init(store: any JobStore, recentFinishedLimit: Int = 1000, maxLogBytes: Int = 1 << 20,
+                clock: any QueueClock = SystemClock()) throws(StoreError) {
         self.store = store
+        self.clock = clock
         self.recentFinishedLimit = recentFinishedLimit
         self.maxLogBytes = maxLogBytes
         let snapshot = try store.load(recentFinished: recentFinishedLimit)
         store.onBatchDone { [weak self] in self?.batchDone() }
+        let now = clock.now()
         let interrupted = state.withLock { l -> [Int64] in
             l.q.nextID = snapshot.nextID
             l.q.stats = snapshot.stats
+            l.q.queueCounts = snapshot.queueCounts
+            l.q.scheduler.queues = snapshot.queues
+            for schedule in snapshot.schedules {
+                l.q.schedules[schedule.name] = schedule
+                l.q.noteScheduleDue(schedule)
+            }
             var interrupted: [Int64] = []
             for job in snapshot.recentFinished + snapshot.active {
                 l.q.jobs[job.id] = job
+                if let key = job.idempotencyKey { l.q.keys[key] = job.id }
                 switch job.status {
                 case .pending:
-                    l.q.fifo.append(job.id)
-                    l.q.runnable += 1
+                    l.q.scheduler.schedule(job, now: now)
                 case .running:
                     l.q.running.insert(job.id)
+                    l.q.scheduler.countRunning(job, 1)
                     interrupted.append(job.id)
                 default:
                     l.q.finished.append(job.id)
                 }
             }
             l.q.order = l.q.jobs.keys.sorted()
-            l.q.fifo.sort()
             return interrupted
         }
-        guard !interrupted.isEmpty else { return }
-        for id in interrupted { fail(id, error: Self.interruptedMessage) }
+        guard !interrupted.isEmpty else {
+            rearm()
+            return
+        }
+        for id in interrupted { fail(id, error: Self.interruptedMessage, retryable: false) }
         let outcome = Mutex<Result<Void, StoreError>?>(nil)
         let written = DispatchSemaphore(value: 0)
         whenDurable { result in
@@ -108,7 +125,7 @@ public final class JobQueue: Sendable {
     public func list(_ query: JobQuery) throws(StoreError) -> JobPage {
         guard let store else { return query.run(over: allJobs()) }
         var q = query
-        q.countTotal = !query.types.isEmpty
+        q.countTotal = !query.types.isEmpty || query.schedule != nil
         var page = try store.query(q)
         if !q.countTotal {
             let stats = self.stats()
@@ -132,10 +149,6 @@ public final class JobQueue: Sendable {
         state.withLock { $0.q.stats }
     }
 
-    /// Pending jobs the worker can still claim.
-    public var pendingCount: Int {
-        state.withLock { $0.q.runnable }
-    }
 
     /// Runs `action` whenever committed pending jobs join the queue (the worker's cue).
     public func onJobsAvailable(_ action: @escaping @Sendable () -> Void) {
@@ -144,22 +157,65 @@ public final class JobQueue: Sendable {
 
     // MARK: Transitions
 
-    /// Adds a job with validated params. It joins the queue (and `created` is
-    /// published) once durable; then `completion` gets it, or the storage error
-    /// (and then nothing was added).
-    public func enqueue(type: String, params: JSONObject,
-                        completion: @escaping @Sendable (Result<Job, StoreError>) -> Void = { _ in }) {
+    /// A submission's outcome: the new job, or (same idempotency key) the existing one.
+    public struct Submitted: Sendable {
+        public let job: Job
+        public let duplicate: Bool
+    }
+
+    /// Adds a job with validated params and resolved options. It joins the queue
+    /// (and `created` is published) once durable; then `completion` gets it, or
+    /// the storage error (and then nothing was added). A submission whose
+    /// idempotency key belongs to a job that still exists gets that job instead,
+    /// once it is committed; concurrent identical submissions make exactly one job.
+    public func enqueue(type: String, params: JSONObject, options: JobOptions,
+                        completion: @escaping @Sendable (Result<Submitted, StoreError>) -> Void) {
         if let failure = store?.failure {
             completion(.failure(failure))
             return
         }
-        transact { q -> ((), Change?) in
-            let job = Job(id: q.nextID, type: type, params: params, createdAt: epochNow())
-            q.nextID += 1
-            return ((), Change(ops: [.upsert(job)], effect: .insert(job),
-                               events: [QueueEvent(jobID: job.id, sequence: job.sequence, kind: .created(job))],
-                               retry: false, done: { result in completion(result.map { job }) }))
+        // A key not held in memory may belong to an older job in the store.
+        var stored: Job?
+        if let key = options.idempotencyKey, let store, state.withLock({ $0.q.keys[key] == nil }) {
+            do { stored = try store.job(idempotencyKey: key) } catch {
+                completion(.failure(error))
+                return
+            }
         }
+        let duplicate = transact { q -> (Job?, Change?) in
+            if let key = options.idempotencyKey {
+                if let id = q.keys[key] {
+                    if let existing = q.current(id) { return (existing, nil) }
+                    // Its first submission is still on the way to the store: this
+                    // one is answered with that job once it is committed.
+                    q.keyWaiters[id, default: []].append { result in completion(result.map { Submitted(job: $0, duplicate: true) }) }
+                    return (nil, nil)
+                }
+                if let stored { return (stored, nil) }
+            }
+            let now = clock.now()
+            var job = Job(id: q.nextID, type: type, params: params, createdAt: now)
+            q.nextID += 1
+            job.queue = options.queue ?? "default"
+            job.priority = options.priority ?? 0
+            job.runAt = options.runAt
+            job.timeout = options.timeout
+            job.maxAttempts = options.maxAttempts ?? 1
+            job.backoff = options.backoff ?? Backoff()
+            job.idempotencyKey = options.idempotencyKey
+            if let key = options.idempotencyKey { q.keys[key] = job.id }
+            let created = job
+            return (nil, Change(ops: [.upsert(job)], effect: .insert(job),
+                                events: [QueueEvent(jobID: job.id, sequence: job.sequence, kind: .created(job))],
+                                retry: false, done: { result in completion(result.map { Submitted(job: created, duplicate: false) }) }))
+        }
+        if let duplicate { completion(.success(Submitted(job: duplicate, duplicate: true))) }
+    }
+
+    /// Adds a job with the default options (see the other `enqueue`).
+    public func enqueue(type: String, params: JSONObject,
+                        completion: @escaping @Sendable (Result<Job, StoreError>) -> Void = { _ in }) {
+        enqueue(type: type, params: params, options: JobOptions()) { result in completion(result.map(\.job)) }
     }
 
     /// The synchronous form for the in-memory queue (and tests): the job as created.
@@ -167,31 +223,40 @@ public final class JobQueue: Sendable {
     public func enqueue(type: String, params: JSONObject) -> Job {
         let result = Mutex<Job?>(nil)
         enqueue(type: type, params: params) { r in result.withLock { $0 = try? r.get() } }
-        return result.withLock { $0 } ?? Job(id: 0, type: type, params: params, createdAt: epochNow())
+        return result.withLock { $0 } ?? Job(id: 0, type: type, params: params, createdAt: clock.now())
     }
 
-    /// Moves the oldest pending job to `running` and returns it, or `nil` if none waits.
+    /// Moves the next pending job (highest priority, then oldest; its queue not
+    /// paused or full, its type under its limit, its time come) to `running` and
+    /// returns it, or `nil` if none may start now.
     public func claimNext() -> Job? {
         transact { q -> (Job?, Change?) in
-            defer { q.compact() }
-            while q.fifoHead < q.fifo.count {
-                let id = q.fifo[q.fifoHead]
-                q.fifoHead += 1
-                guard let before = q.current(id), before.status == .pending else { continue }
-                var job = before
-                let now = epochNow()
-                job.status = .running
-                job.startedAt = now
-                job.progress = .starting
-                job.sequence += 1
-                q.stage(job)
-                q.runnable -= 1
-                return (job, Change(ops: [.upsert(job)], effect: .update([job]),
-                                    events: [QueueEvent(jobID: id, sequence: job.sequence, kind: .started(startedAt: now))],
-                                    touched: [before]))
-            }
-            return (nil, nil)
+            let now = clock.now()
+            guard let before = q.nextClaim(now: now) else { return (nil, nil) }
+            var job = before
+            job.status = .running
+            job.startedAt = now
+            job.progress = .starting
+            job.sequence += 1
+            q.stage(job)
+            q.scheduler.countRunning(job, 1)
+            return (job, Change(ops: [.upsert(job)], effect: .update([job]),
+                                events: [QueueEvent(jobID: job.id, sequence: job.sequence, kind: .started(startedAt: now))],
+                                touched: [before]))
         }
+    }
+
+    /// Whether a job could start now (after a claim came back empty, the worker
+    /// looks again in case one became claimable meanwhile).
+    public var hasClaimable: Bool {
+        let now = clock.now()
+        return state.withLock { $0.q.hasClaimable(now: now) }
+    }
+
+    /// Sets the most jobs of one type that may run at once (nil: no limit of its own).
+    public func setTypeLimits(_ limits: [String: Int]) {
+        state.withLock { $0.q.scheduler.typeLimits = limits }
+        announceAvailable()
     }
 
     /// Records progress of a running job; ignored (returns false) once it is not running.
@@ -206,7 +271,7 @@ public final class JobQueue: Sendable {
             q.stage(job)
             var ops: [StoreOp] = []
             if store != nil {
-                let now = epochNow()
+                let now = clock.now()
                 if now - (q.progressWritten[id] ?? 0) >= Self.progressWriteInterval {
                     q.progressWritten[id] = now
                     ops.append(.progress(id: id, progress: p, sequence: job.sequence))
@@ -219,41 +284,33 @@ public final class JobQueue: Sendable {
     }
 
     /// Appends lines to a running job's log; ignored (false) once it is not running.
-    /// Each line takes the job's next sequence number and becomes a `log` event.
+    /// Lines wait in a per-job buffer (bounded by `maxLogBytes`: past it the
+    /// oldest go, counted as dropped) while the job's previous batch is on its
+    /// way to the store, so a job writing faster than the store commits is never
+    /// slowed and memory stays bounded. Each emitted line takes the job's next
+    /// sequence number; a batch is one `log` event.
     @discardableResult
     public func appendLog(_ id: Int64, _ stream: LogStream, _ lines: [String]) -> Bool {
         guard !lines.isEmpty else { return true }
+        let now = clock.now()
         return transact { q -> (Bool, Change?) in
-            guard let before = q.current(id), before.status == .running else { return (false, nil) }
-            var job = before
-            let now = epochNow()
-            var out: [LogLine] = []
-            out.reserveCapacity(lines.count)
-            for text in lines {
-                job.sequence += 1
-                out.append(LogLine(seq: job.sequence, ts: now, stream: stream, text: text))
-            }
-            q.stage(job)
-            var ops: [StoreOp] = []
-            if store != nil {
-                // Held and written in batches, like progress: a job writing far
-                // faster than its budget costs one small write a quarter second.
-                q.unwrittenLog[id, default: JobLog()].append(out, maxBytes: maxLogBytes)
-                if now - (q.logWritten[id] ?? 0) >= Self.progressWriteInterval, let op = Self.flushLog(&q, id, maxBytes: maxLogBytes) {
-                    ops.append(op)
-                }
-            }
-            return (true, Change(ops: ops, effect: .update([job]),
-                                 events: [QueueEvent(jobID: id, sequence: job.sequence, kind: .log(out))],
-                                 touched: [before], logs: (id, out)))
+            guard let job = q.current(id), job.status == .running else { return (false, nil) }
+            q.logBuffer[id, default: PendingLog()].add(lines, stream: stream, at: now, maxBytes: maxLogBytes)
+            guard !q.logInFlight.contains(id) else { return (true, nil) }
+            return (true, logChange(&q, id))
         }
     }
 
-    /// The store write for a job's held log lines, if any (then none are held).
-    static func flushLog(_ q: inout QueueState, _ id: Int64, maxBytes: Int) -> StoreOp? {
-        q.logWritten[id] = epochNow()
-        guard let held = q.unwrittenLog.removeValue(forKey: id), !held.lines.isEmpty || held.dropped > 0 else { return nil }
-        return .appendLog(id: id, lines: held.lines, dropped: held.dropped, maxBytes: maxBytes)
+    /// The change that emits a job's buffered lines (nil when there are none).
+    func logChange(_ q: inout QueueState, _ id: Int64) -> Change? {
+        guard let pending = q.logBuffer.removeValue(forKey: id), !pending.isEmpty, let before = q.current(id) else { return nil }
+        var job = before
+        let out = pending.numbered(after: &job.sequence)
+        q.stage(job)
+        if store != nil { q.logInFlight.insert(id) }
+        let ops: [StoreOp] = store == nil ? [] : [.appendLog(id: id, lines: out, dropped: pending.dropped, maxBytes: maxLogBytes)]
+        return Change(ops: ops, effect: .update([job]), events: out.isEmpty ? [] : [QueueEvent(jobID: id, sequence: job.sequence, kind: .log(out))],
+                      touched: [before], logs: (id, out, pending.dropped), logOf: id)
     }
 
     /// A job's log lines after `seq` (committed), or nil for an unknown job.
@@ -270,13 +327,15 @@ public final class JobQueue: Sendable {
     /// Marks a running job completed with its result.
     @discardableResult
     public func complete(_ id: Int64, result: JSONValue) -> Bool {
-        finish(id, QueueState.Finish(status: .completed, result: result, error: nil))
+        finish(id, QueueState.Finish(status: .completed, result: result, error: nil, retryable: false))
     }
 
-    /// Marks a running job failed with an error message.
+    /// Marks a running job's attempt failed with an error message: it is retried
+    /// after its backoff while attempts remain (unless `retryable` is false, as
+    /// for an interruption by a stop), else it fails.
     @discardableResult
-    public func fail(_ id: Int64, error: String) -> Bool {
-        finish(id, QueueState.Finish(status: .failed, result: nil, error: error))
+    public func fail(_ id: Int64, error: String, retryable: Bool = true) -> Bool {
+        finish(id, QueueState.Finish(status: .failed, result: nil, error: error, retryable: retryable))
     }
 
     /// Cancels a pending or running job. The outcome is known at once; for a
@@ -291,14 +350,17 @@ public final class JobQueue: Sendable {
             let wasRunning = before.status == .running
             var job = before
             job.status = .cancelled
-            job.completedAt = epochNow()
+            job.completedAt = clock.now()
             job.sequence += 1
             q.stage(job)
-            if wasRunning { q.cancelling[id] = QueueState.CancelInFlight() } else { q.runnable -= 1 }
+            if wasRunning {
+                q.cancelling[id] = QueueState.CancelInFlight()
+                q.scheduler.countRunning(job, -1)
+            }
             q.progressWritten[id] = nil
             let result = CancelOutcome.cancelled(wasRunning: wasRunning)
-            var ops: [StoreOp] = [.upsert(job)]
-            if let log = Self.flushLog(&q, id, maxBytes: maxLogBytes) { ops.insert(log, at: 0) }
+            let ops: [StoreOp] = [.upsert(job)]
+            q.logBuffer[id] = nil
             return (result, Change(ops: ops, effect: .update([job]),
                                    events: [QueueEvent(jobID: id, sequence: job.sequence, kind: .cancelled)],
                                    touched: [before], retry: false, cancelOf: id,
@@ -399,27 +461,284 @@ public final class JobQueue: Sendable {
     }
 
     func finishChange(_ q: inout QueueState, _ before: Job, _ end: QueueState.Finish) -> Change {
+        // Lines still buffered go first, in the same change: the log is whole
+        // before the final event.
         var job = before
-        job.status = end.status
-        job.completedAt = epochNow()
+        let pending = q.logBuffer.removeValue(forKey: before.id) ?? PendingLog()
+        let lines = pending.numbered(after: &job.sequence)
+        let now = clock.now()
+        job.completedAt = now
         let kind: QueueEvent.Kind
+        q.scheduler.countRunning(job, -1)
         if end.status == .completed {
+            job.status = .completed
             let result = end.result ?? .object([:])
             job.result = result
             job.progress = .complete
             kind = .completed(result: result, duration: job.duration ?? 0)
+        } else if end.retryable && job.attempt < job.maxAttempts {
+            // Another attempt after the backoff; the error is kept.
+            let error = end.error ?? ""
+            job.errors.append(AttemptError(attempt: job.attempt, error: error, at: now))
+            let runAt = now + job.backoff.delay(after: job.attempt, random: Double.random(in: 0..<1))
+            job.status = .pending
+            job.attempt += 1
+            job.runAt = runAt
+            job.startedAt = nil
+            job.completedAt = nil
+            job.progress = .queued
+            kind = .retrying(attempt: job.attempt, runAt: runAt, error: error)
         } else {
-            job.error = end.error
-            kind = .failed(error: end.error ?? "")
+            job.status = .failed
+            let error = end.error ?? ""
+            job.error = error
+            if job.maxAttempts > 1 || !job.errors.isEmpty { job.errors.append(AttemptError(attempt: job.attempt, error: error, at: now)) }
+            kind = .failed(error: error)
         }
         job.sequence += 1
         q.stage(job)
         q.progressWritten[job.id] = nil
         var ops: [StoreOp] = [.upsert(job)]
-        if let log = Self.flushLog(&q, job.id, maxBytes: maxLogBytes) { ops.insert(log, at: 0) }
-        q.logWritten[job.id] = nil
-        return Change(ops: ops, effect: .update([job]),
-                      events: [QueueEvent(jobID: job.id, sequence: job.sequence, kind: kind)], touched: [before])
+        var events = [QueueEvent(jobID: job.id, sequence: job.sequence, kind: kind)]
+        if !lines.isEmpty || pending.dropped > 0 {
+            if store != nil { ops.insert(.appendLog(id: job.id, lines: lines, dropped: pending.dropped, maxBytes: maxLogBytes), at: 0) }
+            if let last = lines.last { events.insert(QueueEvent(jobID: job.id, sequence: last.seq, kind: .log(lines)), at: 0) }
+        }
+        return Change(ops: ops, effect: .update([job]), events: events, touched: [before],
+                      logs: lines.isEmpty && pending.dropped == 0 ? nil : (job.id, lines, pending.dropped))
+    }
+
+    /// Puts a failed or cancelled job back to pending for a fresh set of attempts
+    /// (its earlier errors are kept). `completion` gets the job once committed;
+    /// `nil` when there is no such job; `.notRetryable` for any other status.
+    public func retry(_ id: Int64, completion: @escaping @Sendable (Result<RetryOutcome, StoreError>) -> Void) {
+        if let failure = store?.failure { return completion(.failure(failure)) }
+        // A finished job may be old enough to be in the store only.
+        var stored: Job?
+        if state.withLock({ $0.q.current(id) == nil }) {
+            do { stored = try store?.job(id) } catch { return completion(.failure(error)) }
+        }
+        let refusal = transact { q -> (RetryOutcome?, Change?) in
+            guard let before = q.current(id) ?? stored else { return (.notFound, nil) }
+            guard before.status == .failed || before.status == .cancelled else { return (.notRetryable(before.status), nil) }
+            if q.jobs[id] == nil { q.jobs[id] = before }
+            var job = before
+            job.status = .pending
+            job.attempt = 1
+            job.runAt = nil
+            job.error = nil
+            job.result = nil
+            job.startedAt = nil
+            job.completedAt = nil
+            job.progress = .queued
+            job.sequence += 1
+            q.stage(job)
+            let queued = job
+            return (nil, Change(ops: [.upsert(job)], effect: .update([job]),
+                                events: [QueueEvent(jobID: id, sequence: job.sequence, kind: .retried(job))], touched: [before],
+                                retry: false, done: { result in completion(result.map { .retried(queued) }) }))
+        }
+        if let refusal { completion(.success(refusal)) }
+    }
+
+    public enum RetryOutcome: Sendable {
+        case retried(Job)
+        case notFound
+        case notRetryable(JobStatus)
+    }
+
+    /// Every named queue that has settings or jobs: settings and counts by status.
+    public func queues() -> [(name: String, settings: QueueSettings, counts: QueueStats)] {
+        state.withLock { l in
+            var names = Set(l.q.queueCounts.keys).union(l.q.scheduler.queues.keys)
+            names.insert("default")
+            return names.sorted().map { name in
+                (name, l.q.scheduler.queues[name] ?? QueueSettings(), l.q.queueCounts[name] ?? QueueStats())
+            }
+        }
+    }
+
+    /// Changes a queue's settings (pause, resume, concurrency): in effect at once
+    /// once committed, and kept across restarts.
+    public func updateQueue(_ name: String, _ settings: QueueSettings,
+                            completion: @escaping @Sendable (Result<QueueSettings, StoreError>) -> Void) {
+        if let failure = store?.failure { return completion(.failure(failure)) }
+        transact { _ -> ((), Change?) in
+            ((), Change(ops: [.queueSettings(name: name, settings)], effect: .queue(name, settings),
+                        events: [QueueEvent(jobID: 0, sequence: 0, kind: .queueUpdated(name: name, settings))],
+                        retry: false, done: { result in completion(result.map { settings }) }))
+        }
+    }
+
+    // MARK: Schedules
+
+    /// Hands in the cron arithmetic and the way to stop a running job; then
+    /// brings every schedule up to date (slots missed while the daemon was down
+    /// follow the schedule's catch-up rule) and sets the timer.
+    public func setScheduleHooks(next: @escaping NextSlot, cancel: @escaping @Sendable (Int64) -> Void) {
+        scheduleHooks.withLock { $0 = (next, cancel) }
+        fireDueSchedules(now: clock.now(), all: true)
+        rearm()
+    }
+
+    public func schedules() -> [Schedule] {
+        state.withLock { l in
+            Set(l.q.schedules.keys).union(l.q.schedulesWorking.keys).sorted().compactMap { name in
+                l.q.schedulesDeleting.contains(name) ? nil : l.q.schedules[name]
+            }
+        }
+    }
+
+    public func schedule(_ name: String) -> Schedule? {
+        state.withLock { $0.q.schedules[$0.q.schedulesDeleting.contains(name) ? "" : name] }
+    }
+
+    /// Creates or replaces a schedule; its next run is computed from now (a
+    /// changed cron or zone starts afresh; an unchanged one keeps its next run).
+    public func upsertSchedule(_ schedule: Schedule, completion: @escaping @Sendable (Result<Schedule, StoreError>) -> Void) {
+        if let failure = store?.failure { return completion(.failure(failure)) }
+        let next = scheduleHooks.withLock { $0.next }
+        let now = clock.now()
+        transact { q -> ((), Change?) in
+            var s = schedule
+            if let old = q.currentSchedule(s.name) {
+                s.createdAt = old.createdAt
+                s.lastRunAt = old.lastRunAt
+                s.lastJobID = old.lastJobID
+                s.nextRunAt = old.cron == s.cron && old.timezone == s.timezone ? old.nextRunAt : nil
+            }
+            if s.nextRunAt == nil { s.nextRunAt = next?(s, now) }
+            q.stageSchedule(s)
+            let saved = s
+            return ((), Change(ops: [.upsertSchedule(s)], effect: .schedule(s, job: nil),
+                               events: [QueueEvent(jobID: 0, sequence: 0, kind: .scheduleUpdated(s))], retry: false,
+                               done: { r in completion(r.map { saved }) }))
+        }
+    }
+
+    /// Deletes a schedule (its jobs stay); false when there is none.
+    public func deleteSchedule(_ name: String, completion: @escaping @Sendable (Result<Bool, StoreError>) -> Void) {
+        if let failure = store?.failure { return completion(.failure(failure)) }
+        let found = transact { q -> (Bool, Change?) in
+            guard q.currentSchedule(name) != nil else { return (false, nil) }
+            q.schedulesDeleting.insert(name)
+            return (true, Change(ops: [.deleteSchedule(name: name)], effect: .scheduleDeleted(name),
+                                 events: [QueueEvent(jobID: 0, sequence: 0, kind: .scheduleDeleted(name: name))], retry: false,
+                                 done: { r in completion(r.map { true }) }))
+        }
+        if !found { completion(.success(false)) }
+    }
+
+    /// Makes the schedule's job now (its slots stay as they are); nil when there
+    /// is no such schedule.
+    public func runScheduleNow(_ name: String, completion: @escaping @Sendable (Result<Job?, StoreError>) -> Void) {
+        if let failure = store?.failure { return completion(.failure(failure)) }
+        let now = clock.now()
+        let found = transact { q -> (Bool, Change?) in
+            guard let s = q.currentSchedule(name) else { return (false, nil) }
+            var change = fire(&q, s, slot: now, advance: false)
+            let job = change.effect.firedJob
+            change.retry = false
+            change.done = { r in completion(r.map { job }) }
+            return (true, change)
+        }
+        if !found { completion(.success(nil)) }
+    }
+
+    /// Fires every schedule whose time came, each in its own change (its job and
+    /// its new `lastRunAt`/`nextRunAt` committed together, so a slot fires once
+    /// even across a crash).
+    func fireDueSchedules(now: Double, all: Bool = false) {
+        let hooks = scheduleHooks.withLock { $0 }
+        guard let next = hooks.next else { return }
+        let due = state.withLock { l -> [String] in
+            // At start: schedules without a next run yet (made before the cron
+            // arithmetic was handed in) get one.
+            var names = !all ? Set<String>() : Set(l.q.schedules.keys).union(l.q.schedulesWorking.keys).filter { name in
+                guard let s = l.q.currentSchedule(name) else { return false }
+                return !s.paused && s.nextRunAt == nil
+            }
+            names.formUnion(l.q.takeDueSchedules(now: now))
+            return names.sorted()
+        }
+        for name in due {
+            var cancel: Int64?
+            transact { q -> ((), Change?) in
+                guard var s = q.currentSchedule(name), !s.paused else { return ((), nil) }
+                guard let slot = s.nextRunAt else {
+                    s.nextRunAt = next(s, now)
+                    q.stageSchedule(s)
+                    return ((), Change(ops: [.upsertSchedule(s)], effect: .schedule(s, job: nil)))
+                }
+                guard slot <= now else { return ((), nil) }
+                // Slots missed while the daemon was down: none, or the latest once.
+                let following = next(s, slot)
+                let missed = following.map { $0 <= now } ?? false
+                if missed && s.catchUp == .none {
+                    s.nextRunAt = next(s, now)
+                    q.stageSchedule(s)
+                    return ((), Change(ops: [.upsertSchedule(s)], effect: .schedule(s, job: nil),
+                                       events: [QueueEvent(jobID: 0, sequence: 0, kind: .scheduleUpdated(s))]))
+                }
+                let previous = s.lastJobID.flatMap { q.current($0) }
+                let busy = previous.map { $0.status == .pending || $0.status == .running } ?? false
+                if busy && s.overlap == .skip {
+                    s.nextRunAt = next(s, now)
+                    q.stageSchedule(s)
+                    return ((), Change(ops: [.upsertSchedule(s)], effect: .schedule(s, job: nil),
+                                       events: [QueueEvent(jobID: 0, sequence: 0, kind: .scheduleUpdated(s))]))
+                }
+                if busy && s.overlap == .cancelPrevious { cancel = previous?.id }
+                s.nextRunAt = next(s, now)
+                return ((), fire(&q, s, slot: missed ? now : slot, advance: true))
+            }
+            if let cancel, let stop = hooks.cancel { stop(cancel) }
+        }
+    }
+
+    /// The change that makes a schedule's job, with the schedule's new last run.
+    func fire(_ q: inout QueueState, _ schedule: Schedule, slot: Double, advance: Bool) -> Change {
+        var s = schedule
+        let o = s.jobOptions
+        var job = Job(id: q.nextID, type: s.jobType, params: s.params, createdAt: clock.now())
+        q.nextID += 1
+        job.queue = o.queue ?? "default"
+        job.priority = o.priority ?? 0
+        job.timeout = o.timeout
+        job.maxAttempts = o.maxAttempts ?? 1
+        job.backoff = o.backoff ?? Backoff()
+        job.schedule = s.name
+        s.lastRunAt = slot
+        s.lastJobID = job.id
+        q.stageSchedule(s)
+        return Change(ops: [.upsert(job), .upsertSchedule(s)], effect: .schedule(s, job: job),
+                      events: [QueueEvent(jobID: job.id, sequence: job.sequence, kind: .created(job)),
+                               QueueEvent(jobID: 0, sequence: 0, kind: .scheduleUpdated(s))])
+    }
+
+    /// Sets the timer for the earliest delayed job (after any change).
+    func rearm() {
+        let next: Double?? = state.withLock { l in
+            let due = [l.q.scheduler.nextDue, l.q.nextScheduleDue()].compactMap { $0 }.min()
+            guard due != l.q.scheduler.armedAt else { return .none }
+            l.q.scheduler.armedAt = due
+            return .some(due)
+        }
+        guard case .some(let time) = next else { return }
+        clock.wake(at: time) { [weak self] in self?.timerFired() }
+    }
+
+    /// The earliest delayed job's time came: move what is due to the ready
+    /// heaps, tell the worker, set the timer for the next.
+    func timerFired() {
+        let now = clock.now()
+        let moved = state.withLock { l in
+            l.q.scheduler.armedAt = nil
+            return l.q.promoteDue(now: now)
+        }
+        fireDueSchedules(now: now)
+        rearm()
+        if moved > 0 { announceAvailable() }
     }
 
     func announceAvailable() {

@@ -11,6 +11,17 @@ public struct QueueEvent: Sendable {
         case failed(error: String)
         case cancelled
         case cleared(count: Int, ids: [Int64])
+        /// A failed attempt; the job waits until `runAt` for attempt `attempt`.
+        case retrying(attempt: Int, runAt: Double, error: String)
+        /// A failed or cancelled job was put back to pending (`POST .../retry`).
+        case retried(Job)
+        /// A schedule was created or changed (paused, resumed, fired: its
+        /// `lastRunAt`, `lastJobID` and `nextRunAt` moved).
+        case scheduleUpdated(Schedule)
+        /// A schedule was deleted.
+        case scheduleDeleted(name: String)
+        /// A named queue's settings changed.
+        case queueUpdated(name: String, QueueSettings)
         /// Finished jobs removed by the retention rule: how many, by status.
         case pruned(PruneCounts)
         /// Lines of the job's log (stdout, stderr or the daemon's notes), in

@@ -6,7 +6,7 @@ import JSON
 ///   see. It changes only when a change is *applied*, which for a durable store
 ///   happens after the commit that holds it, in commit order. A reader never sees
 ///   a state that a crash would undo, and the counters always match the file.
-/// - **Working** (`working`, `fifo`, `runnable`): what the state machine decides
+/// - **Working** (`working`, `scheduler`): what the state machine decides
 ///   from. A transition is decided against the newest state (visible, overlaid by
 ///   the jobs whose changes are still on their way to the store), so a job can be
 ///   claimed and finished before its start is committed.
@@ -31,22 +31,20 @@ struct QueueState: ~Copyable {
     var working: [Int64: Job] = [:]
     /// How many unapplied changes touch each job in `working`.
     var inflight: [Int64: Int] = [:]
-    /// Committed pending ids in run order; ids no longer pending are skipped lazily.
-    var fifo: [Int64] = []
-    var fifoHead = 0
-    /// Pending jobs the worker may still claim (the working count).
-    var runnable = 0
+    /// Committed pending jobs by run order, and the limits on starting them.
+    var scheduler = Scheduler()
+    /// Idempotency keys of the jobs in memory (a store is asked about the rest).
+    var keys: [String: Int64] = [:]
     /// Running jobs whose cancel is not committed yet, with the outcome their task
     /// reported meanwhile (applied if the cancel fails to commit).
     var cancelling: [Int64: CancelInFlight] = [:]
     var nextID: Int64 = 1
     /// When progress of a job was last written to the store.
     var progressWritten: [Int64: Double] = [:]
-    /// Log lines of running jobs not yet handed to the store (written at most
-    /// every `JobQueue.progressWriteInterval`, and when the job ends), and when
-    /// each job's log was last written.
-    var unwrittenLog: [Int64: JobLog] = [:]
-    var logWritten: [Int64: Double] = [:]
+    /// Log lines of running jobs not yet emitted (their previous batch is still
+    /// on its way to the store), and the jobs with a batch on its way.
+    var logBuffer: [Int64: PendingLog] = [:]
+    var logInFlight: Set<Int64> = []
 
     struct CancelInFlight {
         var finish: Finish?
@@ -57,6 +55,55 @@ struct QueueState: ~Copyable {
         let status: JobStatus
         let result: JSONValue?
         let error: String?
+        /// A failure that may be retried (not an interruption by a stop).
+        let retryable: Bool
+    }
+
+    /// Duplicate submissions waiting for the commit of the job whose key they share.
+    var keyWaiters: [Int64: [@Sendable (Result<Job, StoreError>) -> Void]] = [:]
+    /// Counts by status per named queue (visible).
+    var queueCounts: [String: QueueStats] = [:]
+    /// Schedules as committed, and those with a change on its way (working).
+    var schedules: [String: Schedule] = [:]
+    var schedulesWorking: [String: Schedule] = [:]
+    /// Schedules being deleted (working) until that commits.
+    var schedulesDeleting: Set<String> = []
+
+    func currentSchedule(_ name: String) -> Schedule? {
+        if schedulesDeleting.contains(name) { return nil }
+        return schedulesWorking[name] ?? schedules[name]
+    }
+
+    /// Schedules by their next run, earliest first; entries whose schedule moved
+    /// on (fired, changed, paused, deleted) are dropped lazily.
+    var scheduleDue = Heap<(time: Double, name: String)> { $0.time != $1.time ? $0.time < $1.time : $0.name < $1.name }
+
+    /// Records a decided change of a schedule until it is applied.
+    mutating func stageSchedule(_ s: Schedule) {
+        schedulesWorking[s.name] = s
+        noteScheduleDue(s)
+    }
+
+    mutating func noteScheduleDue(_ s: Schedule) {
+        if let t = s.nextRunAt, !s.paused { scheduleDue.push((t, s.name)) }
+    }
+
+    /// The earliest time a schedule is due (paused ones aside).
+    mutating func nextScheduleDue() -> Double? {
+        while let top = scheduleDue.top {
+            if let s = currentSchedule(top.name), !s.paused, s.nextRunAt == top.time { return top.time }
+            scheduleDue.pop()
+        }
+        return nil
+    }
+
+    /// The names of schedules due at `now` (they leave the heap; firing puts them back).
+    mutating func takeDueSchedules(now: Double) -> [String] {
+        var names: [String] = []
+        while let t = nextScheduleDue(), t <= now, let top = scheduleDue.pop() {
+            if names.last != top.name { names.append(top.name) }
+        }
+        return names
     }
 
     /// The newest state of a job: its unapplied change, else the visible one.
@@ -85,27 +132,36 @@ struct QueueState: ~Copyable {
 
     // MARK: Applying committed changes to the visible layer
 
-    /// A committed new job: visible, counted, and claimable.
-    mutating func insert(_ job: Job) {
+    /// A committed new job: visible, counted, and scheduled.
+    mutating func insert(_ job: Job, now: Double) {
         jobs[job.id] = job
         order.append(job.id)
-        fifo.append(job.id)
-        runnable += 1
+        scheduler.schedule(job, now: now)
         stats.pending += 1
         stats.total += 1
+        queueCounts[job.queue, default: QueueStats()].pending += 1
+        queueCounts[job.queue, default: QueueStats()].total += 1
     }
 
     /// A committed transition of an existing job. `keepFinished` bounds the
     /// finished jobs kept in memory (durable stores; nil keeps all).
-    mutating func update(_ job: Job, keepFinished: Int?) {
+    mutating func update(_ job: Job, keepFinished: Int?, now: Double) {
         let old = jobs[job.id]
         jobs[job.id] = job
         guard let old, old.status != job.status else {
             if old == nil { order.append(job.id) }
             return
         }
+        // Back to pending (a retry): it waits for its time like a new job.
+        if job.status == .pending { scheduler.schedule(job, now: now) }
+        if old.status.isFinished, !job.status.isFinished {
+            finished.removeAll { $0 == job.id }
+            finishedHead = min(finishedHead, finished.count)
+        }
         stats[old.status] -= 1
         stats[job.status] += 1
+        queueCounts[job.queue, default: QueueStats()][old.status] -= 1
+        queueCounts[job.queue, default: QueueStats()][job.status] += 1
         if job.status == .running { running.insert(job.id) } else if old.status == .running { running.remove(job.id) }
         if job.status.isFinished { noteFinished(job.id, keep: keepFinished) }
     }
@@ -120,6 +176,7 @@ struct QueueState: ~Copyable {
                 if let job = jobs[old], job.status.isFinished, working[old] == nil {
                     jobs[old] = nil
                     orderHoles += 1
+                    forgetKey(of: job)
                 }
             }
         }
@@ -135,6 +192,15 @@ struct QueueState: ~Copyable {
             removed.append(id)
             jobs[id] = nil
             logs[id] = nil
+            forgetKey(of: job)
+        }
+        for name in Array(queueCounts.keys) {
+            var c = queueCounts[name]!
+            c.completed = 0
+            c.failed = 0
+            c.cancelled = 0
+            c.total = c.pending + c.running
+            queueCounts[name] = c
         }
         order.removeAll { jobs[$0] == nil }
         orderHoles = 0
@@ -153,8 +219,11 @@ struct QueueState: ~Copyable {
         for r in removed {
             stats[r.status] -= 1
             stats.total -= 1
+            queueCounts[r.queue, default: QueueStats()][r.status] -= 1
+            queueCounts[r.queue, default: QueueStats()].total -= 1
             logs[r.id] = nil
-            if jobs[r.id]?.status.isFinished == true {
+            if let job = jobs[r.id], job.status.isFinished {
+                forgetKey(of: job)
                 jobs[r.id] = nil
                 orderHoles += 1
             }
@@ -178,7 +247,7 @@ struct QueueState: ~Copyable {
             guard let job = jobs[id] else { continue }
             let old = before.map { (job.completedAt ?? 0) < $0 } ?? false
             let excess = keep.map { rank >= $0 } ?? false
-            if old || excess { out.append(PrunedJob(id: id, status: job.status)) }
+            if old || excess { out.append(PrunedJob(id: id, status: job.status, queue: job.queue)) }
         }
         return out
     }
@@ -187,31 +256,27 @@ struct QueueState: ~Copyable {
     /// newest `finishedLimit` finished, oldest first; and whether any were left out.
     func live(pendingLimit: Int, finishedLimit: Int) -> (jobs: [Job], truncated: Bool) {
         var ids = Array(running)
-        var pending = 0
-        var i = fifoHead
-        while pending < pendingLimit && i < fifo.count {
-            let id = fifo[i]
-            i += 1
-            if jobs[id]?.status == .pending {
-                ids.append(id)
-                pending += 1
-            }
-        }
+        let waiting = pendingInRunOrder(limit: pendingLimit)
+        ids += waiting
+        var pending = waiting.count
         // Claimed, start not yet committed: still pending to readers.
         for id in working.keys where pending < pendingLimit && jobs[id]?.status == .pending {
             ids.append(id)
             pending += 1
         }
-        var finishedCount = 0
+        // The newest finished by id (as the REST pages and the retention rule
+        // count them), among the most recently finished (a job finished long ago
+        // has left this window and is read through the pages).
+        var recent: [Int64] = []
         var j = finished.count
-        while finishedCount < finishedLimit && j > finishedHead {
+        while recent.count < finishedLimit * 2 && j > finishedHead {
             j -= 1
-            let id = finished[j]
-            if jobs[id]?.status.isFinished == true {
-                ids.append(id)
-                finishedCount += 1
-            }
+            if jobs[finished[j]]?.status.isFinished == true { recent.append(finished[j]) }
         }
+        recent.sort(by: >)
+        let finishedIDs = recent.prefix(finishedLimit)
+        let finishedCount = finishedIDs.count
+        ids += finishedIDs
         ids.sort()
         var out: [Job] = []
         out.reserveCapacity(ids.count)
@@ -224,6 +289,11 @@ struct QueueState: ~Copyable {
         return (out, truncated)
     }
 
+    /// A job left memory: its idempotency key is answered by the store from now on.
+    mutating func forgetKey(of job: Job) {
+        if let key = job.idempotencyKey, keys[key] == job.id { keys[key] = nil }
+    }
+
     /// Drops skipped entries from the index arrays once they are mostly holes.
     mutating func compact() {
         if finishedHead > 1024 && finishedHead * 2 > finished.count {
@@ -234,10 +304,6 @@ struct QueueState: ~Copyable {
             let current = jobs
             order.removeAll { current[$0] == nil }
             orderHoles = 0
-        }
-        if fifoHead > 1024 && fifoHead * 2 > fifo.count {
-            fifo.removeFirst(fifoHead)
-            fifoHead = 0
         }
     }
 }

@@ -51,6 +51,48 @@ extension JSONWriter {
         optionalDouble(job.startedAt)
         raw(",\"completed_at\":")
         optionalDouble(job.completedAt)
+        raw(",\"queue\":")
+        string(job.queue)
+        raw(",\"priority\":")
+        int(Int64(job.priority))
+        raw(",\"run_at\":")
+        optionalDouble(job.runAt)
+        raw(",\"attempt\":")
+        int(Int64(job.attempt))
+        raw(",\"max_attempts\":")
+        int(Int64(job.maxAttempts))
+        raw(",\"timeout\":")
+        optionalDouble(job.timeout)
+        raw(",\"idempotency_key\":")
+        if let k = job.idempotencyKey { string(k) } else { raw("null") }
+        raw(",\"schedule\":")
+        if let sch = job.schedule { string(sch) } else { raw("null") }
+        raw(",\"errors\":[")
+        for (i, e) in job.errors.enumerated() {
+            if i > 0 { raw(",") }
+            raw("{\"attempt\":")
+            int(Int64(e.attempt))
+            raw(",\"error\":")
+            string(e.error)
+            raw(",\"at\":")
+            double(e.at)
+            raw("}")
+        }
+        raw("]}")
+    }
+
+    /// `{"name":..,"paused":..,"concurrency":..[,"counts":{...}]}`
+    mutating func queueSettings(_ name: String, _ settings: QueueSettings, counts: QueueStats?) {
+        raw("{\"name\":")
+        string(name)
+        raw(",\"paused\":")
+        raw(settings.paused ? "true" : "false")
+        raw(",\"concurrency\":")
+        if let c = settings.concurrency { int(Int64(c)) } else { raw("null") }
+        if let counts {
+            raw(",\"counts\":")
+            queueStats(counts)
+        }
         raw("}")
     }
 

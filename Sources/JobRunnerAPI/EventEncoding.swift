@@ -12,6 +12,32 @@ enum EventEncoding {
         switch event.kind {
         case .log:
             return nil
+        case .retrying(let attempt, let runAt, let error):
+            w.raw("{\"type\":\"job_retrying\",\"data\":{\"job_id\":")
+            w.int(event.jobID)
+            w.raw(",\"attempt\":")
+            w.int(Int64(attempt))
+            w.raw(",\"run_at\":")
+            w.double(runAt)
+            w.raw(",\"error\":")
+            w.string(error)
+            w.raw("}}")
+        case .retried(let job):
+            w.raw("{\"type\":\"job_retried\",\"data\":")
+            w.job(job)
+            w.raw("}")
+        case .scheduleUpdated(let schedule):
+            w.raw("{\"type\":\"schedule_updated\",\"data\":")
+            w.write(.object(schedule.json))
+            w.raw("}")
+        case .scheduleDeleted(let name):
+            w.raw("{\"type\":\"schedule_deleted\",\"data\":{\"name\":")
+            w.string(name)
+            w.raw("}}")
+        case .queueUpdated(let name, let settings):
+            w.raw("{\"type\":\"queue_updated\",\"data\":")
+            w.queueSettings(name, settings, counts: nil)
+            w.raw("}")
         case .pruned(let counts):
             w.raw("{\"type\":\"jobs_pruned\",\"data\":{\"count\":")
             w.int(Int64(counts.total))
@@ -111,7 +137,17 @@ enum EventEncoding {
             var bytes: [UInt8] = []
             for line in lines { bytes += sseLog(line) }
             return bytes
-        case .started, .created, .cleared, .pruned:
+        case .retrying(let attempt, let runAt, let error):
+            return sse(id: event.sequence, event: "retrying") { w in
+                w.raw("{\"attempt\":")
+                w.int(Int64(attempt))
+                w.raw(",\"run_at\":")
+                w.double(runAt)
+                w.raw(",\"error\":")
+                w.string(error)
+                w.raw("}")
+            }
+        case .started, .created, .cleared, .pruned, .retried, .queueUpdated, .scheduleUpdated, .scheduleDeleted:
             return nil
         }
     }

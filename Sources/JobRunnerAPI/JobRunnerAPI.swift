@@ -127,6 +127,10 @@ public final class JobRunnerAPI: Sendable {
         r.delete("/api/jobs/:id") { [self] req in try cancelJob(req) }
         r.get("/api/jobs/:id/progress") { [self] req in try progress(req) }
         r.get("/api/jobs/:id/log") { [self] req in try log(req) }
+        r.post("/api/jobs/:id/retry") { [self] req in try retryJob(req) }
+        r.get("/api/queues") { [self] _ in listQueues() }
+        r.put("/api/queues/:name") { [self] req in try updateQueue(req) }
+        addScheduleRoutes(&r)
         r.get("/ws/queue") { [self] req in
             try HTTPResponse.webSocket(req, handler: sockets.handler(for: req.attachment as? Principal, address: req.remoteAddress))
         }
@@ -195,9 +199,15 @@ public final class JobRunnerAPI: Sendable {
         default: throw HTTPError(400, "Invalid 'job_type' field: must be a string")
         }
         let params = object["params"]
+        let options: JobOptions
+        do { options = try JobOptions.parse(object, header: request.header("Idempotency-Key"), now: engine.now) } catch {
+            throw HTTPError(400, error.message)
+        }
         return try answer({ [engine] done throws(HTTPError) in
-            do throws(SubmitError) { try engine.submit(type: type, params: params, completion: done) } catch { throw HTTPError(400, error.message) }
-        }, Self.created)
+            do throws(SubmitError) { try engine.submit(type: type, params: params, options: options, completion: done) } catch {
+                throw HTTPError(400, error.message)
+            }
+        }, { submitted in Self.created(submitted.job, duplicate: submitted.duplicate) })
     }
 
     /// The one way a change is answered: the engine's completion becomes the
@@ -222,20 +232,70 @@ public final class JobRunnerAPI: Sendable {
         return .deferred { responder in pending.deliver(to: responder) }
     }
 
-    static func created(_ job: Job) -> HTTPResponse {
-        var w = JSONWriter()
-        w.raw("{\"id\":")
-        w.int(job.id)
-        w.raw(",\"type\":")
-        w.string(job.type)
-        w.raw(",\"params\":")
-        w.write(.object(job.params))
-        w.raw(",\"status\":")
-        w.string(job.status.rawValue)
-        w.raw(",\"created_at\":")
-        w.double(job.createdAt)
-        w.raw("}")
-        return .json(w.bytes, status: 201, headers: [("Location", "/api/jobs/\(job.id)")])
+    /// 201 with the new job, or 200 with the job that already holds the
+    /// submission's idempotency key.
+    static func created(_ job: Job, duplicate: Bool = false) -> HTTPResponse {
+        var w = JSONWriter(capacity: 512)
+        w.job(job)
+        return .json(w.bytes, status: duplicate ? 200 : 201, headers: [("Location", "/api/jobs/\(job.id)")])
+    }
+
+    /// `POST /api/jobs/:id/retry`: a failed or cancelled job back to pending.
+    func retryJob(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
+        guard !shuttingDown.load(ordering: .relaxed) else { throw HTTPError(503, "Shutting down") }
+        let id = try jobID(request)
+        let missing = notFound(request)
+        return try answer({ [engine] done in engine.retry(id, completion: done) }) { outcome throws(HTTPError) in
+            switch outcome {
+            case .retried(let job):
+                var w = JSONWriter(capacity: 512)
+                w.job(job)
+                return .json(w.bytes)
+            case .notFound:
+                throw missing
+            case .notRetryable(let status):
+                return .json(errorBody("Cannot retry job in status: \(status.rawValue)", extra: JSONObject([("job_id", .int(id))])),
+                             status: 409)
+            }
+        }
+    }
+
+    /// `GET /api/queues`: every named queue with its settings and counts.
+    func listQueues() -> HTTPResponse {
+        var w = JSONWriter(capacity: 256)
+        w.raw("[")
+        for (i, q) in engine.queues().enumerated() {
+            if i > 0 { w.raw(",") }
+            w.queueSettings(q.name, q.settings, counts: q.counts)
+        }
+        w.raw("]")
+        return .json(w.bytes)
+    }
+
+    /// `PUT /api/queues/:name` with `{"paused": bool}` and/or `{"concurrency": n|null}`.
+    func updateQueue(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
+        let name = request.parameter("name") ?? ""
+        guard JobOptions.isQueueName(name) else { throw HTTPError(400, "Invalid queue name: must match ^[a-z0-9_-]{1,64}$") }
+        guard let body = try? JSONValue.parse(request.body, limits: limits), case .object(let object) = body else {
+            throw HTTPError(400, "Invalid JSON body")
+        }
+        var settings = engine.queues().first { $0.name == name }?.settings ?? QueueSettings()
+        for member in object {
+            switch (member.key, member.value) {
+            case ("paused", .bool(let b)): settings.paused = b
+            case ("paused", _): throw HTTPError(400, "Invalid 'paused' field: must be true or false")
+            case ("concurrency", .null): settings.concurrency = nil
+            case ("concurrency", .int(let n)) where (1...10_000).contains(n): settings.concurrency = Int(n)
+            case ("concurrency", _): throw HTTPError(400, "Invalid 'concurrency' field: must be an integer from 1 to 10000, or null")
+            default: throw HTTPError(400, "Unknown field: \(member.key.prefix(100)) (known: paused, concurrency)")
+            }
+        }
+        let final = settings
+        return try answer({ [engine] done in engine.updateQueue(name, final, completion: done) }) { s in
+            var w = JSONWriter(capacity: 128)
+            w.queueSettings(name, s, counts: nil)
+            return .json(w.bytes)
+        }
     }
 
     func getJob(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {

@@ -13,6 +13,10 @@ enum JobsQueryParser {
         var q = JobQuery()
         q.statuses = try names(request, "status") { JobStatus.allCases.map(\.rawValue) }.compactMap(JobStatus.init)
         q.types = try names(request, "type") { registry.types.map(\.name) }
+        if let schedule = request.queryValue("schedule") {
+            guard (1...64).contains(schedule.utf8.count) else { throw HTTPError(400, "Invalid 'schedule': must be a schedule name") }
+            q.schedule = schedule
+        }
         if let text = request.queryValue("limit") {
             guard let n = Int(text), (1...maxLimit).contains(n) else {
                 throw HTTPError(400, "Invalid 'limit': must be an integer from 1 to \(maxLimit)")

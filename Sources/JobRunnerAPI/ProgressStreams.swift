@@ -23,8 +23,10 @@ final class ProgressStreams: Sendable {
     /// registration and the snapshot are held, then filtered by sequence number.
     ///
     /// With `resumeAfter` (a client resuming from that sequence number) the log
-    /// lines it missed are replayed after the status, and the status carries no
-    /// `id:` so the client's position only moves with the lines.
+    /// lines it missed are replayed right after the status. They carry their own
+    /// (older) ids; a client that drops during the replay resumes from the last
+    /// line it got, and since the status covers everything but lines, nothing is
+    /// seen twice.
     func open(jobID: Int64, engine: JobEngine, resumeAfter: UInt64? = nil) -> ByteStream? {
         let stream = ByteStream(maxBuffered: Self.maxBuffered)
         let watcher = Watcher(jobID: jobID, stream: stream)
@@ -37,7 +39,7 @@ final class ProgressStreams: Sendable {
         if let resumeAfter, let log = try? engine.log(jobID, after: resumeAfter) {
             replay = log.lines.filter { $0.seq <= job.sequence }
         }
-        if watcher.start(job, resumed: resumeAfter != nil, replay: replay) { remove(watcher) }
+        if watcher.start(job, replay: replay) { remove(watcher) }
         stream.onClose { [weak self, weak watcher] in
             if let self, let watcher { self.remove(watcher) }
         }
@@ -81,11 +83,11 @@ final class Watcher: Sendable {
 
     /// Writes `retry`, the status and (for a finished job) the final event; then
     /// whatever arrived meanwhile that is newer. True when the stream is over.
-    func start(_ job: Job, resumed: Bool = false, replay: [LogLine] = []) -> Bool {
+    func start(_ job: Job, replay: [LogLine] = []) -> Bool {
         state.withLock { s in
             guard case .waiting(let early) = s.phase else { return true }
             stream.write(Array("retry: 2000\n\n".utf8), force: true)
-            stream.write(EventEncoding.sseStatus(job, withID: !resumed), force: true)
+            stream.write(EventEncoding.sseStatus(job), force: true)
             for line in replay { stream.write(EventEncoding.sseLog(line), force: true) }
             if let final = EventEncoding.sseFinal(job) {
                 stream.write(final, force: true)
@@ -118,6 +120,15 @@ final class Watcher: Sendable {
         if event.isFinal {
             if let held = s.heldProgress, stream.write(held) == .written { s.heldProgress = nil }
             stream.write(bytes, force: true)
+            stream.finish()
+            s.phase = .done
+            return true
+        }
+        if case .log = event.kind {
+            // Log lines are never merged or dropped. A reader too slow for them
+            // is ended after what it has buffered; its EventSource reconnects
+            // with Last-Event-ID and gets the missing lines from the stored log.
+            if stream.write(bytes) == .written { return false }
             stream.finish()
             s.phase = .done
             return true

@@ -177,6 +177,9 @@ final class QueueSocket: Sendable {
         case "cancel_job":
             cancelJob(command, ws)
             return
+        case "retry_job":
+            retryJob(command, ws)
+            return
         case "clear_completed":
             engine.clearFinished { [self] result in
                 switch result {
@@ -223,15 +226,36 @@ final class QueueSocket: Sendable {
             reply(error("Invalid 'job_type' field: must be a string"))
             return
         }
+        let options: JobOptions
+        do { options = try JobOptions.parse(command, now: engine.now) } catch {
+            reply(self.error(error.message))
+            return
+        }
         do {
-            try engine.submit(type: name, params: command["params"]) { result in
+            try engine.submit(type: name, params: command["params"], options: options) { result in
                 switch result {
-                case .success(let job): reply(["type": "job_created_ack", "job_id": .int(job.id)])
+                case .success(let submitted):
+                    var ack: JSONObject = ["type": "job_created_ack", "job_id": .int(submitted.job.id)]
+                    if submitted.duplicate { ack["duplicate"] = true }
+                    reply(.object(ack))
                 case .failure(let failure): reply(["type": "error", "message": .string(failure.message)])
                 }
             }
         } catch {
             reply(self.error(error.message))
+        }
+    }
+
+    /// `{"type":"retry_job","job_id":ID}` → `job_retried_ack` once committed.
+    private func retryJob(_ command: JSONObject, _ ws: WebSocket) {
+        guard case .int(let id)? = command["job_id"], id > 0 else { return send(ws, error("Missing or invalid 'job_id' field")) }
+        engine.retry(id) { [self] result in
+            switch result {
+            case .success(.retried): send(ws, ["type": "job_retried_ack", "job_id": .int(id)])
+            case .success(.notFound): send(ws, error("Job not found: \(id)"))
+            case .success(.notRetryable(let status)): send(ws, error("Cannot retry job in status: \(status.rawValue)"))
+            case .failure(let failure): send(ws, error(failure.message))
+            }
         }
     }
 

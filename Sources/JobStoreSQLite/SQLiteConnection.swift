@@ -60,7 +60,16 @@ final class SQLiteConnection {
             case .null: rc = sqlite3_bind_null(stmt, index)
             case .int(let v): rc = sqlite3_bind_int64(stmt, index, v)
             case .double(let v): rc = sqlite3_bind_double(stmt, index, v)
-            case .text(let v): rc = CSQLite_bind_text(stmt, index, v, -1)
+            case .text(let v):
+                // By length, not up to the first NUL: text may hold NUL bytes (a job's log).
+                var copy = v
+                rc = copy.withUTF8 { b in
+                    b.withMemoryRebound(to: CChar.self) { c in
+                        // An empty string still needs a non-NULL pointer (NULL would bind SQL NULL).
+                        guard let base = c.baseAddress else { return CSQLite_bind_text(stmt, index, "", 0) }
+                        return CSQLite_bind_text(stmt, index, base, Int32(c.count))
+                    }
+                }
             }
             guard rc == SQLITE_OK else { throw failure(rc) }
         }

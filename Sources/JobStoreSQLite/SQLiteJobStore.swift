@@ -17,7 +17,7 @@ public final class SQLiteJobStore: JobStore, Sendable {
     }
 
     /// The schema version this build writes; a newer file is refused.
-    public static let schemaVersion = 2
+    public static let schemaVersion = 4
 
     private struct Entry {
         let ops: [StoreOp]
@@ -124,6 +124,39 @@ public final class SQLiteJobStore: JobStore, Sendable {
                 COMMIT;
                 """)
         }
+        if version < 3 {
+            // Dependable jobs: queue, priority, run_at, attempts, timeout, backoff,
+            // idempotency key, attempt errors; named queues' settings.
+            try db.execute("""
+                BEGIN;
+                ALTER TABLE jobs ADD COLUMN queue TEXT NOT NULL DEFAULT 'default';
+                ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE jobs ADD COLUMN run_at REAL;
+                ALTER TABLE jobs ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1;
+                ALTER TABLE jobs ADD COLUMN max_attempts INTEGER NOT NULL DEFAULT 1;
+                ALTER TABLE jobs ADD COLUMN timeout REAL;
+                ALTER TABLE jobs ADD COLUMN backoff_initial REAL NOT NULL DEFAULT 1;
+                ALTER TABLE jobs ADD COLUMN backoff_max REAL NOT NULL DEFAULT 3600;
+                ALTER TABLE jobs ADD COLUMN idempotency_key TEXT;
+                ALTER TABLE jobs ADD COLUMN errors TEXT;
+                CREATE INDEX jobs_idempotency_key ON jobs(idempotency_key) WHERE idempotency_key IS NOT NULL;
+                CREATE INDEX jobs_queue ON jobs(queue, status);
+                CREATE TABLE queues (name TEXT PRIMARY KEY, concurrency INTEGER, paused INTEGER NOT NULL DEFAULT 0);
+                PRAGMA user_version = 3;
+                COMMIT;
+                """)
+        }
+        if version < 4 {
+            // Schedules, and the schedule that made a job.
+            try db.execute("""
+                BEGIN;
+                ALTER TABLE jobs ADD COLUMN schedule TEXT;
+                CREATE INDEX jobs_schedule ON jobs(schedule, id) WHERE schedule IS NOT NULL;
+                CREATE TABLE schedules (name TEXT PRIMARY KEY, body TEXT NOT NULL);
+                PRAGMA user_version = 4;
+                COMMIT;
+                """)
+        }
         // Later versions add their steps here, each in its own transaction.
     }
 
@@ -151,6 +184,21 @@ public final class SQLiteJobStore: JobStore, Sendable {
                 case nil: break
                 }
                 snapshot.stats.total += n
+            }
+            try db.run("SELECT queue, status, COUNT(*) FROM jobs GROUP BY queue, status") { row in
+                guard let status = JobStatus(rawValue: row.text(1)) else { return }
+                let n = Int(row.int(2))
+                snapshot.queueCounts[row.text(0), default: QueueStats()][status] += n
+                snapshot.queueCounts[row.text(0), default: QueueStats()].total += n
+            }
+            try db.run("SELECT body FROM schedules ORDER BY name") { row in
+                if let value = try? JSONValue.parse(Array(row.text(0).utf8)), let schedule = Schedule(stored: value) {
+                    snapshot.schedules.append(schedule)
+                }
+            }
+            try db.run("SELECT name, concurrency, paused FROM queues") { row in
+                let limit = row.optionalText(1).flatMap { Int($0) }
+                snapshot.queues[row.text(0)] = QueueSettings(concurrency: limit, paused: row.int(2) != 0)
             }
             let stored = try db.scalar("SELECT value FROM meta WHERE key = 'next_id'")
             let maxID = try db.scalar("SELECT COALESCE(MAX(id), 0) FROM jobs")
@@ -200,6 +248,16 @@ public final class SQLiteJobStore: JobStore, Sendable {
         }
     }
 
+    public func job(idempotencyKey key: String) throws(StoreError) -> Job? {
+        try read { db throws(SQLiteError) in
+            var found: Job?
+            try db.run("SELECT \(Self.columns) FROM jobs WHERE idempotency_key = ? LIMIT 1", [.text(key)]) { (row: SQLiteRow) throws(SQLiteError) in
+                found = try Self.job(row)
+            }
+            return found
+        }
+    }
+
     public func log(_ id: Int64, after seq: UInt64) throws(StoreError) -> JobLog? {
         try read { db throws(SQLiteError) in
             var log: JobLog?
@@ -223,6 +281,10 @@ public final class SQLiteJobStore: JobStore, Sendable {
             if !query.statuses.isEmpty {
                 filters.append("status IN (\(query.statuses.map { _ in "?" }.joined(separator: ",")))")
                 bindings += query.statuses.map { .text($0.rawValue) }
+            }
+            if let schedule = query.schedule {
+                filters.append("schedule = ?")
+                bindings.append(.text(schedule))
             }
             if !query.types.isEmpty {
                 filters.append("type IN (\(query.types.map { _ in "?" }.joined(separator: ",")))")
@@ -323,18 +385,31 @@ public final class SQLiteJobStore: JobStore, Sendable {
         case .upsert(let job):
             try db.run("""
                 INSERT INTO jobs (id, type, params, status, progress_percent, progress_message, result, error,
-                                  created_at, started_at, completed_at, sequence)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                  created_at, started_at, completed_at, sequence, queue, priority, run_at, attempt,
+                                  max_attempts, timeout, backoff_initial, backoff_max, idempotency_key, errors, schedule)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(id) DO UPDATE SET status = excluded.status,
                     progress_percent = excluded.progress_percent, progress_message = excluded.progress_message,
                     result = excluded.result, error = excluded.error, started_at = excluded.started_at,
-                    completed_at = excluded.completed_at, sequence = excluded.sequence
+                    completed_at = excluded.completed_at, sequence = excluded.sequence, run_at = excluded.run_at,
+                    attempt = excluded.attempt, errors = excluded.errors
                 """, [
                     .int(job.id), .text(job.type), .text(JSONValue.object(job.params).jsonString), .text(job.status.rawValue),
                     .int(Int64(job.progress.percent)), .text(job.progress.message), .optional(job.result?.jsonString),
                     .optional(job.error), .double(job.createdAt), .optional(job.startedAt), .optional(job.completedAt),
-                    .int(Int64(job.sequence)),
+                    .int(Int64(job.sequence)), .text(job.queue), .int(Int64(job.priority)), .optional(job.runAt),
+                    .int(Int64(job.attempt)), .int(Int64(job.maxAttempts)), .optional(job.timeout),
+                    .double(job.backoff.initial), .double(job.backoff.max), .optional(job.idempotencyKey),
+                    .optional(job.errors.isEmpty ? nil : Self.errorsJSON(job.errors)), .optional(job.schedule),
                 ])
+        case .upsertSchedule(let schedule):
+            try db.run("INSERT INTO schedules (name, body) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET body = excluded.body",
+                       [.text(schedule.name), .text(schedule.stored.jsonString)])
+        case .deleteSchedule(let name):
+            try db.run("DELETE FROM schedules WHERE name = ?", [.text(name)])
+        case .queueSettings(let name, let settings):
+            try db.run("INSERT INTO queues (name, concurrency, paused) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET concurrency = excluded.concurrency, paused = excluded.paused",
+                       [.text(name), settings.concurrency.map { .int(Int64($0)) } ?? .null, .int(settings.paused ? 1 : 0)])
         case .progress(let id, let progress, let sequence):
             try db.run("UPDATE jobs SET progress_percent = ?, progress_message = ?, sequence = ? WHERE id = ? AND status = 'running'",
                        [.int(Int64(progress.percent)), .text(progress.message), .int(Int64(sequence)), .int(id)])
@@ -359,8 +434,8 @@ public final class SQLiteJobStore: JobStore, Sendable {
             }
             let condition = "status IN ('completed','failed','cancelled') AND (\(clauses.joined(separator: " OR ")))"
             var removed: [PrunedJob] = []
-            try db.run("DELETE FROM jobs WHERE \(condition) RETURNING id, status", bindings) { row in
-                if let status = JobStatus(rawValue: row.text(1)) { removed.append(PrunedJob(id: row.int(0), status: status)) }
+            try db.run("DELETE FROM jobs WHERE \(condition) RETURNING id, status, queue", bindings) { row in
+                if let status = JobStatus(rawValue: row.text(1)) { removed.append(PrunedJob(id: row.int(0), status: status, queue: row.text(2))) }
             }
             for job in removed { try db.run("DELETE FROM job_logs WHERE job_id = ?", [.int(job.id)]) }
             report(removed)
@@ -403,8 +478,24 @@ public final class SQLiteJobStore: JobStore, Sendable {
     // MARK: Reading
 
     static let columns = """
-        id, type, params, status, progress_percent, progress_message, result, error, created_at, started_at, completed_at, sequence
+        id, type, params, status, progress_percent, progress_message, result, error, created_at, started_at, completed_at, sequence,
+        queue, priority, run_at, attempt, max_attempts, timeout, backoff_initial, backoff_max, idempotency_key, errors, schedule
         """
+
+    static func errorsJSON(_ errors: [AttemptError]) -> String {
+        JSONValue.array(errors.map { e in
+            .object(JSONObject([("attempt", .int(Int64(e.attempt))), ("error", .string(e.error)), ("at", .double(e.at))]))
+        }).jsonString
+    }
+
+    static func errors(_ text: String?) -> [AttemptError] {
+        guard let text, case .array(let items)? = try? JSONValue.parse(Array(text.utf8)) else { return [] }
+        return items.compactMap { item in
+            guard case .int(let attempt)? = item["attempt"], case .string(let error)? = item["error"] else { return nil }
+            let at: Double = switch item["at"] { case .double(let d)?: d; case .int(let i)?: Double(i); default: 0 }
+            return AttemptError(attempt: Int(attempt), error: error, at: at)
+        }
+    }
 
     static func job(_ row: SQLiteRow) throws(SQLiteError) -> Job {
         let params = (try? JSONValue.parse(row.text(2)))?.objectValue ?? JSONObject()
@@ -419,6 +510,16 @@ public final class SQLiteJobStore: JobStore, Sendable {
         job.startedAt = row.optionalDouble(9)
         job.completedAt = row.optionalDouble(10)
         job.sequence = UInt64(row.int(11))
+        job.queue = row.text(12)
+        job.priority = Int(row.int(13))
+        job.runAt = row.optionalDouble(14)
+        job.attempt = Int(row.int(15))
+        job.maxAttempts = Int(row.int(16))
+        job.timeout = row.optionalDouble(17)
+        job.backoff = Backoff(initial: row.double(18), max: row.double(19))
+        job.idempotencyKey = row.optionalText(20)
+        job.errors = errors(row.optionalText(21))
+        job.schedule = row.optionalText(22)
         return job
     }
 

@@ -36,7 +36,7 @@ struct Settings {
         "auth", "session-lifetime", "tls-cert", "tls-key", "rate-limit",
     ]
     /// Structured sections of the config file, beside the flag-named keys.
-    static let sections = ["job_types", "tokens"]
+    static let sections = ["job_types", "queues", "schedules", "tokens"]
     /// What SIGHUP re-reads (the rest needs a restart).
     static let reloadable: Set<String> = ["log-level", "log-file", "access-log", "retain-finished", "job_types", "job-types-dir", "tokens", "tls-cert", "tls-key"]
 
@@ -66,6 +66,10 @@ struct Settings {
     var maxLogBytes = 1 << 20
     /// The config file's `job_types` section, checked by the command job loader.
     var jobTypes: JSONValue?
+    /// The config file's `schedules` section (checked by the engine at start).
+    var schedules: JSONValue?
+    /// The config file's `queues` section: initial settings of named queues.
+    var queues: [String: (concurrency: Int?, paused: Bool)] = [:]
     /// The config file's `tokens` section (docs/security.md), checked when read.
     var tokens: [TokenEntry] = []
     /// `--auth`: nil means tokens if any are configured, else none (loopback only).
@@ -80,8 +84,10 @@ struct Settings {
     /// file key is an error.
     init(flags: [String: String], environment: [String: String], configFile: String?) throws(ConfigError) {
         var file: [String: String] = [:]
+        var queuesSection: JSONValue?
         var tokenSection: JSONValue?
-        if let configFile { (file, jobTypes, tokenSection) = try Self.readFile(configFile) }
+        if let configFile { (file, jobTypes, queuesSection, schedules, tokenSection) = try Self.readFile(configFile) }
+        if let queuesSection { queues = try Self.queues(queuesSection, configFile ?? "") }
         if let configFile {
             do { tokens = try TokenEntry.parseSection(tokenSection) } catch {
                 throw ConfigError(message: "invalid 'tokens' in \(configFile): \(error.message)")
@@ -172,9 +178,9 @@ struct Settings {
         }
     }
 
-    /// The file's keys as text, and its `job_types` and `tokens` sections; unknown
-    /// keys and values of the wrong kind are errors.
-    static func readFile(_ path: String) throws(ConfigError) -> ([String: String], JSONValue?, JSONValue?) {
+    /// The file's keys as text, and its `job_types`, `queues`, `schedules` and
+    /// `tokens` sections; unknown keys and values of the wrong kind are errors.
+    static func readFile(_ path: String) throws(ConfigError) -> ([String: String], JSONValue?, JSONValue?, JSONValue?, JSONValue?) {
         guard let f = fopen(path, "r") else {
             throw ConfigError(message: "cannot read config file \(path): \(String(cString: strerror(errno)))")
         }
@@ -194,10 +200,20 @@ struct Settings {
         guard case .object(let object) = root else { throw ConfigError(message: "config file \(path) must hold a JSON object") }
         var out: [String: String] = [:]
         var jobTypes: JSONValue?
+        var queues: JSONValue?
+        var schedules: JSONValue?
         var tokens: JSONValue?
         for member in object {
             if member.key == "job_types" {
                 jobTypes = member.value
+                continue
+            }
+            if member.key == "queues" {
+                queues = member.value
+                continue
+            }
+            if member.key == "schedules" {
+                schedules = member.value
                 continue
             }
             if member.key == "tokens" {
@@ -218,7 +234,32 @@ struct Settings {
             default: throw ConfigError(message: "invalid '\(member.key)' in \(path): must be a string, number or boolean")
             }
         }
-        return (out, jobTypes, tokens)
+        return (out, jobTypes, queues, schedules, tokens)
+    }
+
+    /// `"queues": {"email": {"concurrency": 2, "paused": false}}`.
+    static func queues(_ value: JSONValue, _ path: String) throws(ConfigError) -> [String: (concurrency: Int?, paused: Bool)] {
+        guard case .object(let o) = value else { throw ConfigError(message: "invalid 'queues' in \(path): must be an object of queue settings") }
+        var out: [String: (concurrency: Int?, paused: Bool)] = [:]
+        for member in o {
+            let name = member.key
+            guard name.utf8.count <= 64, !name.isEmpty, name.utf8.allSatisfy({ c in
+                (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(c) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(c)
+                    || c == UInt8(ascii: "_") || c == UInt8(ascii: "-")
+            }) else { throw ConfigError(message: "invalid queue name '\(name.prefix(64))' in \(path): must match ^[a-z0-9_-]{1,64}$") }
+            guard case .object(let q) = member.value else { throw ConfigError(message: "invalid 'queues.\(name)' in \(path): must be an object") }
+            var entry: (concurrency: Int?, paused: Bool) = (nil, false)
+            for field in q {
+                switch (field.key, field.value) {
+                case ("concurrency", .int(let n)) where (1...10_000).contains(n): entry.concurrency = Int(n)
+                case ("concurrency", .null): entry.concurrency = nil
+                case ("paused", .bool(let b)): entry.paused = b
+                default: throw ConfigError(message: "invalid 'queues.\(name).\(field.key)' in \(path): known are concurrency (1-10000) and paused (true/false)")
+                }
+            }
+            out[name] = entry
+        }
+        return out
     }
 
     static func environment() -> [String: String] {

@@ -162,6 +162,38 @@ if access(webRoot + "/index.html", R_OK) != 0 {
 }
 let (queue, store) = openQueue(settings, logger)
 let engine = JobEngine(queue: queue, registry: registry, capacity: settings.concurrency)
+// Queues named in the config file start with its settings (API changes to them
+// last until the next start; changes to other queues are kept across restarts).
+for (name, q) in settings.queues {
+    engine.updateQueue(name, QueueSettings(concurrency: q.concurrency, paused: q.paused)) { result in
+        if case .failure(let e) = result { logger.log(.error, "queue \(name): settings not stored: \(e.message)") }
+    }
+}
+
+// Schedules of the config file are created or updated (those made through the
+// API stay as they are); a bad one stops the start, naming it and the field.
+if let configured = settings.schedules {
+    guard case .array(let items) = configured else {
+        writeStderr("jobrunnerd: 'schedules' in \(options.config ?? "the config file") must be an array\n")
+        exit(2)
+    }
+    for (i, item) in items.enumerated() {
+        let place = "schedules[\(i)] in \(options.config ?? "the config file")"
+        guard case .object(let o) = item else {
+            writeStderr("jobrunnerd: \(place): must be an object\n")
+            exit(2)
+        }
+        let schedule: Schedule
+        do { schedule = try engine.scheduleDefinition(o) } catch {
+            writeStderr("jobrunnerd: \(place): \(error.message)\n")
+            exit(2)
+        }
+        engine.upsertSchedule(schedule) { result in
+            if case .failure(let e) = result { logger.log(.error, "schedule \(schedule.name): not stored: \(e.message)") }
+        }
+    }
+}
+engine.startSchedules()
 
 var apiConfiguration = APIConfiguration(webRoot: webRoot)
 apiConfiguration.maxBodyBytes = settings.maxBody

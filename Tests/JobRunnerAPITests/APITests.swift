@@ -42,7 +42,9 @@ final class TestDaemon {
         let (status, body, response) = try d.call("POST", "/api/jobs", #"{"job_type":"countdown","params":{"seconds":"5"}}"#)
         #expect(status == 201)
         #expect(response.header("Content-Type") == "application/json")
-        #expect(body.objectValue?.keys == ["id", "type", "params", "status", "created_at"])
+        // The base shape's fields, then the job's options beside them.
+        #expect(Set(["id", "type", "params", "status", "created_at"]).isSubset(of: body.objectValue?.keys ?? []))
+        #expect(body["queue"] == "default" && body["priority"] == 0 && body["attempt"] == 1 && body["max_attempts"] == 1)
         #expect(body["id"] == 1)
         #expect(body["type"] == "countdown")
         #expect(body["params"] == ["seconds": 5])
@@ -80,7 +82,8 @@ final class TestDaemon {
         let (status, job, _) = try d.call("GET", "/api/jobs/2")
         #expect(status == 200)
         #expect(job.objectValue?.keys == ["id", "type", "params", "status", "progress", "result", "error",
-                                          "created_at", "started_at", "completed_at"])
+                                          "created_at", "started_at", "completed_at", "queue", "priority", "run_at",
+                                          "attempt", "max_attempts", "timeout", "idempotency_key", "schedule", "errors"])
         #expect(job["status"] == "pending")
         #expect(job["progress"] == ["percent": 0, "message": "Queued"])
         #expect(job["params"] == ["message": "Hello, World!", "delay": 3])

@@ -3,8 +3,8 @@ import JobQueue
 import JobStoreSQLite
 import Testing
 
-/// The bounded snapshot with a durable store: the newest finished are the most
-/// recently finished, and the counts include what only the file holds.
+/// The bounded snapshot with a durable store: the newest finished by id (as the
+/// REST pages count them), and the counts include what only the file holds.
 @Suite struct SnapshotBoundTests {
     @Test func newestFinishedRunningAndFirstPending() throws {
         let store = try SQLiteJobStore(path: tempDB(), sync: .normal)
@@ -21,9 +21,10 @@ import Testing
         sem.wait()
 
         let bounded = queue.snapshot(pendingLimit: 2, finishedLimit: 2)
-        // Running 3 and 5, pending 6 and 7 (8 left out), finished 1 and 4 (2 left out).
-        #expect(bounded.jobs.map(\.id) == [1, 3, 4, 5, 6, 7])
-        #expect(bounded.jobs.map(\.status) == [.failed, .running, .completed, .running, .pending, .pending])
+        // Running 3 and 5, pending 6 and 7 (8 left out), finished 2 and 4 (1 left out,
+        // although it finished after 2).
+        #expect(bounded.jobs.map(\.id) == [2, 3, 4, 5, 6, 7])
+        #expect(bounded.jobs.map(\.status) == [.completed, .running, .completed, .running, .pending, .pending])
         #expect(bounded.truncated)
         let s = bounded.stats
         #expect([s.pending, s.running, s.completed, s.failed, s.cancelled, s.total] == [3, 2, 2, 1, 0, 8])

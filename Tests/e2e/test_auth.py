@@ -73,7 +73,19 @@ ENDPOINTS = [
     ("GET", "/api/jobs/{id}/progress", "read", None),
     ("POST", "/api/jobs", "submit", {"job_type": "echo", "params": {"message": "x", "delay": 1}}),
     ("DELETE", "/api/jobs/{id}", "submit", None),
+    ("POST", "/api/jobs/{id}/retry", "submit", None),
     ("POST", "/api/jobs/clear-completed", "admin", None),
+    ("GET", "/api/queues", "read", None),
+    ("PUT", "/api/queues/default", "admin", {"concurrency": 3}),
+    ("GET", "/api/schedules", "read", None),
+    ("GET", "/api/schedules/nightly", "read", None),
+    ("GET", "/api/cron?expr=*/5%20*%20*%20*%20*", "read", None),
+    ("POST", "/api/schedules", "admin", {"name": "x"}),
+    ("PUT", "/api/schedules/nightly", "admin", {}),
+    ("DELETE", "/api/schedules/nightly", "admin", None),
+    ("POST", "/api/schedules/nightly/pause", "admin", None),
+    ("POST", "/api/schedules/nightly/resume", "admin", None),
+    ("POST", "/api/schedules/nightly/run", "admin", None),
     ("GET", "/api/nothing-here", "read", None),
     ("PUT", "/api/anything-new", "admin", None),
 ]
@@ -144,6 +156,7 @@ def reply_to(ws, command):
 COMMANDS = [
     ({"type": "create_job", "job_type": "echo", "params": {"delay": 1}}, "submit", "job_created_ack"),
     ({"type": "cancel_job", "job_id": 999999}, "submit", "error"),  # allowed: "Job not found"
+    ({"type": "retry_job", "job_id": 999999}, "submit", "error"),
     ({"type": "clear_completed"}, "admin", "jobs_cleared_ack"),
     ({"type": "ping", "ts": 1}, "read", "pong"),
 ]
@@ -163,8 +176,8 @@ def test_websocket_handshake_needs_read_and_each_command_its_scope(secured):
                 answer = reply_to(ws, command)
                 if scope in HOLDERS[holder]:
                     assert answer["type"] == allowed, (holder, command, answer)
-                    if command["type"] == "cancel_job":
-                        assert answer["message"] == "Job not found: 999999"
+                    if command["type"] in ("cancel_job", "retry_job"):
+                        assert "lacks" not in answer["message"]
                 else:
                     assert answer == {"type": "error", "message": f"Token '{holder}' lacks the '{scope}' scope"}
 

@@ -268,8 +268,11 @@ def test_ws_client_that_never_reads_is_closed_with_1013(start_daemon):
             s.post(f"{d.url}/api/jobs", json={"job_type": "prime", "params": {"limit": 10}})
     grown = rss_kib(d.proc.pid) - before
     assert grown < 32 * 1024, f"RSS grew {grown} KiB"
-    assert slow.close_code() == 1013
+    # The daemon drops it. Its 1013 close frame waits behind what the client never
+    # read, for at most 5 s: when posting took longer than that (a loaded machine)
+    # the socket is simply closed, and the client reads EOF instead.
     wait_for(lambda: stats(d.url)["clients"]["websocket"] == 0)
+    assert slow.close_code() in (1013, None)
     with connect(f"ws://127.0.0.1:{d.port}/ws/queue") as ws:
         assert recv_json(ws)["type"] == "queue_state"
 

@@ -54,7 +54,7 @@ def test_each_job_type_runs_to_its_result(daemon):
     for job in jobs.values():
         assert isinstance(job["id"], int)
         assert job["status"] == "pending"
-        assert set(job) == {"id", "type", "params", "status", "created_at"}
+        assert {"id", "type", "params", "status", "created_at"} <= set(job)  # the base shape, options beside it
     results = {t: wait_for(lambda j=j: finished(url, j["id"])) for t, j in jobs.items()}
     for job in results.values():
         assert job["status"] == "completed"

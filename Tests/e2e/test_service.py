@@ -179,6 +179,8 @@ def test_sigterm_drains_then_exits_0(start_daemon):
     wait_for(lambda: requests.get(f"{d.url}/api/jobs/{long['id']}").json()["status"] == "running")
     started = time.monotonic()
     d.proc.send_signal(signal.SIGTERM)
+    # The signal is taken by the daemon's main thread; once it drains, /readyz says so.
+    wait_for(lambda: requests.get(f"{d.url}/readyz").status_code == 503, interval=0.01)
     r = requests.post(f"{d.url}/api/jobs", json={"job_type": "prime"})
     assert (r.status_code, r.json()) == (503, {"error": "Shutting down"})
     assert d.proc.wait(15) == 0

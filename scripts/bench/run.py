@@ -509,6 +509,330 @@ def bench_dashboards():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+# --- 10. Command jobs ---------------------------------------------------------------------------
+
+
+def write_command_types(directory, types):
+    os.makedirs(directory, exist_ok=True)
+    for name, definition in types.items():
+        with open(os.path.join(directory, f"{name}.json"), "w") as f:
+            json.dump({"name": name, **definition}, f)
+
+
+def submit_keepalive(port, body, n, connections=4):
+    """POSTs `body` n times over `connections` keep-alive connections; every answer must be 201."""
+    import http.client
+    import threading
+    payload = json.dumps(body)
+    errors = []
+
+    def client(count):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            for _ in range(count):
+                conn.request("POST", "/api/jobs", payload, {"Content-Type": "application/json"})
+                r = conn.getresponse()
+                r.read()
+                if r.status != 201:
+                    errors.append(r.status)
+        finally:
+            conn.close()
+
+    share = [n // connections + (1 if i < n % connections else 0) for i in range(connections)]
+    threads = [threading.Thread(target=client, args=(c,)) for c in share]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise RuntimeError(f"{len(errors)} submissions refused: {errors[:5]}")
+
+
+def wait_finished_count(d, n, timeout=300):
+    """Polls /api/stats until n jobs are finished; fails if any failed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        q = http("GET", d.url + "/api/stats")["queue"]
+        if q["failed"] or q["cancelled"]:
+            raise RuntimeError(f"command jobs failed: {q}")
+        if q["completed"] >= n:
+            return time.monotonic()
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {q['completed']} of {n} jobs completed in {timeout} s")
+        time.sleep(0.005)
+
+
+def run_job(d, body, timeout=600):
+    """Submits one job, waits for its end; the server's run time (completed_at - started_at)."""
+    job = http("POST", d.url + "/api/jobs", body)
+    deadline = time.monotonic() + timeout
+    while True:
+        j = http("GET", f"{d.url}/api/jobs/{job['id']}")
+        if j["status"] in ("completed", "failed", "cancelled"):
+            if j["status"] != "completed":
+                raise RuntimeError(f"job ended {j['status']}: {j.get('error')}")
+            return j["completed_at"] - j["started_at"]
+        if time.monotonic() > deadline:
+            raise RuntimeError("job did not finish")
+        time.sleep(0.01)
+
+
+def bench_commands():
+    print("10. Command jobs: /bin/true jobs/s at --concurrency 8; a job writing 1 GB to stdout under the daemon "
+          "vs the same command writing to /dev/null", flush=True)
+    tmp = tempfile.mkdtemp(prefix="jobrunner-bench-types-")
+    flood_script = 'yes "$1" | head -c "$2"'
+    types = os.path.join(tmp, "jobs.d")
+    write_command_types(types, {
+        "true": {"command": ["/bin/true"]},
+        "flood": {"command": ["/bin/sh", "-c", flood_script, "flood", "{line}", "{bytes}"],
+                  "params": {"line": {"type": "string", "required": True},
+                             "bytes": {"type": "integer", "required": True}}},
+    })
+    try:
+        # Throughput: N /bin/true jobs submitted over keep-alive connections,
+        # timed from the first submission to the last job completed.
+        n = 2000 if QUICK else 5000
+        for name, args in [("memory", []), ("durable, --sync full", ["--db", "@"])]:
+            rates = []
+            for _ in range(ROUNDS):
+                db = os.path.join(tempfile.mkdtemp(prefix="jobrunner-bench-db-"), "jobs.db")
+                d = Daemon("--job-types-dir", types, "--concurrency", "8", *[db if a == "@" else a for a in args])
+                try:
+                    t0 = time.monotonic()
+                    submit_keepalive(d.port, {"job_type": "true", "params": {}}, n)
+                    t1 = wait_finished_count(d, n)
+                    rates.append(n / (t1 - t0))
+                finally:
+                    d.stop()
+                    shutil.rmtree(os.path.dirname(db), ignore_errors=True)
+            s = summary(rates)
+            results[f"commands /bin/true jobs_per_second {name}"] = s
+            row(f"/bin/true jobs, --concurrency 8, {name}",
+                f"{s['median']:,.0f} jobs/s (min {s['min']:,.0f}, max {s['max']:,.0f})", ">= 1,000/s",
+                "OK" if s["median"] >= 1000 else "BELOW")
+
+        # Output: 1 GB to stdout, alternating the daemon (its log) and /dev/null.
+        size = 1 << 30
+        for label, length in [("100-byte lines", 100), ("1 KiB lines", 1024)]:
+            line = "a" * (length - 1)
+            for name, args in [("memory", []), ("durable", ["--db", "@"])]:
+                if name == "durable" and QUICK:
+                    continue
+                db = os.path.join(tempfile.mkdtemp(prefix="jobrunner-bench-db-"), "jobs.db")
+                d = Daemon("--job-types-dir", types, "--concurrency", "1", *[db if a == "@" else a for a in args])
+                ratios, daemon_times, direct_times, peak = [], [], [], 0
+                try:
+                    base_rss = d.rss_kib()
+                    rounds = ROUNDS if name == "memory" else 1
+                    for i in range(rounds):
+                        def direct():
+                            t = time.monotonic()
+                            subprocess.run(["/bin/sh", "-c", flood_script, "flood", line, str(size)],
+                                           stdout=subprocess.DEVNULL, check=True)
+                            return time.monotonic() - t
+                        if i % 2 == 0:
+                            a = direct()
+                            b = run_job(d, {"job_type": "flood", "params": {"line": line, "bytes": size}})
+                        else:
+                            b = run_job(d, {"job_type": "flood", "params": {"line": line, "bytes": size}})
+                            a = direct()
+                        peak = max(peak, d.rss_kib())
+                        direct_times.append(a)
+                        daemon_times.append(b)
+                        ratios.append(b / a)
+                finally:
+                    d.stop()
+                    shutil.rmtree(os.path.dirname(db), ignore_errors=True)
+                r = summary(ratios)
+                results[f"commands 1 GB stdout {label} {name}"] = {
+                    "ratio": r, "daemon_seconds": summary(daemon_times), "devnull_seconds": summary(direct_times),
+                    "rss_after_kib": peak, "rss_before_kib": base_rss}
+                row(f"1 GB to stdout ({label}), {name}: daemon / /dev/null",
+                    f"{r['median']:.2f} ({statistics.median(daemon_times):.2f} s vs "
+                    f"{statistics.median(direct_times):.2f} s; RSS {base_rss / 1024:.0f}->{peak / 1024:.0f} MiB)",
+                    "<= 1.3", "OK" if r["median"] <= 1.3 else "ABOVE")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --- 11. Dependable jobs ------------------------------------------------------------------------
+
+
+def submit_collect(port, bodies, connections=4):
+    """POSTs each body over keep-alive connections; the 201 answers (job JSON), in no particular order."""
+    import http.client
+    import threading
+    out, errors = [], []
+
+    def client(mine):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            for body in mine:
+                conn.request("POST", "/api/jobs", json.dumps(body), {"Content-Type": "application/json"})
+                r = conn.getresponse()
+                data = r.read()
+                if r.status != 201:
+                    errors.append(r.status)
+                else:
+                    out.append(json.loads(data))
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=client, args=(bodies[i::connections],)) for i in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise RuntimeError(f"{len(errors)} submissions refused: {errors[:5]}")
+    return out
+
+
+def bench_dependable():
+    """SECTIONS=dependable; its parts alone: python3 scripts/bench/run.py dependable_pickup (or _enqueue, _waiting)."""
+    print("11. Dependable jobs: pickup of due delayed jobs (run_at -> started_at), enqueue with priorities and "
+          "10 queues vs plain, 100,000 delayed jobs waiting an hour", flush=True)
+    dependable_pickup()
+    dependable_enqueue()
+    dependable_waiting()
+
+
+def dependable_pickup():
+    """Each due delayed job's run_at (from its 201) to its started_at (server clock, one timer for all)."""
+    import random
+    samples = 200
+    for name, args in [("memory", []), ("durable, --sync full", ["--db", "@"])]:
+        tmp = tempfile.mkdtemp(prefix="jobrunner-bench-db-")
+        args = [os.path.join(tmp, "jobs.db") if a == "@" else a for a in args]
+        d = Daemon("--concurrency", "16", *args)
+        try:
+            # Connections warm, no other work meanwhile.
+            http("GET", d.url + "/api/stats")
+            bodies = [{"job_type": "prime", "params": {"limit": 10}, "delay": round(random.uniform(0.2, 0.5), 4)}
+                      for _ in range(samples)]
+            created = submit_collect(d.port, bodies)
+            run_at = {j["id"]: j["run_at"] for j in created}
+            deadline = time.time() + 30
+            while http("GET", d.url + "/api/stats")["queue"]["completed"] < samples and time.time() < deadline:
+                time.sleep(0.05)
+            jobs = http("GET", f"{d.url}/api/jobs?limit={samples}")
+            late = sorted((j["started_at"] - run_at[j["id"]]) * 1000 for j in jobs if j["started_at"])
+            early = sum(1 for x in late if x < 0)
+            p50 = late[len(late) // 2]
+            p99 = late[max(0, int(len(late) * 0.99) - 1)]
+            results[f"dependable pickup {name}"] = {"p50_ms": p50, "p99_ms": p99, "max_ms": late[-1],
+                                                    "samples": len(late), "started_before_run_at": early}
+            row(f"due delayed job -> start, {name}",
+                f"p50 {p50:.3f} ms, p99 {p99:.3f} ms (max {late[-1]:.3f}; {len(late)} jobs, {early} early)",
+                "p99 <= 5 ms", "OK" if p99 <= 5 and early == 0 else "BELOW")
+        finally:
+            d.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+
+def dependable_enqueue():
+    """Plain bodies vs bodies with a queue (of 10) and a priority, alternating, in memory."""
+    plain_env = {"JR_PLAIN": "1"}
+    plain, options, ratios = [], [], []
+    for i in range(ROUNDS):
+        got = {}
+        order = [("plain", "post_options.lua", plain_env), ("options", "post_options.lua", {"JR_PLAIN": "0"})]
+        if i % 2:
+            order.reverse()
+        for name, script, env in order:
+            d = Daemon()
+            try:
+                got[name] = wrk(d.url + "/api/jobs", script=script, env=env)
+            finally:
+                d.stop()
+        plain.append(got["plain"])
+        options.append(got["options"])
+        ratios.append(got["options"] / got["plain"])
+    s = summary(ratios)
+    results["dependable enqueue"] = {"plain_rps": summary(plain), "options_rps": summary(options), "ratio": s}
+    row("POST /api/jobs, 10 queues + priorities / plain",
+        f"{statistics.median(options):,.0f}/s vs {statistics.median(plain):,.0f}/s",
+        "ratio >= 0.90", f"ratio {s['median']:.2f} (min {s['min']:.2f}, max {s['max']:.2f}) "
+        + ("OK" if s["median"] >= 0.90 else "BELOW"))
+
+
+
+def dependable_waiting():
+    """100,000 jobs due in an hour: nothing to do until then."""
+    n = 20_000 if QUICK else 100_000
+    for name, args in [("memory", []), ("durable", ["--db", "@"])]:
+        tmp = tempfile.mkdtemp(prefix="jobrunner-bench-db-")
+        args = [os.path.join(tmp, "jobs.db") if a == "@" else a for a in args]
+        d = Daemon(*args)
+        try:
+            base_rss = d.rss_kib()
+            submit_keepalive(d.port, {"job_type": "prime", "params": {"limit": 10}, "delay": 3600}, n)
+            stats = http("GET", d.url + "/api/stats")
+            assert stats["queue"]["pending"] == n and stats["worker"]["active"] == 0, stats
+            time.sleep(1)  # let the submissions' threads and allocator settle before measuring idle
+            t0, c0 = time.monotonic(), d.cpu_ticks()
+            time.sleep(5)
+            ticks, elapsed = d.cpu_ticks() - c0, time.monotonic() - t0
+            cpu = ticks / os.sysconf("SC_CLK_TCK") / elapsed * 100
+            rss = d.rss_kib()
+            results[f"dependable {n} delayed jobs {name}"] = {"cpu_percent_5s": cpu, "cpu_ticks": ticks,
+                                                              "rss_kib": rss, "rss_before_kib": base_rss}
+            row(f"{n:,} jobs delayed 1 h, {name}: idle CPU over 5 s",
+                f"{cpu:.1f} % of a core ({ticks} ticks)", "0 %", "OK" if ticks == 0 else "ABOVE")
+            row(f"{n:,} jobs delayed 1 h, {name}: RSS", f"{rss / 1024:.1f} MiB (idle before: {base_rss / 1024:.1f} MiB)",
+                "bounded", "")
+        finally:
+            d.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+
+# --- Schedules ----------------------------------------------------------------------------
+
+
+def bench_schedules():
+    print("13. Schedules: 10,000 loaded (100 of them every minute): start time, idle CPU, firing lag", flush=True)
+    tmp = tempfile.mkdtemp(prefix="jobrunner-bench-sched-")
+    db = os.path.join(tmp, "jobs.db")
+    try:
+        d = Daemon("--db", db)
+        import concurrent.futures
+        def put(i):
+            cron = "* * * * *" if i < 100 else f"{i % 60} {i % 24} 1 1 *"
+            http("PUT", f"{d.url}/api/schedules/s{i:05d}", {"cron": cron, "timezone": "Europe/Berlin" if i % 2 else "UTC",
+                                                              "job_type": "echo", "params": {"message": f"s{i}", "delay": 1},
+                                                              "overlap": "allow"})
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            list(pool.map(put, range(10_000)))
+        d.stop()
+        started = time.perf_counter()
+        d = Daemon("--db", db, "--concurrency", "200")
+        start_ms = (time.perf_counter() - started) * 1000
+        row("start with 10,000 schedules", f"{start_ms:.0f} ms to listening", "fast")
+        # Idle: no slot due in the next few seconds (run between minute boundaries).
+        while not 3 < time.time() % 60 < 50:
+            time.sleep(0.2)
+        before = d.cpu_ticks()
+        time.sleep(5)
+        idle = d.cpu_ticks() - before
+        row("idle CPU over 5 s", f"{idle} ticks ({idle / 5:.0f}% of a core)", "0 %", "OK" if idle == 0 else "ABOVE")
+        row("RSS with 10,000 schedules", f"{d.rss_kib() / 1024:.1f} MiB")
+        # Wait for the next minute's 100 firings.
+        slot = (int(time.time()) // 60 + 1) * 60
+        while time.time() < slot + 3:
+            time.sleep(0.5)
+        jobs = http("GET", f"{d.url}/api/jobs?limit=1000")
+        lags = sorted((j["created_at"] - slot) * 1000 for j in jobs if j.get("schedule") and abs(j["created_at"] - slot) < 30)
+        if lags:
+            p50, p99 = lags[len(lags) // 2], lags[min(len(lags) - 1, int(len(lags) * 0.99))]
+            row(f"firing lag past the slot ({len(lags)} schedules due at once)", f"p50 {p50:.1f} ms, p99 {p99:.1f} ms",
+                "p99 <= 10 ms", "OK" if p99 <= 10 else "ABOVE")
+        d.stop()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
 def main():
     for tool in ("wrk", "gcc", "pkg-config"):
         if not shutil.which(tool):
@@ -517,9 +841,10 @@ def main():
           "(shared machines are noisy: read ratios, not absolutes)\n", flush=True)
 
 
-    sections = sys.argv[1:] or ["http", "enqueue", "pickup", "engine", "fanout", "footprint", "history", "json", "dashboards"]
+    sections = sys.argv[1:] or ["http", "enqueue", "pickup", "engine", "fanout", "footprint", "history", "json", "dashboards", "schedules",
+                                    "commands", "dependable"]
     for name in sections:
-        globals()[f"bench_{name}"]()
+        globals().get(f"bench_{name}", globals().get(name))()
     os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, "results.json"), "w") as f:
         json.dump({"results": results, "rows": rows}, f, indent=2)

@@ -119,4 +119,4 @@ document.addEventListener("visibilitychange", () => {
 });
 
 connect();
-window.jobrunner = { store }; // for debugging from the console
+window.jobrunner = { store, detail }; // for debugging from the console

@@ -1,6 +1,9 @@
-// The job detail dialog: everything about one job, with live progress over
-// its SSE stream (EventSource resumes with Last-Event-ID after a drop).
+// The job detail dialog: everything about one job, with live progress and the
+// log's live tail over its SSE stream (EventSource resumes with Last-Event-ID
+// after a drop). The stored log comes from REST first; the stream then starts
+// after its newest line.
 import { $, el, formatDuration, formatTime, prettyJSON } from "./dom.js";
+import { LogView } from "./logview.js";
 import { isFinished } from "./store.js";
 
 export class JobDetail {
@@ -9,29 +12,50 @@ export class JobDetail {
     this.dialog = $("detail");
     this.jobId = null;
     this.source = null;
-    this.dialog.addEventListener("close", () => this.stop());
+    this.log = new LogView();
+    this.opening = 0;
+    this.dialog.addEventListener("close", () => {
+      this.stop();
+      this.log.reset(null);
+      this.jobId = null;
+    });
     $("detail-cancel").addEventListener("click", () => this.jobId && onCancel(this.jobId));
   }
 
-  open(id) {
+  async open(id) {
     this.stop();
     this.jobId = id;
+    const opening = ++this.opening;
     this.render();
     if (!this.dialog.open) this.dialog.showModal();
-    const job = this.store.jobs.get(id);
-    if (job && !isFinished(job.status)) this.follow(id);
+    const known = this.store.jobs.get(id);
+    // A job that ends while its log loads still gets its last lines from the stream.
+    const live = known && !isFinished(known.status);
+    const after = await this.log.load(id);
+    if (opening !== this.opening || after == null || !this.dialog.open) return;
+    if (live) this.follow(id, after);
   }
 
-  follow(id) {
-    const source = new EventSource(`/api/jobs/${id}/progress`);
+  follow(id, after) {
+    const source = new EventSource(`/api/jobs/${id}/progress?after=${after}`);
     this.source = source;
     $("detail-live").textContent = "· live";
+    // Event ids are the job's event sequence: a jump means the daemon skipped
+    // something (progress it coalesced, or log lines) for a slow reader.
+    let lastId = null;
+    const noteId = (e) => {
+      const seq = Number(e.lastEventId);
+      if (!e.lastEventId || !Number.isFinite(seq)) return;
+      if (lastId != null && seq > lastId + 1) this.log.backfill(lastId);
+      if (lastId == null || seq > lastId) lastId = seq;
+    };
     const live = (data) => {
       const job = this.store.jobs.get(id);
       if (job && data && !isFinished(job.status)) job.progress = { percent: data.percent, message: data.message };
       this.render();
     };
     source.addEventListener("status", (e) => {
+      lastId = null; // after a (re)connect the replay starts wherever the daemon resumed
       const s = JSON.parse(e.data);
       const job = this.store.jobs.get(id);
       if (job && !isFinished(job.status)) {
@@ -40,9 +64,19 @@ export class JobDetail {
       }
       this.render();
     });
-    source.addEventListener("progress", (e) => live(JSON.parse(e.data)));
+    source.addEventListener("progress", (e) => {
+      noteId(e);
+      live(JSON.parse(e.data));
+    });
+    source.addEventListener("log", (e) => {
+      noteId(e);
+      let line;
+      try { line = JSON.parse(e.data); } catch { return; }
+      this.log.append([line]);
+    });
     for (const name of ["complete", "failed", "cancelled"]) {
-      source.addEventListener(name, () => {
+      source.addEventListener(name, (e) => {
+        noteId(e);
         source.close();
         if (this.source === source) {
           this.source = null;
@@ -96,7 +130,7 @@ export class JobDetail {
       ["Waited", formatDuration(waited)],
       ["Ran", formatDuration(ran)],
     ];
-    $("detail-fields").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
+    $("detail-fields").replaceChildren(...rows.map(([k, v]) => el("div", {}, el("dt", { text: k }), el("dd", { text: v }))));
     $("detail-params").textContent = prettyJSON(job.params);
     $("detail-result-box").hidden = job.result == null;
     $("detail-result").textContent = job.result == null ? "" : prettyJSON(job.result);

@@ -73,7 +73,8 @@ export class JobList {
     const badge = el("span", { class: "badge" });
     const title = el("span", { class: "title" });
     const bar = el("div", { class: "bar" });
-    const progress = el("div", { class: "progress", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100" }, bar);
+    // The button's label says the percentage: the bar is only drawn.
+    const progress = el("div", { class: "progress", "aria-hidden": "true" }, bar);
     const message = el("span", { class: "message" });
     const open = el("button", { class: "open", type: "button", onclick: () => this.onOpen(job.id) }, badge, title, progress, message);
     const cancel = el("button", { type: "button", class: "danger cancel", text: "Cancel", onclick: () => this.onCancel(job.id) });
@@ -97,7 +98,6 @@ export class JobList {
     if (row.percent !== percent) {
       row.percent = percent;
       p.bar.style.width = `${percent}%`;
-      p.progress.setAttribute("aria-valuenow", String(percent));
     }
     const text = job.status === "failed" ? `Failed: ${job.error ?? ""}` : (job.progress?.message ?? "");
     if (p.message.textContent !== text) p.message.textContent = text;

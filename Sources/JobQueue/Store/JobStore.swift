@@ -13,6 +13,12 @@ public enum StoreOp: Sendable {
     case progress(id: Int64, progress: JobProgress, sequence: UInt64)
     /// Removes every completed, failed and cancelled job (and their logs).
     case deleteFinished
+    /// Creates or replaces a schedule (with its next and last run).
+    case upsertSchedule(Schedule)
+    /// Deletes a schedule.
+    case deleteSchedule(name: String)
+    /// Records a named queue's settings.
+    case queueSettings(name: String, QueueSettings)
     /// Appends lines to a job's log, which keeps at most `maxBytes` (the oldest
     /// go); `dropped` lines were already let go before reaching the store.
     case appendLog(id: Int64, lines: [LogLine], dropped: Int, maxBytes: Int)
@@ -27,9 +33,11 @@ public enum StoreOp: Sendable {
 public struct PrunedJob: Sendable, Equatable {
     public let id: Int64
     public let status: JobStatus
-    public init(id: Int64, status: JobStatus) {
+    public let queue: String
+    public init(id: Int64, status: JobStatus, queue: String = "default") {
         self.id = id
         self.status = status
+        self.queue = queue
     }
 }
 
@@ -40,13 +48,22 @@ public struct StoreSnapshot: Sendable {
     /// The newest finished jobs, oldest first.
     public var recentFinished: [Job]
     public var stats: QueueStats
+    /// The counts per named queue.
+    public var queueCounts: [String: QueueStats]
+    /// Named queues' settings.
+    public var queues: [String: QueueSettings]
+    /// Every schedule.
+    public var schedules: [Schedule] = []
     /// The id the next job gets; never lower than any id ever handed out.
     public var nextID: Int64
 
-    public init(active: [Job] = [], recentFinished: [Job] = [], stats: QueueStats = QueueStats(), nextID: Int64 = 1) {
+    public init(active: [Job] = [], recentFinished: [Job] = [], stats: QueueStats = QueueStats(),
+                queueCounts: [String: QueueStats] = [:], queues: [String: QueueSettings] = [:], nextID: Int64 = 1) {
         self.active = active
         self.recentFinished = recentFinished
         self.stats = stats
+        self.queueCounts = queueCounts
+        self.queues = queues
         self.nextID = nextID
     }
 }
@@ -74,6 +91,8 @@ public protocol JobStore: AnyObject, Sendable {
     func onFailureChange(_ action: @escaping @Sendable (StoreError?) -> Void)
     /// One job by id (committed state).
     func job(_ id: Int64) throws(StoreError) -> Job?
+    /// The job holding an idempotency key (committed state).
+    func job(idempotencyKey: String) throws(StoreError) -> Job?
     /// A page of jobs (committed state).
     func query(_ query: JobQuery) throws(StoreError) -> JobPage
     /// A job's log lines after `seq` (committed state); nil for a job that is not stored.
