@@ -57,7 +57,7 @@ let package = Package(
         .target(name: "JobQueue", dependencies: ["JSON"], swiftSettings: settings),
         .target(name: "JobEngine", dependencies: ["JobQueue", "JSON", "Cron"], swiftSettings: settings),
         // Job types an operator defines: programs run with the job's params, logs and progress.
-        .target(name: "CommandJobs", dependencies: ["JobEngine", "JobQueue", "ProcessRunner", "JSON"], swiftSettings: settings),
+        .target(name: "CommandJobs", dependencies: ["JobEngine", "JobQueue", "ProcessRunner", "JSON", "Essentials"], swiftSettings: settings),
         // The SQLite adapter behind JobQueue's JobStore protocol.
         .target(name: "JobStoreSQLite", dependencies: ["JobQueue", "JSON", "CSQLite", "Essentials"], swiftSettings: settings),
         .target(name: "HTTPServer", dependencies: ["CMicroHTTPD", "CEpoll", "Essentials"], swiftSettings: settings),

@@ -1,3 +1,4 @@
+import Essentials
 import Glibc
 import JSON
 import JobEngine
@@ -317,18 +318,8 @@ public enum CommandTypeLoader {
     }
 
     static func readJSON(_ path: String) throws(DefinitionError) -> JSONValue {
-        guard let f = fopen(path, "r") else {
-            throw DefinitionError(message: "\(path): cannot read: \(String(cString: strerror(errno)))")
-        }
-        defer { fclose(f) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = fread(&buffer, 1, buffer.count, f)
-            if n <= 0 { break }
-            bytes += buffer[0..<n]
-            if bytes.count > 1 << 20 { throw DefinitionError(message: "\(path): larger than 1 MiB") }
-        }
+        let bytes: [UInt8]
+        do { bytes = try readSmallFile(path) } catch { throw DefinitionError(message: "\(path): \(error.message)") }
         do { return try JSONValue.parse(bytes) } catch { throw DefinitionError(message: "\(path): not valid JSON: \(error.message)") }
     }
 }

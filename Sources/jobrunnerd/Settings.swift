@@ -1,3 +1,4 @@
+import Essentials
 import Glibc
 import JSON
 import JobRunnerAPI
@@ -181,18 +182,8 @@ struct Settings {
     /// The file's keys as text, and its `job_types`, `queues`, `schedules` and
     /// `tokens` sections; unknown keys and values of the wrong kind are errors.
     static func readFile(_ path: String) throws(ConfigError) -> ([String: String], JSONValue?, JSONValue?, JSONValue?, JSONValue?) {
-        guard let f = fopen(path, "r") else {
-            throw ConfigError(message: "cannot read config file \(path): \(String(cString: strerror(errno)))")
-        }
-        defer { fclose(f) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = fread(&buffer, 1, buffer.count, f)
-            if n <= 0 { break }
-            bytes += buffer[0..<n]
-            if bytes.count > 1 << 20 { throw ConfigError(message: "config file \(path) is larger than 1 MiB") }
-        }
+        let bytes: [UInt8]
+        do { bytes = try readSmallFile(path) } catch { throw ConfigError(message: "config file \(path): \(error.message)") }
         let root: JSONValue
         do { root = try JSONValue.parse(bytes) } catch {
             throw ConfigError(message: "config file \(path) is not valid JSON: \(error.message)")

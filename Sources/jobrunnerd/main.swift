@@ -1,5 +1,6 @@
 import ArgumentParser
 import CommandJobs
+import Dispatch
 import Essentials
 import Glibc
 import HTTPServer
@@ -193,6 +194,10 @@ if let configured = settings.schedules {
         }
     }
 }
+// Serve only once the config file's queues and schedules are committed.
+let configured = DispatchSemaphore(value: 0)
+engine.whenDurable { _ in configured.signal() }
+configured.wait()
 engine.startSchedules()
 
 var apiConfiguration = APIConfiguration(webRoot: webRoot)

@@ -127,3 +127,84 @@ def test_paging_note(browser, crowded, scheme):
     tab.page.wait_for_function("() => window.jobrunner.store.jobs.size >= 10000")
     check(tab, "paging", scheme)
     tab.close()
+
+
+# --- The dependable-jobs views: queues, schedules, the schedule form, a retried
+# job's attempts, the New job form's options. ---------------------------------
+
+@pytest.fixture(scope="module")
+def dependable():
+    d = Daemon("--job-types-dir", FIXTURES, "--concurrency", "2")
+    done = submit(d.url, "countdown", seconds=1)
+    r = requests.post(f"{d.url}/api/jobs", json={"job_type": "fail-demo", "params": {"what": "the upload"}, "queue": "uploads",
+                                                 "priority": 5, "max_attempts": 2, "backoff": {"initial": 0.1, "max": 0.1}})
+    retried = r.json()
+    wait_for(lambda: status_of(d.url, retried["id"]) == "failed")
+    assert requests.post(f"{d.url}/api/jobs/{retried['id']}/retry").status_code == 200
+    wait_for(lambda: (lambda j: j["status"] == "failed" and len(j["errors"]) == 4)(requests.get(f"{d.url}/api/jobs/{retried['id']}").json()))
+    requests.post(f"{d.url}/api/jobs", json={"job_type": "echo", "params": {"message": "later"}, "queue": "uploads", "delay": 600})
+    requests.put(f"{d.url}/api/queues/uploads", json={"paused": True, "concurrency": 2})
+    requests.post(f"{d.url}/api/schedules", json={"name": "nightly-report", "cron": "30 3 * * *", "timezone": "Europe/Berlin",
+                                                  "job_type": "echo", "params": {"message": "report"}})
+    requests.post(f"{d.url}/api/schedules", json={"name": "hourly", "cron": "0 * * * *", "job_type": "countdown",
+                                                  "params": {"seconds": 1}, "paused": True})
+    requests.post(f"{d.url}/api/schedules/hourly/run")
+    wait_for(lambda: status_of(d.url, done["id"]) == "completed")
+    d.jobs = {"retried": retried}
+    yield d
+    d.stop()
+
+
+def dependable_tab(browser, d, scheme, hash_="", height=900):
+    tab = Page(browser, d.url + "/" + hash_, viewport={"width": 1280, "height": height}, color_scheme=scheme)
+    return tab
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_queues_view(browser, dependable, scheme):
+    tab = dependable_tab(browser, dependable, scheme, "#/queues")
+    expect(tab.page.locator('tr[data-queue="uploads"] .badge')).to_have_text("paused")
+    expect(tab.page.locator('tr[data-queue="default"]')).to_be_visible()
+    check(tab, "queues", scheme)
+    tab.close()
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_schedules_view(browser, dependable, scheme):
+    tab = dependable_tab(browser, dependable, scheme, "#/schedules")
+    expect(tab.page.locator('tr[data-schedule="nightly-report"]')).to_contain_text("at 03:30")
+    expect(tab.page.locator('tr[data-schedule="hourly"] .last a')).to_be_visible()
+    check(tab, "schedules", scheme)
+    tab.close()
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_schedule_form_with_a_preview(browser, dependable, scheme):
+    tab = dependable_tab(browser, dependable, scheme, "#/schedules/nightly-report/edit", height=1300)
+    expect(tab.page.locator("#cron-preview .reading")).to_contain_text("03:30")
+    expect(tab.page.locator("#sparam-message")).to_have_value("report")
+    tab.page.locator("#schedule-form").scroll_into_view_if_needed()
+    check(tab, "schedule-form", scheme)
+    tab.close()
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_job_detail_of_a_retried_job(browser, dependable, scheme):
+    job = dependable.jobs["retried"]
+    tab = dependable_tab(browser, dependable, scheme, f"#/jobs/{job['id']}", height=1200)
+    expect(tab.page.locator("#detail-errors li")).to_have_count(4)
+    expect(tab.page.locator("#detail-retry")).to_be_visible()
+    check(tab, "detail-retried", scheme)
+    tab.close()
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_new_job_form_options(browser, dependable, scheme):
+    tab = dependable_tab(browser, dependable, scheme, height=1300)
+    tab.page.click('[data-type="echo"]')
+    tab.page.click("#job-options summary")
+    tab.page.fill("#opt-priority", "500")
+    expect(tab.page.locator("#opt-priority-error")).to_have_text("Invalid 'priority' field: must be an integer from -100 to 100")
+    tab.page.fill("#opt-queue", "uploads")
+    check(tab, "form-options", scheme)
+    tab.close()

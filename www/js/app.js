@@ -6,6 +6,8 @@ import { Charts } from "./charts.js";
 import { JobForm } from "./forms.js";
 import { JobDetail } from "./detail.js";
 import { Pager } from "./pager.js";
+import { QueuesView } from "./queues.js";
+import { SchedulesView } from "./schedules.js";
 import { Session } from "./session.js";
 
 const store = new Store();
@@ -24,8 +26,14 @@ const pager = new Pager(store, {
   onLoaded: () => { renderMore(); list.schedule(); },
   onError: () => announce("Cannot load more jobs from the daemon."),
 });
-const list = new JobList(store, { onOpen: (id) => detail.open(id), onCancel: cancel, onEnd: () => { renderMore(); pager.load(); } });
-const detail = new JobDetail(store, { onCancel: cancel });
+const list = new JobList(store, { onOpen: (id) => navigate(`#/jobs/${id}`), onCancel: cancel, onEnd: () => { renderMore(); pager.load(); } });
+const detail = new JobDetail(store, {
+  onCancel: cancel,
+  // Closing a job's dialog that a #/jobs/ID link opened goes back to the list.
+  onClose: () => { if (/^#\/jobs\/\d+$/.test(location.hash)) navigate("#/"); },
+});
+const queues = new QueuesView();
+const schedules = new SchedulesView(store, { onNavigate: (hash) => navigate(hash) });
 const charts = new Charts(store);
 const form = new JobForm({ onCreated: (job) => announce(`Job ${job.id} (${job.type}) queued`) });
 
@@ -46,12 +54,22 @@ function renderCounts() {
   for (const [status, n] of Object.entries(store.counts)) $(`count-${status}`).textContent = n.toLocaleString();
 }
 
-store.onChange((kind, job) => {
+store.onChange((kind, job, data) => {
   if (kind === "missing") return void fetchMissing(job.id);
+  if (kind === "pruned") return void socket?.send(JSON.stringify({ type: "get_state" }));
+  if (kind === "queue") return void queues.updated(data);
+  if (kind === "schedule" || kind === "schedules") return void schedules.render();
+  if (kind === "retrying" || kind === "retried") announce(`Job ${job.id} (${job.type}) ${kind === "retried" ? "retried" : `failed, attempt ${job.attempt} of ${job.max_attempts} waits`}`);
+  if (kind !== "progress" && kind !== "worker") { queues.refresh(); schedules.render(); }
   if (kind === "reset") {
     form.setTypes(store.jobTypes);
     pager.reset();
     pager.prefetch();
+    schedules.load();
+    queues.refresh();
+    store.ready = true;
+    route();
+    if (detail.dialog.open) detail.render();
   }
   if (kind === "reset" || kind === "paged" || kind === "cleared") renderMore();
   if (kind === "worker" || kind === "reset") charts.drawWorker();
@@ -60,8 +78,75 @@ store.onChange((kind, job) => {
     announce(`Job ${job.id} (${job.type}) ${kind}`);
   }
   if (kind !== "worker") list.schedule();
-  detail.refresh(job);
+  detail.refresh(job, kind);
 });
+
+// --- Views: #/ (jobs), #/jobs/ID, #/queues, #/schedules, #/schedules/new,
+// #/schedules/NAME, #/schedules/NAME/edit ------------------------------------
+
+function navigate(hash) {
+  if (location.hash === hash) route();
+  else location.hash = hash;
+}
+
+function parseRoute(hash) {
+  const path = hash.replace(/^#/, "");
+  let m;
+  if (path === "/queues") return { view: "queues" };
+  if (path === "/schedules") return { view: "schedules" };
+  if (path === "/schedules/new") return { view: "schedules", create: true };
+  if ((m = path.match(/^\/schedules\/([^/]+)\/edit$/))) return { view: "schedules", name: decodeURIComponent(m[1]), edit: true };
+  if ((m = path.match(/^\/schedules\/([^/]+)$/))) return { view: "schedules", name: decodeURIComponent(m[1]) };
+  if ((m = path.match(/^\/jobs\/(\d+)$/))) return { view: "jobs", job: Number(m[1]) };
+  return { view: "jobs" };
+}
+
+let currentView = null;
+let routed = false;
+
+function route() {
+  // In-page anchors (the skip link) are not routes.
+  if (location.hash && !location.hash.startsWith("#/")) return;
+  const r = parseRoute(location.hash);
+  const changed = currentView !== r.view;
+  currentView = r.view;
+  for (const name of ["jobs", "queues", "schedules"]) {
+    $(`view-${name}`).hidden = name !== r.view;
+    const tab = $(`tab-${name}`);
+    if (name === r.view) tab.setAttribute("aria-current", "page");
+    else tab.removeAttribute("aria-current");
+  }
+  if (r.view === "queues") queues.show(); else queues.hide();
+  // The schedule form needs the job types: it opens once `queue_state` is in.
+  if (r.view === "schedules") { if (store.ready) schedules.show(r); } else schedules.hide();
+  if (r.view === "jobs") {
+    list.schedule();
+    if (r.job && !store.ready) {
+      // Opened once the first `queue_state` is in (the reset re-routes).
+    } else if (r.job && detail.jobId !== r.job) {
+      if (store.jobs.has(r.job)) detail.open(r.job);
+      else fetchMissing(r.job).then(() => detail.open(r.job));
+    } else if (!r.job && detail.dialog.open) detail.dialog.close();
+  } else if (detail.dialog.open) {
+    detail.dialog.close();
+  }
+  // Moving between views puts focus on the new view's heading (not on the first load).
+  if (changed && routed && !r.job && !r.create && !r.edit) $(`${r.view === "jobs" ? "queue" : r.view}-title`)?.focus();
+  routed = true;
+}
+
+window.addEventListener("hashchange", route);
+route();
+
+// Countdowns and relative times move once a second.
+setInterval(() => {
+  if (currentView === "jobs") {
+    store.orderDirty = true;
+    list.schedule();
+    detail.tick();
+  }
+  schedules.tick();
+}, 1000);
 
 $("filter-status").addEventListener("change", (e) => { store.setFilter({ status: e.target.value }); renderMore(); list.schedule(); });
 $("filter-type").addEventListener("change", (e) => { store.setFilter({ type: e.target.value }); renderMore(); list.schedule(); });

@@ -2,12 +2,12 @@
 // log's live tail over its SSE stream (EventSource resumes with Last-Event-ID
 // after a drop). The stored log comes from REST first; the stream then starts
 // after its newest line.
-import { $, el, formatDuration, formatTime, prettyJSON } from "./dom.js";
+import { $, api, el, formatDateTime, formatDuration, formatRelative, formatTime, prettyJSON, waitingText } from "./dom.js";
 import { LogView } from "./logview.js";
 import { isFinished } from "./store.js";
 
 export class JobDetail {
-  constructor(store, { onCancel }) {
+  constructor(store, { onCancel, onClose }) {
     this.store = store;
     this.dialog = $("detail");
     this.jobId = null;
@@ -18,12 +18,33 @@ export class JobDetail {
       this.stop();
       this.log.reset(null);
       this.jobId = null;
+      onClose?.();
     });
+    $("detail-retry").addEventListener("click", () => this.retry());
     $("detail-cancel").addEventListener("click", () => this.jobId && onCancel(this.jobId));
+  }
+
+  async retry() {
+    const id = this.jobId;
+    if (!id) return;
+    $("detail-action-error").textContent = "";
+    $("detail-retry").disabled = true;
+    try {
+      const job = await api(`/api/jobs/${id}/retry`, { method: "POST" });
+      // The WebSocket's `job_retried` normally came first; the answer is as good.
+      if (this.store.jobs.get(id)?.status !== "pending" && job.status === "pending") {
+        this.store.apply({ type: "job_retried", data: job });
+      }
+    } catch (e) {
+      $("detail-action-error").textContent = e.message;
+    } finally {
+      $("detail-retry").disabled = false;
+    }
   }
 
   async open(id) {
     this.stop();
+    $("detail-action-error").textContent = "";
     this.jobId = id;
     const opening = ++this.opening;
     this.render();
@@ -100,8 +121,24 @@ export class JobDetail {
   }
 
   /** Called on every store change; cheap when the dialog is closed. */
-  refresh(job) {
-    if (this.dialog.open && job && job.id === this.jobId) this.render();
+  refresh(job, kind) {
+    if (!(this.dialog.open && job && job.id === this.jobId)) return;
+    // A finished job put back: its log goes on, so follow it again.
+    if (kind === "retried" && !this.source) this.open(job.id);
+    else this.render();
+  }
+
+  /** Once a second: the countdown of a waiting job. */
+  tick() {
+    if (this.dialog.open && this.jobId) this.renderWaiting(this.store.jobs.get(this.jobId));
+  }
+
+  renderWaiting(job) {
+    const text = job ? waitingText(job) : null;
+    const box = $("detail-waiting");
+    box.hidden = !text;
+    const full = text ? `${text} (at ${formatTime(job.run_at)})` : "";
+    if (box.textContent !== full) box.textContent = full;
   }
 
   render() {
@@ -129,13 +166,28 @@ export class JobDetail {
       ["Finished", formatTime(job.completed_at)],
       ["Waited", formatDuration(waited)],
       ["Ran", formatDuration(ran)],
+      ["Queue", job.queue ?? "default"],
+      ["Priority", String(job.priority ?? 0)],
+      ["Attempt", `${job.attempt ?? 1} of ${job.max_attempts ?? 1}`],
+      ["Timeout", job.timeout == null ? "none" : formatDuration(job.timeout)],
     ];
-    $("detail-fields").replaceChildren(...rows.map(([k, v]) => el("div", {}, el("dt", { text: k }), el("dd", { text: v }))));
+    if (job.run_at != null) rows.push(["Run at", formatDateTime(job.run_at)]);
+    if (job.schedule) rows.push(["Schedule", job.schedule]);
+    $("detail-fields").replaceChildren(...rows.map(([k, v]) => el("div", {}, el("dt", { text: k }),
+      k === "Schedule" ? el("dd", {}, el("a", { href: `#/schedules/${encodeURIComponent(v)}`, text: v })) : el("dd", { text: v }))));
+    this.renderWaiting(job);
+    const errors = job.errors ?? [];
+    $("detail-errors-box").hidden = errors.length === 0;
+    $("detail-errors").replaceChildren(...errors.map((e) => el("li", {},
+      el("span", { class: "attempt", text: `Attempt ${e.attempt}` }), " ",
+      el("span", { class: "muted small", text: `${formatTime(e.at)} (${formatRelative(e.at)})` }),
+      el("div", { class: "attempt-error", text: e.error }))));
     $("detail-params").textContent = prettyJSON(job.params);
     $("detail-result-box").hidden = job.result == null;
     $("detail-result").textContent = job.result == null ? "" : prettyJSON(job.result);
     $("detail-error-box").hidden = !job.error;
     $("detail-error").textContent = job.error ?? "";
     $("detail-cancel").hidden = isFinished(job.status);
+    $("detail-retry").hidden = !(job.status === "failed" || job.status === "cancelled");
   }
 }

@@ -63,3 +63,48 @@ export function prettyJSON(value) {
   };
   return render(value, "");
 }
+
+/** A local date and time, e.g. "Tue 3 Jun, 03:30:00". */
+export function formatDateTime(epoch) {
+  if (epoch == null) return "—";
+  return new Date(epoch * 1000).toLocaleString([], {
+    weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", second: "2-digit",
+  });
+}
+
+/** How far a time is from now: "in 25 s", "in 3 min 5 s", "in 2 h 5 min", "4 min ago". */
+export function formatRelative(epoch, now = Date.now() / 1000) {
+  if (epoch == null) return "";
+  const delta = epoch - now;
+  const s = Math.abs(delta);
+  let text;
+  if (s < 1) return delta >= 0 ? "now" : "just now";
+  if (s < 60) text = `${Math.floor(s)} s`;
+  else if (s < 3600) text = `${Math.floor(s / 60)} min ${Math.floor(s % 60)} s`;
+  else if (s < 86400) text = `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+  else text = `${Math.floor(s / 86400)} d ${Math.floor((s % 86400) / 3600)} h`;
+  return delta >= 0 ? `in ${text}` : `${text} ago`;
+}
+
+/** What a waiting job waits for: "Starts in 25 s" / "Attempt 2 of 3 in 4 s"; null when it is not waiting. */
+export function waitingText(job, now = Date.now() / 1000) {
+  if (job.status !== "pending" || job.run_at == null || job.run_at <= now) return null;
+  const when = formatRelative(job.run_at, now);
+  return (job.attempt ?? 1) > 1 ? `Attempt ${job.attempt} of ${job.max_attempts} ${when}` : `Starts ${when}`;
+}
+
+/** Fetches JSON; throws an Error whose message is the daemon's `error` text. */
+export async function api(path, { method = "GET", body } = {}) {
+  let response;
+  try {
+    response = await fetch(path, {
+      method, headers: body === undefined ? {} : { "Content-Type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new Error("Cannot reach the daemon.");
+  }
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(data.error ?? `The daemon answered ${response.status}.`);
+  return data;
+}

@@ -87,8 +87,10 @@ export function validate(spec, raw) {
       const text = String(raw).trim();
       const n = typeof raw === "number" ? raw : text === "" ? NaN : Number(text);
       if (!Number.isFinite(n)) return [null, `Parameter '${name}' must be a number`];
-      if (spec.min != null && n < spec.min) return [null, `Parameter '${name}' must be at least ${swiftDouble(spec.min)}`];
-      if (spec.max != null && n > spec.max) return [null, `Parameter '${name}' must be at most ${swiftDouble(spec.max)}`];
+      // The daemon writes an integral bound as an integer (`10`, not `10.0`).
+      const shown = (x) => (Number.isInteger(x) && Math.abs(x) < 9e15 ? String(x) : swiftDouble(x));
+      if (spec.min != null && n < spec.min) return [null, `Parameter '${name}' must be at least ${shown(spec.min)}`];
+      if (spec.max != null && n > spec.max) return [null, `Parameter '${name}' must be at most ${shown(spec.max)}`];
       value = n;
       break;
     }
@@ -124,46 +126,29 @@ function bounds(spec) {
   return parts.length ? ` (${parts.join("; ")})` : "";
 }
 
-export class JobForm {
-  constructor({ onCreated }) {
-    this.onCreated = onCreated;
-    this.types = [];
-    this.current = null;
-    this.form = $("job-form");
-    this.form.addEventListener("submit", (e) => {
-      e.preventDefault();
-      this.submit();
-    });
+/** The inputs for one job type's params, with ids `${prefix}-NAME`. */
+export class ParamFields {
+  constructor(prefix, container) {
+    this.prefix = prefix;
+    this.container = container;
+    this.type = null;
   }
 
-  setTypes(types) {
-    const same = JSON.stringify(types) === JSON.stringify(this.types);
-    this.types = types;
-    if (same) return;
-    const group = $("type-buttons");
-    group.replaceChildren(...types.map((t) => el("button", {
-      type: "button", text: t.name, "aria-pressed": "false", title: t.description,
-      "data-type": t.name, onclick: () => this.select(t.name),
-    })));
-    const select = $("filter-type");
-    const chosen = select.value;
-    select.replaceChildren(el("option", { value: "", text: "all" }), ...types.map((t) => el("option", { value: t.name, text: t.name })));
-    select.value = chosen;
-    this.select(this.current && types.some((t) => t.name === this.current) ? this.current : types[0]?.name);
-  }
-
-  select(name) {
-    const type = this.types.find((t) => t.name === name);
-    if (!type) return;
-    this.current = name;
-    for (const b of $("type-buttons").children) b.setAttribute("aria-pressed", String(b.dataset.type === name));
-    $("type-description").textContent = type.description;
-    const fields = type.params.map((p) => this.field(p));
-    $("fields").replaceChildren(...fields);
-    $("required-note").hidden = !type.params.some(isRequired);
-    $("submit").textContent = `Run ${name}`;
-    this.showError(null);
-    this.form.hidden = false;
+  show(type, values = null) {
+    this.type = type;
+    this.container.replaceChildren(...(type?.params ?? []).map((p) => this.field(p)));
+    if (values && type) {
+      for (const spec of type.params) {
+        const control = $(`${this.prefix}-${spec.name}`);
+        if (!control || !(spec.name in values)) continue;
+        const v = values[spec.name];
+        if (control.dataset.kind === "checkbox") control.checked = v === true;
+        else if (control.dataset.kind === "select") {
+          const i = spec.enum.findIndex((x) => x === v);
+          control.value = i >= 0 ? String(i) : "";
+        } else control.value = v == null ? "" : String(v);
+      }
+    }
   }
 
   /** The input for one param, chosen by its schema alone. */
@@ -201,7 +186,7 @@ export class JobForm {
   }
 
   field(spec) {
-    const id = `param-${spec.name}`;
+    const id = `${this.prefix}-${spec.name}`;
     const control = this.control(spec, id);
     const required = isRequired(spec);
     if (required) control.setAttribute("aria-required", "true");
@@ -232,8 +217,136 @@ export class JobForm {
   check(spec, control) {
     const [value, error] = validate(spec, this.raw(spec, control));
     control.setAttribute("aria-invalid", String(Boolean(error)));
-    $(`param-${spec.name}-error`).textContent = error ?? "";
+    $(`${this.prefix}-${spec.name}-error`).textContent = error ?? "";
     return [value, error];
+  }
+
+  /** [params, the first control in error or null]. */
+  collect() {
+    const params = {};
+    let firstBad = null;
+    for (const spec of this.type?.params ?? []) {
+      const control = $(`${this.prefix}-${spec.name}`);
+      const [value, error] = this.check(spec, control);
+      if (error && !firstBad) firstBad = control;
+      else if (!error && value !== undefined) params[spec.name] = value;
+    }
+    return [params, firstBad];
+  }
+}
+
+// --- Submission options: the daemon's rules and messages (SubmitOptions.swift) ---
+
+const MAX_SECONDS = 31_536_000;
+const integerIn = (lo, hi) => (text) => {
+  if (!/^-?\d+$/.test(text)) return null;
+  const n = Number(text);
+  return n >= lo && n <= hi ? n : null;
+};
+const secondsIn = (aboveZero) => (text) => {
+  const n = Number(text);
+  if (!Number.isFinite(n) || (aboveZero ? n <= 0 : n < 0) || n > MAX_SECONDS) return null;
+  return n;
+};
+export const OPTIONS = {
+  queue: { parse: (t) => (/^[a-z0-9_-]{1,64}$/.test(t) ? t : null), why: "must match ^[a-z0-9_-]{1,64}$",
+    hint: "Lower-case letters, digits, _ and -; empty: default" },
+  priority: { parse: integerIn(-100, 100), why: "must be an integer from -100 to 100", hint: "-100 to 100, higher runs first; empty: 0" },
+  delay: { parse: secondsIn(false), why: `must be a number of seconds from 0 to ${MAX_SECONDS}`, hint: "Seconds to wait before it may start" },
+  max_attempts: { parse: integerIn(1, 100), why: "must be an integer from 1 to 100", hint: "1 to 100 runs before a failure is final" },
+  timeout: { parse: secondsIn(true), why: `must be a number of seconds from more than 0 to ${MAX_SECONDS}`, hint: "Seconds one attempt may run" },
+};
+
+/** Validates one option's text; returns [value, error] (value undefined: left out). */
+export function validateOption(name, text, badInput = false) {
+  const rule = OPTIONS[name];
+  const t = String(text ?? "").trim();
+  if (t === "" && !badInput) return [undefined, null];
+  const value = badInput ? null : rule.parse(t);
+  return value == null ? [null, `Invalid '${name}' field: ${rule.why}`] : [value, null];
+}
+
+/** The option inputs `${prefix}-NAME` with their hints and error lines. */
+export function optionFields(prefix, names) {
+  return names.map((name) => {
+    const id = `${prefix}-${name}`;
+    const numeric = name !== "queue";
+    const input = el("input", {
+      id, name, type: numeric ? "number" : "text", autocomplete: "off", "aria-describedby": `${id}-hint ${id}-error`,
+    });
+    if (numeric) input.step = name === "priority" || name === "max_attempts" ? "1" : "any";
+    else input.spellcheck = false;
+    input.addEventListener("input", () => checkOption(prefix, name));
+    return el("div", { class: "field", "data-option": name },
+      el("label", { for: id, text: name.replace("_", " ") }), input,
+      el("div", { class: "hint", id: `${id}-hint`, text: OPTIONS[name].hint }),
+      el("p", { class: "error", id: `${id}-error`, role: "alert" }));
+  });
+}
+
+export function checkOption(prefix, name) {
+  const input = $(`${prefix}-${name}`);
+  const [value, error] = validateOption(name, input.value, input.validity?.badInput);
+  input.setAttribute("aria-invalid", String(Boolean(error)));
+  $(`${prefix}-${name}-error`).textContent = error ?? "";
+  return [value, error];
+}
+
+/** [options, first bad input or null] for the option inputs named. */
+export function collectOptions(prefix, names) {
+  const options = {};
+  let firstBad = null;
+  for (const name of names) {
+    const [value, error] = checkOption(prefix, name);
+    if (error && !firstBad) firstBad = $(`${prefix}-${name}`);
+    else if (!error && value !== undefined) options[name] = value;
+  }
+  return [options, firstBad];
+}
+
+const JOB_OPTIONS = ["queue", "priority", "delay", "max_attempts", "timeout"];
+
+export class JobForm {
+  constructor({ onCreated }) {
+    this.onCreated = onCreated;
+    this.types = [];
+    this.current = null;
+    this.fields = new ParamFields("param", $("fields"));
+    this.form = $("job-form");
+    $("option-fields").replaceChildren(...optionFields("opt", JOB_OPTIONS));
+    this.form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      this.submit();
+    });
+  }
+
+  setTypes(types) {
+    const same = JSON.stringify(types) === JSON.stringify(this.types);
+    this.types = types;
+    if (same) return;
+    const group = $("type-buttons");
+    group.replaceChildren(...types.map((t) => el("button", {
+      type: "button", text: t.name, "aria-pressed": "false", title: t.description,
+      "data-type": t.name, onclick: () => this.select(t.name),
+    })));
+    const select = $("filter-type");
+    const chosen = select.value;
+    select.replaceChildren(el("option", { value: "", text: "all" }), ...types.map((t) => el("option", { value: t.name, text: t.name })));
+    select.value = chosen;
+    this.select(this.current && types.some((t) => t.name === this.current) ? this.current : types[0]?.name);
+  }
+
+  select(name) {
+    const type = this.types.find((t) => t.name === name);
+    if (!type) return;
+    this.current = name;
+    for (const b of $("type-buttons").children) b.setAttribute("aria-pressed", String(b.dataset.type === name));
+    $("type-description").textContent = type.description;
+    this.fields.show(type);
+    $("required-note").hidden = !type.params.some(isRequired);
+    $("submit").textContent = `Run ${name}`;
+    this.showError(null);
+    this.form.hidden = false;
   }
 
   showError(message) {
@@ -245,15 +358,11 @@ export class JobForm {
   async submit() {
     const type = this.types.find((t) => t.name === this.current);
     if (!type) return;
-    const params = {};
-    let firstBad = null;
-    for (const spec of type.params) {
-      const control = $(`param-${spec.name}`);
-      const [value, error] = this.check(spec, control);
-      if (error && !firstBad) firstBad = control;
-      else if (!error && value !== undefined) params[spec.name] = value;
-    }
+    const [params, badParam] = this.fields.collect();
+    const [options, badOption] = collectOptions("opt", JOB_OPTIONS);
+    const firstBad = badParam ?? badOption;
     if (firstBad) {
+      if (!badParam) $("job-options").open = true;
       this.showError("Fix the highlighted field.");
       firstBad.focus();
       return;
@@ -265,7 +374,7 @@ export class JobForm {
       const response = await fetch("/api/jobs", {
         method: "POST",
         headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ job_type: type.name, params }),
+        body: JSON.stringify({ job_type: type.name, params, ...options }),
       });
       const body = await response.json().catch(() => ({}));
       if (!response.ok) {

@@ -1,6 +1,6 @@
 // The queue as a virtual list: only the rows in view exist in the DOM, so ten
 // thousand jobs scroll as smoothly as ten.
-import { $, el } from "./dom.js";
+import { $, el, waitingText } from "./dom.js";
 import { isFinished } from "./store.js";
 
 const ROW_HEIGHT = 60;
@@ -72,14 +72,16 @@ export class JobList {
   makeRow(job) {
     const badge = el("span", { class: "badge" });
     const title = el("span", { class: "title" });
+    const meta = el("span", { class: "meta" });
+    const head = el("span", { class: "head" }, title, meta);
     const bar = el("div", { class: "bar" });
     // The button's label says the percentage: the bar is only drawn.
     const progress = el("div", { class: "progress", "aria-hidden": "true" }, bar);
     const message = el("span", { class: "message" });
-    const open = el("button", { class: "open", type: "button", onclick: () => this.onOpen(job.id) }, badge, title, progress, message);
+    const open = el("button", { class: "open", type: "button", onclick: () => this.onOpen(job.id) }, badge, head, progress, message);
     const cancel = el("button", { type: "button", class: "danger cancel", text: "Cancel", onclick: () => this.onCancel(job.id) });
     const row = el("div", { class: "row", role: "listitem", "data-id": String(job.id) }, open, cancel);
-    row.parts = { badge, title, bar, progress, message, open, cancel };
+    row.parts = { badge, title, meta, bar, progress, message, open, cancel };
     return row;
   }
 
@@ -99,9 +101,21 @@ export class JobList {
       row.percent = percent;
       p.bar.style.width = `${percent}%`;
     }
-    const text = job.status === "failed" ? `Failed: ${job.error ?? ""}` : (job.progress?.message ?? "");
+    const meta = jobMeta(job);
+    if (p.meta.textContent !== meta) p.meta.textContent = meta;
+    const text = job.status === "failed" ? `Failed: ${job.error ?? ""}` : (waitingText(job) ?? job.progress?.message ?? "");
     if (p.message.textContent !== text) p.message.textContent = text;
-    p.open.setAttribute("aria-label", `Job ${job.id}, ${job.type}, ${job.status}, ${percent}%: ${text}. Show details`);
+    p.open.setAttribute("aria-label", `Job ${job.id}, ${job.type}, ${job.status}${meta ? `, ${meta.replaceAll(" · ", ", ")}` : ""}, ${percent}%: ${text}. Show details`);
     p.cancel.setAttribute("aria-label", `Cancel job ${job.id}`);
   }
+}
+
+/** The short line beside a job's title: queue, priority and attempt, when they say something. */
+export function jobMeta(job) {
+  const parts = [];
+  if (job.queue && job.queue !== "default") parts.push(`queue ${job.queue}`);
+  if (job.priority) parts.push(`priority ${job.priority}`);
+  if ((job.max_attempts ?? 1) > 1) parts.push(`attempt ${job.attempt ?? 1}/${job.max_attempts}`);
+  if (job.schedule) parts.push(`schedule ${job.schedule}`);
+  return parts.join(" · ");
 }

@@ -23,11 +23,13 @@ export class Store {
     // Each job's status as the WebSocket last told it, for exact counts also
     // for jobs that were paged in (or not loaded at all).
     this.streamStatus = new Map();
+    // Schedules by name (loaded over REST, kept by `schedule_updated`/`schedule_deleted`).
+    this.schedules = new Map();
   }
 
   onChange(fn) { this.listeners.add(fn); }
 
-  emit(kind, job) { for (const fn of this.listeners) fn(kind, job); }
+  emit(kind, job, data) { for (const fn of this.listeners) fn(kind, job, data); }
 
   /** Replaces everything with a fresh `queue_state` (on connect and after a reconnect). */
   reset(state) {
@@ -78,6 +80,8 @@ export class Store {
       case "job_failed":
         return this.transition(d.job_id, "failed", (j) => {
           j.error = d.error;
+          // A job with more attempts lists its last failure among `errors` too.
+          if ((j.max_attempts ?? 1) > 1) j.errors = [...(j.errors ?? []), { attempt: j.attempt ?? 1, error: d.error, at: Date.now() / 1000 }];
           j.completed_at = Date.now() / 1000;
         });
       case "job_cancelled":
@@ -93,9 +97,72 @@ export class Store {
         this.worker = d;
         this.emit("worker");
         return null;
+      case "job_retrying":
+        // An attempt failed and the job waits for the next one: running -> pending.
+        return this.rewind(d.job_id, (j) => {
+          j.errors = [...(j.errors ?? []), { attempt: d.attempt - 1, error: d.error, at: Date.now() / 1000 }];
+          j.attempt = d.attempt;
+          j.run_at = d.run_at;
+          j.started_at = null;
+          j.progress = { percent: 0, message: "Waiting to retry" };
+        }, "retrying");
+      case "job_retried":
+        // A failed or cancelled job is pending again (the full job comes along).
+        return this.rewind(d.id, (j) => { Object.assign(j, d); }, "retried", d);
+      case "jobs_pruned":
+        this.emit("pruned");
+        return null;
+      case "queue_updated":
+        this.emit("queue", null, d);
+        return null;
+      case "schedule_updated": {
+        // The broadcast carries no `description` (REST does): keep the one known for this cron.
+        const known = this.schedules.get(d.name);
+        const s = { ...d };
+        if (s.description == null && known?.cron === s.cron && known?.timezone === s.timezone) s.description = known.description;
+        this.schedules.set(d.name, s);
+        this.emit("schedule", null, s);
+        return null;
+      }
+      case "schedule_deleted":
+        this.schedules.delete(d.name);
+        this.emit("schedule", null, d);
+        return null;
       default:
         return null;
     }
+  }
+
+  /** A job going back to pending (a retry): the one way a status moves backwards. */
+  rewind(id, update, kind, full = null) {
+    const previous = this.streamStatus.get(id) ?? this.jobs.get(id)?.status;
+    if (previous && previous !== "pending") {
+      this.counts[previous] = Math.max(0, this.counts[previous] - 1);
+      this.counts.pending += 1;
+    } else if (!previous && full) {
+      this.counts.pending += 1;
+    }
+    this.streamStatus.set(id, "pending");
+    let j = this.jobs.get(id);
+    if (!j && full) {
+      j = { ...full };
+      this.jobs.set(id, j);
+    }
+    if (!j) {
+      this.emit("missing", { id });
+      this.emit("counts");
+      return null;
+    }
+    update(j);
+    j.status = "pending";
+    if (full == null) { j.completed_at = null; }
+    this.orderDirty = true;
+    return this.touch(kind, j);
+  }
+
+  setSchedules(list) {
+    this.schedules = new Map(list.map((s) => [s.name, s]));
+    this.emit("schedules");
   }
 
   transition(id, status, update) {
@@ -173,7 +240,7 @@ export class Store {
     return j.status === status;
   }
 
-  /** Running first (oldest start first), then pending (FIFO), then finished (newest first). */
+  /** Running first (oldest start first), then pending (in run order), then finished (newest first). */
   ordered() {
     if (!this.orderDirty) return this.sorted;
     const list = [];
@@ -182,7 +249,14 @@ export class Store {
       const ga = ORDER[a.status], gb = ORDER[b.status];
       if (ga !== gb) return ga - gb;
       if (ga === 0) return (a.started_at ?? 0) - (b.started_at ?? 0) || a.id - b.id;
-      if (ga === 1) return a.id - b.id;
+      if (ga === 1) {
+        // The daemon's run order: due jobs by priority then id, then delayed ones by time.
+        const now = Date.now() / 1000;
+        const da = a.run_at != null && a.run_at > now ? a.run_at : 0, db = b.run_at != null && b.run_at > now ? b.run_at : 0;
+        if ((da === 0) !== (db === 0)) return da === 0 ? -1 : 1;
+        if (da !== db) return da - db;
+        return (b.priority ?? 0) - (a.priority ?? 0) || a.id - b.id;
+      }
       return (b.completed_at ?? 0) - (a.completed_at ?? 0) || b.id - a.id;
     });
     this.sorted = list;
