@@ -13,7 +13,8 @@ public struct HTTPRequest: Sendable {
     public internal(set) var pathParameters: [String: String] = [:]
     /// The socket the request came in on; set by the server (nil in hand-made requests).
     public var listening: ListeningAddress?
-    /// The peer's IP address (`127.0.0.1`, `::1`); set by the server.
+    /// The peer's IP address (`127.0.0.1`, `::1`); set by the server on requests
+    /// that change something (any method but GET, HEAD, OPTIONS) and on upgrades.
     public var remoteAddress: String?
     /// Served over TLS; set by the server.
     public var isSecure = false

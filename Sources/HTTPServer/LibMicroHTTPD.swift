@@ -77,9 +77,10 @@ struct MHDConnection: @unchecked Sendable {
 
     /// The peer's IP address as text, or nil if libmicrohttpd does not know it.
     func clientAddress() -> String? {
-        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
-        guard CMicroHTTPD_client_address_text(pointer, &text, text.count) == 0 else { return nil }
-        return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: Int(INET6_ADDRSTRLEN) + 1) { text -> String? in
+            guard CMicroHTTPD_client_address_text(pointer, text.baseAddress, text.count) == 0 else { return nil }
+            return String(cString: text.baseAddress!)
+        }
     }
 
     /// Decoded query arguments in order.

@@ -91,11 +91,16 @@ final class ServerConnections: Sendable {
         var request = HTTPRequest(method: String(cString: method), path: String(cString: url),
                                   query: connection.queryArguments(), headers: context.headers, body: context.body)
         request.listening = listening.withLock { $0 }
-        request.remoteAddress = connection.clientAddress()
+        // The peer's address is looked up only where it is used: requests that
+        // change something (audit, rate limit) and upgrades (their commands are).
+        let changes = AuditRecord.isStateChanging(request.method)
+        if changes || context.headers.contains(where: { $0.name == "upgrade" }) {
+            request.remoteAddress = connection.clientAddress()
+        }
         request.isSecure = configuration.tls != nil
         context.body = []
         let response = dispatch(&request)
-        if configuration.accessLog != nil || configuration.auditLog != nil {
+        if configuration.accessLog != nil || (changes && configuration.auditLog != nil) {
             context.method = request.method
             context.path = request.path
             context.address = request.remoteAddress ?? ""
@@ -135,7 +140,7 @@ final class ServerConnections: Sendable {
         if case .upgrade(let handler) = response.body { context.upgrade = handler }
         guard case .deferred(let start) = response.body else {
             configuration.accessLog?(context.method, context.path, response.status, monotonicNow() - context.arrived)
-            if let audit = configuration.auditLog, AuditRecord.isStateChanging(context.method) {
+            if let audit = configuration.auditLog, !context.method.isEmpty, AuditRecord.isStateChanging(context.method) {
                 audit(AuditRecord(identity: context.identity, address: context.address, method: context.method,
                                   path: context.path, status: response.status))
             }

@@ -319,12 +319,22 @@ public final class Authenticator: Sendable {
 
     /// `Bearer TOKEN` (scheme case-insensitive); the token must be token68 text.
     static func bearerToken(_ header: String) -> String? {
-        let trimmed = header.drop { $0 == " " || $0 == "\t" }
-        guard trimmed.count > 7, trimmed.prefix(7).lowercased() == "bearer " else { return nil }
-        let token = trimmed.dropFirst(7).drop { $0 == " " }.reversed().drop { $0 == " " || $0 == "\t" }.reversed()
-        let text = String(token)
-        guard !text.isEmpty, text.utf8.count <= 512, text.utf8.allSatisfy(isToken68) else { return nil }
-        return text
+        var header = header
+        return header.withUTF8 { b -> String? in
+            var i = 0
+            while i < b.count && (b[i] == UInt8(ascii: " ") || b[i] == UInt8(ascii: "\t")) { i += 1 }
+            let scheme = Array("bearer".utf8)
+            guard b.count - i > 7 else { return nil }
+            for (k, c) in scheme.enumerated() where b[i + k] | 0x20 != c { return nil }
+            guard b[i + 6] == UInt8(ascii: " ") else { return nil }
+            i += 7
+            while i < b.count && b[i] == UInt8(ascii: " ") { i += 1 }
+            var end = b.count
+            while end > i && (b[end - 1] == UInt8(ascii: " ") || b[end - 1] == UInt8(ascii: "\t")) { end -= 1 }
+            guard end > i, end - i <= 512 else { return nil }
+            for k in i..<end where !isToken68(b[k]) { return nil }
+            return String(decoding: UnsafeBufferPointer(rebasing: b[i..<end]), as: UTF8.self)
+        }
     }
 
     private static func isToken68(_ c: UInt8) -> Bool {

@@ -63,27 +63,43 @@ public enum AuthPolicy {
         rule("WS", "pong", .scope(.read)),
     ]
 
+    /// The rules of HTTP routes, split into segments once (nil: a `:parameter`).
+    private static let compiled: [(rule: Rule, segments: [[UInt8]?])] = rules.filter { $0.method != "WS" }.map { rule in
+        (rule, rule.pattern.split(separator: "/").map { $0.hasPrefix(":") ? nil : Array($0.utf8) })
+    }
+
     /// The rule for a request. Paths no rule names: under `/api/` and `/ws/` a
     /// read for GET and HEAD, admin for anything else (a route added without a
     /// rule is closed, not open); elsewhere (the dashboard's files) open.
+    /// Literal segments beat parameters, as in the router.
     public static func rule(method: String, path: String) -> Rule {
         let method = method == "HEAD" ? "GET" : method
-        let segments = path.split(separator: "/", omittingEmptySubsequences: true)
-        var best: (rule: Rule, specificity: Int)?
-        for rule in rules where rule.method == method {
-            let pattern = rule.pattern.split(separator: "/", omittingEmptySubsequences: true)
-            guard pattern.count == segments.count else { continue }
-            var specificity = 0
-            var matches = true
-            for (p, s) in zip(pattern, segments) {
-                specificity <<= 1
-                if p.hasPrefix(":") { continue }
-                guard p == s else { matches = false; break }
-                specificity |= 1
+        var path = path
+        let found: Rule? = path.withUTF8 { bytes -> Rule? in
+            var bounds: [Range<Int>] = []
+            bounds.reserveCapacity(8)
+            var i = 0
+            while i < bytes.count {
+                while i < bytes.count && bytes[i] == UInt8(ascii: "/") { i += 1 }
+                let start = i
+                while i < bytes.count && bytes[i] != UInt8(ascii: "/") { i += 1 }
+                if start < i { bounds.append(start..<i) }
             }
-            if matches && specificity > (best?.specificity ?? -1) { best = (rule, specificity) }
+            var best: (rule: Rule, specificity: Int)?
+            for (rule, segments) in compiled where segments.count == bounds.count && rule.method == method {
+                var specificity = 0
+                var matches = true
+                for (segment, range) in zip(segments, bounds) {
+                    specificity <<= 1
+                    guard let literal = segment else { continue }
+                    guard literal.count == range.count, literal.elementsEqual(bytes[range]) else { matches = false; break }
+                    specificity |= 1
+                }
+                if matches && specificity > (best?.specificity ?? -1) { best = (rule, specificity) }
+            }
+            return best?.rule
         }
-        if let best { return best.rule }
+        if let found { return found }
         let api = path == "/api" || path.hasPrefix("/api/") || path.hasPrefix("/ws/")
         if !api { return Rule(method: method, pattern: "*", access: .open, rateLimited: false) }
         return Rule(method: method, pattern: "*", access: .scope(method == "GET" ? .read : .admin), rateLimited: false)
@@ -120,6 +136,9 @@ final class AuthGate: Sendable {
     let limiter: RateLimiter?
     let audit: (@Sendable (AuditRecord) -> Void)?
 
+    /// Boxed once: the open daemon's principal on every request.
+    private static let anybody: any Sendable = Principal.anybody
+
     init(authenticator: Authenticator, limiter: RateLimiter?, audit: (@Sendable (AuditRecord) -> Void)?) {
         self.authenticator = authenticator
         self.limiter = limiter
@@ -129,6 +148,11 @@ final class AuthGate: Sendable {
     /// The pre-check's second half (after `CrossSite`): the error to answer, or
     /// nil with the principal noted on the request for the handlers and the log.
     func refusal(_ request: inout HTTPRequest) -> HTTPError? {
+        if authenticator.mode == .open && limiter == nil {
+            // Nothing to decide: anybody may do anything.
+            request.attachment = Self.anybody
+            return nil
+        }
         let rule = AuthPolicy.rule(method: request.method, path: request.path)
         let principal: Principal
         switch authenticator.authenticate(request.headers) {
