@@ -99,3 +99,14 @@ let package = Package(
         ),
     ]
 )
+
+// `make fuzz`: libFuzzer targets (Tests/fuzz), only in a build that asks for them
+// (built with -sanitize=fuzzer into its own scratch path).
+if Context.environment["JOBRUNNER_FUZZ"] != nil {
+    package.targets.append(.executableTarget(
+        name: "jobrunner-fuzz",
+        dependencies: ["HTTPServer", "JobRunnerAPI", "JobEngine", "JobQueue", "JSON"],
+        path: "Tests/fuzz/FuzzTargets",
+        swiftSettings: settings
+    ))
+}

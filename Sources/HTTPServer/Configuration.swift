@@ -29,6 +29,11 @@ public struct ServerConfiguration: Sendable {
     public var log: @Sendable (LogLevel, String) -> Void = { _, _ in }
     /// Called as each response is queued: method, path, status, seconds since the request arrived.
     public var accessLog: (@Sendable (String, String, Int, Double) -> Void)?
+    /// Called once per state-changing request (any method but GET, HEAD and
+    /// OPTIONS) with its final status, refusals included.
+    public var auditLog: (@Sendable (AuditRecord) -> Void)?
+    /// Serve HTTPS with these credentials (reloadable while serving); nil: plain HTTP.
+    public var tls: TLSCredentials?
 
     public init() {}
 
@@ -45,5 +50,28 @@ public struct ServerConfiguration: Sendable {
         }
         text += "\"}"
         return .json(Array(text.utf8), status: error.status, headers: error.headers)
+    }
+}
+
+/// One state-changing request as the audit log records it. Never holds a credential.
+public struct AuditRecord: Sendable {
+    /// The pre-check's `identity` (a token name), or nil.
+    public var identity: String?
+    public var address: String
+    public var method: String
+    public var path: String
+    public var status: Int
+
+    public init(identity: String?, address: String, method: String, path: String, status: Int) {
+        self.identity = identity
+        self.address = address
+        self.method = method
+        self.path = path
+        self.status = status
+    }
+
+    /// Whether a request with this method changes something (and is audited).
+    public static func isStateChanging(_ method: String) -> Bool {
+        method != "GET" && method != "HEAD" && method != "OPTIONS"
     }
 }

@@ -13,6 +13,17 @@ public struct HTTPRequest: Sendable {
     public internal(set) var pathParameters: [String: String] = [:]
     /// The socket the request came in on; set by the server (nil in hand-made requests).
     public var listening: ListeningAddress?
+    /// The peer's IP address (`127.0.0.1`, `::1`); set by the server on requests
+    /// that change something (any method but GET, HEAD, OPTIONS) and on upgrades.
+    public var remoteAddress: String?
+    /// Served over TLS; set by the server.
+    public var isSecure = false
+    /// Who made the request, as the router's pre-check established it (a token
+    /// name), for the audit log; nil: nobody in particular.
+    public var identity: String?
+    /// What the pre-check learnt about the caller, for the handlers (the API's
+    /// principal); the server only carries it.
+    public var attachment: (any Sendable)?
 
     public init(method: String, path: String, query: [(name: String, value: String)] = [],
                 headers: [(name: String, value: String)] = [], body: [UInt8] = []) {

@@ -26,6 +26,9 @@ public final class HTTPServer: Sendable {
     /// The port the server listens on (the real one when configured with 0).
     public var port: Int { daemon.withLock { $0?.port ?? 0 } }
 
+    /// The address the server listens on, once started.
+    public var listening: ListeningAddress? { connections.listening.withLock { $0 } }
+
     /// Binds and starts serving on libmicrohttpd's threads.
     public func start() throws(ServerError) {
         let fd: Int32
@@ -37,6 +40,7 @@ public final class HTTPServer: Sendable {
         let address = Listener.address(fd)
         connections.listening.withLock { $0 = address }
         try connections.startWebSockets()
+        configuration.tls?.install()
         guard let started = MHDDaemon.start(listenFD: fd, configuration: configuration, connections: connections) else {
             connections.stopWebSockets()
             if configuration.listenSocket == nil { close(fd) }

@@ -1,8 +1,10 @@
 import CMicroHTTPD
 import Glibc
+import Synchronization
 
-// The one file that talks to libmicrohttpd (and to the GnuTLS hash it brings
-// along): starting and stopping the daemon, its C callbacks, turning
+// The one file that talks to libmicrohttpd (and to the GnuTLS it brings along:
+// hashes, random bytes, the server's certificate): starting and stopping the
+// daemon, its C callbacks, turning
 // `HTTPResponse`s into its responses, and the connection and upgrade handles
 // other files hold. Everything else in HTTPServer sees Swift types only.
 
@@ -18,7 +20,7 @@ struct MHDDaemon: @unchecked Sendable {
     /// Starts serving `listenFD` on libmicrohttpd's threads, calling into
     /// `connections` (which must outlive the daemon: the C side holds it unretained).
     static func start(listenFD: Int32, configuration: ServerConfiguration, connections: ServerConnections) -> MHDDaemon? {
-        let flags = MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_USE_EPOLL.rawValue
+        var flags = MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_USE_EPOLL.rawValue
             | MHD_ALLOW_SUSPEND_RESUME.rawValue | MHD_ALLOW_UPGRADE.rawValue
         let cls = Unmanaged.passUnretained(connections).toOpaque()
         var options: [MHD_OptionItem] = [
@@ -29,6 +31,14 @@ struct MHDDaemon: @unchecked Sendable {
             MHD_OptionItem(option: .NOTIFY_COMPLETED, value: unsafeBitCast(requestCompleted, to: Int.self), ptr_value: cls),
             MHD_OptionItem(option: .URI_LOG_CALLBACK, value: unsafeBitCast(uriLogged, to: Int.self), ptr_value: nil),
         ]
+        if configuration.tls != nil {
+            // The certificate comes from the retrieve callback at each handshake
+            // (what `TLSCredentials.reload` swaps), not from fixed PEM buffers.
+            flags |= MHD_USE_TLS.rawValue
+            let callback = unsafeBitCast(certificateCallback, to: Int.self)
+            options.append(MHD_OptionItem(option: .HTTPS_CERT_CALLBACK, value: callback,
+                                          ptr_value: UnsafeMutableRawPointer(bitPattern: callback)))
+        }
         if configuration.maxConnectionsPerIP > 0 {
             options.append(MHD_OptionItem(option: .PER_IP_CONNECTION_LIMIT,
                                           value: configuration.maxConnectionsPerIP, ptr_value: nil))
@@ -64,6 +74,14 @@ struct MHDConnection: @unchecked Sendable {
 
     /// Every header line, duplicates too, names lower-cased, in arrival order.
     func headers() -> [(name: String, value: String)] { values(.HEADER_KIND, lowercaseNames: true) }
+
+    /// The peer's IP address as text, or nil if libmicrohttpd does not know it.
+    func clientAddress() -> String? {
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: Int(INET6_ADDRSTRLEN) + 1) { text -> String? in
+            guard CMicroHTTPD_client_address_text(pointer, text.baseAddress, text.count) == 0 else { return nil }
+            return String(cString: text.baseAddress!)
+        }
+    }
 
     /// Decoded query arguments in order.
     func queryArguments() -> [(name: String, value: String)] { values(.GET_ARGUMENT_KIND, lowercaseNames: false) }
@@ -137,7 +155,59 @@ func sha1(_ input: [UInt8]) -> [UInt8] {
     return digest
 }
 
+/// SHA-256 through GnuTLS (token and session hashes).
+public func sha256(_ input: some Collection<UInt8>) -> [UInt8] {
+    var digest = [UInt8](repeating: 0, count: 32)
+    let bytes = Array(input)
+    _ = bytes.withUnsafeBytes { src in
+        digest.withUnsafeMutableBytes { CMicroHTTPD_sha256(src.baseAddress, src.count, $0.baseAddress) }
+    }
+    return digest
+}
+
+/// `count` bytes from GnuTLS's key generator (seeded by getrandom), or nil if
+/// it failed (never silently weaker bytes).
+public func secureRandomBytes(_ count: Int) -> [UInt8]? {
+    var bytes = [UInt8](repeating: 0, count: count)
+    let rc = bytes.withUnsafeMutableBytes { CMicroHTTPD_random($0.baseAddress, $0.count) }
+    return rc == 0 ? bytes : nil
+}
+
+// MARK: TLS identity
+
+/// A certificate chain and its key, parsed by GnuTLS.
+///
+/// `@unchecked Sendable`: immutable once loaded, and never freed: GnuTLS uses
+/// what the retrieve callback hands out (without copying) for as long as a
+/// session lives, and nothing tells us when the last session of an old identity
+/// ends. Reloads are rare (SIGHUP), and each keeps a few KB.
+struct TLSIdentity: @unchecked Sendable {
+    fileprivate let pointer: UnsafeMutablePointer<CMicroHTTPD_TLSIdentity>
+
+    /// Parses PEM text; the error says what GnuTLS found wrong.
+    static func load(certificate: [UInt8], key: [UInt8]) throws(ServerError) -> TLSIdentity {
+        var out: UnsafeMutablePointer<CMicroHTTPD_TLSIdentity>?
+        let rc = certificate.withUnsafeBytes { c in
+            key.withUnsafeBytes { k in CMicroHTTPD_tls_load(c.baseAddress, c.count, k.baseAddress, k.count, &out) }
+        }
+        guard rc == 0, let out else { throw ServerError(String(cString: gnutls_strerror(rc))) }
+        return TLSIdentity(pointer: out)
+    }
+}
+
+/// The identity handshakes present now (one per process: the daemon has one
+/// listener); swapped by `TLSCredentials`.
+let servedIdentity = Mutex<TLSIdentity?>(nil)
+
 // MARK: C callbacks (no captures: they find the server through their `cls`)
+
+/// GnuTLS asks for the server's certificate at each handshake: the identity
+/// served now, read under its lock (a pointer copy, nothing else).
+private let certificateCallback: CMicroHTTPD_cert_retrieve = { _, _, _, _, _, pcert, pcertLength, pkey in
+    guard let identity = servedIdentity.withLock({ $0 }) else { return -1 }
+    return CMicroHTTPD_tls_select(identity.pointer, pcert, pcertLength, pkey)
+}
+
 
 private let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, method, version, uploadData, uploadSize, reqCls in
     guard let cls, let connection, let url, let method, let uploadSize, let reqCls else { return .NO }

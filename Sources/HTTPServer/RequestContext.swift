@@ -13,6 +13,9 @@ final class RequestContext: @unchecked Sendable {
     /// For the access log.
     var method = ""
     var path = ""
+    /// For the audit log: the peer and who the pre-check said it is.
+    var address = ""
+    var identity: String?
     let arrived = monotonicNow()
     var tooLarge = false
     var answered = false

@@ -19,7 +19,7 @@ public struct Router: Sendable {
 
     private var routes: [Route] = []
     private var fallback: HTTPHandler?
-    private var preCheck: (@Sendable (HTTPRequest) -> HTTPError?)?
+    private var preCheck: (@Sendable (inout HTTPRequest) -> HTTPError?)?
 
     public init() {}
 
@@ -45,10 +45,22 @@ public struct Router: Sendable {
 
     /// A check every request passes before it is routed (cross-site and `Host`
     /// rules); the error it returns is the answer instead of any route's.
-    public mutating func setPreCheck(_ check: @escaping @Sendable (HTTPRequest) -> HTTPError?) { preCheck = check }
+    public mutating func setPreCheck(_ check: @escaping @Sendable (HTTPRequest) -> HTTPError?) {
+        preCheck = { request in check(request) }
+    }
+
+    /// A pre-check that may also note who is asking on the request
+    /// (`identity`, `attachment`) for the handlers and the audit log.
+    public mutating func setPreCheck(annotating check: @escaping @Sendable (inout HTTPRequest) -> HTTPError?) { preCheck = check }
 
     /// The pre-check's verdict: nil to go on routing.
-    public func refusal(of request: HTTPRequest) -> HTTPError? { preCheck?(request) }
+    public func refusal(of request: HTTPRequest) -> HTTPError? {
+        var request = request
+        return preCheck?(&request)
+    }
+
+    /// The pre-check's verdict, keeping what it noted on the request.
+    public func refusal(of request: inout HTTPRequest) -> HTTPError? { preCheck?(&request) }
 
     public enum Resolution {
         case handler(HTTPHandler, [String: String])

@@ -40,9 +40,10 @@ final class ServerConnections: Sendable {
             context.answered = true
             var response = configuration.renderError(error)
             response.headers.append(("Connection", "close"))
-            if configuration.accessLog != nil {
+            if configuration.accessLog != nil || configuration.auditLog != nil {
                 context.method = String(cString: method)
                 context.path = String(cString: url)
+                context.address = connection.clientAddress() ?? ""
             }
             return send(response, on: connection, context: context)
         }
@@ -80,29 +81,41 @@ final class ServerConnections: Sendable {
         if context.answered { return true }
         context.answered = true
         if context.tooLarge {
-            if configuration.accessLog != nil {
+            if configuration.accessLog != nil || configuration.auditLog != nil {
                 context.method = String(cString: method)
                 context.path = String(cString: url)
+                context.address = connection.clientAddress() ?? ""
             }
             return send(configuration.renderError(tooLarge()), on: connection, context: context)
         }
         var request = HTTPRequest(method: String(cString: method), path: String(cString: url),
                                   query: connection.queryArguments(), headers: context.headers, body: context.body)
         request.listening = listening.withLock { $0 }
+        // The peer's address is looked up only where it is used: requests that
+        // change something (audit, rate limit) and upgrades (their commands are).
+        let changes = AuditRecord.isStateChanging(request.method)
+        if changes || context.headers.contains(where: { $0.name == "upgrade" }) {
+            request.remoteAddress = connection.clientAddress()
+        }
+        request.isSecure = configuration.tls != nil
         context.body = []
-        if configuration.accessLog != nil {
+        let response = dispatch(&request)
+        if configuration.accessLog != nil || (changes && configuration.auditLog != nil) {
             context.method = request.method
             context.path = request.path
+            context.address = request.remoteAddress ?? ""
+            context.identity = request.identity
         }
-        return send(dispatch(request), on: connection, context: context)
+        return send(response, on: connection, context: context)
     }
 
     private func tooLarge() -> HTTPError {
         HTTPError(413, "Request body too large (limit \(configuration.maxBodyBytes) bytes)")
     }
 
-    func dispatch(_ request: HTTPRequest) -> HTTPResponse {
-        if let refusal = router.refusal(of: request) { return configuration.renderError(refusal) }
+    /// Routes a request; the pre-check may note who is asking on it.
+    func dispatch(_ request: inout HTTPRequest) -> HTTPResponse {
+        if let refusal = router.refusal(of: &request) { return configuration.renderError(refusal) }
         switch router.resolve(method: request.method, path: request.path) {
         case .handler(let handler, let params):
             var request = request
@@ -127,6 +140,10 @@ final class ServerConnections: Sendable {
         if case .upgrade(let handler) = response.body { context.upgrade = handler }
         guard case .deferred(let start) = response.body else {
             configuration.accessLog?(context.method, context.path, response.status, monotonicNow() - context.arrived)
+            if let audit = configuration.auditLog, !context.method.isEmpty, AuditRecord.isStateChanging(context.method) {
+                audit(AuditRecord(identity: context.identity, address: context.address, method: context.method,
+                                  path: context.path, status: response.status))
+            }
             return connection.queue(response, connections: self)
         }
         let responder = DeferredResponder(connection: connection) { [weak self] r in

@@ -31,7 +31,7 @@ public enum CrossSite {
     /// The error to answer instead of routing the request, or nil to go on.
     public static func refusal(_ request: HTTPRequest, allowedOrigins: [String]) -> HTTPError? {
         refusal(method: request.method, headers: request.headers, listening: request.listening,
-                allowedOrigins: allowedOrigins)
+                allowedOrigins: allowedOrigins, scheme: request.isSecure ? "https" : "http")
     }
 
     /// The decision over plain values. `scheme` is the one the daemon serves

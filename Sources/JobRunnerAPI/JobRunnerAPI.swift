@@ -15,6 +15,12 @@ public struct APIConfiguration: Sendable {
     public var allowedOrigins: [String] = []
     /// Seconds between `{"type":"ping"}` messages to WebSocket clients.
     public var pingIntervalSeconds = 25.0
+    /// Tokens and sessions (docs/security.md); open by default.
+    public var authenticator = Authenticator(mode: .open, tokens: [])
+    /// `--rate-limit`: submissions per second per caller; nil: no limit.
+    public var rateLimiter: RateLimiter?
+    /// One line per state-changing WebSocket command (HTTP requests are audited by the server).
+    public var audit: (@Sendable (AuditRecord) -> Void)?
 
     public init(webRoot: String? = nil) {
         self.webRoot = webRoot
@@ -32,6 +38,7 @@ public final class JobRunnerAPI: Sendable {
     let streams = ProgressStreams()
     let finishedJobs = JobJSONCache()
     let sockets: QueueSocket
+    let gate: AuthGate
     private let pinger = Mutex<Task<Void, Never>?>(nil)
     /// Set by `beginShutdown`: new submissions are refused with 503.
     let shuttingDown = Atomic<Bool>(false)
@@ -41,7 +48,8 @@ public final class JobRunnerAPI: Sendable {
         self.configuration = configuration
         self.staticFiles = configuration.webRoot.map { StaticFiles(root: $0, headers: CrossSite.dashboardHeaders) }
         self.limits = JSONLimits(maxBytes: configuration.maxBodyBytes, maxDepth: 32)
-        self.sockets = QueueSocket(engine: engine, maxMessageBytes: configuration.maxWebSocketMessageBytes)
+        self.gate = AuthGate(authenticator: configuration.authenticator, limiter: configuration.rateLimiter, audit: configuration.audit)
+        self.sockets = QueueSocket(engine: engine, maxMessageBytes: configuration.maxWebSocketMessageBytes, gate: gate)
         let streams = self.streams, sockets = self.sockets
         // WebSockets first: queuing their frames is cheap and wakes their I/O
         // thread, which then writes while the SSE streams are resumed here.
@@ -67,6 +75,7 @@ public final class JobRunnerAPI: Sendable {
                 try? await Task.sleep(for: .milliseconds(Int64(interval * 1000)))
                 if Task.isCancelled { return }
                 sockets.ping()
+                sockets.revalidate()
             }
         }
         pinger.withLock { $0 = task }
@@ -77,6 +86,13 @@ public final class JobRunnerAPI: Sendable {
     public func beginShutdown() {
         shuttingDown.store(true, ordering: .relaxed)
         sockets.shuttingDown.store(true, ordering: .relaxed)
+    }
+
+    /// Installs a reloaded token table: revoked tokens stop working at once, their
+    /// sessions end, and their WebSockets are closed with 1008.
+    public func replaceTokens(_ tokens: [TokenEntry]) {
+        gate.authenticator.replaceTokens(tokens)
+        sockets.revalidate()
     }
 
     /// Stops the ping and says goodbye (1001) to every WebSocket client.
@@ -94,7 +110,12 @@ public final class JobRunnerAPI: Sendable {
     /// Every route of the API, with static files (or a JSON 404) as the fallback.
     public func makeRouter() -> Router {
         var r = Router()
-        r.setPreCheck { [origins = configuration.allowedOrigins] req in CrossSite.refusal(req, allowedOrigins: origins) }
+        r.setPreCheck(annotating: { [origins = configuration.allowedOrigins, gate] req in
+            CrossSite.refusal(req, allowedOrigins: origins) ?? gate.refusal(&req)
+        })
+        r.get("/api/session") { [self] req in try sessionInfo(req) }
+        r.post("/api/session") { [self] req in try signIn(req) }
+        r.delete("/api/session") { [self] req in signOut(req) }
         r.get("/api/stats") { [self] _ in stats() }
         r.get("/healthz") { _ in .json(Array(#"{"status":"ok"}"#.utf8)) }
         r.get("/readyz") { [self] _ in readiness() }
@@ -111,7 +132,7 @@ public final class JobRunnerAPI: Sendable {
         r.put("/api/queues/:name") { [self] req in try updateQueue(req) }
         addScheduleRoutes(&r)
         r.get("/ws/queue") { [self] req in
-            try HTTPResponse.webSocket(req, handler: sockets.handler)
+            try HTTPResponse.webSocket(req, handler: sockets.handler(for: req.attachment as? Principal, address: req.remoteAddress))
         }
         r.setFallback { [self] req in try fallback(req) }
         return r

@@ -15,15 +15,22 @@ final class QueueSocket: Sendable {
     private let stateRequests = Mutex<(waiting: [(WebSocket, WebSocket.SnapshotSlot)], building: Bool)>(([], false))
     private let stateBuilder = DispatchQueue(label: "queue-state")
     let shuttingDown = Atomic<Bool>(false)
+    private let gate: AuthGate
 
-    init(engine: JobEngine, maxMessageBytes: Int) {
+    init(engine: JobEngine, maxMessageBytes: Int, gate: AuthGate) {
         self.engine = engine
         self.limits = JSONLimits(maxBytes: maxMessageBytes, maxDepth: 16)
+        self.gate = gate
     }
 
-    var handler: WebSocketHandler {
+    /// The handler for one connection, which remembers who opened it (each
+    /// command is checked against that principal's scopes as they are now).
+    func handler(for principal: Principal?, address: String?) -> WebSocketHandler {
         WebSocketHandler(
-            onOpen: { [weak self] ws in self?.opened(ws) },
+            onOpen: { [weak self] ws in
+                ws.userInfo.withLock { $0["principal"] = principal; $0["address"] = address }
+                self?.opened(ws)
+            },
             onText: { [weak self] ws, text in self?.received(ws, text) },
             onClose: { [weak self] ws in self?.clients.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(ws)) } }
         )
@@ -62,6 +69,18 @@ final class QueueSocket: Sendable {
 
     private func broadcast(_ frame: [UInt8], key: Int64?) {
         for ws in clients.withLock({ Array($0.values) }) { ws.send(frame: frame, coalescingKey: key) }
+    }
+
+    /// Closes with 1008 every client whose token was revoked, whose session
+    /// ended, or that lost the read scope.
+    func revalidate() {
+        for ws in clients.withLock({ Array($0.values) }) {
+            let principal = ws.userInfo.withLock { $0["principal"] as? Principal }
+            guard let principal else { continue }
+            if gate.authenticator.refresh(principal)?.has(.read) != true {
+                ws.close(.policyViolation, reason: "token revoked or session ended")
+            }
+        }
     }
 
     /// Ends every client with 1001.
@@ -142,6 +161,14 @@ final class QueueSocket: Sendable {
     private func received(_ ws: WebSocket, _ text: String) {
         guard let message = try? JSONValue.parse(Array(text.utf8), limits: limits),
               case .object(let command) = message else { return }
+        if let type = command["type"]?.stringValue {
+            let (principal, address) = ws.userInfo.withLock { ($0["principal"] as? Principal, $0["address"] as? String) }
+            switch gate.verdict(command: type, principal: principal, address: address) {
+            case .allowed: break
+            case .refused(let message): return send(ws, error(message))
+            case .revoked: return ws.close(.policyViolation, reason: "token revoked or session ended")
+            }
+        }
         let reply: JSONValue
         switch command["type"]?.stringValue {
         case "create_job":

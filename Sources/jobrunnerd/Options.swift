@@ -54,6 +54,15 @@ struct Options: ParsableCommand {
     @Option(name: .customLong("max-log-bytes"), help: "Log kept per job; past it the oldest lines go. (default: 1048576)")
     var maxLogBytes: String?
 
+    @Option(help: "tokens or none (default: tokens if the config file lists any, else none, which only a loopback --host allows).")
+    var auth: String?
+    @Option(name: .customLong("session-lifetime"), help: "How long a dashboard sign-in lasts, e.g. 12h. (default: 12h)")
+    var sessionLifetime: String?
+    @Option(name: .customLong("tls-cert"), help: "PEM certificate chain: serve HTTPS and wss (reloaded on SIGHUP).") var tlsCert: String?
+    @Option(name: .customLong("tls-key"), help: "PEM private key of --tls-cert.") var tlsKey: String?
+    @Option(name: .customLong("rate-limit"), help: "Submissions per second per token (or client address when open), e.g. 10/s. (default: none)")
+    var rateLimit: String?
+
     /// The settings given as flags, by key.
     var given: [String: String] {
         let pairs: [(String, String?)] = [
@@ -64,6 +73,8 @@ struct Options: ParsableCommand {
             ("db", db), ("sync", sync), ("retain-finished", retainFinished), ("shutdown-grace", shutdownGrace),
             ("log-level", logLevel), ("log-file", logFile), ("access-log", accessLog),
             ("job-types-dir", jobTypesDir), ("kill-grace", killGrace), ("max-log-bytes", maxLogBytes),
+            ("auth", auth), ("session-lifetime", sessionLifetime), ("tls-cert", tlsCert), ("tls-key", tlsKey),
+            ("rate-limit", rateLimit),
         ]
         var out: [String: String] = [:]
         for (k, v) in pairs { if let v { out[k] = v } }

@@ -1,6 +1,7 @@
 import Essentials
 import Glibc
 import JSON
+import JobRunnerAPI
 
 /// A setting that cannot be used; the message names the key and where it came from.
 struct ConfigError: Error, CustomStringConvertible {
@@ -33,11 +34,12 @@ struct Settings {
         "idle-timeout", "sse-heartbeat", "ws-max-message", "ws-max-queue", "ws-ping-interval", "allowed-origins",
         "db", "sync", "retain-finished", "shutdown-grace", "log-level", "log-file", "access-log",
         "job-types-dir", "kill-grace", "max-log-bytes",
+        "auth", "session-lifetime", "tls-cert", "tls-key", "rate-limit",
     ]
     /// Structured sections of the config file, beside the flag-named keys.
-    static let sections = ["job_types", "queues", "schedules"]
+    static let sections = ["job_types", "queues", "schedules", "tokens"]
     /// What SIGHUP re-reads (the rest needs a restart).
-    static let reloadable: Set<String> = ["log-level", "log-file", "access-log", "retain-finished", "job_types", "job-types-dir"]
+    static let reloadable: Set<String> = ["log-level", "log-file", "access-log", "retain-finished", "job_types", "job-types-dir", "tokens", "tls-cert", "tls-key"]
 
     var host = "127.0.0.1"
     var port = 8080
@@ -69,14 +71,29 @@ struct Settings {
     var schedules: JSONValue?
     /// The config file's `queues` section: initial settings of named queues.
     var queues: [String: (concurrency: Int?, paused: Bool)] = [:]
+    /// The config file's `tokens` section (docs/security.md), checked when read.
+    var tokens: [TokenEntry] = []
+    /// `--auth`: nil means tokens if any are configured, else none (loopback only).
+    var auth: Authenticator.Mode?
+    var sessionLifetime = 12 * 3600.0
+    var tlsCert: String?
+    var tlsKey: String?
+    /// `--rate-limit N/s`: submissions per second per caller.
+    var rateLimit: Double?
 
     /// Resolves every key from the three sources; the first bad value or unknown
     /// file key is an error.
     init(flags: [String: String], environment: [String: String], configFile: String?) throws(ConfigError) {
         var file: [String: String] = [:]
         var queuesSection: JSONValue?
-        if let configFile { (file, jobTypes, queuesSection, schedules) = try Self.readFile(configFile) }
+        var tokenSection: JSONValue?
+        if let configFile { (file, jobTypes, queuesSection, schedules, tokenSection) = try Self.readFile(configFile) }
         if let queuesSection { queues = try Self.queues(queuesSection, configFile ?? "") }
+        if let configFile {
+            do { tokens = try TokenEntry.parseSection(tokenSection) } catch {
+                throw ConfigError(message: "invalid 'tokens' in \(configFile): \(error.message)")
+            }
+        }
         func value(_ key: String) -> (String, String)? {
             if let v = flags[key] { return (v, "--\(key)") }
             let env = "JOBRUNNER_" + key.uppercased().replacingDashes()
@@ -142,11 +159,29 @@ struct Settings {
         if let v = try string("job-types-dir") { jobTypesDir = v }
         if let v = try seconds("kill-grace", min: 0) { killGrace = v }
         if let v = try int("max-log-bytes", 1024...(1 << 30)) { maxLogBytes = v }
+        if let v = try choice("auth", ["tokens", "none"]) { auth = Authenticator.Mode(rawValue: v) }
+        if let (text, source) = value("session-lifetime") {
+            guard case .olderThan(let seconds)? = Retention(text), seconds >= 60 else {
+                throw ConfigError(message: "invalid \(source) '\(text)': must be a duration like 30m, 12h or 7d (at least 1m)")
+            }
+            sessionLifetime = seconds
+        }
+        tlsCert = try string("tls-cert")
+        tlsKey = try string("tls-key")
+        if (tlsCert == nil) != (tlsKey == nil) {
+            throw ConfigError(message: "--tls-cert and --tls-key go together: give both PEM files, or neither")
+        }
+        if let (text, source) = value("rate-limit") {
+            guard let n = RateLimiter.parse(text) else {
+                throw ConfigError(message: "invalid \(source) '\(text)': must be submissions per second like 10/s")
+            }
+            rateLimit = n
+        }
     }
 
-    /// The file's keys as text, and its `job_types` section; unknown keys and
-    /// values of the wrong kind are errors.
-    static func readFile(_ path: String) throws(ConfigError) -> ([String: String], JSONValue?, JSONValue?, JSONValue?) {
+    /// The file's keys as text, and its `job_types`, `queues`, `schedules` and
+    /// `tokens` sections; unknown keys and values of the wrong kind are errors.
+    static func readFile(_ path: String) throws(ConfigError) -> ([String: String], JSONValue?, JSONValue?, JSONValue?, JSONValue?) {
         let bytes: [UInt8]
         do { bytes = try readSmallFile(path) } catch { throw ConfigError(message: "config file \(path): \(error.message)") }
         let root: JSONValue
@@ -158,6 +193,7 @@ struct Settings {
         var jobTypes: JSONValue?
         var queues: JSONValue?
         var schedules: JSONValue?
+        var tokens: JSONValue?
         for member in object {
             if member.key == "job_types" {
                 jobTypes = member.value
@@ -169,6 +205,10 @@ struct Settings {
             }
             if member.key == "schedules" {
                 schedules = member.value
+                continue
+            }
+            if member.key == "tokens" {
+                tokens = member.value
                 continue
             }
             guard keys.contains(member.key) else {
@@ -185,7 +225,7 @@ struct Settings {
             default: throw ConfigError(message: "invalid '\(member.key)' in \(path): must be a string, number or boolean")
             }
         }
-        return (out, jobTypes, queues, schedules)
+        return (out, jobTypes, queues, schedules, tokens)
     }
 
     /// `"queues": {"email": {"concurrency": 2, "paused": false}}`.

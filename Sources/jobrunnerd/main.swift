@@ -114,6 +114,11 @@ signal(SIGPIPE, SIG_IGN)
 // A file-size limit makes writes fail (EFBIG, reported as a storage error), not kill us.
 signal(SIGXFSZ, SIG_IGN)
 
+if CommandLine.arguments.count > 1 && CommandLine.arguments[1] == "token" {
+    TokenCommand.main(Array(CommandLine.arguments.dropFirst(2)))
+    exit(0)
+}
+
 let options = parseOptions()
 var settings: Settings
 do {
@@ -200,6 +205,20 @@ apiConfiguration.maxBodyBytes = settings.maxBody
 apiConfiguration.maxWebSocketMessageBytes = settings.wsMaxMessage
 apiConfiguration.allowedOrigins = settings.allowedOrigins
 apiConfiguration.pingIntervalSeconds = settings.wsPingInterval
+// Authentication (docs/security.md): tokens when the config lists any (or
+// --auth tokens), else open, which only a loopback address allows.
+let authMode: Authenticator.Mode = settings.auth ?? (settings.tokens.isEmpty ? .open : .tokens)
+apiConfiguration.authenticator = Authenticator(mode: authMode, tokens: settings.tokens, sessionLifetime: settings.sessionLifetime)
+apiConfiguration.rateLimiter = settings.rateLimit.map { RateLimiter(perSecond: $0) }
+let audit: @Sendable (AuditRecord) -> Void = { record in logger.log(.info, AuthAudit.line(record)) }
+apiConfiguration.audit = audit
+var tls: TLSCredentials?
+if let cert = settings.tlsCert, let key = settings.tlsKey {
+    do { tls = try TLSCredentials(certificateFile: cert, keyFile: key) } catch {
+        writeStderr("jobrunnerd: \(error.message)\n")
+        exit(2)
+    }
+}
 let api = JobRunnerAPI(engine: engine, configuration: apiConfiguration)
 
 var configuration = ServerConfiguration()
@@ -217,6 +236,8 @@ configuration.webSocket.maxMessageBytes = settings.wsMaxMessage
 configuration.webSocket.maxQueuedBytes = settings.wsMaxQueue
 configuration.webSocket.pingIntervalSeconds = settings.wsPingInterval
 configuration.renderError = JobRunnerAPI.renderError
+configuration.auditLog = audit
+configuration.tls = tls
 configuration.log = { level, message in logger.log(level, message) }
 configuration.accessLog = { method, path, status, seconds in
     if logger.accessLogEnabled {
@@ -233,15 +254,31 @@ do {
     if settings.logFile != nil { writeStderr("jobrunnerd: \(error.message)\n") }
     exit(2)
 }
+// Safe by default: without authentication only this machine may connect.
+if authMode == .open && settings.auth == nil && server.listening?.isLoopback != true {
+    let message = "refusing to serve \(server.listening?.host ?? settings.host) without authentication: no tokens are configured. "
+        + "Add a \"tokens\" section to the config file (jobrunnerd token new NAME --scopes read,submit), "
+        + "listen on a loopback address, or pass --auth none to let anyone who can connect do anything"
+    logger.log(.error, message)
+    if settings.logFile != nil { writeStderr("jobrunnerd: \(message)\n") }
+    exit(2)
+}
 api.start()
 engine.resume()
 var pruner = settings.retainFinished.map { Pruner(engine: engine, rule: $0) }
 let notifier = ServiceNotifier(engine: engine)
 
 let shownHost = settings.host.contains(":") ? "[\(settings.host)]" : settings.host
-let place = inherited.isEmpty ? "http://\(shownHost):\(server.port)" : "an inherited socket (port \(server.port))"
-logger.log(.info, "listening on \(place) (web root \(webRoot), \(settings.concurrency) job slots, \(configuration.threads) threads, jobs in \(store == nil ? "memory" : settings.db))")
+let scheme = tls == nil ? "http" : "https"
+let place = inherited.isEmpty ? "\(scheme)://\(shownHost):\(server.port)" : "an inherited socket (port \(server.port), \(scheme))"
+logger.log(.info, "listening on \(place) (web root \(webRoot), \(settings.concurrency) job slots, \(configuration.threads) threads, jobs in \(store == nil ? "memory" : settings.db), auth \(authMode == .open ? "none" : "tokens (\(settings.tokens.count))"))")
 Systemd.notify("READY=1")
+if authMode == .open && !settings.tokens.isEmpty {
+    logger.log(.warning, "--auth none: the \(settings.tokens.count) configured tokens are ignored; anyone who can connect may do anything")
+}
+if authMode == .tokens && tls == nil && server.listening?.isLoopback != true {
+    logger.log(.warning, "tokens and session cookies cross the network in clear text: serve TLS with --tls-cert and --tls-key")
+}
 
 // Serve until SIGTERM or SIGINT; SIGHUP reloads what can be reloaded.
 var received: Int32 = 0
@@ -258,6 +295,22 @@ while sigwait(&signals, &received) == 0 {
             settings.logFile = fresh.logFile
             settings.accessLog = fresh.accessLog
             settings.retainFinished = fresh.retainFinished
+            if authMode == .tokens {
+                let revoked = settings.tokens.filter { old in !fresh.tokens.contains { $0.hash == old.hash } }.map(\.name)
+                api.replaceTokens(fresh.tokens)
+                settings.tokens = fresh.tokens
+                logger.log(.info, "SIGHUP: \(fresh.tokens.count) tokens loaded" + (revoked.isEmpty ? "" : "; revoked: \(revoked.joined(separator: ", "))"))
+            } else if !fresh.tokens.isEmpty && settings.auth == nil {
+                logger.log(.warning, "SIGHUP: tokens take effect after a restart (this daemon started without authentication)")
+            }
+            if let tls {
+                do {
+                    try tls.reload()
+                    logger.log(.info, "SIGHUP: TLS certificate reloaded from \(tls.certificateFile)")
+                } catch {
+                    logger.log(.error, "SIGHUP: TLS certificate not reloaded, the previous one stays: \(error.message)")
+                }
+            }
             logger.log(.info, "SIGHUP: reloaded log-level, log-file, access-log and retain-finished; logs reopened")
             do {
                 let types = try loadRegistry(fresh, options, runner: runner)

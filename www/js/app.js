@@ -8,8 +8,10 @@ import { JobDetail } from "./detail.js";
 import { Pager } from "./pager.js";
 import { QueuesView } from "./queues.js";
 import { SchedulesView } from "./schedules.js";
+import { Session } from "./session.js";
 
 const store = new Store();
+const session = new Session();
 
 async function cancel(id) {
   const response = await fetch(`/api/jobs/${id}`, { method: "DELETE" }).catch(() => null);
@@ -166,8 +168,9 @@ function setConnection(state, text) {
   $("connection-text").textContent = text;
 }
 
-function connect() {
+async function connect() {
   clearTimeout(retryTimer);
+  await session.ensure(); // signs in first when the daemon asks for a token
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const ws = new WebSocket(`${scheme}://${location.host}/ws/queue`);
   socket = ws;

@@ -88,22 +88,33 @@ public struct WebSocketParser: Sendable {
     private var offset = 0
     private var fragments: [UInt8] = []
     private var fragmentOpcode: WebSocketOpcode?
+    /// A violation found after complete frames of the same bytes: `feed` returns
+    /// those frames first (a message is acted on however the bytes were split
+    /// into reads), keeps the violation here, and throws it from then on.
+    public private(set) var failure: WebSocketProtocolError?
 
     public init(maxFrameSize: Int = 64 * 1024, maxMessageSize: Int = 64 * 1024) {
         self.maxFrameSize = maxFrameSize
         self.maxMessageSize = maxMessageSize
     }
 
-    /// Feeds bytes; returns the events completed by them, or throws at the first violation.
+    /// Feeds bytes; returns the events completed by them, or throws at the first
+    /// violation when no frame before it completed (else see `failure`).
     public mutating func feed(_ bytes: some Collection<UInt8>) throws(WebSocketProtocolError) -> [WebSocketEvent] {
+        if let failure { throw failure }
         if offset > 0 && offset == buffer.count {
             buffer.removeAll(keepingCapacity: true)
             offset = 0
         }
         buffer.append(contentsOf: bytes)
         var events: [WebSocketEvent] = []
-        while let event = try next() {
-            if let event { events.append(event) }
+        do {
+            while let event = try next() {
+                if let event { events.append(event) }
+            }
+        } catch {
+            failure = error
+            if events.isEmpty { throw error }
         }
         if offset > 4096 && offset * 2 > buffer.count {
             buffer.removeFirst(offset)

@@ -214,6 +214,11 @@ final class WebSocketLoop: @unchecked Sendable {
                 }
             }
         }
+        // Frames before a violation in the same read were handled; now fail.
+        if let failure = ws.parser.failure {
+            ws.close(failure.code, reason: failure.reason)
+            closing.insert(ws.fd)
+        }
     }
 
     private func flush(_ ws: WebSocket) {

@@ -1,0 +1,70 @@
+import HTTPServer
+import JSON
+
+/// `/api/session`: the dashboard signs in with a token once and then carries an
+/// `HttpOnly; SameSite=Strict` cookie instead (the page never keeps the token).
+extension JobRunnerAPI {
+    /// `GET /api/session`: who is signed in (by cookie or bearer token); 401 if nobody.
+    func sessionInfo(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
+        guard let principal = request.attachment as? Principal else { throw AuthPolicy.unauthenticated() }
+        return .json(Self.describe(principal, mode: gate.authenticator.mode).serialized(), headers: [("Cache-Control", "no-store")])
+    }
+
+    /// `POST /api/session` with `{"token": "..."}`: a new session and its cookie.
+    func signIn(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
+        let authenticator = gate.authenticator
+        guard authenticator.mode == .tokens else {
+            throw HTTPError(400, "Authentication is off (no tokens configured, or --auth none): there is nothing to sign in to")
+        }
+        guard let body = try? JSONValue.parse(request.body, limits: JSONLimits(maxBytes: 4096, maxDepth: 4)),
+              case .object(let object) = body else {
+            throw HTTPError(400, "Invalid JSON body")
+        }
+        guard let token = object["token"]?.stringValue, !token.isEmpty else {
+            throw HTTPError(400, "Missing 'token' field: a string")
+        }
+        guard let (id, principal) = authenticator.signIn(token: token) else {
+            throw HTTPError(401, "Invalid token", headers: [("WWW-Authenticate", "Bearer"), ("Cache-Control", "no-store")])
+        }
+        let lifetime = Int(authenticator.sessionLifetime.rounded())
+        var description = Self.describe(principal, mode: .tokens)
+        if case .object(var o) = description {
+            o["expires_in"] = .int(Int64(lifetime))
+            description = .object(o)
+        }
+        return .json(description.serialized(), headers: [
+            ("Set-Cookie", Self.cookie(id, maxAge: lifetime, secure: request.isSecure)),
+            ("Cache-Control", "no-store"),
+        ])
+    }
+
+    /// `DELETE /api/session`: ends the cookie's session (and any WebSocket it
+    /// opened); succeeds also when there was none.
+    func signOut(_ request: HTTPRequest) -> HTTPResponse {
+        gate.authenticator.signOut(request.headers)
+        sockets.revalidate()
+        return .json(Array(#"{"signed_out":true}"#.utf8), headers: [
+            ("Set-Cookie", Self.cookie("", maxAge: 0, secure: request.isSecure)),
+            ("Cache-Control", "no-store"),
+        ])
+    }
+
+    static func cookie(_ value: String, maxAge: Int, secure: Bool) -> String {
+        "\(Authenticator.cookieName)=\(value); Path=/; Max-Age=\(maxAge); HttpOnly; SameSite=Strict" + (secure ? "; Secure" : "")
+    }
+
+    static func describe(_ principal: Principal, mode: Authenticator.Mode) -> JSONValue {
+        let scopes = principal.has(.admin) ? Scope.allCases : principal.scopes.sorted()
+        let via: JSONValue = switch principal.credential {
+        case .open: .null
+        case .token: "token"
+        case .session: "session"
+        }
+        return .object(JSONObject([
+            ("auth", .string(mode.rawValue)),
+            ("name", principal.name.map(JSONValue.string) ?? .null),
+            ("scopes", .array(scopes.map { .string($0.rawValue) })),
+            ("via", via),
+        ]))
+    }
+}
