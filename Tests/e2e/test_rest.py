@@ -239,7 +239,7 @@ def test_help_version_and_bad_flags():
 
 
 def test_port_in_use_is_one_line_and_exit_2(daemon):
-    r = subprocess.run([BINARY, "--port", str(daemon.port)], capture_output=True, text=True, timeout=10)
+    r = subprocess.run([BINARY, "--port", str(daemon.port), "--db", ":memory:"], capture_output=True, text=True, timeout=10)
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "Address already in use" in lines[0]
