@@ -25,7 +25,9 @@ public struct TestClientError: Error, CustomStringConvertible {
 /// Content-Length, chunked and read-until-close bodies. Every read times out
 /// after `timeoutSeconds` so a broken server fails a test instead of hanging it.
 public final class TestHTTPConnection {
-    public let fd: Int32
+    /// -1 once closed: a failed init closes it and deinit must not close the
+    /// number again (by then it may be another thread's new socket).
+    public private(set) var fd: Int32
     public let port: Int
     private var pending: [UInt8] = []
 
@@ -43,12 +45,14 @@ public final class TestHTTPConnection {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard rc == 0 else {
+            let failure = errno
             close(fd)
-            throw TestClientError("connect to port \(port) failed: errno \(errno)")
+            fd = -1
+            throw TestClientError("connect to port \(port) failed: errno \(failure)")
         }
     }
 
-    deinit { close(fd) }
+    deinit { if fd >= 0 { close(fd) } }
 
     public func send(_ bytes: [UInt8]) throws {
         var offset = 0

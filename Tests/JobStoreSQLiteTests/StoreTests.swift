@@ -25,10 +25,13 @@ func commit(_ store: SQLiteJobStore, _ ops: [StoreOp]) throws {
 }
 
 /// A counting semaphore over a pipe (no Dispatch or Foundation needed).
+///
+/// `@unchecked Sendable`: `fds` is written once, in `init`, and only read after;
+/// reads and writes of a pipe are safe from any thread.
 final class Semaphore: @unchecked Sendable {
-    private var fds: [Int32] = [0, 0]
-    init() { pipe(&fds) }
-    deinit { close(fds[0]); close(fds[1]) }
+    private var fds: [Int32] = [-1, -1]
+    init() { _ = pipe(&fds) }
+    deinit { for fd in fds where fd >= 0 { close(fd) } }
     func signal() { var b: UInt8 = 1; _ = write(fds[1], &b, 1) }
     func wait() { var b: UInt8 = 0; _ = read(fds[0], &b, 1) }
 }
