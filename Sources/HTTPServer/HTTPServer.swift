@@ -57,7 +57,6 @@ public final class HTTPServer: Sendable {
             return d
         }) else { return }
         connections.shutdown()
-        let fd = running.daemon.stop()
-        if configuration.listenSocket == nil && fd >= 0 { close(fd) }
+        running.daemon.stop()
     }
 }

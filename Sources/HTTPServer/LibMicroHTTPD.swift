@@ -50,12 +50,12 @@ struct MHDDaemon: @unchecked Sendable {
         return handle.map(MHDDaemon.init(pointer:))
     }
 
-    /// Stops the daemon and returns the listening socket (quiescing hands it
-    /// back, so libmicrohttpd does not close it behind the owner's back), or -1.
-    func stop() -> Int32 {
-        let fd = MHD_quiesce_daemon(pointer)
+    /// Stops the daemon; libmicrohttpd closes the listening socket itself.
+    /// (`MHD_quiesce_daemon` would hand it back, but in 0.9.75 it races the
+    /// thread pool's workers removing it from their epoll sets, and the loser
+    /// aborts the process: "Failed to remove listen FD from epoll set".)
+    func stop() {
         MHD_stop_daemon(pointer)
-        return fd
     }
 }
 
