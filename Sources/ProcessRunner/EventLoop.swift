@@ -24,7 +24,7 @@ final class EventLoop: @unchecked Sendable {
 
     func run() {
         var events = [epoll_event](repeating: epoll_event(), count: 64)
-        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        var chunk = [UInt8](repeating: 0, count: 256 * 1024)
         while true {
             let n = epoll_wait(epoll, &events, Int32(events.count), nextTimeout())
             if n < 0 && errno != EINTR { return }
@@ -88,6 +88,9 @@ final class EventLoop: @unchecked Sendable {
         children[id] = child
         for (slot, fd) in child.pipes.enumerated() {
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            // A chatty job fills a 64 KiB pipe in microseconds; 1 MiB means
+            // fewer wake-ups for both sides (the kernel may grant less).
+            if slot < 2 { _ = fcntl(fd, 1031 /* F_SETPIPE_SZ */, 1 << 20) }
             watch(fd, id, Slot(rawValue: UInt64(slot))!)
         }
         if pidfd >= 0 {
@@ -112,17 +115,22 @@ final class EventLoop: @unchecked Sendable {
         let index = Int(slot.rawValue)
         let fd = child.pipes[index]
         guard fd >= 0 else { return }
+        // The lines of every read of this wake-up go out as one batch.
+        var lines: [String] = []
+        defer { deliver(child, index, lines) }
         for _ in 0..<16 {
             let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n > 0 {
                 if slot == .status {
                     child.status.append(contentsOf: chunk[0..<n])
                 } else {
-                    deliver(child, index, child.splitter[index].feed(chunk[0..<n]))
+                    lines += child.splitter[index].feed(chunk[0..<n])
                 }
                 continue
             }
             if n < 0 && (errno == EAGAIN || errno == EINTR) { return }
+            deliver(child, index, lines)
+            lines = []
             closePipe(child, index)
             if slot == .status && child.reapOnStatusEOF { reap(child) }
             break

@@ -9,10 +9,10 @@ struct LineSplitter {
         var start = bytes.startIndex
         while let nl = bytes[start...].firstIndex(of: UInt8(ascii: "\n")) {
             if partial.isEmpty {
-                lines.append(Self.text(bytes[start..<nl]))
+                Self.cut(bytes[start..<nl], into: &lines)
             } else {
                 partial.append(contentsOf: bytes[start..<nl])
-                lines.append(Self.text(partial[...]))
+                Self.cut(partial[...], into: &lines)
                 partial.removeAll(keepingCapacity: true)
             }
             start = nl + 1
@@ -30,6 +30,16 @@ struct LineSplitter {
         guard !partial.isEmpty else { return [] }
         defer { partial.removeAll() }
         return [Self.text(partial[...])]
+    }
+
+    /// One complete line, in pieces of at most `maxLine` bytes.
+    private static func cut(_ line: ArraySlice<UInt8>, into lines: inout [String]) {
+        var from = line.startIndex
+        while line.endIndex - from > ProcessRunner.maxLine {
+            lines.append(text(line[from..<from + ProcessRunner.maxLine]))
+            from += ProcessRunner.maxLine
+        }
+        lines.append(text(line[from...]))
     }
 
     private static func text(_ bytes: ArraySlice<UInt8>) -> String {
