@@ -10,6 +10,7 @@ import threading
 import time
 
 import pytest
+from playwright.sync_api import sync_playwright
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BINARY = os.path.join(ROOT, os.environ.get("JOBRUNNERD", ".build/release/jobrunnerd"))
@@ -80,3 +81,17 @@ def start_daemon():
     yield start
     for d in started:
         d.stop()
+
+
+# Debian's chromium with the flags the browser tests use (never a downloaded browser).
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One Chromium per test module."""
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()

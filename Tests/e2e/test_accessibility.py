@@ -7,10 +7,10 @@ import re
 import pytest
 import requests
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from conftest import OUTPUT, Daemon
-from test_dashboard import CHROMIUM, FLAGS, Page
+from test_dashboard import Page
 from test_rest import submit, wait_for
 from test_ws_limits import post_jobs
 
@@ -18,13 +18,6 @@ FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", 
 SCHEMES = ["light", "dark"]
 axe = Axe()
 
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield b
-        b.close()
 
 
 def status_of(url, job_id):

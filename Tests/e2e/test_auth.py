@@ -381,7 +381,7 @@ class EvilSite:
 
 def test_dashboard_signs_in_and_another_origin_cannot_use_the_session(secured):
     from playwright.sync_api import expect, sync_playwright
-    from test_dashboard import CHROMIUM, FLAGS
+    from conftest import CHROMIUM, FLAGS
 
     d = secured()
     evil = EvilSite(d.port)
@@ -430,7 +430,7 @@ def test_dashboard_signs_in_and_another_origin_cannot_use_the_session(secured):
 
 def test_read_only_session_hides_the_controls(secured):
     from playwright.sync_api import expect, sync_playwright
-    from test_dashboard import CHROMIUM, FLAGS
+    from conftest import CHROMIUM, FLAGS
 
     d = secured()
     with sync_playwright() as p:

@@ -6,9 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from test_dashboard import CHROMIUM, FLAGS, Page
+from test_dashboard import Page
 from test_rest import submit, wait_for
 from test_ws_limits import post_jobs
 
@@ -16,13 +16,6 @@ from test_ws_limits import post_jobs
 PENDING = 12_000
 CANCELLED = 1_500
 
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture

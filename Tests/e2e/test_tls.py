@@ -212,7 +212,7 @@ def test_bad_certificate_files_stop_the_start():
 
 def test_dashboard_over_https_goes_live_on_wss(tls_daemon):
     from playwright.sync_api import expect, sync_playwright
-    from test_dashboard import CHROMIUM, FLAGS
+    from conftest import CHROMIUM, FLAGS
 
     d = tls_daemon()
     with sync_playwright() as p:
