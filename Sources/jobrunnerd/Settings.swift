@@ -1,6 +1,8 @@
 import Essentials
 import Glibc
 import JSON
+import JobEngine
+import JobQueue
 import JobRunnerAPI
 
 /// A setting that cannot be used; the message names the key and where it came from.
@@ -234,10 +236,7 @@ struct Settings {
         var out: [String: (concurrency: Int?, paused: Bool)] = [:]
         for member in o {
             let name = member.key
-            guard name.utf8.count <= 64, !name.isEmpty, name.utf8.allSatisfy({ c in
-                (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(c) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(c)
-                    || c == UInt8(ascii: "_") || c == UInt8(ascii: "-")
-            }) else { throw ConfigError(message: "invalid queue name '\(name.prefix(64))' in \(path): must match ^[a-z0-9_-]{1,64}$") }
+            guard JobOptions.isQueueName(name) else { throw ConfigError(message: "invalid queue name '\(name.prefix(64))' in \(path): must match ^[a-z0-9_-]{1,64}$") }
             guard case .object(let q) = member.value else { throw ConfigError(message: "invalid 'queues.\(name)' in \(path): must be an object") }
             var entry: (concurrency: Int?, paused: Bool) = (nil, false)
             for field in q {
