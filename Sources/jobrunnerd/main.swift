@@ -171,6 +171,9 @@ for (name, q) in settings.queues {
     }
 }
 
+// The cron arithmetic first: stored schedules catch up, and the config file's
+// get their next run as they are stored.
+engine.startSchedules()
 // Schedules of the config file are created or updated (those made through the
 // API stay as they are); a bad one stops the start, naming it and the field.
 if let configured = settings.schedules {
@@ -198,7 +201,6 @@ if let configured = settings.schedules {
 let configured = DispatchSemaphore(value: 0)
 engine.whenDurable { _ in configured.signal() }
 configured.wait()
-engine.startSchedules()
 
 var apiConfiguration = APIConfiguration(webRoot: webRoot)
 apiConfiguration.maxBodyBytes = settings.maxBody

@@ -9,6 +9,7 @@ import time
 
 import pytest
 import requests
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
 from conftest import ROOT
@@ -99,7 +100,18 @@ def test_live_tail_follows_until_scrolled_up(tab, logd):
     t.shot("logs-live-following")
     # Scrolling up stops following: more lines arrive, the view stays put.
     t.page.locator("#log").hover()
-    t.page.mouse.wheel(0, -100000)
+    # Like a user, keep turning the wheel until the top is reached: on a loaded
+    # machine a batch of lines can land (and be followed) between the wheel event
+    # and the scroll it causes.
+    for _ in range(20):
+        t.page.mouse.wheel(0, -100000)
+        if t.page.locator("#log").evaluate("el => el.scrollTop") == 0:
+            break
+        try:
+            t.page.wait_for_function("() => document.getElementById('log').scrollTop === 0", timeout=1500)
+            break
+        except PlaywrightTimeoutError:
+            continue
     t.page.wait_for_function("() => document.getElementById('log').scrollTop === 0")
     expect(t.page.locator("#log-latest")).to_be_visible()
     before = log_count(t)
