@@ -157,6 +157,9 @@ static inline int cprocess_pipe(int fds[2]) {
     return pipe2(fds, O_CLOEXEC);
 }
 
+/* memrchr needs _GNU_SOURCE too. */
+void *memrchr(const void *s, int c, size_t n);
+
 /* pidfd_open has no glibc wrapper on Debian 12. */
 static inline int cprocess_pidfd_open(pid_t pid) {
     return (int)syscall(SYS_pidfd_open, pid, 0);

@@ -84,11 +84,11 @@ final class CommandRun: Sendable {
     func start(_ runner: ProcessRunner, _ command: Command, ended: @escaping @Sendable (ProcessEnd, StopReason?) -> Void) {
         let context = self.context
         let events = ProcessEvents(
-            output: { [self] stream, lines in
+            output: { [self] stream, lines, dropped in
                 if stream == .stderr, let last = lines.last(where: { !$0.allSatisfy(\.isWhitespace) }) {
                     state.withLock { $0.lastError = last }
                 }
-                context.log(stream == .stdout ? .stdout : .stderr, lines)
+                context.log(stream == .stdout ? .stdout : .stderr, lines, dropped: dropped)
             },
             progress: { [self] lines in
                 for line in lines { protocolLine(line) }

@@ -271,8 +271,8 @@ public final class JobEngine: Sendable {
         if let jobType = registry.type(named: job.type) {
             let context = JobContext(jobID: id, reporter: { percent, message in
                 queue.updateProgress(id, percent: percent, message: message)
-            }, logger: { stream, lines in
-                queue.appendLog(id, stream, lines)
+            }, logger: { stream, lines, dropped in
+                queue.appendLog(id, stream, lines, dropped: dropped)
             })
             // A timeout stops the attempt the way a cancel does (a built-in at its
             // next cancellation point, a command's process group with SIGTERM),

@@ -25,10 +25,10 @@ extension JobType {
 public struct JobContext: Sendable {
     public let jobID: Int64
     private let reporter: @Sendable (Int, String) -> Void
-    private let logger: @Sendable (LogStream, [String]) -> Void
+    private let logger: @Sendable (LogStream, [String], Int) -> Void
 
     public init(jobID: Int64, reporter: @escaping @Sendable (Int, String) -> Void,
-                logger: @escaping @Sendable (LogStream, [String]) -> Void = { _, _ in }) {
+                logger: @escaping @Sendable (LogStream, [String], Int) -> Void = { _, _, _ in }) {
         self.jobID = jobID
         self.reporter = reporter
         self.logger = logger
@@ -38,9 +38,10 @@ public struct JobContext: Sendable {
         reporter(percent, message)
     }
 
-    /// Appends lines to the job's log (kept, bounded, and streamed to watchers).
-    public func log(_ stream: LogStream, _ lines: [String]) {
-        logger(stream, lines)
+    /// Appends lines to the job's log (kept, bounded, and streamed to watchers);
+    /// `dropped` counts lines before these that were let go on the way.
+    public func log(_ stream: LogStream, _ lines: [String], dropped: Int = 0) {
+        logger(stream, lines, dropped)
     }
 }
 

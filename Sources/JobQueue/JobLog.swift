@@ -75,7 +75,8 @@ struct PendingLog {
 
     var isEmpty: Bool { head == lines.count && dropped == 0 }
 
-    mutating func add(_ texts: [String], stream: LogStream, at ts: Double, maxBytes: Int) {
+    mutating func add(_ texts: [String], stream: LogStream, at ts: Double, maxBytes: Int, dropped before: Int = 0) {
+        dropped += before
         for text in texts {
             lines.append((ts, stream, text))
             bytes += text.utf8.count + 1

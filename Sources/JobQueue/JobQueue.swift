@@ -288,14 +288,16 @@ public final class JobQueue: Sendable {
     /// oldest go, counted as dropped) while the job's previous batch is on its
     /// way to the store, so a job writing faster than the store commits is never
     /// slowed and memory stays bounded. Each emitted line takes the job's next
-    /// sequence number; a batch is one `log` event.
+    /// sequence number; a batch is one `log` event. `dropped` counts lines the
+    /// job wrote before these that its writer already let go (they count as
+    /// dropped from the log).
     @discardableResult
-    public func appendLog(_ id: Int64, _ stream: LogStream, _ lines: [String]) -> Bool {
-        guard !lines.isEmpty else { return true }
+    public func appendLog(_ id: Int64, _ stream: LogStream, _ lines: [String], dropped: Int = 0) -> Bool {
+        guard !lines.isEmpty || dropped > 0 else { return true }
         let now = clock.now()
         return transact { q -> (Bool, Change?) in
             guard let job = q.current(id), job.status == .running else { return (false, nil) }
-            q.logBuffer[id, default: PendingLog()].add(lines, stream: stream, at: now, maxBytes: maxLogBytes)
+            q.logBuffer[id, default: PendingLog()].add(lines, stream: stream, at: now, maxBytes: maxLogBytes, dropped: dropped)
             guard !q.logInFlight.contains(id) else { return (true, nil) }
             return (true, logChange(&q, id))
         }

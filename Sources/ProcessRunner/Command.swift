@@ -44,14 +44,16 @@ public enum StopReason: Sendable, Equatable {
 /// What a running process reports. Every callback runs on the runner's I/O
 /// thread, in order for one process; keep them quick (hand the data on).
 public struct ProcessEvents: Sendable {
-    /// Complete lines of stdout or stderr (a line longer than the limit is split).
-    public var output: @Sendable (OutputStream, [String]) -> Void
+    /// Complete lines of stdout or stderr (a line longer than the limit is
+    /// split), and how many lines before them were let go unread (past the
+    /// runner's output budget between two deliveries).
+    public var output: @Sendable (OutputStream, [String], Int) -> Void
     /// Complete lines written to fd 3 (the progress protocol; parsed by the caller).
     public var progress: @Sendable ([String]) -> Void
     /// The end, once the process is gone and its pipes are drained.
     public var ended: @Sendable (ProcessEnd, StopReason?) -> Void
 
-    public init(output: @escaping @Sendable (OutputStream, [String]) -> Void,
+    public init(output: @escaping @Sendable (OutputStream, [String], Int) -> Void,
                 progress: @escaping @Sendable ([String]) -> Void,
                 ended: @escaping @Sendable (ProcessEnd, StopReason?) -> Void) {
         self.output = output

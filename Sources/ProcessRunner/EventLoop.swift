@@ -84,7 +84,8 @@ final class EventLoop: @unchecked Sendable {
             return
         }
         let pidfd = cprocess_pidfd_open(pid)
-        let child = Child(id: id, pid: pid, pidfd: pidfd, pipes: pipes.map(\.read), events: events, command: command)
+        let child = Child(id: id, pid: pid, pidfd: pidfd, pipes: pipes.map(\.read), events: events, command: command,
+                          outputBudget: runner.outputBudget)
         children[id] = child
         for (slot, fd) in child.pipes.enumerated() {
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
@@ -110,41 +111,58 @@ final class EventLoop: @unchecked Sendable {
     // MARK: Output
 
     /// Reads what is there (bounded per wake-up so one chatty job cannot starve
-    /// the others; level-triggered epoll brings us back).
+    /// the others; level-triggered epoll brings us back). Output waits in the
+    /// child's buffers and goes out at most every `deliveryInterval`: at once
+    /// when the job has been quiet, else at the end of the interval.
     private func drain(_ child: Child, _ slot: Slot, _ chunk: inout [UInt8]) {
         let index = Int(slot.rawValue)
         let fd = child.pipes[index]
         guard fd >= 0 else { return }
-        // The lines of every read of this wake-up go out as one batch.
         var lines: [String] = []
-        defer { deliver(child, index, lines) }
         for _ in 0..<16 {
             let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n > 0 {
-                if slot == .status {
-                    child.status.append(contentsOf: chunk[0..<n])
-                } else {
-                    lines += child.splitter[index].feed(chunk[0..<n])
+                switch slot {
+                case .status: child.status.append(contentsOf: chunk[0..<n])
+                case .progress: lines += child.progressLines.feed(chunk[0..<n])
+                default: chunk.withUnsafeBytes { child.outputs[index].append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
                 }
                 continue
             }
-            if n < 0 && (errno == EAGAIN || errno == EINTR) { return }
-            deliver(child, index, lines)
+            if n < 0 && (errno == EAGAIN || errno == EINTR) { break }
+            if !lines.isEmpty { child.events.progress(lines) }
             lines = []
             closePipe(child, index)
             if slot == .status && child.reapOnStatusEOF { reap(child) }
-            break
+            finishIfDone(child)
+            return
         }
-        finishIfDone(child)
+        if !lines.isEmpty { child.events.progress(lines) }
+        if index < 2 { outputArrived(child) }
     }
 
-    private func deliver(_ child: Child, _ index: Int, _ lines: [String]) {
-        guard !lines.isEmpty else { return }
-        switch index {
-        case 0: child.events.output(.stdout, lines)
-        case 1: child.events.output(.stderr, lines)
-        default: child.events.progress(lines)
+    /// Seconds between two deliveries of a job's output: a job writing a
+    /// gigabyte is read at full speed and cut into lines ~50 times a second.
+    static let deliveryInterval = 0.02
+
+    private func outputArrived(_ child: Child) {
+        let now = monotonic()
+        if now >= child.nextDelivery {
+            deliverOutput(child, now)
+        } else if child.flushAt == nil {
+            child.flushAt = child.nextDelivery
         }
+    }
+
+    private func deliverOutput(_ child: Child, _ now: Double) {
+        child.flushAt = nil
+        var delivered = false
+        for index in 0..<2 where child.pipes[index] >= 0 && child.outputs[index].hasLines() {
+            let (lines, dropped) = child.outputs[index].take(final: false)
+            child.events.output(index == 0 ? .stdout : .stderr, lines, dropped)
+            delivered = true
+        }
+        if delivered { child.nextDelivery = now + Self.deliveryInterval }
     }
 
     private func closePipe(_ child: Child, _ index: Int) {
@@ -153,7 +171,17 @@ final class EventLoop: @unchecked Sendable {
         epoll_ctl(epoll, EPOLL_CTL_DEL, fd, nil)
         close(fd)
         child.pipes[index] = -1
-        if index < 3 { deliver(child, index, child.splitter[index].flush()) }
+        switch index {
+        case 0, 1:
+            guard !child.outputs[index].isEmpty else { return }
+            let (lines, dropped) = child.outputs[index].take(final: true)
+            child.events.output(index == 0 ? .stdout : .stderr, lines, dropped)
+        case 2:
+            let rest = child.progressLines.flush()
+            if !rest.isEmpty { child.events.progress(rest) }
+        default:
+            break
+        }
     }
 
     // MARK: The end
@@ -198,6 +226,7 @@ final class EventLoop: @unchecked Sendable {
                 kill(-child.pid, SIGKILL)
                 child.killAt = nil
             }
+            if let f = child.flushAt, now >= f { deliverOutput(child, now) }
             if let d = child.drainUntil, now >= d { finishIfDone(child, force: true) }
         }
     }
@@ -206,7 +235,7 @@ final class EventLoop: @unchecked Sendable {
     private func nextTimeout() -> Int32 {
         var nearest = Double.infinity
         for child in children.values {
-            for d in [child.timeoutAt, child.killAt, child.drainUntil] { if let d { nearest = min(nearest, d) } }
+            for d in [child.timeoutAt, child.killAt, child.drainUntil, child.flushAt] { if let d { nearest = min(nearest, d) } }
         }
         guard nearest.isFinite else { return -1 }
         return Int32(max(0, min((nearest - monotonic()) * 1000 + 1, 3_600_000)))
@@ -221,7 +250,14 @@ final class Child {
     /// Read ends: stdout, stderr, progress (fd 3), status (the supervisor's report); -1 once closed.
     var pipes: [Int32]
     let events: ProcessEvents
-    var splitter = [LineSplitter(), LineSplitter(), LineSplitter()]
+    /// stdout and stderr between deliveries.
+    var outputs: [OutputBuffer]
+    /// When output last went out plus the interval: sooner, output waits.
+    var nextDelivery = 0.0
+    /// When waiting output goes out (nil: none waits).
+    var flushAt: Double?
+    /// The progress protocol's lines (fd 3), each delivered as it completes.
+    var progressLines = LineSplitter()
     var status: [UInt8] = [] {
         didSet { reported = decode(status) }
     }
@@ -236,7 +272,8 @@ final class Child {
     var drainUntil: Double?
     var reapOnStatusEOF = false
 
-    init(id: Int, pid: pid_t, pidfd: Int32, pipes: [Int32], events: ProcessEvents, command: Command) {
+    init(id: Int, pid: pid_t, pidfd: Int32, pipes: [Int32], events: ProcessEvents, command: Command, outputBudget: Int) {
+        self.outputs = [OutputBuffer(budget: outputBudget), OutputBuffer(budget: outputBudget)]
         self.command = command
         self.id = id
         self.pid = pid

@@ -16,6 +16,9 @@ public final class ProcessRunner: Sendable {
     public let killGrace: Double
     /// Longest line kept whole; longer ones are split.
     public static let maxLine = 64 * 1024
+    /// Bytes of a stream's newest lines one delivery carries at most (the job
+    /// log's budget): older ones are let go unread and only counted.
+    public let outputBudget: Int
     /// How long the pipes of an exited process may stay open (a daemonised
     /// grandchild holding them) before they are closed.
     static let drainGrace = 2.0
@@ -32,8 +35,9 @@ public final class ProcessRunner: Sendable {
     }
 
     /// Starts the I/O thread. Throws if the kernel refuses epoll, an eventfd or a thread.
-    public init(killGrace: Double = 5) throws(RunnerError) {
+    public init(killGrace: Double = 5, outputBudget: Int = 1 << 20) throws(RunnerError) {
         self.killGrace = killGrace
+        self.outputBudget = outputBudget
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
         wake = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
         guard epoll >= 0, wake >= 0 else { throw RunnerError("cannot create the process runner's event loop: \(errnoText())") }

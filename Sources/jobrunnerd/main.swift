@@ -129,7 +129,7 @@ do {
 }
 let runner: ProcessRunner
 do {
-    runner = try ProcessRunner(killGrace: settings.killGrace)
+    runner = try ProcessRunner(killGrace: settings.killGrace, outputBudget: settings.maxLogBytes)
 } catch {
     writeStderr("jobrunnerd: \(error.message)\n")
     exit(1)

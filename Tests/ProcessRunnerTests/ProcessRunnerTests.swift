@@ -10,6 +10,8 @@ final class Recording: Sendable {
         var stdout: [String] = []
         var stderr: [String] = []
         var progress: [String] = []
+        /// Lines the runner let go before delivering, stdout and stderr.
+        var dropped = [0, 0]
         var end: (ProcessEnd, StopReason?)?
     }
 
@@ -22,8 +24,9 @@ final class Recording: Sendable {
 
     var events: ProcessEvents {
         ProcessEvents(
-            output: { stream, lines in
+            output: { stream, lines, dropped in
                 self.seen.withLock { s in
+                    s.dropped[stream == .stdout ? 0 : 1] += dropped
                     if stream == .stdout { s.stdout += lines } else { s.stderr += lines }
                 }
                 if stream == .stdout, let onLine = self.onLine { lines.forEach(onLine) }
@@ -152,9 +155,25 @@ func dead(_ pid: pid_t) -> Bool {
         let r = Recording()
         _ = runner.start(sh("seq 1 200000; seq 1 1000 >&2"), events: r.events)
         let seen = await r.finished()
-        #expect(seen.stdout.count == 200_000)
+        // Past the budget between two deliveries the oldest lines may go, counted.
+        #expect(seen.stdout.count + seen.dropped[0] == 200_000)
         #expect(seen.stdout.last == "200000")
+        #expect(seen.stdout.count >= 100_000)
         #expect(seen.stderr.count == 1000)
+    }
+
+    @Test func aFloodKeepsTheNewestLinesInOrderAndCountsTheRest() async throws {
+        let small = try ProcessRunner(killGrace: 0.5, outputBudget: 128 * 1024)
+        let r = Recording()
+        // About 48 MB: far more than one delivery's budget.
+        _ = small.start(sh("seq 1 6000000"), events: r.events)
+        let seen = await r.finished()
+        #expect(seen.stdout.count + seen.dropped[0] == 6_000_000)
+        #expect(seen.stdout.last == "6000000")
+        #expect(seen.dropped[0] > 0)
+        let numbers = seen.stdout.compactMap { Int($0) }
+        #expect(numbers.count == seen.stdout.count)
+        #expect(zip(numbers, numbers.dropFirst()).allSatisfy { $0 < $1 })
     }
 
     @Test func aLongLineIsSplit() async {
