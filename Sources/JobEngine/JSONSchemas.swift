@@ -11,7 +11,8 @@ extension ParameterSpec {
     /// The JSON Schema of this parameter's value.
     public var jsonSchema: JSONValue {
         var o = JSONObject()
-        var notes: [String] = description.isEmpty ? [] : [description]
+        var notes: [String] = []
+        if !description.isEmpty { notes.append(description.hasSuffix(".") ? description : description + ".") }
         switch kind {
         case .integer(let d, let lo, let hi):
             o["type"] = "integer"

@@ -109,10 +109,13 @@ enum OpenAPI {
         return .object(o)
     }
 
-    static let jobID = pathParameter("id", ["type": "integer", "minimum": 1, "maximum": 999_999_999_999_999_999], "The job's id.")
+    static let jobID = pathParameter("id", ["type": "integer", "minimum": 1, "maximum": .int(largestID)], "The job's id.")
     static let queueName = pathParameter("name", ["type": "string", "pattern": "^[a-z0-9_-]{1,64}$"], "The queue's name.")
     static let scheduleName = pathParameter("name", ["type": "string", "pattern": "^[a-z0-9][a-z0-9_.-]{0,63}$"], "The schedule's name.")
-    static let sequence: JSONValue = ["type": "integer", "minimum": 0, "maximum": .int(Int64.max)]
+    static let sequence: JSONValue = ["type": "integer", "minimum": 0, "maximum": .int(largestID)]
+    /// Ids and sequence numbers go up to 2^63-1; the document says 2^53-1, the
+    /// largest integer JavaScript (and so many clients) reads exactly.
+    static let largestID: Int64 = 9_007_199_254_740_991
 
     /// One operation: the scope from `AuthPolicy` and the errors every operation
     /// of its kind can answer besides its own.
@@ -170,8 +173,8 @@ enum OpenAPI {
         let list: [JSONValue] = [
             queryParameter("limit", ["type": "integer", "minimum": 1, "maximum": .int(Int64(JobsQueryParser.maxLimit)), "default": 1000],
                            "Page size."),
-            queryParameter("before_id", ["type": "integer", "minimum": 0, "maximum": .int(Int64.max)], "Only jobs with a smaller id."),
-            queryParameter("after_id", ["type": "integer", "minimum": 0, "maximum": .int(Int64.max)],
+            queryParameter("before_id", ["type": "integer", "minimum": 0, "maximum": .int(largestID)], "Only jobs with a smaller id."),
+            queryParameter("after_id", ["type": "integer", "minimum": 0, "maximum": .int(largestID)],
                            "Only jobs with a larger id; the page is then the oldest matching jobs above it."),
             queryParameter("order", ["type": "string", "enum": ["asc", "desc"], "default": "asc"], "Order within the page."),
             queryParameter("status", ["type": "array", "items": ["type": "string", "enum": statuses]],

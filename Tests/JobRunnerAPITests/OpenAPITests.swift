@@ -174,6 +174,20 @@ private struct Declared: JobType {
         #expect(types?["schema"]?["items"]?["enum"]?.arrayValue?.contains("backup") == true)
     }
 
+    /// JSON Schema's `integer` includes 4.0: the daemon takes it where the
+    /// document says integer, and still refuses a fraction.
+    @Test func integralNumbersAreIntegers() throws {
+        let d = try TestDaemon()
+        let (created, job, _) = try d.call("POST", "/api/jobs", #"{"job_type":"echo","priority":4.0,"max_attempts":2.0,"delay":60}"#)
+        #expect(created == 201 && job["priority"] == 4 && job["max_attempts"] == 2)
+        let (refused, error, _) = try d.call("POST", "/api/jobs", #"{"job_type":"echo","priority":4.5}"#)
+        #expect(refused == 400 && error["error"] == "Invalid 'priority' field: must be an integer from -100 to 100")
+        let (updated, queue, _) = try d.call("PUT", "/api/queues/mail", #"{"concurrency":3.0}"#)
+        #expect(updated == 200 && queue["concurrency"] == 3)
+        let (bad, _, _) = try d.call("PUT", "/api/queues/mail", #"{"concurrency":3.5}"#)
+        #expect(bad == 400)
+    }
+
     @Test func docsPageIsServedFromTheWebRootOr404() throws {
         let d = try TestDaemon()
         let (status, body, _) = try d.call("GET", "/api/docs")
