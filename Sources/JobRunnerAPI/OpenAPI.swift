@@ -426,6 +426,8 @@ enum OpenAPI {
             "description": ["type": ["string", "null"], "description": "A human reading of the cron expression."],
         ], description: "A schedule as stored (docs/schedules.md).")
 
+        // The submission options once each, referred to by every type's submission and schedule.
+        for m in JobOptions.fieldSchemas() { s["Option.\(m.key)"] = m.value }
         var newSchedules: [JSONValue] = []
         var definitions: [JSONValue] = []
         for type in registry.types {
@@ -447,7 +449,7 @@ enum OpenAPI {
         var properties = JSONObject()
         properties["job_type"] = ["const": .string(type.name)]
         properties["params"] = ref("Params.\(type.name)")
-        for m in JobOptions.fieldSchemas() { properties[m.key] = m.value }
+        for m in JobOptions.fieldSchemas() { properties[m.key] = ref("Option.\(m.key)") }
         var required: [JSONValue] = ["job_type"]
         if type.needsParams { required.append("params") }
         return .object([
@@ -462,7 +464,9 @@ enum OpenAPI {
 
     static func scheduleDefinition(_ type: any JobType, nameRequired: Bool) -> JSONValue {
         var options: JSONObject = ["type": "object", "additionalProperties": false]
-        options["properties"] = .object(JobOptions.fieldSchemas(scheduled: true))
+        var fields = JSONObject()
+        for m in JobOptions.fieldSchemas(scheduled: true) { fields[m.key] = ref("Option.\(m.key)") }
+        options["properties"] = .object(fields)
         options["description"] = "Options of the jobs it submits."
         var required: [JSONValue] = nameRequired ? ["name", "cron", "job_type"] : ["cron", "job_type"]
         if type.needsParams { required.append("params") }

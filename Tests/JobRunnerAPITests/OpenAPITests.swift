@@ -120,8 +120,12 @@ private struct Declared: JobType {
         #expect(p["mode"]?["enum"] == ["full", "diff"])
         // Options with the bounds the parser checks.
         let options = try #require(schemas["Submission.backup"]?["properties"])
-        #expect(options["priority"]?["minimum"] == -100 && options["max_attempts"]?["maximum"] == 100)
-        #expect(options["idempotency_key"]?["maxLength"] == 200)
+        #expect(options["priority"] == ["$ref": "#/components/schemas/Option.priority"])
+        #expect(schemas["Option.priority"]?["minimum"] == -100 && schemas["Option.max_attempts"]?["maximum"] == 100)
+        #expect(schemas["Option.idempotency_key"]?["maxLength"] == 200)
+        // A schedule's options are the same, less those that do not apply to scheduled jobs.
+        let scheduled = try #require(schemas["NewSchedule.backup"]?["properties"]?["options"]?["properties"]?.objectValue)
+        #expect(scheduled.keys == ["queue", "priority", "timeout", "max_attempts", "backoff"])
     }
 
     /// The schemas' bounds are the validator's: a value at each bound is
