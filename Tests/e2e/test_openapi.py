@@ -16,7 +16,7 @@ import requests
 from openapi_spec_validator import validate
 from playwright.sync_api import expect
 
-from conftest import OUTPUT, Daemon
+from conftest import BINARY, OUTPUT, Daemon
 from test_rest import finished, submit, wait_for
 
 # Two command types with every kind of param (run with real programs: /bin/echo, /bin/true).
@@ -158,3 +158,30 @@ def test_docs_page_renders_the_contract(browser, contract):
     page.screenshot(path=os.path.join(OUTPUT, "api-docs.png"))
     assert errors == []
     context.close()
+
+
+def test_with_tokens_the_contract_is_open_and_the_refusals_are_documented(tmp_path):
+    token, entry = subprocess.run([BINARY, "token", "new", "viewer", "--scopes", "read"], capture_output=True, text=True,
+                                  check=True).stdout.splitlines()[:2]
+    config = tmp_path / "tokens.json"
+    config.write_text('{"tokens": [%s]}' % entry)
+    d = Daemon("--config", str(config))
+    try:
+        doc = document(d.url)  # no token: the contract is open
+        assert requests.get(f"{d.url}/api/docs").status_code == 200
+        assert doc["paths"]["/api/openapi.json"]["get"]["security"] == [{}]
+        # Each refusal is one the document names for that operation, with its body shape.
+        for method, path, documented, headers, expected in [
+            ("get", "/api/jobs", "/api/jobs", {}, 401),
+            ("post", "/api/jobs", "/api/jobs", {"Authorization": f"Bearer {token}"}, 403),
+            ("put", "/api/queues/mail", "/api/queues/{name}", {"Authorization": f"Bearer {token}"}, 403),
+        ]:
+            r = requests.request(method, d.url + path, headers=headers, json={"job_type": "echo"} if method == "post" else {"paused": True})
+            assert r.status_code == expected, r.text
+            op = doc["paths"][documented][method]
+            assert str(expected) in op["responses"] and set(r.json()) == {"error"}
+            scope = op["x-scope"]
+            assert op["security"] == [{"bearerAuth": [scope]}, {"sessionCookie": [scope]}]
+        assert requests.get(f"{d.url}/api/jobs", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    finally:
+        assert d.stop() == 0, "".join(d.log)
