@@ -35,6 +35,18 @@ public struct Router: Sendable {
         routes.append(Route(method: method, segments: segments, handler: handler, specificity: specificity))
     }
 
+    /// Every route as method and pattern (`GET /api/jobs/:id`), in the order added.
+    public var routeList: [(method: String, pattern: String)] {
+        routes.map { route in
+            (route.method, "/" + route.segments.map { segment in
+                switch segment {
+                case .literal(let text): text
+                case .parameter(let name): ":" + name
+                }
+            }.joined(separator: "/"))
+        }
+    }
+
     public mutating func get(_ pattern: String, _ handler: @escaping HTTPHandler) { add("GET", pattern, handler) }
     public mutating func post(_ pattern: String, _ handler: @escaping HTTPHandler) { add("POST", pattern, handler) }
     public mutating func delete(_ pattern: String, _ handler: @escaping HTTPHandler) { add("DELETE", pattern, handler) }

@@ -35,8 +35,11 @@ public final class JobEngine: Sendable {
     let queue: JobQueue
     /// The job types known now (replaced as a whole when the daemon reloads its
     /// definitions; running jobs keep the type they started with).
-    public var registry: JobRegistry { registryBox.withLock { $0 } }
-    private let registryBox: Mutex<JobRegistry>
+    public var registry: JobRegistry { registryBox.withLock { $0.registry } }
+    /// The job types with a number that grows each time they are replaced, for
+    /// whoever derives something from them once (the OpenAPI document).
+    public var versionedRegistry: (registry: JobRegistry, version: UInt64) { registryBox.withLock { $0 } }
+    private let registryBox: Mutex<(registry: JobRegistry, version: UInt64)>
     public let capacity: Int
 
     private struct WorkerState {
@@ -53,7 +56,7 @@ public final class JobEngine: Sendable {
 
     public init(queue: JobQueue = JobQueue(), registry: JobRegistry = .builtIn, capacity: Int = 3) {
         self.queue = queue
-        self.registryBox = Mutex(registry)
+        self.registryBox = Mutex((registry, 0))
         self.capacity = max(1, capacity)
         queue.onJobsAvailable { [weak self] in self?.pump() }
         queue.setTypeLimits(Self.limits(registry))
@@ -61,7 +64,7 @@ public final class JobEngine: Sendable {
 
     /// Puts a new set of job types in place.
     public func replaceRegistry(_ registry: JobRegistry) {
-        registryBox.withLock { $0 = registry }
+        registryBox.withLock { $0 = (registry, $0.version + 1) }
         queue.setTypeLimits(Self.limits(registry))
     }
 

@@ -39,25 +39,25 @@ extension JobOptions {
             options.queue = name
         }
         if let v = present("priority") {
-            guard case .int(let p) = v, (-100...100).contains(p) else { throw invalid("priority", "must be an integer from -100 to 100") }
+            guard let p = v.wholeNumber, priorityRange.contains(p) else { throw invalid("priority", "must be an integer from -100 to 100") }
             options.priority = Int(p)
         }
         let runAt = present("run_at"), delay = present("delay")
         if runAt != nil && delay != nil { throw invalid("delay", "give either 'run_at' or 'delay', not both") }
         if let v = runAt {
-            guard let t = v.finiteNumber, t >= 0, t < 1e11 else { throw invalid("run_at", "must be a time in epoch seconds") }
+            guard let t = v.finiteNumber, t >= 0, t < latestRunAt else { throw invalid("run_at", "must be a time in epoch seconds") }
             options.runAt = t
         }
         if let v = delay {
-            guard let d = v.finiteNumber, d >= 0, d <= 31_536_000 else { throw invalid("delay", "must be a number of seconds from 0 to 31536000") }
+            guard let d = v.finiteNumber, d >= 0, d <= longestSeconds else { throw invalid("delay", "must be a number of seconds from 0 to 31536000") }
             options.runAt = now + d
         }
         if let v = present("timeout") {
-            guard let t = v.finiteNumber, t > 0, t <= 31_536_000 else { throw invalid("timeout", "must be a number of seconds from more than 0 to 31536000") }
+            guard let t = v.finiteNumber, t > 0, t <= longestSeconds else { throw invalid("timeout", "must be a number of seconds from more than 0 to 31536000") }
             options.timeout = t
         }
         if let v = present("max_attempts") {
-            guard case .int(let n) = v, (1...100).contains(n) else { throw invalid("max_attempts", "must be an integer from 1 to 100") }
+            guard let n = v.wholeNumber, maxAttemptsRange.contains(n) else { throw invalid("max_attempts", "must be an integer from 1 to 100") }
             options.maxAttempts = Int(n)
         }
         if let v = present("backoff") {
@@ -69,20 +69,20 @@ extension JobOptions {
                 backoff.initial = x
             }
             if let m = b["max"] {
-                guard let x = m.finiteNumber, x > 0, x <= 31_536_000 else { throw invalid("backoff", shape) }
+                guard let x = m.finiteNumber, x > 0, x <= longestSeconds else { throw invalid("backoff", shape) }
                 backoff.max = x
             }
             guard backoff.initial <= backoff.max else { throw invalid("backoff", shape) }
             options.backoff = backoff
         }
         if let v = present("idempotency_key") {
-            guard case .string(let key) = v, (1...200).contains(key.count) else {
+            guard case .string(let key) = v, idempotencyKeyLength.contains(key.count) else {
                 throw invalid("idempotency_key", "must be a string of 1 to 200 characters")
             }
             if let header, header != key { throw invalid("idempotency_key", "differs from the Idempotency-Key header") }
             options.idempotencyKey = key
         } else if let header {
-            guard (1...200).contains(header.count) else { throw ValidationError("Invalid Idempotency-Key header: must be 1 to 200 characters") }
+            guard idempotencyKeyLength.contains(header.count) else { throw ValidationError("Invalid Idempotency-Key header: must be 1 to 200 characters") }
             options.idempotencyKey = header
         }
         return options
@@ -109,6 +109,16 @@ extension JobOptions {
 }
 
 extension JSONValue {
+    /// A JSON integer, or a number with no fraction (`4.0`): what JSON Schema
+    /// calls an integer.
+    public var wholeNumber: Int64? {
+        switch self {
+        case .int(let i): i
+        case .double(let d) where d.isFinite && d.rounded() == d && abs(d) < 9e15: Int64(d)
+        default: nil
+        }
+    }
+
     var finiteNumber: Double? {
         switch self {
         case .int(let i): Double(i)

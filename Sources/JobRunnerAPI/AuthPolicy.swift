@@ -30,6 +30,10 @@ public enum AuthPolicy {
         rule("GET", "/api/session", .open),
         rule("POST", "/api/session", .open),
         rule("DELETE", "/api/session", .open),
+        // The API's contract and the page that reads it: what anybody may learn
+        // from the dashboard's own scripts anyway (job types included).
+        rule("GET", "/api/openapi.json", .open),
+        rule("GET", "/api/docs", .open),
         rule("GET", "/api/stats", .scope(.read)),
         rule("GET", "/api/job-types", .scope(.read)),
         rule("GET", "/api/jobs", .scope(.read)),

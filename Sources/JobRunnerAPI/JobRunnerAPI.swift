@@ -21,6 +21,8 @@ public struct APIConfiguration: Sendable {
     public var rateLimiter: RateLimiter?
     /// One line per state-changing WebSocket command (HTTP requests are audited by the server).
     public var audit: (@Sendable (AuditRecord) -> Void)?
+    /// The daemon's version, as `/api/openapi.json` names it.
+    public var version = "0.0.0"
 
     public init(webRoot: String? = nil) {
         self.webRoot = webRoot
@@ -40,6 +42,8 @@ public final class JobRunnerAPI: Sendable {
     let sockets: QueueSocket
     let gate: AuthGate
     private let pinger = Mutex<Task<Void, Never>?>(nil)
+    /// `/api/openapi.json` serialized, and the job types' version it was made from.
+    private let openAPIDocument = Mutex<(version: UInt64, bytes: [UInt8])?>(nil)
     /// Set by `beginShutdown`: new submissions are refused with 503.
     let shuttingDown = Atomic<Bool>(false)
 
@@ -131,6 +135,8 @@ public final class JobRunnerAPI: Sendable {
         r.get("/api/queues") { [self] _ in listQueues() }
         r.put("/api/queues/:name") { [self] req in try updateQueue(req) }
         addScheduleRoutes(&r)
+        r.get("/api/openapi.json") { [self] _ in .json(openAPIBytes()) }
+        r.get("/api/docs") { [self] req in try apiDocsPage(req) }
         r.get("/ws/queue") { [self] req in
             try HTTPResponse.webSocket(req, handler: sockets.handler(for: req.attachment as? Principal, address: req.remoteAddress))
         }
@@ -139,6 +145,24 @@ public final class JobRunnerAPI: Sendable {
     }
 
     // MARK: Handlers
+
+    /// The OpenAPI document for the job types in place now: made once per set of
+    /// types (they change on SIGHUP), outside the lock.
+    func openAPIBytes() -> [UInt8] {
+        let (registry, version) = engine.versionedRegistry
+        if let cached = openAPIDocument.withLock({ $0 }), cached.version == version { return cached.bytes }
+        let bytes = OpenAPI.document(registry: registry, version: configuration.version).serialized()
+        openAPIDocument.withLock { current in
+            if (current?.version ?? 0) <= version { current = (version, bytes) }
+        }
+        return bytes
+    }
+
+    /// `GET /api/docs`: the dashboard's page that renders `/api/openapi.json`.
+    func apiDocsPage(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
+        guard let staticFiles else { throw HTTPError.notFound(request.path) }
+        return try staticFiles.respond(HTTPRequest(method: request.method, path: "/api-docs.html"))
+    }
 
     func stats() -> HTTPResponse {
         var w = JSONWriter()
@@ -285,8 +309,11 @@ public final class JobRunnerAPI: Sendable {
             case ("paused", .bool(let b)): settings.paused = b
             case ("paused", _): throw HTTPError(400, "Invalid 'paused' field: must be true or false")
             case ("concurrency", .null): settings.concurrency = nil
-            case ("concurrency", .int(let n)) where (1...10_000).contains(n): settings.concurrency = Int(n)
-            case ("concurrency", _): throw HTTPError(400, "Invalid 'concurrency' field: must be an integer from 1 to 10000, or null")
+            case ("concurrency", let v):
+                guard let n = v.wholeNumber, (1...10_000).contains(n) else {
+                    throw HTTPError(400, "Invalid 'concurrency' field: must be an integer from 1 to 10000, or null")
+                }
+                settings.concurrency = Int(n)
             default: throw HTTPError(400, "Unknown field: \(member.key.prefix(100)) (known: paused, concurrency)")
             }
         }

@@ -203,6 +203,7 @@ engine.whenDurable { _ in configured.signal() }
 configured.wait()
 
 var apiConfiguration = APIConfiguration(webRoot: webRoot)
+apiConfiguration.version = jobRunnerVersion
 apiConfiguration.maxBodyBytes = settings.maxBody
 apiConfiguration.maxWebSocketMessageBytes = settings.wsMaxMessage
 apiConfiguration.allowedOrigins = settings.allowedOrigins

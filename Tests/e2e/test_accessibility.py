@@ -201,3 +201,34 @@ def test_new_job_form_options(browser, dependable, scheme):
     tab.page.fill("#opt-queue", "uploads")
     check(tab, "form-options", scheme)
     tab.close()
+
+
+class DocsTab:
+    """/api/docs (not the dashboard: no live connection to wait for), console errors recorded."""
+
+    def __init__(self, browser, url, scheme, height):
+        self.context = browser.new_context(viewport={"width": 1280, "height": height}, color_scheme=scheme)
+        self.page = self.context.new_page()
+        self.errors = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.goto(url)
+
+    def close(self):
+        self.context.close()
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_api_docs(browser, busy, scheme):
+    tab = DocsTab(browser, f"{busy.url}/api/docs#op-createJob", scheme, height=1400)
+    expect(tab.page.locator("#op-createJob")).to_have_attribute("open", "")
+    expect(tab.page.locator("#op-createJob .alternatives > li", has_text="form-demo").first).to_be_visible()
+    # One operation with parameters and headers opened too, and the schemas at the end.
+    tab.page.click("#op-listJobs summary")
+    expect(tab.page.locator("#op-listJobs table")).to_be_visible()
+    check(tab, "api-docs", scheme)
+    tab.page.locator("#op-listJobs").scroll_into_view_if_needed()
+    tab.page.screenshot(path=os.path.join(OUTPUT, f"a11y-api-docs-list-{scheme}.png"))
+    tab.page.locator("#models").scroll_into_view_if_needed()
+    tab.page.screenshot(path=os.path.join(OUTPUT, f"a11y-api-docs-models-{scheme}.png"))
+    tab.close()
