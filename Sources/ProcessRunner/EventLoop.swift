@@ -144,6 +144,11 @@ final class EventLoop: @unchecked Sendable {
     /// Seconds between two deliveries of a job's output: a job writing a
     /// gigabyte is read at full speed and cut into lines ~50 times a second.
     static let deliveryInterval = 0.02
+    /// After a delivery that had to let lines go (a job writing more than its
+    /// log keeps, faster than anyone can read it), the next waits longer: its
+    /// watchers see the newest lines four times a second, and the store writes
+    /// a budget's worth of lines that often instead of fifty times.
+    static let floodInterval = 0.25
 
     private func outputArrived(_ child: Child) {
         let now = monotonic()
@@ -157,12 +162,14 @@ final class EventLoop: @unchecked Sendable {
     private func deliverOutput(_ child: Child, _ now: Double) {
         child.flushAt = nil
         var delivered = false
+        var flooded = false
         for index in 0..<2 where child.pipes[index] >= 0 && child.outputs[index].hasLines() {
             let (lines, dropped) = child.outputs[index].take(final: false)
             child.events.output(index == 0 ? .stdout : .stderr, lines, dropped)
             delivered = true
+            flooded = flooded || dropped > 0
         }
-        if delivered { child.nextDelivery = now + Self.deliveryInterval }
+        if delivered { child.nextDelivery = now + (flooded ? Self.floodInterval : Self.deliveryInterval) }
     }
 
     private func closePipe(_ child: Child, _ index: Int) {

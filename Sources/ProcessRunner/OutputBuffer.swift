@@ -87,9 +87,7 @@ struct OutputBuffer {
             // and when no stretch of maxLine bytes before it lacks a `\n`, every
             // line there is shorter than a piece: the count is the `\n`s.
             if let first = Self.newline(in: all, from: cut - 1, to: all.count), Self.noLongLine(all, upTo: first) {
-                var n = 0
-                for b in UnsafeBufferPointer(rebasing: all[0...first]) { n &+= b == 0x0A ? 1 : 0 }
-                return (first + 1, n)
+                return (first + 1, Self.newlines(in: UnsafeBufferPointer(rebasing: all[0...first])))
             }
             var start = 0
             var n = 0
@@ -125,6 +123,33 @@ struct OutputBuffer {
             from += half
         }
         return true
+    }
+
+    /// How many `\n` bytes, 32 at a time: a lane of `v .== newline` is all
+    /// ones (-1) where the byte matches, so subtracting it counts; per-lane
+    /// sums are added up before they can overflow (255 rounds).
+    static func newlines(in bytes: UnsafeBufferPointer<UInt8>) -> Int {
+        guard let base = bytes.baseAddress else { return 0 }
+        let raw = UnsafeRawPointer(base)
+        let newline = SIMD32<UInt8>(repeating: 0x0A)
+        var count = 0
+        var i = 0
+        while i + 32 <= bytes.count {
+            var sums = SIMD32<UInt8>()
+            var rounds = 0
+            while rounds < 255 && i + 32 <= bytes.count {
+                let v = raw.loadUnaligned(fromByteOffset: i, as: SIMD32<UInt8>.self)
+                sums &-= SIMD32<UInt8>(truncatingIfNeeded: unsafeBitCast(v .== newline, to: SIMD32<Int8>.self))
+                i += 32
+                rounds += 1
+            }
+            count += Int(SIMD32<UInt16>(truncatingIfNeeded: sums).wrappedSum())
+        }
+        while i < bytes.count {
+            if bytes[i] == 0x0A { count += 1 }
+            i += 1
+        }
+        return count
     }
 
     private static func newline(in all: UnsafeBufferPointer<UInt8>, from: Int, to: Int) -> Int? {

@@ -68,6 +68,16 @@ import Testing
         #expect(zip(numbers, numbers.dropFirst()).allSatisfy { $0 < $1 })
     }
 
+    @Test func newlinesAreCountedInBlocksAndInTheTail() {
+        for length in [0, 1, 31, 32, 33, 100, 32 * 255, 32 * 256 + 5, 20_000] {
+            var bytes: [UInt8] = (0..<length).map { UInt8(truncatingIfNeeded: $0 * 37) }
+            for i in stride(from: 0, to: length, by: 3) { bytes[i] = 0x0A }
+            if length == 32 * 255 { bytes = [UInt8](repeating: 0x0A, count: length) }
+            let expected = bytes.filter { $0 == 0x0A }.count
+            #expect(bytes.withUnsafeBufferPointer { OutputBuffer.newlines(in: $0) } == expected)
+        }
+    }
+
     @Test func droppedLongLinesCountOncePerPiece() {
         var b = OutputBuffer(budget: 128 * 1024)
         // Three lines of 2.5 pieces each (3 pieces apiece), then a short one, then
