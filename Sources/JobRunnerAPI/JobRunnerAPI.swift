@@ -21,6 +21,9 @@ public struct APIConfiguration: Sendable {
     public var rateLimiter: RateLimiter?
     /// One line per state-changing WebSocket command (HTTP requests are audited by the server).
     public var audit: (@Sendable (AuditRecord) -> Void)?
+    /// Recent webhook deliveries for `GET /api/webhooks/deliveries` (limit,
+    /// before-cursor); nil: the list is empty.
+    public var webhookDeliveries: (@Sendable (Int, Int64?) throws(StoreError) -> [WebhookDeliveryRecord])?
 
     public init(webRoot: String? = nil) {
         self.webRoot = webRoot
@@ -131,6 +134,7 @@ public final class JobRunnerAPI: Sendable {
         r.get("/api/queues") { [self] _ in listQueues() }
         r.put("/api/queues/:name") { [self] req in try updateQueue(req) }
         addScheduleRoutes(&r)
+        addWebhookRoutes(&r)
         r.get("/ws/queue") { [self] req in
             try HTTPResponse.webSocket(req, handler: sockets.handler(for: req.attachment as? Principal, address: req.remoteAddress))
         }
