@@ -15,7 +15,7 @@ extension SQLiteJobStore: WebhookOutboxStore {
             // Rendered here, on the writer thread, not under the queue's lock.
             let body = String(decoding: d.body(), as: UTF8.self)
             try db.run("""
-                INSERT OR IGNORE INTO webhook_deliveries (delivery_id, url, event, job_id, schedule, created_at, body, next_attempt_at)
+                INSERT INTO webhook_deliveries (delivery_id, url, event, job_id, schedule, created_at, body, next_attempt_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """, [.text(d.id), .text(d.url), .text(d.event.rawValue), .int(d.jobID), .optional(d.scheduleName),
                       .double(d.createdAt), .text(body), .double(d.createdAt)])

@@ -164,7 +164,7 @@ public final class SQLiteJobStore: JobStore, Sendable {
                 BEGIN;
                 CREATE TABLE webhook_deliveries (
                     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                    delivery_id TEXT NOT NULL UNIQUE,
+                    delivery_id TEXT NOT NULL,
                     url TEXT NOT NULL,
                     event TEXT NOT NULL,
                     job_id INTEGER,

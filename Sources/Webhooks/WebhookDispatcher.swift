@@ -59,8 +59,12 @@ public final class WebhookDispatcher: Sendable {
     /// its lock is released): memory keeps them; the thread is woken.
     public func committed(_ deliveries: [WebhookDelivery]) {
         outbox.add(deliveries)
-        shared.withLock { $0.woken = true }
-        client.wakeup()
+        // One wake-up until the thread looks again (not one per commit).
+        let asleep = shared.withLock { s -> Bool in
+            defer { s.woken = true }
+            return !s.woken
+        }
+        if asleep { client.wakeup() }
     }
 
     /// A reloaded configuration: new secrets and limits apply to the next
