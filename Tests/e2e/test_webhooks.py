@@ -89,21 +89,23 @@ def test_signed_deliveries_for_completed_failed_and_cancelled(start_daemon, tmp_
 
 
 def test_retried_after_500s_with_the_same_delivery_id(start_daemon, tmp_path):
-    rx = Receiver(answers=[500, 503])
+    rx = Receiver(answers=[500, 307, 503])
     try:
         path = config(tmp_path, [{"url": rx.url, "secret": SECRET, "events": ["job_completed"],
                                   "backoff": {"initial": 0.05, "max": 0.2}}])
         d = start_daemon("--config", path)
         job = requests.post(f"{d.url}/api/jobs", json={"job_type": "prime", "params": {"limit": 10}}).json()
-        got = rx.wait_for(lambda r: len(r) >= 3)
-        assert [answer for _, _, answer in got] == [500, 503, 200]
+        got = rx.wait_for(lambda r: len(r) >= 4)
+        assert [answer for _, _, answer in got] == [500, 307, 503, 200]
+        # A redirect is a failed attempt, not followed.
+        assert all(h[":path"] == "/hook" for h, _, _ in got)
         ids = {h["x-jobrunner-delivery"] for h, _, _ in got}
         bodies = {b for _, b, _ in got}
         assert len(ids) == 1 and len(bodies) == 1            # the same delivery, byte for byte
-        assert [h["x-jobrunner-attempt"] for h, _, _ in got] == ["1", "2", "3"]
+        assert [h["x-jobrunner-attempt"] for h, _, _ in got] == ["1", "2", "3", "4"]
         assert json.loads(got[0][1])["job"]["id"] == job["id"]
         row = wait_until(lambda: [x for x in deliveries(d)["deliveries"] if x["status"] == "delivered"], what="delivered")[0]
-        assert row["attempts"] == 3 and row["last_status"] == 200
+        assert row["attempts"] == 4 and row["last_status"] == 200
     finally:
         rx.close()
 
@@ -260,3 +262,19 @@ def test_deliveries_list_pages_and_validates(start_daemon, tmp_path):
             assert r.status_code == 400 and "error" in r.json(), bad
     finally:
         rx.close()
+
+
+def test_the_deliveries_list_needs_admin(start_daemon, tmp_path):
+    def token(name, scopes):
+        out = subprocess.run([BINARY, "token", "new", name, "--scopes", scopes], capture_output=True, text=True, check=True)
+        secret, entry = out.stdout.splitlines()
+        return secret, json.loads(entry)
+    reader, reader_entry = token("reader", "read")
+    admin, admin_entry = token("boss", "admin")
+    d = start_daemon("--config", config(tmp_path, [], tokens=[reader_entry, admin_entry]))
+    url = f"{d.url}/api/webhooks/deliveries"
+    assert requests.get(url).status_code == 401
+    r = requests.get(url, headers={"Authorization": f"Bearer {reader}"})
+    assert r.status_code == 403 and "error" in r.json()
+    r = requests.get(url, headers={"Authorization": f"Bearer {admin}"})
+    assert r.status_code == 200 and r.json() == {"deliveries": [], "next_before": None}

@@ -28,13 +28,17 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 with receiver.cond:
                     answer = receiver.answers.pop(0) if receiver.answers else receiver.default
-                    receiver.received.append(({k.lower(): v for k, v in self.headers.items()}, body, answer))
+                    headers = {k.lower(): v for k, v in self.headers.items()}
+                    headers[":path"] = self.path
+                    receiver.received.append((headers, body, answer))
                     receiver.cond.notify_all()
                 if answer == "hang":
                     receiver.release.wait()
                     self.close_connection = True
                     return
                 self.send_response(answer)
+                if 300 <= answer < 400:
+                    self.send_header("Location", "/elsewhere")
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")
