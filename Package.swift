@@ -102,7 +102,7 @@ let package = Package(
         .testTarget(name: "JobQueueTests", dependencies: ["JobQueue", "JSON", "JobTestSupport"], swiftSettings: settings),
         .testTarget(name: "JobEngineTests", dependencies: ["JobEngine", "JobQueue", "JSON"], swiftSettings: settings),
         .testTarget(name: "JobStoreSQLiteTests", dependencies: ["JobStoreSQLite", "JobQueue", "JobEngine", "JSON", "JobTestSupport"], swiftSettings: settings),
-        .testTarget(name: "WebhooksTests", dependencies: ["Webhooks", "CurlClient", "JobQueue", "JobStoreSQLite", "JSON", "JobTestSupport"], swiftSettings: settings),
+        .testTarget(name: "WebhooksTests", dependencies: ["Webhooks", "CurlClient", "JobQueue", "JobStoreSQLite", "JSON", "HTTPServer"], swiftSettings: settings),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "HTTPTestSupport", "Essentials"], swiftSettings: settings),
         .testTarget(
             name: "JobRunnerAPITests",
