@@ -48,8 +48,10 @@ public final class WebhookDispatcher: Sendable {
 
     /// The queue's side: routes from the endpoints, the payload renderer, and
     /// this dispatcher hearing of committed deliveries.
-    public func hook(renderer: @escaping WebhookRenderer) -> WebhookHook {
-        let routes = shared.withLock { $0.endpoints.map(\.route) }
+    /// `endpoints`: those the routes come from (default: the current ones; on a
+    /// reload the new ones, installed in the queue before `replaceEndpoints`).
+    public func hook(renderer: @escaping WebhookRenderer, endpoints: [WebhookEndpoint]? = nil) -> WebhookHook {
+        let routes = (endpoints ?? shared.withLock { $0.endpoints }).map(\.route)
         return WebhookHook(routes: routes, renderer: renderer) { [self] deliveries in committed(deliveries) }
     }
 

@@ -323,8 +323,10 @@ while sigwait(&signals, &received) == 0 {
                 logger.log(.warning, "SIGHUP: tokens take effect after a restart (this daemon started without authentication)")
             }
             if fresh.webhooks != settings.webhooks {
+                // The queue first: from here on no delivery is made for a removed URL,
+                // and those made before are ended by the dispatcher's reconfiguration.
+                queue.setWebhooks(fresh.webhooks.isEmpty ? nil : webhooks.hook(renderer: JobRunnerAPI.webhookBody, endpoints: fresh.webhooks))
                 webhooks.replaceEndpoints(fresh.webhooks)
-                queue.setWebhooks(fresh.webhooks.isEmpty ? nil : webhooks.hook(renderer: JobRunnerAPI.webhookBody))
                 settings.webhooks = fresh.webhooks
                 logger.log(.info, "SIGHUP: \(fresh.webhooks.count) webhook endpoints loaded")
             }
