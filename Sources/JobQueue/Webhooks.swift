@@ -145,7 +145,8 @@ public struct WebhookAttempt: Sendable, Equatable {
 public protocol WebhookOutboxStore: JobStore {
     /// Pending deliveries to `url`, the earliest next attempt first.
     func dueWebhookDeliveries(url: String, limit: Int) throws(StoreError) -> [WebhookDeliveryRecord]
-    /// The newest deliveries (any status) with `seq` below `before`, newest first.
+    /// The newest deliveries (any status) with `seq` below `before`, newest first
+    /// (their bodies may be left empty: the list does not show them).
     func webhookDeliveries(limit: Int, before: Int64?) throws(StoreError) -> [WebhookDeliveryRecord]
 }
 

@@ -53,11 +53,18 @@ extension SQLiteJobStore: WebhookOutboxStore {
     public func webhookDeliveries(limit: Int, before: Int64?) throws(StoreError) -> [WebhookDeliveryRecord] {
         try read { db throws(SQLiteError) in
             var out: [WebhookDeliveryRecord] = []
-            try db.run("SELECT \(Self.webhookColumns) FROM webhook_deliveries WHERE seq < ? ORDER BY seq DESC LIMIT ?",
+            // The list shows no bodies: none is read.
+            try db.run("SELECT \(Self.listColumns) FROM webhook_deliveries WHERE seq < ? ORDER BY seq DESC LIMIT ?",
                        [.int(before ?? Int64.max), .int(Int64(limit))]) { row in out.append(Self.delivery(row)) }
             return out
         }
     }
+
+    /// The column list with an empty body in place of the stored one.
+    static let listColumns = """
+        seq, delivery_id, url, event, job_id, schedule, created_at, '', status, attempts, next_attempt_at,
+        last_attempt_at, last_http_status, last_error
+        """
 
     static func delivery(_ row: SQLiteRow) -> WebhookDeliveryRecord {
         WebhookDeliveryRecord(
