@@ -278,3 +278,25 @@ def test_the_deliveries_list_needs_admin(start_daemon, tmp_path):
     assert r.status_code == 403 and "error" in r.json()
     r = requests.get(url, headers={"Authorization": f"Bearer {admin}"})
     assert r.status_code == 200 and r.json() == {"deliveries": [], "next_before": None}
+
+
+def test_a_failed_attempt_with_attempts_left_is_job_retrying(start_daemon, tmp_path):
+    rx = Receiver()
+    try:
+        path = config(tmp_path, [{"url": rx.url, "secret": SECRET, "events": ["job_retrying", "job_failed"]}],
+                      job_types=[{"name": "boom", "command": ["/bin/false"]}])
+        d = start_daemon("--config", path)
+        job = requests.post(f"{d.url}/api/jobs", json={"job_type": "boom", "max_attempts": 2,
+                                                       "backoff": {"initial": 0.05, "max": 0.05}}).json()
+        got = rx.wait_for(lambda r: len(r) >= 2)
+        # Two deliveries (possibly in either order: each goes out on its own).
+        by_event = {p["event"]: p for p in (json.loads(body) for _, body, _ in got)}
+        assert set(by_event) == {"job_retrying", "job_failed"} and len(got) == 2
+        assert all(p["job"]["id"] == job["id"] for p in by_event.values())
+        retrying = by_event["job_retrying"]["job"]
+        assert retrying["status"] == "pending" and retrying["attempt"] == 2 and retrying["run_at"] is not None
+        assert len(retrying["errors"]) == 1
+        failed = by_event["job_failed"]["job"]
+        assert failed["status"] == "failed" and len(failed["errors"]) == 2
+    finally:
+        rx.close()
