@@ -44,6 +44,13 @@ let package = Package(
             pkgConfig: "libsystemd",
             providers: [.apt(["libsystemd-dev"])]
         ),
+        // libcurl (GnuTLS flavour) for webhook POSTs, and GnuTLS's HMAC for their signatures.
+        .systemLibrary(
+            name: "CCurl",
+            path: "Modules/CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-gnutls-dev", "libgnutls28-dev"])]
+        ),
         // fork/exec of a job's supervisor: only async-signal-safe C between the two.
         .systemLibrary(name: "CProcess", path: "Modules/CProcess"),
         // The monotonic clock, log levels and a checked thread launcher: shared by
@@ -61,6 +68,10 @@ let package = Package(
         // The SQLite adapter behind JobQueue's JobStore protocol.
         .target(name: "JobStoreSQLite", dependencies: ["JobQueue", "JSON", "CSQLite", "Essentials"], swiftSettings: settings),
         .target(name: "HTTPServer", dependencies: ["CMicroHTTPD", "CEpoll", "Essentials"], swiftSettings: settings),
+        // The thin libcurl adapter: many POSTs on one thread (multi interface), HMAC-SHA256.
+        .target(name: "CurlClient", dependencies: ["CCurl"], swiftSettings: settings),
+        // Webhooks: config, signatures, the outbox and the one delivery thread.
+        .target(name: "Webhooks", dependencies: ["CurlClient", "JobQueue", "JSON", "Essentials"], swiftSettings: settings),
         .target(
             name: "JobRunnerAPI",
             dependencies: ["HTTPServer", "JobEngine", "JobQueue", "JSON"],
@@ -70,7 +81,7 @@ let package = Package(
             name: "jobrunnerd",
             dependencies: [
                 "JobRunnerAPI", "HTTPServer", "JobEngine", "JobQueue", "JobStoreSQLite", "Systemd", "JSON", "Essentials",
-                "CommandJobs", "ProcessRunner",
+                "CommandJobs", "ProcessRunner", "Webhooks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: settings
@@ -91,6 +102,7 @@ let package = Package(
         .testTarget(name: "JobQueueTests", dependencies: ["JobQueue", "JSON", "JobTestSupport"], swiftSettings: settings),
         .testTarget(name: "JobEngineTests", dependencies: ["JobEngine", "JobQueue", "JSON"], swiftSettings: settings),
         .testTarget(name: "JobStoreSQLiteTests", dependencies: ["JobStoreSQLite", "JobQueue", "JobEngine", "JSON", "JobTestSupport"], swiftSettings: settings),
+        .testTarget(name: "WebhooksTests", dependencies: ["Webhooks", "CurlClient", "JobQueue", "JobStoreSQLite", "JSON", "HTTPServer"], swiftSettings: settings),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "HTTPTestSupport", "Essentials"], swiftSettings: settings),
         .testTarget(
             name: "JobRunnerAPITests",

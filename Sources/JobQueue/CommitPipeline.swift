@@ -36,6 +36,9 @@ struct Change: Sendable {
     var logs: (id: Int64, lines: [LogLine], dropped: Int)?
     /// The job whose log batch this is (the next batch waits for it).
     var logOf: Int64?
+    /// Webhook deliveries decided with this change (written with it; handed to
+    /// the delivery thread once committed).
+    var webhooks: [WebhookDelivery] = []
     /// Runs after the change is applied and its events published, or on failure.
     var done: (@Sendable (Result<Void, StoreError>) -> Void)?
 }
@@ -50,6 +53,8 @@ struct Locked: ~Copyable {
     var completions: [@Sendable () -> Void] = []
     /// Whether jobs joined the queue since the worker was last told.
     var joined = false
+    /// Webhook routes and delivery ids (`Webhooks.swift`); nil: none configured.
+    var webhooks: WebhookState?
 }
 
 /// The commit pipeline: the order is fixed under the lock, the store is called
@@ -61,8 +66,9 @@ extension JobQueue {
     func transact<R>(_ decide: (inout QueueState) -> (R, Change?)) -> R {
         let durable = store != nil
         let result = state.withLock { l -> R in
-            let (r, change) = decide(&l.q)
-            if let change {
+            let (r, decided) = decide(&l.q)
+            if var change = decided {
+                if l.webhooks != nil { addWebhooks(&l, &change) }
                 if durable { l.outgoing.append(change) } else { apply(&l, change) }
             }
             return r
@@ -112,7 +118,9 @@ extension JobQueue {
                 // task reported meanwhile.
                 if let id = change.cancelOf, let entry = l.q.cancelling.removeValue(forKey: id),
                    let end = entry.finish, let job = l.q.current(id), job.status == .running {
-                    l.outgoing.append(finishChange(&l.q, job, end))
+                    var finish = finishChange(&l.q, job, end)
+                    if l.webhooks != nil { addWebhooks(&l, &finish) }
+                    l.outgoing.append(finish)
                 }
                 if let id = change.logOf { l.q.logInFlight.remove(id) }
                 switch change.effect {
@@ -190,6 +198,10 @@ extension JobQueue {
             }
         }
         for event in change.events { hub.record(event) }
+        if !change.webhooks.isEmpty, let committed = l.webhooks?.hook.committed {
+            let deliveries = change.webhooks
+            l.completions.append { committed(deliveries) }
+        }
         if let done = change.done { l.completions.append { done(.success(())) } }
     }
 

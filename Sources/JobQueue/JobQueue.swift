@@ -52,8 +52,9 @@ public final class JobQueue: Sendable {
     /// A queue over a durable store: loads its jobs. Jobs found running were
     /// interrupted by a stop; they are recorded as failed, and committed, before
     /// this returns.
+    /// `webhooks` (when given) already hears of jobs recorded as interrupted.
     public init(store: any JobStore, recentFinishedLimit: Int = 1000, maxLogBytes: Int = 1 << 20,
-                clock: any QueueClock = SystemClock()) throws(StoreError) {
+                clock: any QueueClock = SystemClock(), webhooks: WebhookHook? = nil) throws(StoreError) {
         self.store = store
         self.clock = clock
         self.recentFinishedLimit = recentFinishedLimit
@@ -62,6 +63,7 @@ public final class JobQueue: Sendable {
         store.onBatchDone { [weak self] in self?.batchDone() }
         let now = clock.now()
         let interrupted = state.withLock { l -> [Int64] in
+            l.webhooks = webhooks.map { WebhookState(hook: $0) }
             l.q.nextID = snapshot.nextID
             l.q.stats = snapshot.stats
             l.q.queueCounts = snapshot.queueCounts

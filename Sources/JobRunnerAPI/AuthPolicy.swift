@@ -56,6 +56,7 @@ public enum AuthPolicy {
         rule("POST", "/api/schedules/:name/pause", .scope(.admin)),
         rule("POST", "/api/schedules/:name/resume", .scope(.admin)),
         rule("POST", "/api/schedules/:name/run", .scope(.admin)),
+        rule("GET", "/api/webhooks/deliveries", .scope(.admin)),
         // WebSocket commands (the handshake needs read).
         rule("WS", "create_job", .scope(.submit), limited: true),
         rule("WS", "cancel_job", .scope(.submit)),

@@ -23,6 +23,9 @@ public struct APIConfiguration: Sendable {
     public var audit: (@Sendable (AuditRecord) -> Void)?
     /// The daemon's version, as `/api/openapi.json` names it.
     public var version = "0.0.0"
+    /// Recent webhook deliveries for `GET /api/webhooks/deliveries` (limit,
+    /// before-cursor); nil: the list is empty.
+    public var webhookDeliveries: (@Sendable (Int, Int64?) throws(StoreError) -> [WebhookDeliveryRecord])?
 
     public init(webRoot: String? = nil) {
         self.webRoot = webRoot
@@ -137,6 +140,7 @@ public final class JobRunnerAPI: Sendable {
         addScheduleRoutes(&r)
         r.get("/api/openapi.json") { [self] _ in .json(openAPIBytes()) }
         r.get("/api/docs") { [self] req in try apiDocsPage(req) }
+        addWebhookRoutes(&r)
         r.get("/ws/queue") { [self] req in
             try HTTPResponse.webSocket(req, handler: sockets.handler(for: req.attachment as? Principal, address: req.remoteAddress))
         }

@@ -59,6 +59,7 @@ enum OpenAPI {
         "schedules": "Cron schedules that submit jobs.",
         "status": "Counts, worker figures, liveness and readiness.",
         "session": "The dashboard's sign-in with a token.",
+        "webhooks": "Deliveries of the webhooks the config file declares.",
         "meta": "This document, its reader and the WebSocket upgrade.",
     ]
 
@@ -285,6 +286,14 @@ enum OpenAPI {
             operation("DELETE", "/api/session", id: "signOut", tag: "session", summary: "End the cookie's session",
                       responses: ["200": response("Signed out (also when there was no session).",
                                                    ["type": "object", "required": ["signed_out"], "properties": ["signed_out": ["const": true]]])]),
+            operation("GET", "/api/webhooks/deliveries", id: "listWebhookDeliveries", tag: "webhooks", summary: "Recent webhook deliveries, newest first",
+                      description: "Each delivery with its attempts and last answer (the body sent is not shown). Follow `next_before` for older ones.",
+                      parameters: [queryParameter("limit", ["type": "integer", "minimum": 1, "maximum": .int(Int64(JobRunnerAPI.maxDeliveriesLimit)), "default": 100], "Page size."),
+                                   queryParameter("before", ["type": "integer", "minimum": 1, "maximum": .int(largestID)], "The previous page's `next_before`.")],
+                      responses: ["200": response("A page of deliveries.", object(["deliveries": ["type": "array", "items": ref("WebhookDelivery")],
+                                                                                   "next_before": ["type": ["integer", "null"]]])),
+                                  "400": error("A bad limit or cursor."),
+                                  "503": error("Storage unavailable.")]),
             operation("GET", "/api/openapi.json", id: "getOpenAPI", tag: "meta", summary: "This document",
                       responses: ["200": response("OpenAPI 3.1, with this daemon's job types.", ["type": "object"])]),
             operation("GET", "/api/docs", id: "getAPIDocs", tag: "meta", summary: "A page that renders this document",
@@ -389,6 +398,14 @@ enum OpenAPI {
                                    "is_running": ["type": "boolean"]])
         s["Stats"] = object(["queue": ref("QueueStats"), "worker": ref("WorkerStats"),
                              "clients": object(["sse": count, "websocket": count])], required: ["queue", "worker"])
+        let optionalTime: JSONValue = ["type": ["number", "null"]]
+        s["WebhookDelivery"] = object(["seq": ["type": "integer"], "id": ["type": "string"], "url": ["type": "string"],
+                                       "event": ["type": "string", "enum": .array(WebhookEvent.allCases.map { .string($0.rawValue) })],
+                                       "job_id": ["type": ["integer", "null"]], "schedule": ["type": ["string", "null"]],
+                                       "status": ["type": "string", "enum": .array(WebhookDeliveryStatus.allCases.map { .string($0.rawValue) })],
+                                       "attempts": count, "created_at": ["type": "number"], "last_attempt_at": optionalTime,
+                                       "next_attempt_at": optionalTime, "last_status": ["type": ["integer", "null"]],
+                                       "last_error": ["type": ["string", "null"]]])
         s["Readiness"] = object(["status": ["type": "string", "enum": ["ready", "not ready"]], "error": ["type": "string"],
                                  "reasons": ["type": "array", "items": ["type": "string"]]], required: ["status"])
         s["Queue"] = object(["name": ["type": "string"], "paused": ["type": "boolean"],

@@ -17,7 +17,7 @@ public final class SQLiteJobStore: JobStore, Sendable {
     }
 
     /// The schema version this build writes; a newer file is refused.
-    public static let schemaVersion = 4
+    public static let schemaVersion = 6
 
     private struct Entry {
         let ops: [StoreOp]
@@ -154,6 +154,33 @@ public final class SQLiteJobStore: JobStore, Sendable {
                 CREATE INDEX jobs_schedule ON jobs(schedule, id) WHERE schedule IS NOT NULL;
                 CREATE TABLE schedules (name TEXT PRIMARY KEY, body TEXT NOT NULL);
                 PRAGMA user_version = 4;
+                COMMIT;
+                """)
+        }
+        if version < 6 {
+            // Webhooks: the outbox (SQLiteJobStore+Webhooks.swift). A delivery is
+            // written in the transaction of the transition it reports.
+            try db.execute("""
+                BEGIN;
+                CREATE TABLE webhook_deliveries (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    delivery_id TEXT NOT NULL,
+                    url TEXT NOT NULL,
+                    event TEXT NOT NULL,
+                    job_id INTEGER,
+                    schedule TEXT,
+                    created_at REAL NOT NULL,
+                    body TEXT NOT NULL,
+                    status TEXT NOT NULL DEFAULT 'pending',
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    next_attempt_at REAL,
+                    last_attempt_at REAL,
+                    last_http_status INTEGER,
+                    last_error TEXT
+                );
+                CREATE INDEX webhook_deliveries_due ON webhook_deliveries(url, next_attempt_at) WHERE status = 'pending';
+                CREATE INDEX webhook_deliveries_done ON webhook_deliveries(seq) WHERE status != 'pending';
+                PRAGMA user_version = 6;
                 COMMIT;
                 """)
         }
@@ -439,6 +466,8 @@ public final class SQLiteJobStore: JobStore, Sendable {
             }
             for job in removed { try db.run("DELETE FROM job_logs WHERE job_id = ?", [.int(job.id)]) }
             report(removed)
+        case .webhookOutbox, .webhookAttempt, .webhookMaintenance:
+            try applyWebhookOp(op, db)
         }
     }
 
@@ -525,7 +554,7 @@ public final class SQLiteJobStore: JobStore, Sendable {
 
     /// Runs a read on a pooled connection, taken out of the pool for the
     /// duration so no lock is held while SQLite works.
-    private func read<R>(_ body: (SQLiteConnection) throws(SQLiteError) -> R) throws(StoreError) -> R {
+    func read<R>(_ body: (SQLiteConnection) throws(SQLiteError) -> R) throws(StoreError) -> R {
         let box = shared.withLock { $0.readers.popLast() }
         do throws(SQLiteError) {
             let reader: ReaderBox

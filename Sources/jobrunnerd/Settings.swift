@@ -4,6 +4,7 @@ import JSON
 import JobEngine
 import JobQueue
 import JobRunnerAPI
+import Webhooks
 
 /// A setting that cannot be used; the message names the key and where it came from.
 struct ConfigError: Error, CustomStringConvertible {
@@ -39,9 +40,9 @@ struct Settings {
         "auth", "session-lifetime", "tls-cert", "tls-key", "rate-limit",
     ]
     /// Structured sections of the config file, beside the flag-named keys.
-    static let sections = ["job_types", "queues", "schedules", "tokens"]
+    static let sections = ["job_types", "queues", "schedules", "tokens", "webhooks"]
     /// What SIGHUP re-reads (the rest needs a restart).
-    static let reloadable: Set<String> = ["log-level", "log-file", "access-log", "retain-finished", "job_types", "job-types-dir", "tokens", "tls-cert", "tls-key"]
+    static let reloadable: Set<String> = ["log-level", "log-file", "access-log", "retain-finished", "job_types", "job-types-dir", "tokens", "tls-cert", "tls-key", "webhooks"]
 
     var host = "127.0.0.1"
     var port = 8080
@@ -75,6 +76,8 @@ struct Settings {
     var queues: [String: (concurrency: Int?, paused: Bool)] = [:]
     /// The config file's `tokens` section (docs/security.md), checked when read.
     var tokens: [TokenEntry] = []
+    /// The config file's `webhooks` section (docs/webhooks.md), checked when read.
+    var webhooks: [WebhookEndpoint] = []
     /// `--auth`: nil means tokens if any are configured, else none (loopback only).
     var auth: Authenticator.Mode?
     var sessionLifetime = 12 * 3600.0
@@ -89,11 +92,15 @@ struct Settings {
         var file: [String: String] = [:]
         var queuesSection: JSONValue?
         var tokenSection: JSONValue?
-        if let configFile { (file, jobTypes, queuesSection, schedules, tokenSection) = try Self.readFile(configFile) }
+        var webhookSection: JSONValue?
+        if let configFile { (file, jobTypes, queuesSection, schedules, tokenSection, webhookSection) = try Self.readFile(configFile) }
         if let queuesSection { queues = try Self.queues(queuesSection, configFile ?? "") }
         if let configFile {
             do { tokens = try TokenEntry.parseSection(tokenSection) } catch {
                 throw ConfigError(message: "invalid 'tokens' in \(configFile): \(error.message)")
+            }
+            do { webhooks = try WebhookEndpoint.parseSection(webhookSection) } catch {
+                throw ConfigError(message: "invalid 'webhooks' in \(configFile): \(error.message)")
             }
         }
         func value(_ key: String) -> (String, String)? {
@@ -181,9 +188,9 @@ struct Settings {
         }
     }
 
-    /// The file's keys as text, and its `job_types`, `queues`, `schedules` and
-    /// `tokens` sections; unknown keys and values of the wrong kind are errors.
-    static func readFile(_ path: String) throws(ConfigError) -> ([String: String], JSONValue?, JSONValue?, JSONValue?, JSONValue?) {
+    /// The file's keys as text, and its `job_types`, `queues`, `schedules`,
+    /// `tokens` and `webhooks` sections; unknown keys and values of the wrong kind are errors.
+    static func readFile(_ path: String) throws(ConfigError) -> ([String: String], JSONValue?, JSONValue?, JSONValue?, JSONValue?, JSONValue?) {
         let bytes: [UInt8]
         do { bytes = try readSmallFile(path) } catch { throw ConfigError(message: "config file \(path): \(error.message)") }
         let root: JSONValue
@@ -196,7 +203,12 @@ struct Settings {
         var queues: JSONValue?
         var schedules: JSONValue?
         var tokens: JSONValue?
+        var webhooks: JSONValue?
         for member in object {
+            if member.key == "webhooks" {
+                webhooks = member.value
+                continue
+            }
             if member.key == "job_types" {
                 jobTypes = member.value
                 continue
@@ -227,7 +239,7 @@ struct Settings {
             default: throw ConfigError(message: "invalid '\(member.key)' in \(path): must be a string, number or boolean")
             }
         }
-        return (out, jobTypes, queues, schedules, tokens)
+        return (out, jobTypes, queues, schedules, tokens, webhooks)
     }
 
     /// `"queues": {"email": {"concurrency": 2, "paused": false}}`.

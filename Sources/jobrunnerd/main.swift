@@ -10,6 +10,7 @@ import JobRunnerAPI
 import JobStoreSQLite
 import ProcessRunner
 import Systemd
+import Webhooks
 
 /// Parses flags; a bad flag is one clear line on stderr and exit code 2.
 func parseOptions() -> Options {
@@ -45,9 +46,16 @@ func defaultWebRoot() -> String {
     return "./www"
 }
 
-/// Opens the durable store (creating its directory) or the in-memory queue.
-func openQueue(_ settings: Settings, _ logger: Logger) -> (JobQueue, SQLiteJobStore?) {
-    guard settings.db != ":memory:" else { return (JobQueue(maxLogBytes: settings.maxLogBytes), nil) }
+/// Opens the durable store (creating its directory) or the in-memory queue,
+/// with the webhook dispatcher over the store's outbox (or one in memory).
+func openQueue(_ settings: Settings, _ logger: Logger) -> (JobQueue, SQLiteJobStore?, WebhookDispatcher) {
+    let log: @Sendable (LogLevel, String) -> Void = { level, message in logger.log(level, message) }
+    guard settings.db != ":memory:" else {
+        let dispatcher = WebhookDispatcher(outbox: MemoryWebhookOutbox(), endpoints: settings.webhooks, log: log)
+        let queue = JobQueue(maxLogBytes: settings.maxLogBytes)
+        if !settings.webhooks.isEmpty { queue.setWebhooks(dispatcher.hook(renderer: JobRunnerAPI.webhookBody)) }
+        return (queue, nil, dispatcher)
+    }
     let directory = settings.db.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
     if !directory.isEmpty && access(directory, F_OK) != 0 {
         var prefix = ""
@@ -65,7 +73,9 @@ func openQueue(_ settings: Settings, _ logger: Logger) -> (JobQueue, SQLiteJobSt
                 logger.log(.info, "storage recovered: commits succeed again")
             }
         }
-        return (try JobQueue(store: store, maxLogBytes: settings.maxLogBytes), store)
+        let dispatcher = WebhookDispatcher(outbox: StoreWebhookOutbox(store: store), endpoints: settings.webhooks, log: log)
+        let hook = settings.webhooks.isEmpty ? nil : dispatcher.hook(renderer: JobRunnerAPI.webhookBody)
+        return (try JobQueue(store: store, maxLogBytes: settings.maxLogBytes, webhooks: hook), store, dispatcher)
     } catch {
         logger.log(.error, error.message)
         if settings.logFile != nil { writeStderr("jobrunnerd: \(error.message)\n") }
@@ -161,7 +171,7 @@ let webRoot = settings.www ?? defaultWebRoot()
 if access(webRoot + "/index.html", R_OK) != 0 {
     logger.log(.warning, "no dashboard at \(webRoot) (index.html missing): the API works, / answers 404; set --www")
 }
-let (queue, store) = openQueue(settings, logger)
+let (queue, store, webhooks) = openQueue(settings, logger)
 let engine = JobEngine(queue: queue, registry: registry, capacity: settings.concurrency)
 // Queues named in the config file start with its settings (API changes to them
 // last until the next start; changes to other queues are kept across restarts).
@@ -215,6 +225,9 @@ apiConfiguration.authenticator = Authenticator(mode: authMode, tokens: settings.
 apiConfiguration.rateLimiter = settings.rateLimit.map { RateLimiter(perSecond: $0) }
 let audit: @Sendable (AuditRecord) -> Void = { record in logger.log(.info, AuthAudit.line(record)) }
 apiConfiguration.audit = audit
+apiConfiguration.webhookDeliveries = { [outbox = webhooks.outbox] limit, before throws(StoreError) in
+    try outbox.recent(limit: limit, before: before)
+}
 var tls: TLSCredentials?
 if let cert = settings.tlsCert, let key = settings.tlsKey {
     do { tls = try TLSCredentials(certificateFile: cert, keyFile: key) } catch {
@@ -268,13 +281,17 @@ if authMode == .open && settings.auth == nil && server.listening?.isLoopback != 
 }
 api.start()
 engine.resume()
+do { try webhooks.start() } catch {
+    logger.log(.error, "cannot start the webhook thread: \(error)")
+    exit(1)
+}
 var pruner = settings.retainFinished.map { Pruner(engine: engine, rule: $0) }
 let notifier = ServiceNotifier(engine: engine)
 
 let shownHost = settings.host.contains(":") ? "[\(settings.host)]" : settings.host
 let scheme = tls == nil ? "http" : "https"
 let place = inherited.isEmpty ? "\(scheme)://\(shownHost):\(server.port)" : "an inherited socket (port \(server.port), \(scheme))"
-logger.log(.info, "listening on \(place) (web root \(webRoot), \(settings.concurrency) job slots, \(configuration.threads) threads, jobs in \(store == nil ? "memory" : settings.db), auth \(authMode == .open ? "none" : "tokens (\(settings.tokens.count))"))")
+logger.log(.info, "listening on \(place) (web root \(webRoot), \(settings.concurrency) job slots, \(configuration.threads) threads, jobs in \(store == nil ? "memory" : settings.db), auth \(authMode == .open ? "none" : "tokens (\(settings.tokens.count))"), \(settings.webhooks.count) webhook endpoints)")
 Systemd.notify("READY=1")
 if authMode == .open && !settings.tokens.isEmpty {
     logger.log(.warning, "--auth none: the \(settings.tokens.count) configured tokens are ignored; anyone who can connect may do anything")
@@ -305,6 +322,14 @@ while sigwait(&signals, &received) == 0 {
                 logger.log(.info, "SIGHUP: \(fresh.tokens.count) tokens loaded" + (revoked.isEmpty ? "" : "; revoked: \(revoked.joined(separator: ", "))"))
             } else if !fresh.tokens.isEmpty && settings.auth == nil {
                 logger.log(.warning, "SIGHUP: tokens take effect after a restart (this daemon started without authentication)")
+            }
+            if fresh.webhooks != settings.webhooks {
+                // The queue first: from here on no delivery is made for a removed URL,
+                // and those made before are ended by the dispatcher's reconfiguration.
+                queue.setWebhooks(fresh.webhooks.isEmpty ? nil : webhooks.hook(renderer: JobRunnerAPI.webhookBody, endpoints: fresh.webhooks))
+                webhooks.replaceEndpoints(fresh.webhooks)
+                settings.webhooks = fresh.webhooks
+                logger.log(.info, "SIGHUP: \(fresh.webhooks.count) webhook endpoints loaded")
             }
             if let tls {
                 do {
@@ -352,6 +377,8 @@ while engine.stats.active > 0 && monotonicNow() < cancelDeadline {
 }
 pruner?.stop()
 notifier.stop()
+// Attempts under way are abandoned (sent again after the next start).
+webhooks.stop()
 // The store first: a change still waiting for its commit is committed and
 // answered truly (never a 503 for a change that then happens anyway).
 store?.close()

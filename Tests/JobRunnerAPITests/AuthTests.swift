@@ -16,6 +16,8 @@ import Testing
         // The literal route wins over the parameter one.
         #expect(access("POST", "/api/jobs/clear-completed") == .scope(.admin))
         #expect(access("POST", "/api/jobs/7/retry") == .scope(.submit))
+        // Webhook deliveries name their URLs (which may carry a key): admin only.
+        #expect(access("GET", "/api/webhooks/deliveries") == .scope(.admin))
         // Unknown API paths: read for GET, admin for the rest.
         #expect(access("GET", "/api/new-thing") == .scope(.read))
         #expect(access("PATCH", "/api/jobs/7") == .scope(.admin))

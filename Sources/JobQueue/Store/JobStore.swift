@@ -27,6 +27,13 @@ public enum StoreOp: Sendable {
     /// inside the transaction (again on a retry); the queue uses the last report
     /// only once the commit succeeded.
     case prune(before: Double?, keep: Int?, report: @Sendable ([PrunedJob]) -> Void)
+    /// Adds a webhook delivery to the outbox (written with the transition it reports).
+    case webhookOutbox(WebhookDelivery)
+    /// Records one delivery attempt's outcome.
+    case webhookAttempt(WebhookAttempt)
+    /// Keeps the newest `keep` delivered or dead deliveries; pending deliveries
+    /// to URLs not in `configured` become dead (their endpoint was removed).
+    case webhookMaintenance(keep: Int, configured: [String], at: Double)
 }
 
 /// A finished job removed by a prune.
