@@ -63,7 +63,7 @@ let package = Package(
         .target(name: "HTTPServer", dependencies: ["CMicroHTTPD", "CEpoll", "Essentials"], swiftSettings: settings),
         .target(
             name: "JobRunnerAPI",
-            dependencies: ["HTTPServer", "JobEngine", "JobQueue", "JSON"],
+            dependencies: ["HTTPServer", "JobEngine", "JobQueue", "JSON", "Essentials"],
             swiftSettings: settings
         ),
         .executableTarget(

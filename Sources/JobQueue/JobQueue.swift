@@ -149,6 +149,30 @@ public final class JobQueue: Sendable {
         state.withLock { $0.q.stats }
     }
 
+    /// Starts keeping the job metrics (`metrics()`); until then applying a change
+    /// costs nothing extra. Jobs pending or running now are counted at once.
+    /// The first `maxQueues` queue names get a label of their own (Metrics.swift).
+    public func enableMetrics(maxQueues: Int = 100) {
+        state.withLock { l in
+            guard !l.q.metrics.enabled else { return }
+            l.q.metrics.enabled = true
+            l.q.metrics.maxQueues = maxQueues
+            for job in l.q.jobs.values where !job.status.isFinished { l.q.metrics.count(existing: job) }
+        }
+    }
+
+    /// The store's commit figures (nil in memory).
+    public var storeMetrics: StoreMetrics? { store?.metrics }
+
+    /// The job metrics and counters, read under one lock; nil while they are off.
+    public func metrics() -> QueueMetricsSnapshot? {
+        state.withLock { l in
+            guard l.q.metrics.enabled else { return nil }
+            return QueueMetricsSnapshot(jobs: l.q.metrics.jobs, runSeconds: l.q.metrics.run,
+                                        pickupSeconds: l.q.metrics.pickup, stats: l.q.stats)
+        }
+    }
+
 
     /// Runs `action` whenever committed pending jobs join the queue (the worker's cue).
     public func onJobsAvailable(_ action: @escaping @Sendable () -> Void) {

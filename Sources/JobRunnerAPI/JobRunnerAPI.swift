@@ -21,6 +21,10 @@ public struct APIConfiguration: Sendable {
     public var rateLimiter: RateLimiter?
     /// One line per state-changing WebSocket command (HTTP requests are audited by the server).
     public var audit: (@Sendable (AuditRecord) -> Void)?
+    /// `--metrics`: serve `GET /metrics` and keep its counters (docs/metrics.md).
+    public var metrics = true
+    /// Queue names that get a label of their own in the metrics; later ones share `~other`.
+    public var metricsMaxQueues = 100
 
     public init(webRoot: String? = nil) {
         self.webRoot = webRoot
@@ -42,6 +46,10 @@ public final class JobRunnerAPI: Sendable {
     private let pinger = Mutex<Task<Void, Never>?>(nil)
     /// Set by `beginShutdown`: new submissions are refused with 503.
     let shuttingDown = Atomic<Bool>(false)
+    /// Requests by route and status, once a router with metrics was made.
+    let httpCounters = Mutex<RequestCounters?>(nil)
+    /// How `/readyz` asks the server's WebSocket I/O loop to answer (`setEventLoopProbe`).
+    let loopProbe = Mutex<(@Sendable (@escaping @Sendable () -> Void) -> Bool)?>(nil)
 
     public init(engine: JobEngine, configuration: APIConfiguration) {
         self.engine = engine
@@ -58,6 +66,13 @@ public final class JobRunnerAPI: Sendable {
             streams.deliver(event)
         }
         engine.observeWorker { stats in sockets.workerChanged(stats) }
+        if configuration.metrics { engine.enableMetrics(maxQueues: configuration.metricsMaxQueues) }
+    }
+
+    /// How `/readyz` checks the server's event loop: `probe` runs its argument on
+    /// that loop's thread (false when the loop is not running).
+    public func setEventLoopProbe(_ probe: @escaping @Sendable (@escaping @Sendable () -> Void) -> Bool) {
+        loopProbe.withLock { $0 = probe }
     }
 
     public convenience init(engine: JobEngine, webRoot: String?, maxBodyBytes: Int = 1 << 20) {
@@ -119,6 +134,11 @@ public final class JobRunnerAPI: Sendable {
         r.get("/api/stats") { [self] _ in stats() }
         r.get("/healthz") { _ in .json(Array(#"{"status":"ok"}"#.utf8)) }
         r.get("/readyz") { [self] _ in readiness() }
+        if configuration.metrics {
+            r.get("/metrics") { [self] _ in metrics() }
+        } else {
+            r.get("/metrics") { _ in throw HTTPError(404, "Metrics are turned off (--metrics off)") }
+        }
         r.get("/api/job-types") { [self] _ in jobTypes() }
         r.get("/api/jobs") { [self] req in try listJobs(req) }
         r.post("/api/jobs") { [self] req in try createJob(req) }
@@ -135,6 +155,10 @@ public final class JobRunnerAPI: Sendable {
             try HTTPResponse.webSocket(req, handler: sockets.handler(for: req.attachment as? Principal, address: req.remoteAddress))
         }
         r.setFallback { [self] req in try fallback(req) }
+        if configuration.metrics {
+            let counters = r.enableCounters()
+            httpCounters.withLock { $0 = counters }
+        }
         return r
     }
 
@@ -156,14 +180,36 @@ public final class JobRunnerAPI: Sendable {
     }
 
     /// `GET /readyz`: 200 while the daemon takes work (the store commits, it is
-    /// not draining), else 503 with the reasons, for load balancers and probes.
+    /// not draining, its event loops answer), else 503 with the reasons, for load
+    /// balancers and probes. The loops are the WebSocket I/O thread and the job
+    /// executor (Swift's task pool); each must run a no-op within
+    /// `ReadinessProbe.deadline`. The answer waits for them with the connection
+    /// suspended, never a thread.
     func readiness() -> HTTPResponse {
-        var reasons: [JSONValue] = []
+        var reasons: [String] = []
         if shuttingDown.load(ordering: .relaxed) { reasons.append("shutting down") }
-        if let failure = engine.storageFailure { reasons.append(.string(failure.message)) }
-        guard !reasons.isEmpty else { return .json(Array(#"{"status":"ready"}"#.utf8)) }
+        if let failure = engine.storageFailure { reasons.append(failure.message) }
+        guard reasons.isEmpty else { return Self.notReady(reasons) }
+        let probe = ReadinessProbe(loops: ["the WebSocket I/O loop", "the job executor"])
+        let pending = PendingAnswer()
+        probe.onEnd { missing in
+            pending.complete(missing.isEmpty ? .json(Array(#"{"status":"ready"}"#.utf8))
+                : Self.notReady(missing.map { "\($0) is not answering" }))
+        }
+        if let loop = loopProbe.withLock({ $0 }) {
+            if !loop({ probe.answered("the WebSocket I/O loop") }) { probe.finish() }
+        } else {
+            probe.answered("the WebSocket I/O loop")  // No server: nothing to ask.
+        }
+        Task.detached { probe.answered("the job executor") }
+        probe.startDeadline()
+        if let ready = pending.takeIfReady() { return ready }
+        return .deferred { responder in pending.deliver(to: responder) }
+    }
+
+    static func notReady(_ reasons: [String]) -> HTTPResponse {
         let body = JSONValue.object(JSONObject([
-            ("status", "not ready"), ("error", reasons[0]), ("reasons", .array(reasons)),
+            ("status", "not ready"), ("error", .string(reasons[0])), ("reasons", .array(reasons.map { .string($0) })),
         ]))
         return .json(body.serialized(), status: 503)
     }

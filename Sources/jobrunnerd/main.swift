@@ -214,6 +214,7 @@ apiConfiguration.authenticator = Authenticator(mode: authMode, tokens: settings.
 apiConfiguration.rateLimiter = settings.rateLimit.map { RateLimiter(perSecond: $0) }
 let audit: @Sendable (AuditRecord) -> Void = { record in logger.log(.info, AuthAudit.line(record)) }
 apiConfiguration.audit = audit
+apiConfiguration.metrics = settings.metrics
 var tls: TLSCredentials?
 if let cert = settings.tlsCert, let key = settings.tlsKey {
     do { tls = try TLSCredentials(certificateFile: cert, keyFile: key) } catch {
@@ -248,6 +249,7 @@ configuration.accessLog = { method, path, status, seconds in
 }
 
 let server = HTTPServer(configuration: configuration, router: api.makeRouter())
+api.setEventLoopProbe { [server] done in server.probeEventLoop(done) }
 do {
     try server.start()
 } catch {
