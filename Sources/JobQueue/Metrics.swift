@@ -41,6 +41,11 @@ public struct Histogram: Sendable, Equatable {
 public struct JobMetricKey: Hashable, Sendable {
     public let queue: String
     public let type: String
+
+    public init(queue: String, type: String) {
+        self.queue = queue
+        self.type = type
+    }
 }
 
 /// Per (queue, type): live jobs (gauges) and transitions since the start (counters).
@@ -57,6 +62,8 @@ public struct JobCounters: Sendable, Equatable {
     public var completed: UInt64 = 0
     public var failed: UInt64 = 0
     public var cancelled: UInt64 = 0
+
+    public init() {}
 }
 
 /// What `/metrics` shows of the queue, read under the queue's lock.

@@ -180,17 +180,17 @@ public final class JobRunnerAPI: Sendable {
     }
 
     /// `GET /readyz`: 200 while the daemon takes work (the store commits, it is
-    /// not draining, its event loops answer), else 503 with the reasons, for load
-    /// balancers and probes. The loops are the WebSocket I/O thread and the job
-    /// executor (Swift's task pool); each must run a no-op within
-    /// `ReadinessProbe.deadline`. The answer waits for them with the connection
-    /// suspended, never a thread.
+    /// not draining, the event loop answers), else 503 with the reasons, for load
+    /// balancers and probes. The HTTP threads answer this request themselves; the
+    /// WebSocket I/O thread must run a no-op within `ReadinessProbe.deadline`.
+    /// The answer waits for it with the connection suspended, never a thread.
+    /// (The job executor is not asked: CPU-bound jobs may rightly keep it busy.)
     func readiness() -> HTTPResponse {
         var reasons: [String] = []
         if shuttingDown.load(ordering: .relaxed) { reasons.append("shutting down") }
         if let failure = engine.storageFailure { reasons.append(failure.message) }
         guard reasons.isEmpty else { return Self.notReady(reasons) }
-        let probe = ReadinessProbe(loops: ["the WebSocket I/O loop", "the job executor"])
+        let probe = ReadinessProbe(loops: ["the WebSocket I/O loop"])
         let pending = PendingAnswer()
         probe.onEnd { missing in
             pending.complete(missing.isEmpty ? .json(Array(#"{"status":"ready"}"#.utf8))
@@ -201,7 +201,6 @@ public final class JobRunnerAPI: Sendable {
         } else {
             probe.answered("the WebSocket I/O loop")  // No server: nothing to ask.
         }
-        Task.detached { probe.answered("the job executor") }
         probe.startDeadline()
         if let ready = pending.takeIfReady() { return ready }
         return .deferred { responder in pending.deliver(to: responder) }
