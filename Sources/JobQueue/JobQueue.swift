@@ -166,11 +166,11 @@ public final class JobQueue: Sendable {
 
     /// The job metrics and counters, read under one lock; nil while they are off.
     public func metrics() -> QueueMetricsSnapshot? {
-        state.withLock { l in
-            guard l.q.metrics.enabled else { return nil }
-            return QueueMetricsSnapshot(jobs: l.q.metrics.jobs, runSeconds: l.q.metrics.run,
-                                        pickupSeconds: l.q.metrics.pickup, stats: l.q.stats)
+        // A copy under the lock (its arrays are shared until the next change), the rest after.
+        let copy = state.withLock { l -> (QueueMetrics, QueueStats)? in
+            l.q.metrics.enabled ? (l.q.metrics, l.q.stats) : nil
         }
+        return copy.map { $0.0.snapshot(stats: $0.1) }
     }
 
 

@@ -92,6 +92,10 @@ public struct QueueMetricsSnapshot: Sendable {
 /// Label values are bounded: the first `maxQueues` queue names and `maxTypes`
 /// type names seen get their own label, later ones share `overflowLabel`
 /// (clients can name queues, so their number is not bounded otherwise).
+///
+/// Figures sit in arrays by slot (one per queue and type) and by type; the slot
+/// of the last job seen is remembered, so a run of jobs of one queue and type
+/// (the common case) costs two string comparisons, no hashing.
 struct QueueMetrics {
     static let overflowLabel = "~other"
 
@@ -100,9 +104,19 @@ struct QueueMetrics {
     var maxTypes = 200
     private var queueLabels: Set<String> = []
     private var typeLabels: Set<String> = []
-    private(set) var jobs: [JobMetricKey: JobCounters] = [:]
-    private(set) var run: [String: Histogram] = [:]
-    private(set) var pickup: [String: Histogram] = [:]
+    /// By slot: its labels, its figures, its type's index.
+    private(set) var keys: [JobMetricKey] = []
+    private(set) var counters: [JobCounters] = []
+    private var slotType: [Int] = []
+    private var slotOf: [JobMetricKey: Int] = [:]
+    /// By type index: its label and histograms.
+    private(set) var types: [String] = []
+    private(set) var run: [Histogram] = []
+    private(set) var pickup: [Histogram] = []
+    private var typeOf: [String: Int] = [:]
+    private var lastQueue = ""
+    private var lastType = ""
+    private var lastSlot = -1
     /// Jobs a client retried: when they became pending again (their pickup starts there).
     private var pendingSince: [Int64: Double] = [:]
 
@@ -115,15 +129,39 @@ struct QueueMetrics {
         return Self.overflowLabel
     }
 
-    private mutating func key(_ job: Job) -> JobMetricKey {
-        JobMetricKey(queue: Self.label(job.queue, &queueLabels, maxQueues), type: Self.label(job.type, &typeLabels, maxTypes))
+    private mutating func slot(_ job: Job) -> Int {
+        if lastSlot >= 0 && job.queue == lastQueue && job.type == lastType { return lastSlot }
+        let key = JobMetricKey(queue: Self.label(job.queue, &queueLabels, maxQueues),
+                               type: Self.label(job.type, &typeLabels, maxTypes))
+        let s: Int
+        if let found = slotOf[key] {
+            s = found
+        } else {
+            s = keys.count
+            slotOf[key] = s
+            keys.append(key)
+            counters.append(JobCounters())
+            if let t = typeOf[key.type] {
+                slotType.append(t)
+            } else {
+                typeOf[key.type] = types.count
+                slotType.append(types.count)
+                types.append(key.type)
+                run.append(Histogram(bounds: Histogram.runSeconds))
+                pickup.append(Histogram(bounds: Histogram.pickupSeconds))
+            }
+        }
+        lastQueue = job.queue
+        lastType = job.type
+        lastSlot = s
+        return s
     }
 
     /// Counts a job in memory as metrics are turned on (pending and running ones are all in memory).
     mutating func count(existing job: Job) {
         switch job.status {
-        case .pending: jobs[key(job), default: JobCounters()].pending += 1
-        case .running: jobs[key(job), default: JobCounters()].running += 1
+        case .pending: counters[slot(job)].pending += 1
+        case .running: counters[slot(job)].running += 1
         default: break
         }
     }
@@ -131,46 +169,58 @@ struct QueueMetrics {
     /// A committed new job.
     mutating func created(_ job: Job) {
         guard enabled else { return }
-        let k = key(job)
-        jobs[k, default: JobCounters()].created += 1
-        jobs[k, default: JobCounters()].pending += 1
+        let s = slot(job)
+        counters[s].created += 1
+        counters[s].pending += 1
     }
 
     /// A committed change of status.
     mutating func moved(from old: Job, to job: Job, now: Double) {
         guard enabled else { return }
-        let k = key(job)
-        var c = jobs[k] ?? JobCounters()
+        let s = slot(job)
+        let t = slotType[s]
         switch old.status {
-        case .pending: c.pending -= 1
+        case .pending: counters[s].pending -= 1
         case .running:
-            c.running -= 1
+            counters[s].running -= 1
             // The attempt ended: as the change says (finished, or the retry's error), else now.
             let end = job.completedAt ?? job.errors.last?.at ?? now
-            if let started = old.startedAt { run[k.type, default: Histogram(bounds: Histogram.runSeconds)].observe(end - started) }
+            if let started = old.startedAt { run[t].observe(end - started) }
         case .completed, .failed, .cancelled: break
         }
         switch job.status {
         case .pending:
-            c.pending += 1
+            counters[s].pending += 1
             if old.status == .running {
-                c.automaticRetries += 1
+                counters[s].automaticRetries += 1
             } else {
-                c.manualRetries += 1
+                counters[s].manualRetries += 1
                 pendingSince[job.id] = now
             }
         case .running:
-            c.running += 1
-            c.attempts += 1
-            let due = pendingSince.removeValue(forKey: job.id) ?? Swift.max(old.createdAt, old.runAt ?? 0)
-            pickup[k.type, default: Histogram(bounds: Histogram.pickupSeconds)].observe((job.startedAt ?? now) - due)
-        case .completed: c.completed += 1
-        case .failed: c.failed += 1
+            counters[s].running += 1
+            counters[s].attempts += 1
+            var due = Swift.max(old.createdAt, old.runAt ?? 0)
+            if !pendingSince.isEmpty, let since = pendingSince.removeValue(forKey: job.id) { due = since }
+            pickup[t].observe((job.startedAt ?? now) - due)
+        case .completed: counters[s].completed += 1
+        case .failed: counters[s].failed += 1
         case .cancelled:
-            c.cancelled += 1
-            pendingSince[job.id] = nil
+            counters[s].cancelled += 1
+            if !pendingSince.isEmpty { pendingSince[job.id] = nil }
         }
-        jobs[k] = c
+    }
+
+    /// The figures by label (built outside the queue's lock from a copy).
+    func snapshot(stats: QueueStats) -> QueueMetricsSnapshot {
+        var jobs: [JobMetricKey: JobCounters] = [:]
+        for (k, c) in zip(keys, counters) { jobs[k] = c }
+        var runSeconds: [String: Histogram] = [:], pickupSeconds: [String: Histogram] = [:]
+        for (i, type) in types.enumerated() {
+            if run[i].count > 0 { runSeconds[type] = run[i] }
+            if pickup[i].count > 0 { pickupSeconds[type] = pickup[i] }
+        }
+        return QueueMetricsSnapshot(jobs: jobs, runSeconds: runSeconds, pickupSeconds: pickupSeconds, stats: stats)
     }
 }
 

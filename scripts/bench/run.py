@@ -921,6 +921,18 @@ def bench_metrics():
     row("POST /api/jobs (memory), metrics on / off",
         f"{statistics.median(got['on']):,.0f}/s vs {statistics.median(got['off']):,.0f}/s", "reported",
         f"ratio {s['median']:.2f} (min {s['min']:.2f}, max {s['max']:.2f})")
+    # The engine alone (no HTTP): the queue's job figures on vs off.
+    n = 100_000 if QUICK else 200_000
+    got = {"on": [], "off": []}
+    for i in range(ROUNDS):
+        for who in (["on", "off"] if i % 2 == 0 else ["off", "on"]):
+            args = [ENGINE_BENCH, str(n), "16"] + (["metrics"] if who == "on" else [])
+            got[who].append(json.loads(subprocess.run(args, capture_output=True, text=True, check=True).stdout)["jobs_per_second"])
+    s = summary([a / b for a, b in zip(got["on"], got["off"])])
+    results["metrics engine on/off"] = {"on": summary(got["on"]), "off": summary(got["off"]), "ratio": s}
+    row(f"engine, {n:,} no-op jobs, metrics on / off",
+        f"{statistics.median(got['on']):,.0f} vs {statistics.median(got['off']):,.0f} jobs/s", "reported",
+        f"ratio {s['median']:.2f} (min {s['min']:.2f}, max {s['max']:.2f})")
 
 
 def main():
