@@ -74,7 +74,7 @@ let package = Package(
         .target(name: "Webhooks", dependencies: ["CurlClient", "JobQueue", "JSON", "Essentials"], swiftSettings: settings),
         .target(
             name: "JobRunnerAPI",
-            dependencies: ["HTTPServer", "JobEngine", "JobQueue", "JSON"],
+            dependencies: ["HTTPServer", "JobEngine", "JobQueue", "JSON", "Essentials"],
             swiftSettings: settings
         ),
         .executableTarget(

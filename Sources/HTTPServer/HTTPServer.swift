@@ -50,6 +50,12 @@ public final class HTTPServer: Sendable {
         connections.startHeartbeat()
     }
 
+    /// Runs `done` on the WebSocket I/O thread at its next turn, to show that the
+    /// loop answers (readiness). False at once when the server is not serving.
+    public func probeEventLoop(_ done: @escaping @Sendable () -> Void) -> Bool {
+        connections.probeWebSocketLoop(done)
+    }
+
     /// Ends open streams, answers deferred requests with 503, and stops the daemon.
     public func stop() {
         guard let running = daemon.withLock({ d -> Running? in

@@ -26,6 +26,8 @@ final class RequestContext: @unchecked Sendable {
     var wasDeferred = false
     /// Set when a 101 was queued: what serves the upgraded connection.
     var upgrade: WebSocketHandler?
+    /// Where the response counts in `RequestCounters` (-1: not known yet).
+    var counterSlot = -1
 
     init(nulInTarget: Bool) { self.nulInTarget = nulInTarget }
 }

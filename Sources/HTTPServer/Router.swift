@@ -11,6 +11,7 @@ public struct Router: Sendable {
 
     private struct Route: Sendable {
         let method: String
+        let pattern: String
         let segments: [Segment]
         let handler: HTTPHandler
         /// Higher is more specific: literals count more than parameters, leftmost first.
@@ -20,6 +21,8 @@ public struct Router: Sendable {
     private var routes: [Route] = []
     private var fallback: HTTPHandler?
     private var preCheck: (@Sendable (inout HTTPRequest) -> HTTPError?)?
+    /// Requests by route and status, once `enableCounters` was called.
+    public private(set) var counters: RequestCounters?
 
     public init() {}
 
@@ -32,7 +35,7 @@ public struct Router: Sendable {
             specificity <<= 1
             if case .literal = s { specificity |= 1 }
         }
-        routes.append(Route(method: method, segments: segments, handler: handler, specificity: specificity))
+        routes.append(Route(method: method, pattern: pattern, segments: segments, handler: handler, specificity: specificity))
     }
 
     /// Every route as method and pattern (`GET /api/jobs/:id`), in the order added.
@@ -51,6 +54,14 @@ public struct Router: Sendable {
     public mutating func post(_ pattern: String, _ handler: @escaping HTTPHandler) { add("POST", pattern, handler) }
     public mutating func delete(_ pattern: String, _ handler: @escaping HTTPHandler) { add("DELETE", pattern, handler) }
     public mutating func put(_ pattern: String, _ handler: @escaping HTTPHandler) { add("PUT", pattern, handler) }
+
+    /// Counts requests by route and status from now on (call after adding the
+    /// routes; those added later count as `other`).
+    public mutating func enableCounters() -> RequestCounters {
+        let c = RequestCounters(routes: routes.map { ($0.method, $0.pattern) })
+        counters = c
+        return c
+    }
 
     /// The handler for paths no route matches (static files, a JSON 404...).
     public mutating func setFallback(_ handler: @escaping HTTPHandler) { fallback = handler }
@@ -81,11 +92,16 @@ public struct Router: Sendable {
     }
 
     public func resolve(method: String, path: String) -> Resolution {
+        resolveRoute(method: method, path: path).resolution
+    }
+
+    /// The resolution and the index of the route that matched (nil: none did).
+    func resolveRoute(method: String, path: String) -> (resolution: Resolution, route: Int?) {
         var path = path
         return path.withUTF8 { utf8 in resolve(method: method, utf8) }
     }
 
-    private func resolve(method: String, _ path: UnsafeBufferPointer<UInt8>) -> Resolution {
+    private func resolve(method: String, _ path: UnsafeBufferPointer<UInt8>) -> (resolution: Resolution, route: Int?) {
         // Segment boundaries of the path, found once, without allocating substrings.
         var bounds: [Range<Int>] = []
         bounds.reserveCapacity(8)
@@ -100,18 +116,21 @@ public struct Router: Sendable {
         // Only the most specific routes that match count: `GET /jobs/clear` is a
         // 405 when `/jobs/clear` exists for POST only, not a match of `/jobs/:id`.
         var best: Route?
+        var bestIndex: Int?
         var allowed: [String] = []
         var top = -1
-        for route in routes where route.segments.count == bounds.count && matches(route.segments, path, bounds) {
+        for (index, route) in routes.enumerated() where route.segments.count == bounds.count && matches(route.segments, path, bounds) {
             if route.specificity > top {
                 top = route.specificity
                 best = nil
+                bestIndex = nil
                 allowed = []
             } else if route.specificity < top {
                 continue
             }
             if route.method == lookup {
                 best = route
+                bestIndex = index
             } else if !allowed.contains(route.method) {
                 allowed.append(route.method)
             }
@@ -123,14 +142,14 @@ public struct Router: Sendable {
                     params[name] = String(decoding: UnsafeBufferPointer(rebasing: path[range]), as: UTF8.self)
                 }
             }
-            return .handler(best.handler, params)
+            return (.handler(best.handler, params), bestIndex)
         }
         if !allowed.isEmpty {
             if allowed.contains("GET") { allowed.append("HEAD") }
-            return .methodNotAllowed(allow: allowed)
+            return (.methodNotAllowed(allow: allowed), nil)
         }
-        if let fallback { return .handler(fallback, [:]) }
-        return .notFound
+        if let fallback { return (.handler(fallback, [:]), nil) }
+        return (.notFound, nil)
     }
 
     private func matches(_ segments: [Segment], _ path: UnsafeBufferPointer<UInt8>, _ bounds: [Range<Int>]) -> Bool {

@@ -8,6 +8,8 @@ import Synchronization
 final class ServerConnections: Sendable {
     let configuration: ServerConfiguration
     let router: Router
+    /// Requests by route and status (nil: not counted).
+    let counters: RequestCounters?
     private let live = Mutex(Book())
     private let heartbeat = Mutex<Task<Void, Never>?>(nil)
     private let webSockets = Mutex<WebSocketLoop?>(nil)
@@ -25,6 +27,7 @@ final class ServerConnections: Sendable {
     init(configuration: ServerConfiguration, router: Router) {
         self.configuration = configuration
         self.router = router
+        self.counters = router.counters
     }
 
     // MARK: A request's calls
@@ -38,6 +41,7 @@ final class ServerConnections: Sendable {
         let version = version.map { String(cString: $0) } ?? ""
         if let error = RequestFraming.refusal(version: version, headers: context.headers, nulInTarget: context.nulInTarget) {
             context.answered = true
+            if let counters { context.counterSlot = counters.otherSlot(method: String(cString: method)) }
             var response = configuration.renderError(error)
             response.headers.append(("Connection", "close"))
             if configuration.accessLog != nil || configuration.auditLog != nil {
@@ -51,7 +55,9 @@ final class ServerConnections: Sendable {
            let declared = Int(length.value), declared > configuration.maxBodyBytes {
             context.tooLarge = true
             context.answered = true
-            return connection.queue(configuration.renderError(tooLarge()), connections: self)
+            let response = configuration.renderError(tooLarge())
+            if let counters { counters.record(slot: counters.otherSlot(method: String(cString: method)), status: response.status) }
+            return connection.queue(response, connections: self)
         }
         return true
     }
@@ -81,6 +87,7 @@ final class ServerConnections: Sendable {
         if context.answered { return true }
         context.answered = true
         if context.tooLarge {
+            if let counters { context.counterSlot = counters.otherSlot(method: String(cString: method)) }
             if configuration.accessLog != nil || configuration.auditLog != nil {
                 context.method = String(cString: method)
                 context.path = String(cString: url)
@@ -99,7 +106,9 @@ final class ServerConnections: Sendable {
         }
         request.isSecure = configuration.tls != nil
         context.body = []
-        let response = dispatch(&request)
+        var route: Int?
+        let response = dispatch(&request, route: &route)
+        if let counters { context.counterSlot = counters.slot(route: route, method: request.method) }
         if configuration.accessLog != nil || (changes && configuration.auditLog != nil) {
             context.method = request.method
             context.path = request.path
@@ -113,10 +122,17 @@ final class ServerConnections: Sendable {
         HTTPError(413, "Request body too large (limit \(configuration.maxBodyBytes) bytes)")
     }
 
-    /// Routes a request; the pre-check may note who is asking on it.
-    func dispatch(_ request: inout HTTPRequest) -> HTTPResponse {
-        if let refusal = router.refusal(of: &request) { return configuration.renderError(refusal) }
-        switch router.resolve(method: request.method, path: request.path) {
+    /// Routes a request; the pre-check may note who is asking on it. `route` is
+    /// the index of the route that matched (for the counters).
+    func dispatch(_ request: inout HTTPRequest, route: inout Int?) -> HTTPResponse {
+        if let refusal = router.refusal(of: &request) {
+            // Refused before routing: still counted under the route it asked for.
+            if counters != nil { route = router.resolveRoute(method: request.method, path: request.path).route }
+            return configuration.renderError(refusal)
+        }
+        let (resolution, index) = router.resolveRoute(method: request.method, path: request.path)
+        route = index
+        switch resolution {
         case .handler(let handler, let params):
             var request = request
             request.pathParameters = params
@@ -139,6 +155,7 @@ final class ServerConnections: Sendable {
     private func send(_ response: HTTPResponse, on connection: MHDConnection, context: RequestContext) -> Bool {
         if case .upgrade(let handler) = response.body { context.upgrade = handler }
         guard case .deferred(let start) = response.body else {
+            if let counters, context.counterSlot >= 0 { counters.record(slot: context.counterSlot, status: response.status) }
             configuration.accessLog?(context.method, context.path, response.status, monotonicNow() - context.arrived)
             if let audit = configuration.auditLog, !context.method.isEmpty, AuditRecord.isStateChanging(context.method) {
                 audit(AuditRecord(identity: context.identity, address: context.address, method: context.method,
@@ -175,6 +192,12 @@ final class ServerConnections: Sendable {
         let loop = try WebSocketLoop(limits: configuration.webSocket, log: configuration.log)
         do { try loop.start() } catch { throw ServerError("cannot start the WebSocket thread: \(error)") }
         webSockets.withLock { $0 = loop }
+    }
+
+    /// Runs `done` on the WebSocket I/O thread at its next turn; false when it is not running.
+    func probeWebSocketLoop(_ done: @escaping @Sendable () -> Void) -> Bool {
+        guard let loop = webSockets.withLock({ $0 }) else { return false }
+        return loop.probe(done)
     }
 
     func stopWebSockets() {

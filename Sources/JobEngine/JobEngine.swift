@@ -183,6 +183,15 @@ public final class JobEngine: Sendable {
 
     public func queueStats() -> QueueStats { queue.stats() }
 
+    /// Turns the job metrics on (see `JobQueue.enableMetrics`).
+    public func enableMetrics(maxQueues: Int = 100) { queue.enableMetrics(maxQueues: maxQueues) }
+
+    /// The store's commit figures (nil in memory).
+    public var storeMetrics: StoreMetrics? { queue.storeMetrics }
+
+    /// The job metrics, or nil while they are off.
+    public func metrics() -> QueueMetricsSnapshot? { queue.metrics() }
+
     /// Bytes of log kept per job.
     public var maxLogBytes: Int { queue.maxLogBytes }
 

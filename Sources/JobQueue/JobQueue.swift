@@ -151,6 +151,30 @@ public final class JobQueue: Sendable {
         state.withLock { $0.q.stats }
     }
 
+    /// Starts keeping the job metrics (`metrics()`); until then applying a change
+    /// costs nothing extra. Jobs pending or running now are counted at once.
+    /// The first `maxQueues` queue names get a label of their own (Metrics.swift).
+    public func enableMetrics(maxQueues: Int = 100) {
+        state.withLock { l in
+            guard !l.q.metrics.enabled else { return }
+            l.q.metrics.enabled = true
+            l.q.metrics.maxQueues = maxQueues
+            for job in l.q.jobs.values where !job.status.isFinished { l.q.metrics.count(existing: job) }
+        }
+    }
+
+    /// The store's commit figures (nil in memory).
+    public var storeMetrics: StoreMetrics? { store?.metrics }
+
+    /// The job metrics and counters, read under one lock; nil while they are off.
+    public func metrics() -> QueueMetricsSnapshot? {
+        // A copy under the lock (its arrays are shared until the next change), the rest after.
+        let copy = state.withLock { l -> (QueueMetrics, QueueStats)? in
+            l.q.metrics.enabled ? (l.q.metrics, l.q.stats) : nil
+        }
+        return copy.map { $0.0.snapshot(stats: $0.1) }
+    }
+
 
     /// Runs `action` whenever committed pending jobs join the queue (the worker's cue).
     public func onJobsAvailable(_ action: @escaping @Sendable () -> Void) {

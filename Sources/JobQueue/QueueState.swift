@@ -24,6 +24,8 @@ struct QueueState: ~Copyable {
     var stats = QueueStats()
     /// Jobs' logs, in memory only when there is no store (a store keeps them).
     var logs: [Int64: JobLog] = [:]
+    /// What `/metrics` shows (Metrics.swift), moved with the visible layer.
+    var metrics = QueueMetrics()
 
     // MARK: Working (decided, maybe not yet committed)
 
@@ -141,6 +143,7 @@ struct QueueState: ~Copyable {
         stats.total += 1
         queueCounts[job.queue, default: QueueStats()].pending += 1
         queueCounts[job.queue, default: QueueStats()].total += 1
+        metrics.created(job)
     }
 
     /// A committed transition of an existing job. `keepFinished` bounds the
@@ -164,6 +167,7 @@ struct QueueState: ~Copyable {
         queueCounts[job.queue, default: QueueStats()][job.status] += 1
         if job.status == .running { running.insert(job.id) } else if old.status == .running { running.remove(job.id) }
         if job.status.isFinished { noteFinished(job.id, keep: keepFinished) }
+        metrics.moved(from: old, to: job, now: now)
     }
 
     /// Notes a job that just finished; beyond `keep` the oldest leave memory.

@@ -26,6 +26,8 @@ public enum AuthPolicy {
     public static let rules: [Rule] = [
         rule("GET", "/healthz", .open),
         rule("GET", "/readyz", .open),
+        // Prometheus scrapes with a bearer token (docs/security.md).
+        rule("GET", "/metrics", .scope(.read)),
         // Sign-in, sign-out and "who am I": the handlers decide.
         rule("GET", "/api/session", .open),
         rule("POST", "/api/session", .open),

@@ -26,6 +26,10 @@ public struct APIConfiguration: Sendable {
     /// Recent webhook deliveries for `GET /api/webhooks/deliveries` (limit,
     /// before-cursor); nil: the list is empty.
     public var webhookDeliveries: (@Sendable (Int, Int64?) throws(StoreError) -> [WebhookDeliveryRecord])?
+    /// `--metrics`: serve `GET /metrics` and keep its counters (docs/metrics.md).
+    public var metrics = true
+    /// Queue names that get a label of their own in the metrics; later ones share `~other`.
+    public var metricsMaxQueues = 100
 
     public init(webRoot: String? = nil) {
         self.webRoot = webRoot
@@ -49,6 +53,10 @@ public final class JobRunnerAPI: Sendable {
     private let openAPIDocument = Mutex<(version: UInt64, bytes: [UInt8])?>(nil)
     /// Set by `beginShutdown`: new submissions are refused with 503.
     let shuttingDown = Atomic<Bool>(false)
+    /// Requests by route and status, once a router with metrics was made.
+    let httpCounters = Mutex<RequestCounters?>(nil)
+    /// How `/readyz` asks the server's WebSocket I/O loop to answer (`setEventLoopProbe`).
+    let loopProbe = Mutex<(@Sendable (@escaping @Sendable () -> Void) -> Bool)?>(nil)
 
     public init(engine: JobEngine, configuration: APIConfiguration) {
         self.engine = engine
@@ -65,6 +73,13 @@ public final class JobRunnerAPI: Sendable {
             streams.deliver(event)
         }
         engine.observeWorker { stats in sockets.workerChanged(stats) }
+        if configuration.metrics { engine.enableMetrics(maxQueues: configuration.metricsMaxQueues) }
+    }
+
+    /// How `/readyz` checks the server's event loop: `probe` runs its argument on
+    /// that loop's thread (false when the loop is not running).
+    public func setEventLoopProbe(_ probe: @escaping @Sendable (@escaping @Sendable () -> Void) -> Bool) {
+        loopProbe.withLock { $0 = probe }
     }
 
     public convenience init(engine: JobEngine, webRoot: String?, maxBodyBytes: Int = 1 << 20) {
@@ -126,6 +141,11 @@ public final class JobRunnerAPI: Sendable {
         r.get("/api/stats") { [self] _ in stats() }
         r.get("/healthz") { _ in .json(Array(#"{"status":"ok"}"#.utf8)) }
         r.get("/readyz") { [self] _ in readiness() }
+        if configuration.metrics {
+            r.get("/metrics") { [self] _ in metrics() }
+        } else {
+            r.get("/metrics") { _ in throw HTTPError(404, "Metrics are turned off (--metrics off)") }
+        }
         r.get("/api/job-types") { [self] _ in jobTypes() }
         r.get("/api/jobs") { [self] req in try listJobs(req) }
         r.post("/api/jobs") { [self] req in try createJob(req) }
@@ -145,6 +165,10 @@ public final class JobRunnerAPI: Sendable {
             try HTTPResponse.webSocket(req, handler: sockets.handler(for: req.attachment as? Principal, address: req.remoteAddress))
         }
         r.setFallback { [self] req in try fallback(req) }
+        if configuration.metrics {
+            let counters = r.enableCounters()
+            httpCounters.withLock { $0 = counters }
+        }
         return r
     }
 
@@ -184,14 +208,35 @@ public final class JobRunnerAPI: Sendable {
     }
 
     /// `GET /readyz`: 200 while the daemon takes work (the store commits, it is
-    /// not draining), else 503 with the reasons, for load balancers and probes.
+    /// not draining, the event loop answers), else 503 with the reasons, for load
+    /// balancers and probes. The HTTP threads answer this request themselves; the
+    /// WebSocket I/O thread must run a no-op within `ReadinessProbe.deadline`.
+    /// The answer waits for it with the connection suspended, never a thread.
+    /// (The job executor is not asked: CPU-bound jobs may rightly keep it busy.)
     func readiness() -> HTTPResponse {
-        var reasons: [JSONValue] = []
+        var reasons: [String] = []
         if shuttingDown.load(ordering: .relaxed) { reasons.append("shutting down") }
-        if let failure = engine.storageFailure { reasons.append(.string(failure.message)) }
-        guard !reasons.isEmpty else { return .json(Array(#"{"status":"ready"}"#.utf8)) }
+        if let failure = engine.storageFailure { reasons.append(failure.message) }
+        guard reasons.isEmpty else { return Self.notReady(reasons) }
+        let probe = ReadinessProbe(loops: ["the WebSocket I/O loop"])
+        let pending = PendingAnswer()
+        probe.onEnd { missing in
+            pending.complete(missing.isEmpty ? .json(Array(#"{"status":"ready"}"#.utf8))
+                : Self.notReady(missing.map { "\($0) is not answering" }))
+        }
+        if let loop = loopProbe.withLock({ $0 }) {
+            if !loop({ probe.answered("the WebSocket I/O loop") }) { probe.finish() }
+        } else {
+            probe.answered("the WebSocket I/O loop")  // No server: nothing to ask.
+        }
+        probe.startDeadline()
+        if let ready = pending.takeIfReady() { return ready }
+        return .deferred { responder in pending.deliver(to: responder) }
+    }
+
+    static func notReady(_ reasons: [String]) -> HTTPResponse {
         let body = JSONValue.object(JSONObject([
-            ("status", "not ready"), ("error", reasons[0]), ("reasons", .array(reasons)),
+            ("status", "not ready"), ("error", .string(reasons[0])), ("reasons", .array(reasons.map { .string($0) })),
         ]))
         return .json(body.serialized(), status: 503)
     }

@@ -1,3 +1,4 @@
+import Dispatch
 import HTTPServer
 import Synchronization
 
@@ -55,5 +56,47 @@ final class PendingAnswer: Sendable {
             }
         }
         if let ready { responder.respond(ready) }
+    }
+}
+
+/// `/readyz` asking loops to answer: ends (once) when every loop answered, or at
+/// the deadline with those that did not.
+final class ReadinessProbe: Sendable {
+    static let deadline = 1.0
+
+    private struct State {
+        var waiting: [String]
+        var end: (@Sendable ([String]) -> Void)?
+        var ended = false
+    }
+
+    private let state: Mutex<State>
+
+    init(loops: [String]) { state = Mutex(State(waiting: loops)) }
+
+    func onEnd(_ end: @escaping @Sendable ([String]) -> Void) { state.withLock { $0.end = end } }
+
+    func answered(_ loop: String) {
+        let end = state.withLock { s -> (@Sendable ([String]) -> Void)? in
+            s.waiting.removeAll { $0 == loop }
+            guard s.waiting.isEmpty, !s.ended else { return nil }
+            s.ended = true
+            return s.end
+        }
+        end?([])
+    }
+
+    /// Ends now with the loops that have not answered.
+    func finish() {
+        let (end, missing) = state.withLock { s -> ((@Sendable ([String]) -> Void)?, [String]) in
+            guard !s.ended else { return (nil, []) }
+            s.ended = true
+            return (s.end, s.waiting)
+        }
+        end?(missing)
+    }
+
+    func startDeadline() {
+        DispatchQueue.global().asyncAfter(deadline: .now() + Self.deadline) { [self] in finish() }
     }
 }

@@ -35,6 +35,8 @@ public final class SQLiteJobStore: JobStore, Sendable {
     }
 
     public let path: String
+    /// Each transaction's time and size, for `/metrics`.
+    public let metrics: StoreMetrics? = StoreMetrics()
     private let shared = Mutex(Shared())
     private let wake = DispatchSemaphore(value: 0)
     private let finished = DispatchSemaphore(value: 0)
@@ -376,11 +378,14 @@ public final class SQLiteJobStore: JobStore, Sendable {
             defer { for action in shared.withLock({ $0.batchDone }) { action() } }
             do {
                 try identity.check(path)
+                let started = monotonicNow()
                 try commit(entries, db)
+                metrics?.committed(seconds: monotonicNow() - started, submissions: entries.count)
                 setFailure(nil)
                 for e in entries { e.completion(.success(())) }
             } catch {
                 let storeError = StoreError("Storage unavailable: \(error.message)")
+                metrics?.failed()
                 setFailure(storeError)
                 for e in entries where !e.retry { e.completion(.failure(storeError)) }
                 carried = entries.filter(\.retry)

@@ -22,6 +22,8 @@ if CommandLine.arguments.count > 1 && CommandLine.arguments[1] == "json" {
 
 let count = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1]) ?? 200_000 : 200_000
 let capacity = CommandLine.arguments.count > 2 ? Int(CommandLine.arguments[2]) ?? 16 : 16
+/// `jobrunner-bench N SLOTS metrics`: with the job metrics on, as the daemon keeps them.
+let metrics = CommandLine.arguments.count > 3 && CommandLine.arguments[3] == "metrics"
 
 func now() -> Double {
     var ts = timespec()
@@ -33,6 +35,7 @@ var fds: [Int32] = [0, 0]
 pipe(&fds)
 let writeEnd = fds[1]
 let engine = JobEngine(registry: JobRegistry([NoopJob()]), capacity: capacity)
+if metrics { engine.enableMetrics() }
 let finished = Atomic<Int>(0)
 _ = engine.subscribe { event in
     if event.isFinal, finished.add(1, ordering: .relaxed).newValue == count {

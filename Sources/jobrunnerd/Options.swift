@@ -63,6 +63,8 @@ struct Options: ParsableCommand {
     @Option(name: .customLong("rate-limit"), help: "Submissions per second per token (or client address when open), e.g. 10/s. (default: none)")
     var rateLimit: String?
 
+    @Option(help: "on or off: serve GET /metrics (Prometheus) and keep its counters. (default: on)") var metrics: String?
+
     /// The settings given as flags, by key.
     var given: [String: String] {
         let pairs: [(String, String?)] = [
@@ -74,7 +76,7 @@ struct Options: ParsableCommand {
             ("log-level", logLevel), ("log-file", logFile), ("access-log", accessLog),
             ("job-types-dir", jobTypesDir), ("kill-grace", killGrace), ("max-log-bytes", maxLogBytes),
             ("auth", auth), ("session-lifetime", sessionLifetime), ("tls-cert", tlsCert), ("tls-key", tlsKey),
-            ("rate-limit", rateLimit),
+            ("rate-limit", rateLimit), ("metrics", metrics),
         ]
         var out: [String: String] = [:]
         for (k, v) in pairs { if let v { out[k] = v } }

@@ -38,6 +38,7 @@ struct Settings {
         "db", "sync", "retain-finished", "shutdown-grace", "log-level", "log-file", "access-log",
         "job-types-dir", "kill-grace", "max-log-bytes",
         "auth", "session-lifetime", "tls-cert", "tls-key", "rate-limit",
+        "metrics",
     ]
     /// Structured sections of the config file, beside the flag-named keys.
     static let sections = ["job_types", "queues", "schedules", "tokens", "webhooks"]
@@ -85,6 +86,8 @@ struct Settings {
     var tlsKey: String?
     /// `--rate-limit N/s`: submissions per second per caller.
     var rateLimit: Double?
+    /// `--metrics on|off`: `GET /metrics` and its counters (docs/metrics.md).
+    var metrics = true
 
     /// Resolves every key from the three sources; the first bad value or unknown
     /// file key is an error.
@@ -186,6 +189,7 @@ struct Settings {
             }
             rateLimit = n
         }
+        if let v = try choice("metrics", ["on", "off"]) { metrics = v == "on" }
     }
 
     /// The file's keys as text, and its `job_types`, `queues`, `schedules`,

@@ -228,6 +228,7 @@ apiConfiguration.audit = audit
 apiConfiguration.webhookDeliveries = { [outbox = webhooks.outbox] limit, before throws(StoreError) in
     try outbox.recent(limit: limit, before: before)
 }
+apiConfiguration.metrics = settings.metrics
 var tls: TLSCredentials?
 if let cert = settings.tlsCert, let key = settings.tlsKey {
     do { tls = try TLSCredentials(certificateFile: cert, keyFile: key) } catch {
@@ -262,6 +263,7 @@ configuration.accessLog = { method, path, status, seconds in
 }
 
 let server = HTTPServer(configuration: configuration, router: api.makeRouter())
+api.setEventLoopProbe { [server] done in server.probeEventLoop(done) }
 do {
     try server.start()
 } catch {

@@ -14,6 +14,8 @@ final class WebSocketLoop: @unchecked Sendable {
         var added: [WebSocket] = []
         var toFlush: [WebSocket] = []
         var toClose: [WebSocket] = []
+        /// Run at the loop's next turn (`probe`).
+        var probes: [@Sendable () -> Void] = []
         var wakeupPending = false
         var stopping = false
     }
@@ -79,6 +81,15 @@ final class WebSocketLoop: @unchecked Sendable {
 
     func scheduleClose(_ ws: WebSocket) { request { $0.toClose.append(ws) } }
 
+    /// Runs `done` on the loop's thread at its next turn (readiness: the loop answers).
+    /// False, and `done` is not called, once the loop is stopping.
+    func probe(_ done: @escaping @Sendable () -> Void) -> Bool {
+        let stopping = shared.withLock { $0.stopping }
+        if stopping { return false }
+        request { $0.probes.append(done) }
+        return true
+    }
+
     /// Records a request for the loop; only the first since the loop last looked
     /// writes to the eventfd, so a broadcast to thousands costs one wake-up.
     private func request(_ record: (inout Shared) -> Void) {
@@ -130,15 +141,17 @@ final class WebSocketLoop: @unchecked Sendable {
     private func takeRequests() -> Bool {
         var counter: UInt64 = 0
         _ = read(wakeFD, &counter, 8)
-        let (added, toFlush, toClose, stopping) = shared.withLock { s in
+        let (added, toFlush, toClose, probes, stopping) = shared.withLock { s in
             defer {
                 s.added = []
                 s.toFlush = []
                 s.toClose = []
+                s.probes = []
                 s.wakeupPending = false
             }
-            return (s.added, s.toFlush, s.toClose, s.stopping)
+            return (s.added, s.toFlush, s.toClose, s.probes, s.stopping)
         }
+        for p in probes { p() }
         for ws in added { open(ws) }
         for ws in toClose where byFD[ws.fd] === ws { closing.insert(ws.fd) }
         for ws in toFlush where byFD[ws.fd] === ws { flush(ws) }

@@ -106,4 +106,10 @@ public protocol JobStore: AnyObject, Sendable {
     func log(_ id: Int64, after seq: UInt64) throws(StoreError) -> JobLog?
     /// Commits what is queued and stops the writer.
     func close()
+    /// Commit latency and batch sizes for `/metrics`; nil for a store that keeps none.
+    var metrics: StoreMetrics? { get }
+}
+
+extension JobStore {
+    public var metrics: StoreMetrics? { nil }
 }
