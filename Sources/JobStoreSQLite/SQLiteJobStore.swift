@@ -17,7 +17,7 @@ public final class SQLiteJobStore: JobStore, Sendable {
     }
 
     /// The schema version this build writes; a newer file is refused.
-    public static let schemaVersion = 4
+    public static let schemaVersion = 5
 
     private struct Entry {
         let ops: [StoreOp]
@@ -157,6 +157,31 @@ public final class SQLiteJobStore: JobStore, Sendable {
                 COMMIT;
                 """)
         }
+        if version < 5 {
+            // History at scale: text search over params and error (an FTS5 index
+            // over the jobs table's own text, kept by triggers in the transaction
+            // that writes the job; params never change, so an update touches it
+            // only when the error does), and the creation time for time ranges.
+            try db.execute("""
+                BEGIN;
+                CREATE VIRTUAL TABLE jobs_fts USING fts5(params, error, content='jobs', content_rowid='id',
+                                                         tokenize='unicode61 remove_diacritics 0');
+                INSERT INTO jobs_fts(jobs_fts) VALUES ('rebuild');
+                CREATE TRIGGER jobs_fts_insert AFTER INSERT ON jobs BEGIN
+                    INSERT INTO jobs_fts(rowid, params, error) VALUES (new.id, new.params, new.error);
+                END;
+                CREATE TRIGGER jobs_fts_delete AFTER DELETE ON jobs BEGIN
+                    INSERT INTO jobs_fts(jobs_fts, rowid, params, error) VALUES ('delete', old.id, old.params, old.error);
+                END;
+                CREATE TRIGGER jobs_fts_update AFTER UPDATE OF error ON jobs WHEN old.error IS NOT new.error BEGIN
+                    INSERT INTO jobs_fts(jobs_fts, rowid, params, error) VALUES ('delete', old.id, old.params, old.error);
+                    INSERT INTO jobs_fts(rowid, params, error) VALUES (new.id, new.params, new.error);
+                END;
+                CREATE INDEX jobs_created ON jobs(created_at);
+                PRAGMA user_version = 5;
+                COMMIT;
+                """)
+        }
         // Later versions add their steps here, each in its own transaction.
     }
 
@@ -276,36 +301,85 @@ public final class SQLiteJobStore: JobStore, Sendable {
 
     public func query(_ query: JobQuery) throws(StoreError) -> JobPage {
         try read { db throws(SQLiteError) in
-            var filters: [String] = []
-            var bindings: [SQLiteValue] = []
-            if !query.statuses.isEmpty {
-                filters.append("status IN (\(query.statuses.map { _ in "?" }.joined(separator: ",")))")
-                bindings += query.statuses.map { .text($0.rawValue) }
+            let sql = Self.select(query)
+            var total = 0
+            var capped = false
+            if query.countTotal {
+                if query.capsCount {
+                    let n = Int(try db.scalar("SELECT COUNT(*) FROM (SELECT 1 \(sql.from)\(sql.whereClause(cursor: false)) LIMIT ?)",
+                                              sql.bindings(cursor: false) + [.int(Int64(JobQuery.countCap + 1))]))
+                    total = min(n, JobQuery.countCap)
+                    capped = n > JobQuery.countCap
+                } else {
+                    total = Int(try db.scalar("SELECT COUNT(*) \(sql.from)\(sql.whereClause(cursor: false))", sql.bindings(cursor: false)))
+                }
             }
-            if let schedule = query.schedule {
-                filters.append("schedule = ?")
-                bindings.append(.text(schedule))
-            }
-            if !query.types.isEmpty {
-                filters.append("type IN (\(query.types.map { _ in "?" }.joined(separator: ",")))")
-                bindings += query.types.map { .text($0) }
-            }
-            let countWhere = filters.isEmpty ? "" : " WHERE " + filters.joined(separator: " AND ")
-            let total = query.countTotal ? Int(try db.scalar("SELECT COUNT(*) FROM jobs\(countWhere)", bindings)) : 0
-            if let after = query.afterID {
-                filters.append("id > ?")
-                bindings.append(.int(after))
-            }
-            if let before = query.beforeID {
-                filters.append("id < ?")
-                bindings.append(.int(before))
-            }
-            let whereClause = filters.isEmpty ? "" : " WHERE " + filters.joined(separator: " AND ")
             var jobs: [Job] = []
-            try db.run("SELECT \(Self.columns) FROM jobs\(whereClause) ORDER BY id \(query.scansDown ? "DESC" : "ASC") LIMIT ?",
-                       bindings + [.int(Int64(query.limit + 1))]) { (row: SQLiteRow) throws(SQLiteError) in jobs.append(try Self.job(row)) }
-            return query.finish(jobs, total: total)
+            try db.run("SELECT \(sql.columns) \(sql.from)\(sql.whereClause(cursor: true)) ORDER BY \(sql.id) \(query.scansDown ? "DESC" : "ASC") LIMIT ?",
+                       sql.bindings(cursor: true) + [.int(Int64(query.limit + 1))]) { (row: SQLiteRow) throws(SQLiteError) in jobs.append(try Self.job(row)) }
+            var page = query.finish(jobs, total: total)
+            page.totalCapped = capped
+            return page
         }
+    }
+
+    /// A query's FROM and WHERE: over `jobs`, or, with a search, driven by the
+    /// FTS index in id order (so a page stops after `limit` matches).
+    struct Select {
+        var from = "FROM jobs"
+        var columns = SQLiteJobStore.columns
+        var id = "id"
+        var filters: [String] = []
+        var values: [SQLiteValue] = []
+        var cursor: [String] = []
+        var cursorValues: [SQLiteValue] = []
+
+        func whereClause(cursor withCursor: Bool) -> String {
+            let all = filters + (withCursor ? cursor : [])
+            return all.isEmpty ? "" : " WHERE " + all.joined(separator: " AND ")
+        }
+
+        func bindings(cursor withCursor: Bool) -> [SQLiteValue] { values + (withCursor ? cursorValues : []) }
+    }
+
+    static func select(_ query: JobQuery) -> Select {
+        var s = Select()
+        if let search = query.search {
+            s.from = "FROM jobs_fts JOIN jobs ON jobs.id = jobs_fts.rowid"
+            s.columns = qualifiedColumns
+            s.id = "jobs_fts.rowid"
+            s.filters.append("jobs_fts MATCH ?")
+            s.values.append(.text(search.ftsQuery))
+        }
+        func list(_ column: String, _ names: [String]) {
+            guard !names.isEmpty else { return }
+            s.filters.append("jobs.\(column) IN (\(names.map { _ in "?" }.joined(separator: ",")))")
+            s.values += names.map { .text($0) }
+        }
+        list("status", query.statuses.map(\.rawValue))
+        list("type", query.types)
+        list("queue", query.queues)
+        if let schedule = query.schedule {
+            s.filters.append("jobs.schedule = ?")
+            s.values.append(.text(schedule))
+        }
+        if let after = query.createdAfter {
+            s.filters.append("jobs.created_at >= ?")
+            s.values.append(.double(after))
+        }
+        if let before = query.createdBefore {
+            s.filters.append("jobs.created_at < ?")
+            s.values.append(.double(before))
+        }
+        if let after = query.afterID {
+            s.cursor.append("\(s.id) > ?")
+            s.cursorValues.append(.int(after))
+        }
+        if let before = query.beforeID {
+            s.cursor.append("\(s.id) < ?")
+            s.cursorValues.append(.int(before))
+        }
+        return s
     }
 
     public func close() {
@@ -420,6 +494,22 @@ public final class SQLiteJobStore: JobStore, Sendable {
         case .appendLog(let id, let lines, let dropped, let maxBytes):
             try appendLog(id, lines, maxBytes, db)
             if dropped > 0 { try db.run("UPDATE jobs SET log_dropped = log_dropped + ? WHERE id = ?", [.int(Int64(dropped)), .int(id)]) }
+        case .deleteJobs(let ids, let report):
+            try rememberNextID(db)
+            var removed: [PrunedJob] = []
+            var start = 0
+            while start < ids.count {
+                let chunk = ids[start..<min(start + 500, ids.count)]
+                start += chunk.count
+                try db.run("""
+                    DELETE FROM jobs WHERE id IN (\(chunk.map { _ in "?" }.joined(separator: ",")))
+                    AND status IN ('completed','failed','cancelled') RETURNING id, status, queue
+                    """, chunk.map { .int($0) }) { row in
+                    if let status = JobStatus(rawValue: row.text(1)) { removed.append(PrunedJob(id: row.int(0), status: status, queue: row.text(2))) }
+                }
+            }
+            for job in removed { try db.run("DELETE FROM job_logs WHERE job_id = ?", [.int(job.id)]) }
+            report(removed)
         case .prune(let before, let keep, let report):
             try rememberNextID(db)
             var clauses: [String] = []
@@ -482,6 +572,8 @@ public final class SQLiteJobStore: JobStore, Sendable {
         queue, priority, run_at, attempt, max_attempts, timeout, backoff_initial, backoff_max, idempotency_key, errors, schedule
         """
 
+    static let qualifiedColumns = columns.split(separator: ",").map { "jobs." + $0.trimmingSpaces }.joined(separator: ", ")
+
     static func errorsJSON(_ errors: [AttemptError]) -> String {
         JSONValue.array(errors.map { e in
             .object(JSONObject([("attempt", .int(Int64(e.attempt))), ("error", .string(e.error)), ("at", .double(e.at))]))
@@ -535,6 +627,15 @@ public final class SQLiteJobStore: JobStore, Sendable {
         } catch {
             throw StoreError("Storage unavailable: \(error.message)")
         }
+    }
+}
+
+private extension Substring {
+    var trimmingSpaces: Substring {
+        var s = self
+        while let c = s.first, c == " " || c == "\n" { s = s.dropFirst() }
+        while let c = s.last, c == " " || c == "\n" { s = s.dropLast() }
+        return s
     }
 }
 

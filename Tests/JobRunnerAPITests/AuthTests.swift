@@ -16,6 +16,9 @@ import Testing
         // The literal route wins over the parameter one.
         #expect(access("POST", "/api/jobs/clear-completed") == .scope(.admin))
         #expect(access("POST", "/api/jobs/7/retry") == .scope(.submit))
+        #expect(access("POST", "/api/jobs/bulk/cancel") == .scope(.submit))
+        #expect(access("POST", "/api/jobs/bulk/retry") == .scope(.submit))
+        #expect(access("POST", "/api/jobs/bulk/delete") == .scope(.admin))
         // Unknown API paths: read for GET, admin for the rest.
         #expect(access("GET", "/api/new-thing") == .scope(.read))
         #expect(access("PATCH", "/api/jobs/7") == .scope(.admin))

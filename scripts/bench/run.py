@@ -20,7 +20,7 @@ import urllib.error
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.path.join(ROOT, ".build/release/jobrunnerd")
+BIN = os.environ.get("JOBRUNNERD") or os.path.join(ROOT, ".build/release/jobrunnerd")
 ENGINE_BENCH = os.path.join(ROOT, ".build/release/jobrunner-bench")
 HERE = os.path.join(ROOT, "scripts/bench")
 OUT = os.path.join(ROOT, "bench-results")

@@ -27,6 +27,9 @@ public enum StoreOp: Sendable {
     /// inside the transaction (again on a retry); the queue uses the last report
     /// only once the commit succeeded.
     case prune(before: Double?, keep: Int?, report: @Sendable ([PrunedJob]) -> Void)
+    /// Removes the listed jobs that are finished (completed, failed, cancelled),
+    /// with their logs; others stay. `report` as for `prune`.
+    case deleteJobs(ids: [Int64], report: @Sendable ([PrunedJob]) -> Void)
 }
 
 /// A finished job removed by a prune.
