@@ -201,3 +201,24 @@ def test_new_job_form_options(browser, dependable, scheme):
     tab.page.fill("#opt-queue", "uploads")
     check(tab, "form-options", scheme)
     tab.close()
+
+
+# --- History: the filtered, paged table and the bulk confirmation. ---------------
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_history_view(browser, dependable, scheme):
+    tab = dependable_tab(browser, dependable, scheme, "#/history?queue=uploads")
+    expect(tab.page.locator("#history-summary")).to_contain_text("2 jobs match")
+    expect(tab.page.locator("#history-body tr")).to_have_count(2)
+    check(tab, "history", scheme)
+    tab.close()
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_history_bulk_confirmation(browser, dependable, scheme):
+    tab = dependable_tab(browser, dependable, scheme, "#/history?q=upload")
+    expect(tab.page.locator("#history-summary")).to_contain_text("1 job matches")
+    tab.page.click("#history-bulk-retry")
+    expect(tab.page.locator("#bulk-title")).to_have_text("Retry 1 job?")
+    check(tab, "history-bulk", scheme)
+    tab.close()
