@@ -2,8 +2,11 @@
 public struct JobQuery: Sendable, Equatable {
     public enum Order: String, Sendable { case asc, desc }
 
-    /// Counting matches stops here for queries that search or filter by time
-    /// (`totalCapped` then says there may be more).
+    /// With a search or a time range, counting looks at the newest `countCap`
+    /// jobs that match the text and the time range (the candidates) and counts
+    /// those the other filters take; `totalCapped` says more candidates exist,
+    /// so the total is a lower bound. So a count never reads more than this
+    /// many jobs, however many the store holds.
     public static let countCap = 10_000
 
     /// Statuses to include; empty for any.
@@ -45,6 +48,23 @@ public struct JobQuery: Sendable, Equatable {
         !types.isEmpty || !queues.isEmpty || schedule != nil || createdAfter != nil || createdBefore != nil || search != nil
     }
 
+    /// The text and time-range part of the filter (what bounded counting counts over).
+    public func isCandidate(_ job: Job) -> Bool {
+        if let createdAfter, !(job.createdAt >= createdAfter) { return false }
+        if let createdBefore, !(job.createdAt < createdBefore) { return false }
+        if let search, !search.matches(job) { return false }
+        return true
+    }
+
+    /// The rest of the filter: statuses, types, queues, schedule.
+    public func matchesRest(_ job: Job) -> Bool {
+        if !statuses.isEmpty && !statuses.contains(job.status) { return false }
+        if !types.isEmpty && !types.contains(job.type) { return false }
+        if !queues.isEmpty && !queues.contains(job.queue) { return false }
+        if let schedule, job.schedule != schedule { return false }
+        return true
+    }
+
     public func matches(_ job: Job) -> Bool {
         if !statuses.isEmpty && !statuses.contains(job.status) { return false }
         if !types.isEmpty && !types.contains(job.type) { return false }
@@ -68,15 +88,21 @@ public struct JobQuery: Sendable, Equatable {
 
     /// Runs the query over jobs sorted by id (the in-memory store).
     public func run(over jobs: [Job]) -> JobPage {
-        let all = withoutCursor
         var total = 0
         var capped = false
-        for job in jobs where all.matches(job) {
-            if capsCount && total == Self.countCap {
-                capped = true
-                break
+        if capsCount {
+            var candidates = 0
+            for job in jobs.reversed() where isCandidate(job) {
+                if candidates == Self.countCap {
+                    capped = true
+                    break
+                }
+                candidates += 1
+                if matchesRest(job) { total += 1 }
             }
-            total += 1
+        } else {
+            let all = withoutCursor
+            total = jobs.reduce(0) { $0 + (all.matches($1) ? 1 : 0) }
         }
         var page: [Job] = []
         let scan: any Sequence<Job> = scansDown ? AnySequence(jobs.reversed()) : AnySequence(jobs)

@@ -6,16 +6,23 @@
 ///   without case (`Disk-Usage` is the tokens `disk` and `usage`).
 /// - Each whitespace-separated word of the query is a phrase of its tokens
 ///   (`disk-usage` finds `disk` directly followed by `usage`); a part in double
-///   quotes is one phrase (`"hello world"`). The last token of every phrase
-///   matches as a prefix (`back` finds `backup`).
+///   quotes is one phrase (`"hello world"`). Tokens match whole tokens; a word
+///   or quoted phrase ending in `*` matches its last token as a prefix
+///   (`back*` finds `backup`, `"main back"*` finds `main backup`).
 /// - A job matches when every phrase is found within its params or within its
 ///   error (all phrases, in any order).
 public struct JobSearch: Sendable, Equatable {
     public static let maxLength = 200
     public static let maxPhrases = 16
 
-    /// Each phrase's tokens, lower-cased; the last one matches as a prefix.
-    public let phrases: [[String]]
+    public struct Phrase: Sendable, Equatable {
+        /// Lower-cased.
+        public let tokens: [String]
+        /// The last token matches as a prefix.
+        public let prefix: Bool
+    }
+
+    public let phrases: [Phrase]
     /// The query as given.
     public let text: String
 
@@ -28,25 +35,39 @@ public struct JobSearch: Sendable, Equatable {
         guard text.count <= Self.maxLength else {
             throw Invalid(message: "Invalid 'q': at most \(Self.maxLength) characters")
         }
-        var phrases: [[String]] = []
+        var phrases: [Phrase] = []
         var word = ""
         var quoted = false
-        func flush() {
+        var closed = false
+        func flush(prefix: Bool) {
             let tokens = Self.tokens(word)
-            if !tokens.isEmpty { phrases.append(tokens) }
+            if !tokens.isEmpty { phrases.append(Phrase(tokens: tokens, prefix: prefix)) }
             word = ""
         }
         for ch in text {
+            // A `*` right after a closing quote makes that phrase a prefix one.
+            if closed {
+                closed = false
+                if ch == "*" {
+                    flush(prefix: true)
+                    continue
+                }
+                flush(prefix: false)
+            }
             if ch == "\"" {
-                flush()
+                if quoted {
+                    closed = true
+                } else {
+                    flush(prefix: word.last == "*")
+                }
                 quoted.toggle()
             } else if !quoted && ch.isWhitespace {
-                flush()
+                flush(prefix: word.last == "*")
             } else {
                 word.append(ch)
             }
         }
-        flush()
+        flush(prefix: !quoted && !closed && word.last == "*")
         guard !phrases.isEmpty else { throw Invalid(message: "Invalid 'q': must contain a letter or digit") }
         guard phrases.count <= Self.maxPhrases else {
             throw Invalid(message: "Invalid 'q': at most \(Self.maxPhrases) words")
@@ -58,7 +79,7 @@ public struct JobSearch: Sendable, Equatable {
     /// The FTS5 query: each phrase quoted (tokens hold only letters and digits,
     /// so nothing in them is FTS5 syntax), its last token a prefix, all required.
     public var ftsQuery: String {
-        phrases.map { "\"" + $0.joined(separator: " ") + "\"*" }.joined(separator: " AND ")
+        phrases.map { "\"" + $0.tokens.joined(separator: " ") + "\"" + ($0.prefix ? "*" : "") }.joined(separator: " AND ")
     }
 
     /// Whether a job's params text and error hold every phrase.
@@ -72,14 +93,15 @@ public struct JobSearch: Sendable, Equatable {
         matches(params: job.paramsText, error: job.error)
     }
 
-    private static func contains(_ tokens: [String], _ phrase: [String]) -> Bool {
-        guard tokens.count >= phrase.count else { return false }
-        let last = phrase.count - 1
-        for start in 0...(tokens.count - phrase.count) {
+    private static func contains(_ tokens: [String], _ phrase: Phrase) -> Bool {
+        let words = phrase.tokens
+        guard tokens.count >= words.count else { return false }
+        let last = words.count - 1
+        for start in 0...(tokens.count - words.count) {
             var ok = true
-            for (i, t) in phrase.enumerated() {
+            for (i, t) in words.enumerated() {
                 let token = tokens[start + i]
-                if i == last ? !token.hasPrefix(t) : token != t { ok = false; break }
+                if i == last && phrase.prefix ? !token.hasPrefix(t) : token != t { ok = false; break }
             }
             if ok { return true }
         }

@@ -63,6 +63,15 @@ public final class SQLiteJobStore: JobStore, Sendable {
             throw StoreError("cannot use database \(path): \(error.message)")
         }
         writer = WriterBox(connection)
+        do throws(SQLiteError) {
+            try connection.run("SELECT id, created_at FROM jobs ORDER BY id DESC LIMIT 1") { row in
+                writer.order.lastID = row.int(0)
+                writer.order.lastCreated = row.double(1)
+            }
+            writer.order.inOrder = try connection.scalar("SELECT COALESCE((SELECT value FROM meta WHERE key = 'created_in_order'), 0)") == 1
+        } catch {
+            throw StoreError("cannot use database \(path): \(error.message)")
+        }
         do {
             try ThreadLauncher.detached(name: "store writer") { [self] in runWriter() }
         } catch {
@@ -178,6 +187,12 @@ public final class SQLiteJobStore: JobStore, Sendable {
                     INSERT INTO jobs_fts(rowid, params, error) VALUES (new.id, new.params, new.error);
                 END;
                 CREATE INDEX jobs_created ON jobs(created_at);
+                -- Whether creation times never go down as ids go up (the writer
+                -- clears it when a new job breaks that): time ranges then become
+                -- id ranges.
+                INSERT OR REPLACE INTO meta(key, value) VALUES ('created_in_order', NOT EXISTS (
+                    SELECT 1 FROM (SELECT created_at < MAX(created_at) OVER (ORDER BY id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+                                   AS back FROM jobs) WHERE back));
                 PRAGMA user_version = 5;
                 COMMIT;
                 """)
@@ -301,75 +316,113 @@ public final class SQLiteJobStore: JobStore, Sendable {
 
     public func query(_ query: JobQuery) throws(StoreError) -> JobPage {
         try read { db throws(SQLiteError) in
-            let sql = Self.select(query)
+            var bounds: ClosedRange<Int64>?
+            if query.createdAfter != nil || query.createdBefore != nil,
+               try db.scalar("SELECT COALESCE((SELECT value FROM meta WHERE key = 'created_in_order'), 0)") == 1 {
+                bounds = try Self.idBounds(query, db)
+            }
+            let sql = Self.select(query, ids: bounds)
             var total = 0
             var capped = false
             if query.countTotal {
                 if query.capsCount {
-                    let n = Int(try db.scalar("SELECT COUNT(*) FROM (SELECT 1 \(sql.from)\(sql.whereClause(cursor: false)) LIMIT ?)",
-                                              sql.bindings(cursor: false) + [.int(Int64(JobQuery.countCap + 1))]))
-                    total = min(n, JobQuery.countCap)
-                    capped = n > JobQuery.countCap
+                    // The newest candidates (text and time range), each with
+                    // whether the other filters take it.
+                    var candidates = 0
+                    try db.run("SELECT \(sql.rest) \(sql.from)\(sql.whereClause(sql.candidate)) ORDER BY \(sql.id) DESC LIMIT ?",
+                               sql.restValues + sql.candidateValues + [.int(Int64(JobQuery.countCap + 1))]) { row in
+                        candidates += 1
+                        if candidates <= JobQuery.countCap && row.int(0) != 0 { total += 1 }
+                    }
+                    capped = candidates > JobQuery.countCap
                 } else {
-                    total = Int(try db.scalar("SELECT COUNT(*) \(sql.from)\(sql.whereClause(cursor: false))", sql.bindings(cursor: false)))
+                    total = Int(try db.scalar("SELECT COUNT(*) \(sql.from)\(sql.whereClause(sql.candidate + sql.restFilters))",
+                                              sql.candidateValues + sql.restValues))
                 }
             }
             var jobs: [Job] = []
-            try db.run("SELECT \(sql.columns) \(sql.from)\(sql.whereClause(cursor: true)) ORDER BY \(sql.id) \(query.scansDown ? "DESC" : "ASC") LIMIT ?",
-                       sql.bindings(cursor: true) + [.int(Int64(query.limit + 1))]) { (row: SQLiteRow) throws(SQLiteError) in jobs.append(try Self.job(row)) }
+            try db.run("SELECT \(sql.columns) \(sql.from)\(sql.whereClause(sql.candidate + sql.restFilters + sql.cursor)) ORDER BY \(sql.id) \(query.scansDown ? "DESC" : "ASC") LIMIT ?",
+                       sql.candidateValues + sql.restValues + sql.cursorValues + [.int(Int64(query.limit + 1))]) { (row: SQLiteRow) throws(SQLiteError) in
+                jobs.append(try Self.job(row))
+            }
             var page = query.finish(jobs, total: total)
             page.totalCapped = capped
             return page
         }
     }
 
-    /// A query's FROM and WHERE: over `jobs`, or, with a search, driven by the
-    /// FTS index in id order (so a page stops after `limit` matches).
+    /// The ids a time range can hold while creation times are in id order: from
+    /// the first job created at or after `created_after` to the last created
+    /// before `created_before` (two index seeks); 0...0 (no job has id 0) when
+    /// no job was created in the range.
+    static func idBounds(_ query: JobQuery, _ db: SQLiteConnection) throws(SQLiteError) -> ClosedRange<Int64> {
+        var lo: Int64? = query.createdAfter == nil ? 0 : nil
+        var hi: Int64? = query.createdBefore == nil ? Int64.max : nil
+        if let after = query.createdAfter {
+            try db.run("SELECT id FROM jobs WHERE created_at >= ? ORDER BY created_at, id LIMIT 1", [.double(after)]) { lo = $0.int(0) }
+        }
+        if let before = query.createdBefore {
+            try db.run("SELECT id FROM jobs WHERE created_at < ? ORDER BY created_at DESC, id DESC LIMIT 1", [.double(before)]) { hi = $0.int(0) }
+        }
+        guard let lo, let hi, lo <= hi else { return 0...0 }
+        return lo...hi
+    }
+
+    /// A query's parts: the candidates (text, time range, their id range), the
+    /// other filters (status, type, queue, schedule) and the cursor. With a
+    /// search the FTS index drives, in id order (CROSS JOIN keeps it the outer
+    /// loop, so a page stops after `limit` matches).
     struct Select {
         var from = "FROM jobs"
         var columns = SQLiteJobStore.columns
-        var id = "id"
-        var filters: [String] = []
-        var values: [SQLiteValue] = []
+        var id = "jobs.id"
+        var candidate: [String] = []
+        var candidateValues: [SQLiteValue] = []
+        var restFilters: [String] = []
+        var restValues: [SQLiteValue] = []
         var cursor: [String] = []
         var cursorValues: [SQLiteValue] = []
 
-        func whereClause(cursor withCursor: Bool) -> String {
-            let all = filters + (withCursor ? cursor : [])
-            return all.isEmpty ? "" : " WHERE " + all.joined(separator: " AND ")
-        }
+        /// The other filters as one expression (1 when there are none).
+        var rest: String { restFilters.isEmpty ? "1" : "(" + restFilters.joined(separator: " AND ") + ")" }
 
-        func bindings(cursor withCursor: Bool) -> [SQLiteValue] { values + (withCursor ? cursorValues : []) }
+        func whereClause(_ filters: [String]) -> String {
+            filters.isEmpty ? "" : " WHERE " + filters.joined(separator: " AND ")
+        }
     }
 
-    static func select(_ query: JobQuery) -> Select {
+    static func select(_ query: JobQuery, ids: ClosedRange<Int64>?) -> Select {
         var s = Select()
         if let search = query.search {
-            s.from = "FROM jobs_fts JOIN jobs ON jobs.id = jobs_fts.rowid"
+            s.from = "FROM jobs_fts CROSS JOIN jobs ON jobs.id = jobs_fts.rowid"
             s.columns = qualifiedColumns
             s.id = "jobs_fts.rowid"
-            s.filters.append("jobs_fts MATCH ?")
-            s.values.append(.text(search.ftsQuery))
+            s.candidate.append("jobs_fts MATCH ?")
+            s.candidateValues.append(.text(search.ftsQuery))
+        }
+        if let ids {
+            s.candidate.append("\(s.id) BETWEEN ? AND ?")
+            s.candidateValues += [.int(ids.lowerBound), .int(ids.upperBound)]
+        }
+        if let after = query.createdAfter {
+            s.candidate.append("jobs.created_at >= ?")
+            s.candidateValues.append(.double(after))
+        }
+        if let before = query.createdBefore {
+            s.candidate.append("jobs.created_at < ?")
+            s.candidateValues.append(.double(before))
         }
         func list(_ column: String, _ names: [String]) {
             guard !names.isEmpty else { return }
-            s.filters.append("jobs.\(column) IN (\(names.map { _ in "?" }.joined(separator: ",")))")
-            s.values += names.map { .text($0) }
+            s.restFilters.append("jobs.\(column) IN (\(names.map { _ in "?" }.joined(separator: ",")))")
+            s.restValues += names.map { .text($0) }
         }
         list("status", query.statuses.map(\.rawValue))
         list("type", query.types)
         list("queue", query.queues)
         if let schedule = query.schedule {
-            s.filters.append("jobs.schedule = ?")
-            s.values.append(.text(schedule))
-        }
-        if let after = query.createdAfter {
-            s.filters.append("jobs.created_at >= ?")
-            s.values.append(.double(after))
-        }
-        if let before = query.createdBefore {
-            s.filters.append("jobs.created_at < ?")
-            s.values.append(.double(before))
+            s.restFilters.append("jobs.schedule = ?")
+            s.restValues.append(.text(schedule))
         }
         if let after = query.afterID {
             s.cursor.append("\(s.id) > ?")
@@ -442,6 +495,7 @@ public final class SQLiteJobStore: JobStore, Sendable {
     }
 
     private func commit(_ entries: [Entry], _ db: SQLiteConnection) throws(SQLiteError) {
+        let order = writer.order
         try db.execute("BEGIN IMMEDIATE")
         do {
             for entry in entries {
@@ -450,13 +504,26 @@ public final class SQLiteJobStore: JobStore, Sendable {
             try db.execute("COMMIT")
         } catch {
             try? db.execute("ROLLBACK")
+            writer.order = order
             throw error
         }
+    }
+
+    /// A new job created earlier than one before it clears `created_in_order`.
+    private func noteCreated(_ job: Job, _ db: SQLiteConnection) throws(SQLiteError) {
+        guard job.id > writer.order.lastID else { return }
+        if writer.order.inOrder && job.createdAt < writer.order.lastCreated {
+            try db.run("UPDATE meta SET value = 0 WHERE key = 'created_in_order'")
+            writer.order.inOrder = false
+        }
+        writer.order.lastID = job.id
+        writer.order.lastCreated = max(writer.order.lastCreated, job.createdAt)
     }
 
     private func apply(_ op: StoreOp, _ db: SQLiteConnection) throws(SQLiteError) {
         switch op {
         case .upsert(let job):
+            try noteCreated(job, db)
             try db.run("""
                 INSERT INTO jobs (id, type, params, status, progress_percent, progress_message, result, error,
                                   created_at, started_at, completed_at, sequence, queue, priority, run_at, attempt,
@@ -656,5 +723,7 @@ final class ReaderBox: @unchecked Sendable {
 /// starts; from then on only the writer thread reads or writes `connection`.
 final class WriterBox: @unchecked Sendable {
     var connection: SQLiteConnection?
+    /// The newest job written and whether creation times are still in id order.
+    var order = (lastID: Int64(0), lastCreated: 0.0, inOrder: true)
     init(_ connection: SQLiteConnection) { self.connection = connection }
 }

@@ -10,7 +10,9 @@ import Testing
 /// and bulk deletes remove finished jobs only.
 @Suite struct SearchTests {
     /// Jobs with varied params, errors, queues, statuses and creation times.
-    static func jobs() -> [Job] {
+    /// `inOrder: false` makes creation times jump back and forth (a clock that
+    /// was set back): time ranges are then not id ranges.
+    static func jobs(inOrder: Bool = true) -> [Job] {
         let words = ["backup main database", "disk-usage /var", "hello world", "Héllo Wörld", "backups nightly",
                      "report 2025 Q4", "archive \"quoted\" thing", "日本語 テキスト"]
         let errors: [String?] = [nil, "Exited with status 2: disk full", "Timed out after 30 seconds", nil,
@@ -20,7 +22,7 @@ import Testing
         for i in 1...120 {
             var job = Job(id: Int64(i), type: i % 4 == 0 ? "prime" : "echo",
                           params: ["message": .string(words[i % words.count]), "delay": .int(Int64(i % 7))],
-                          createdAt: 1_764_000_000 + Double(i) * 10)
+                          createdAt: 1_764_000_000 + Double(inOrder ? i : (i * 37) % 120) * 10)
             job.queue = queues[i % queues.count]
             switch i % 5 {
             case 0: job.status = .completed
@@ -43,11 +45,11 @@ import Testing
 
     func ids(_ page: JobPage) -> [Int64] { page.jobs.map(\.id) }
 
-    @Test(arguments: ["backup", "back", "BACKUP main", "\"main database\"", "\"database main\"", "disk-usage", "disk",
-                      "usage var", "héllo", "HÉLLO wö", "2025", "q4 report", "exited status 2", "sigkill", "timed out",
-                      "message", "日本語", "nothing-like-this", "quoted", "7"])
-    func searchAgreesWithMemory(_ text: String) throws {
-        let jobs = Self.jobs()
+    @Test(arguments: ["backup", "back", "back*", "BACKUP main", "\"main database\"", "\"main data\"*", "\"database main\"",
+                      "disk-usage", "disk", "usage var", "héllo", "HÉLLO wö*", "2025", "q4 report", "exited status 2", "sigkill",
+                      "timed out", "message", "日本語", "nothing-like-this", "quoted", "7", "1*"], [true, false])
+    func searchAgreesWithMemory(_ text: String, inOrder: Bool) throws {
+        let jobs = Self.jobs(inOrder: inOrder)
         let s = try Self.store(jobs)
         defer { s.close() }
         for statuses in [[], [JobStatus.failed], [.pending, .running]] {
@@ -82,12 +84,51 @@ import Testing
             return Set(try s.query(q).jobs.map(\.id))
         }
         let backup = Set(jobs.filter { $0.params["message"]?.stringValue?.hasPrefix("backup") == true }.map(\.id))
-        #expect(try found("backup") == backup)                        // "backup ..." and "backups ..."
-        #expect(try found("\"backup main\"").count == 15)             // the phrase: only "backup main database"
+        #expect(try found("backup*") == backup)                       // "backup ..." and "backups ..."
+        #expect(try found("backup").count == 15)                      // the whole word: only "backup main database"
+        #expect(try found("\"backup main\"").count == 15)             // the phrase
+        #expect(try found("\"backup mai\"*").count == 15)             // the phrase, its last word a prefix
         #expect(try found("\"main backup\"").isEmpty)                 // words out of order are not the phrase
         #expect(try found("disk full") == Set(jobs.filter { $0.error?.contains("disk full") == true }.map(\.id)))
         #expect(try found("héllo") == Set(jobs.filter { $0.params["message"]?.stringValue == "Héllo Wörld" }.map(\.id)))
         #expect(try found("zzz").isEmpty)
+    }
+
+    @Test func timeRangesWithoutSearchAgreeWithMemoryInAndOutOfOrder() throws {
+        for inOrder in [true, false] {
+            let jobs = Self.jobs(inOrder: inOrder)
+            let s = try Self.store(jobs)
+            defer { s.close() }
+            for (after, before) in [(1_764_000_300.0, nil), (nil, 1_764_000_600.0), (1_764_000_305.0, 1_764_000_900.0),
+                                    (1_764_009_000.0, nil), (1_764_000_500.0, 1_764_000_500.0)] as [(Double?, Double?)] {
+                for statuses in [[], [JobStatus.completed]] {
+                    var q = JobQuery()
+                    q.createdAfter = after
+                    q.createdBefore = before
+                    q.statuses = statuses
+                    q.limit = 5
+                    let sql = try s.query(q)
+                    let memory = q.run(over: jobs)
+                    #expect(ids(sql) == ids(memory) && sql.total == memory.total && sql.more == memory.more,
+                            "\(inOrder) \(String(describing: after)) \(String(describing: before))")
+                }
+            }
+        }
+    }
+
+    @Test func aJobCreatedBeforeAnEarlierOneKeepsTimeRangesRight() throws {
+        // In order first (time ranges are id ranges), then a job whose clock went back.
+        let s = try Self.store([Job(id: 1, type: "echo", params: [:], createdAt: 100),
+                                Job(id: 2, type: "echo", params: [:], createdAt: 200)])
+        defer { s.close() }
+        var q = JobQuery()
+        q.createdBefore = 150
+        #expect(ids(try s.query(q)) == [1])
+        try commit(s, [.upsert(Job(id: 3, type: "echo", params: [:], createdAt: 50))])
+        #expect(ids(try s.query(q)) == [1, 3])
+        q.createdBefore = nil
+        q.createdAfter = 60
+        #expect(ids(try s.query(q)) == [1, 2])
     }
 
     @Test func countingStopsAtTheCapForSearches() throws {
@@ -139,6 +180,7 @@ import Testing
         defer { migrated.close() }
         var q = JobQuery()
         q.search = try JobSearch("disk")
+        q.createdAfter = 1_764_000_500
         let page = try migrated.query(q)
         #expect(!page.jobs.isEmpty)
         #expect(ids(page) == ids(q.run(over: Self.jobs())))
