@@ -186,14 +186,15 @@ export class HistoryView {
     const body = $("history-body");
     body.replaceChildren(...this.page.map((job) => this.row(job)));
     $("history-empty").hidden = this.page.length > 0;
-    const count = this.capped ? `More than ${this.total.toLocaleString()} jobs match` :
+    // A capped count (a search or time range) is a lower bound.
+    const count = this.capped ? `At least ${this.total.toLocaleString()} ${this.total === 1 ? "job matches" : "jobs match"}` :
       `${this.total.toLocaleString()} ${this.total === 1 ? "job matches" : "jobs match"}`;
     const first = this.cursors.length * PAGE + 1;
     const range = this.page.length ? ` · showing ${first.toLocaleString()}–${(first + this.page.length - 1).toLocaleString()}, newest first` : "";
     $("history-summary").textContent = count + range;
     $("history-older").disabled = !this.more;
     $("history-newer").disabled = this.cursors.length === 0;
-    for (const action of Object.keys(VERBS)) $(`history-bulk-${action}`).disabled = this.total === 0;
+    for (const action of Object.keys(VERBS)) $(`history-bulk-${action}`).disabled = this.total === 0 && !this.capped;
   }
 
   row(job) {
