@@ -173,8 +173,9 @@ public final class SQLiteJobStore: JobStore, Sendable {
             // only when the error does), and the creation time for time ranges.
             try db.execute("""
                 BEGIN;
+                -- columnsize=0: no per-row sizes (nothing ranks by them), one write less per job.
                 CREATE VIRTUAL TABLE jobs_fts USING fts5(params, error, content='jobs', content_rowid='id',
-                                                         tokenize='unicode61 remove_diacritics 0');
+                                                         tokenize='unicode61 remove_diacritics 0', columnsize=0);
                 INSERT INTO jobs_fts(jobs_fts) VALUES ('rebuild');
                 CREATE TRIGGER jobs_fts_insert AFTER INSERT ON jobs BEGIN
                     INSERT INTO jobs_fts(rowid, params, error) VALUES (new.id, new.params, new.error);
