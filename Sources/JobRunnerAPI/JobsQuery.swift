@@ -37,7 +37,8 @@ enum JobsQueryParser {
         q.statuses = try names(value("status"), "status") { JobStatus.allCases.map(\.rawValue) }.compactMap(JobStatus.init)
         q.types = try names(value("type"), "type") { registry.types.map(\.name) }
         if let list = value("queue"), !list.isEmpty {
-            for part in list.split(separator: ",", omittingEmptySubsequences: false) {
+            // Like status and type: empty items are skipped.
+            for part in list.split(separator: ",") {
                 guard JobOptions.isQueueName(String(part)) else {
                     throw HTTPError(400, "Invalid 'queue' value '\(shown(part))': queue names match ^[a-z0-9_-]{1,64}$ (comma-separated)")
                 }

@@ -23,6 +23,7 @@ import Testing
         let d = try Self.daemon()
         #expect(try JobsQueryTests.ids(d, "/api/jobs?queue=nightly") == [2, 3])
         #expect(try JobsQueryTests.ids(d, "/api/jobs?queue=reports,nightly") == [2, 3, 4])
+        #expect(try JobsQueryTests.ids(d, "/api/jobs?queue=,reports,,") == [4])
         #expect(try JobsQueryTests.ids(d, "/api/jobs?q=backup") == [2, 3])
         #expect(try JobsQueryTests.ids(d, "/api/jobs?q=backup*") == [2, 3, 5])
         #expect(try JobsQueryTests.ids(d, "/api/jobs?q=%22backup%20main%22") == [2])
@@ -42,7 +43,7 @@ import Testing
         ("created_after=-5", "Invalid 'created_after' value '-5': use epoch seconds or ISO 8601 (2025-11-29T14:30:00Z)"),
         ("created_after=1e9", "Invalid 'created_after' value '1e9': use epoch seconds or ISO 8601 (2025-11-29T14:30:00Z)"),
         ("queue=Nightly", "Invalid 'queue' value 'Nightly': queue names match ^[a-z0-9_-]{1,64}$ (comma-separated)"),
-        ("queue=a,,b", "Invalid 'queue' value '': queue names match ^[a-z0-9_-]{1,64}$ (comma-separated)"),
+        ("queue=a,,B", "Invalid 'queue' value 'B': queue names match ^[a-z0-9_-]{1,64}$ (comma-separated)"),
         ("q=%22%22", "Invalid 'q': must contain a letter or digit"),
         ("q=a%20b%20c%20d%20e%20f%20g%20h%20i%20j%20k%20l%20m%20n%20o%20p%20q", "Invalid 'q': at most 16 words"),
     ])
