@@ -77,6 +77,9 @@ public struct Job: Sendable, Equatable {
         guard let s = startedAt, let c = completedAt else { return nil }
         return c - s
     }
+
+    /// The params as the store keeps them (JSON text): what a search reads.
+    public var paramsText: String { JSONValue.object(params).jsonString }
 }
 
 /// How long to wait before the next attempt: exponential from `initial`

@@ -127,7 +127,7 @@ public final class JobQueue: Sendable {
     public func list(_ query: JobQuery) throws(StoreError) -> JobPage {
         guard let store else { return query.run(over: allJobs()) }
         var q = query
-        q.countTotal = !query.types.isEmpty || query.schedule != nil
+        q.countTotal = query.needsCount
         var page = try store.query(q)
         if !q.countTotal {
             let stats = self.stats()
@@ -453,6 +453,28 @@ public final class JobQueue: Sendable {
                 ops = [.prune(before: before, keep: keep, report: { removed in pruned.value = removed })]
             }
             return ((), Change(ops: ops, effect: .prune(pruned), retry: true, done: completion))
+        }
+    }
+
+    /// Removes the listed jobs that are finished, with their logs (pending and
+    /// running ones stay); `completion` gets how many went once committed, or the
+    /// storage error (and nothing was removed). Counters follow and one
+    /// `pruned` event says how many left, as for a prune.
+    public func deleteFinished(ids: [Int64], completion: @escaping @Sendable (Result<Int, StoreError>) -> Void) {
+        if let failure = store?.failure { return completion(.failure(failure)) }
+        let removed = Cell<[PrunedJob]>([])
+        transact { q -> ((), Change?) in
+            var ops: [StoreOp] = []
+            if store == nil {
+                removed.value = ids.compactMap { id in
+                    guard let job = q.current(id), job.status.isFinished else { return nil }
+                    return PrunedJob(id: id, status: job.status, queue: job.queue)
+                }
+            } else {
+                ops = [.deleteJobs(ids: ids, report: { removed.value = $0 })]
+            }
+            return ((), Change(ops: ops, effect: .prune(removed), retry: false,
+                               done: { r in completion(r.map { removed.value.count }) }))
         }
     }
 

@@ -150,6 +150,7 @@ public final class JobRunnerAPI: Sendable {
         r.get("/api/jobs") { [self] req in try listJobs(req) }
         r.post("/api/jobs") { [self] req in try createJob(req) }
         r.post("/api/jobs/clear-completed") { [self] _ in try clearCompleted() }
+        addBulkRoutes(&r)
         r.get("/api/jobs/:id") { [self] req in try getJob(req) }
         r.delete("/api/jobs/:id") { [self] req in try cancelJob(req) }
         r.get("/api/jobs/:id/progress") { [self] req in try progress(req) }
@@ -256,6 +257,8 @@ public final class JobRunnerAPI: Sendable {
         var w = JSONWriter(capacity: 64 + page.jobs.count * 256)
         w.jobs(page.jobs)
         var headers = [("X-Total-Count", String(page.total))]
+        // A search or time range counts up to JobQuery.countCap matches.
+        if page.totalCapped { headers.append(("X-Total-Count-Capped", "true")) }
         if let link = JobsQueryParser.nextLink(query, page) { headers.append(("Link", link)) }
         return .json(w.bytes, headers: headers)
     }

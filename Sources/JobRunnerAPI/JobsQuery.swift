@@ -10,13 +10,7 @@ enum JobsQueryParser {
     /// (case-sensitive) names, any of which may match; an unknown name is a 400
     /// that names it.
     static func parse(_ request: HTTPRequest, registry: JobRegistry) throws(HTTPError) -> JobQuery {
-        var q = JobQuery()
-        q.statuses = try names(request, "status") { JobStatus.allCases.map(\.rawValue) }.compactMap(JobStatus.init)
-        q.types = try names(request, "type") { registry.types.map(\.name) }
-        if let schedule = request.queryValue("schedule") {
-            guard (1...64).contains(schedule.utf8.count) else { throw HTTPError(400, "Invalid 'schedule': must be a schedule name") }
-            q.schedule = schedule
-        }
+        var q = try filter(registry: registry) { request.queryValue($0) }
         if let text = request.queryValue("limit") {
             guard let n = Int(text), (1...maxLimit).contains(n) else {
                 throw HTTPError(400, "Invalid 'limit': must be an integer from 1 to \(maxLimit)")
@@ -32,16 +26,78 @@ enum JobsQueryParser {
         return q
     }
 
+    /// The names a filter takes (the query parameters of `GET /api/jobs`
+    /// without the paging ones, and the `filter` of a bulk action).
+    static let filterNames = ["status", "type", "queue", "schedule", "created_after", "created_before", "q"]
+
+    /// The filters of a query, read through `value` (a query parameter, or a
+    /// bulk action's `filter` member).
+    static func filter(registry: JobRegistry, _ value: (String) -> String?) throws(HTTPError) -> JobQuery {
+        var q = JobQuery()
+        q.statuses = try names(value("status"), "status") { JobStatus.allCases.map(\.rawValue) }.compactMap(JobStatus.init)
+        q.types = try names(value("type"), "type") { registry.types.map(\.name) }
+        if let list = value("queue"), !list.isEmpty {
+            // Like status and type: empty items are skipped.
+            for part in list.split(separator: ",") {
+                guard JobOptions.isQueueName(String(part)) else {
+                    throw HTTPError(400, "Invalid 'queue' value '\(shown(part))': queue names match ^[a-z0-9_-]{1,64}$ (comma-separated)")
+                }
+                if !q.queues.contains(String(part)) { q.queues.append(String(part)) }
+            }
+        }
+        if let schedule = value("schedule") {
+            guard (1...64).contains(schedule.utf8.count) else { throw HTTPError(400, "Invalid 'schedule': must be a schedule name") }
+            q.schedule = schedule
+        }
+        q.createdAfter = try time(value("created_after"), "created_after")
+        q.createdBefore = try time(value("created_before"), "created_before")
+        if let text = value("q"), !text.isEmpty {
+            do throws(JobSearch.Invalid) { q.search = try JobSearch(text) } catch { throw HTTPError(400, error.message) }
+        }
+        return q
+    }
+
+    /// A time: epoch seconds (`1764400000`, `1764400000.5`) or ISO 8601 in UTC
+    /// or with an offset (`2025-11-29`, `2025-11-29T14:30`, `2025-11-29T14:30:00Z`,
+    /// `2025-11-29T14:30:00.250+01:00`); anything else is a 400.
+    static func time(_ text: String?, _ name: String) throws(HTTPError) -> Double? {
+        guard let text else { return nil }
+        if let t = epochSeconds(text) ?? ISOTime.parse(text) { return t }
+        throw HTTPError(400, "Invalid '\(name)' value '\(shown(Substring(text)))': use epoch seconds or ISO 8601 (2025-11-29T14:30:00Z)")
+    }
+
+    private static func epochSeconds(_ text: String) -> Double? {
+        let b = Array(text.utf8)
+        guard !b.isEmpty, b.count <= 20 else { return nil }
+        var dot = false
+        var digits = 0
+        for c in b {
+            if c == UInt8(ascii: ".") {
+                guard !dot, digits > 0 else { return nil }
+                dot = true
+            } else if c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") {
+                digits += 1
+            } else {
+                return nil
+            }
+        }
+        guard b.last != UInt8(ascii: "."), let value = Double(text), value < 1e11 else { return nil }
+        return value
+    }
+
+    private static func shown(_ part: Substring) -> Substring {
+        part.count > 100 ? part.prefix(100) + "…" : part
+    }
+
     /// The distinct names listed in parameter `name`, each one of `known()`
     /// (spelled as there, so the store compares the same bytes).
-    private static func names(_ request: HTTPRequest, _ name: String, known: () -> [String]) throws(HTTPError) -> [String] {
-        guard let list = request.queryValue(name), !list.isEmpty else { return [] }
+    private static func names(_ list: String?, _ name: String, known: () -> [String]) throws(HTTPError) -> [String] {
+        guard let list, !list.isEmpty else { return [] }
         let known = known()
         var names: [String] = []
         for part in list.split(separator: ",") {
             guard let match = known.first(where: { $0 == part }) else {
-                let shown = part.count > 100 ? part.prefix(100) + "…" : part
-                throw HTTPError(400, "Invalid '\(name)' value '\(shown)': use \(alternatives(known)) (comma-separated)")
+                throw HTTPError(400, "Invalid '\(name)' value '\(shown(part))': use \(alternatives(known)) (comma-separated)")
             }
             if !names.contains(match) { names.append(match) }
         }
@@ -67,6 +123,11 @@ enum JobsQueryParser {
         var parts: [String] = []
         if !q.statuses.isEmpty { parts.append("status=" + q.statuses.map(\.rawValue).joined(separator: ",")) }
         if !q.types.isEmpty { parts.append("type=" + q.types.map(percentEncode).joined(separator: ",")) }
+        if !q.queues.isEmpty { parts.append("queue=" + q.queues.joined(separator: ",")) }
+        if let schedule = q.schedule { parts.append("schedule=" + percentEncode(schedule)) }
+        if let t = q.createdAfter { parts.append("created_after=\(t)") }
+        if let t = q.createdBefore { parts.append("created_before=\(t)") }
+        if let text = q.searchText { parts.append("q=" + percentEncode(text)) }
         parts.append("limit=\(q.limit)")
         if q.scansDown {
             parts.append("before_id=\(ids.min()!)")

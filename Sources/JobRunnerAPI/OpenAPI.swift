@@ -164,6 +164,25 @@ enum OpenAPI {
         return Operation(method: method, pattern: pattern, json: o)
     }
 
+    /// `POST /api/jobs/bulk/ACTION`: a count first (`dry_run`), then the action
+    /// with the count the user confirmed.
+    static func bulkOperation(_ action: String, _ summary: String, _ filter: JSONValue) -> Operation {
+        var body = object(["filter": filter, "expected_count": ["type": "integer", "minimum": 0],
+                           "dry_run": ["type": "boolean"]], required: ["filter"])
+        if case .object(var o) = body { o["additionalProperties"] = false; body = .object(o) }
+        let outcome = object(["action": ["const": .string(action)], "count": ["type": "integer", "minimum": 0],
+                              "done": ["type": "integer", "minimum": 0], "failed": ["type": "integer", "minimum": 1],
+                              "error": ["type": ["string", "null"]]], required: ["action", "count"])
+        return operation("POST", "/api/jobs/bulk/\(action)", id: "bulk\(action.prefix(1).uppercased())\(action.dropFirst())", tag: "jobs", summary: summary,
+                         description: "With `\"dry_run\": true` the answer is only the count. Otherwise `expected_count` must equal the count the filter selects now (else 409 with the new count); at most \(JobEngine.bulkLimit) jobs per call.",
+                         body: body,
+                         responses: ["200": response("The count, and for a real run how many were done (and failed, with the first error).", outcome),
+                                     "400": error("A bad body or filter, a missing expected_count, or more than \(JobEngine.bulkLimit) jobs selected."),
+                                     "409": response("The filter now selects another number of jobs: confirm again.",
+                                                     object(["error": ["type": "string"], "count": ["type": "integer", "minimum": 0]])),
+                                     "503": error("Shutting down (retry), or the store could not be read or written.")])
+    }
+
     static func operations(_ registry: JobRegistry) -> [Operation] {
         jobOperations(registry) + otherOperations() + scheduleOperations()
     }
@@ -183,7 +202,23 @@ enum OpenAPI {
             queryParameter("type", ["type": "array", "items": ["type": "string", "enum": types]],
                            "Comma-separated job type names; a job matches any of them.", extra: ["style": "form", "explode": false]),
             queryParameter("schedule", ["type": "string", "pattern": "^[a-z0-9][a-z0-9_.-]{0,63}$"], "Only jobs this schedule made."),
+            queryParameter("queue", ["type": "array", "items": ["type": "string", "pattern": "^[a-z0-9_-]{1,64}$"]],
+                           "Comma-separated queue names; a job matches any of them.", extra: ["style": "form", "explode": false]),
+            queryParameter("created_after", ["type": "string"],
+                           "Only jobs created at or after this time: epoch seconds, or ISO 8601 with a zone (2026-11-29T14:00:00Z)."),
+            queryParameter("created_before", ["type": "string"], "Only jobs created before this time (same forms as created_after)."),
+            queryParameter("q", ["type": "string", "maxLength": 200],
+                           "Text search in params and error: whole words, `word*` for a prefix, `\"a phrase\"`; every term must match (docs/history.md)."),
         ]
+        let listType = JSONValue.object(["type": "array", "items": ["type": "string"]])
+        let jobsFilter = object(["status": ["oneOf": [["type": "string"], ["type": "array", "items": ["type": "string", "enum": statuses]]]],
+                                 "type": ["oneOf": [["type": "string"], ["type": "array", "items": ["type": "string", "enum": types]]]],
+                                 "queue": ["oneOf": [["type": "string"], listType]],
+                                 "schedule": ["type": "string"],
+                                 "created_after": ["oneOf": [["type": "string"], ["type": "number", "minimum": 0]]],
+                                 "created_before": ["oneOf": [["type": "string"], ["type": "number", "minimum": 0]]],
+                                 "q": ["type": "string", "maxLength": 200]],
+                                required: [], description: "The filters of GET /api/jobs (lists as comma-separated strings or arrays).")
         let submissions = registry.types.map { ref("Submission.\($0.name)") }
         let mapping = JSONObject(registry.types.map { ($0.name, .string("#/components/schemas/Submission.\($0.name)")) })
         let location = header("The job's URL.", ["type": "string"], required: true)
@@ -196,6 +231,8 @@ enum OpenAPI {
                         "200": response("The jobs of the page, in `order`.", ["type": "array", "items": ref("Job")], headers: [
                             "X-Total-Count": header("How many jobs match the filters, whatever the cursor.", ["type": "integer", "minimum": 0], required: true),
                             "Link": header("`</api/jobs?...>; rel=\"next\"` when more jobs lie beyond the page.", ["type": "string"]),
+                            "X-Total-Count-Capped": header("`true` when a search or time range matched more jobs than are counted: X-Total-Count is then a lower bound.",
+                                                           ["type": "string", "enum": ["true"]]),
                         ]),
                         "400": error("A query parameter is invalid (the message names it)."),
                         "503": error("The store could not be read."),
@@ -210,6 +247,9 @@ enum OpenAPI {
                         "200": response("A job with this idempotency key exists: that job, nothing new.", ref("Job"), headers: ["Location": location]),
                         "400": error("Invalid JSON, an unknown type, invalid params or options (the message names the field and rule)."),
                       ]),
+            bulkOperation("cancel", "Cancel every pending or running job a filter selects", jobsFilter),
+            bulkOperation("retry", "Retry every failed or cancelled job a filter selects", jobsFilter),
+            bulkOperation("delete", "Delete every finished job a filter selects, with its log", jobsFilter),
             operation("POST", "/api/jobs/clear-completed", id: "clearCompleted", tag: "jobs", summary: "Remove every finished job",
                       responses: ["200": response("How many completed, failed and cancelled jobs were removed.", ref("Cleared"))]),
             operation("GET", "/api/jobs/:id", id: "getJob", tag: "jobs", summary: "One job", parameters: [jobID],

@@ -65,6 +65,15 @@ public final class SQLiteJobStore: JobStore, Sendable {
             throw StoreError("cannot use database \(path): \(error.message)")
         }
         writer = WriterBox(connection)
+        do throws(SQLiteError) {
+            try connection.run("SELECT id, created_at FROM jobs ORDER BY id DESC LIMIT 1") { row in
+                writer.order.lastID = row.int(0)
+                writer.order.lastCreated = row.double(1)
+            }
+            writer.order.inOrder = try connection.scalar("SELECT COALESCE((SELECT value FROM meta WHERE key = 'created_in_order'), 0)") == 1
+        } catch {
+            throw StoreError("cannot use database \(path): \(error.message)")
+        }
         do {
             try ThreadLauncher.detached(name: "store writer") { [self] in runWriter() }
         } catch {
@@ -156,6 +165,38 @@ public final class SQLiteJobStore: JobStore, Sendable {
                 CREATE INDEX jobs_schedule ON jobs(schedule, id) WHERE schedule IS NOT NULL;
                 CREATE TABLE schedules (name TEXT PRIMARY KEY, body TEXT NOT NULL);
                 PRAGMA user_version = 4;
+                COMMIT;
+                """)
+        }
+        if version < 5 {
+            // History at scale: text search over params and error (an FTS5 index
+            // over the jobs table's own text, kept by triggers in the transaction
+            // that writes the job; params never change, so an update touches it
+            // only when the error does), and the creation time for time ranges.
+            try db.execute("""
+                BEGIN;
+                -- columnsize=0: no per-row sizes (nothing ranks by them), one write less per job.
+                CREATE VIRTUAL TABLE jobs_fts USING fts5(params, error, content='jobs', content_rowid='id',
+                                                         tokenize='unicode61 remove_diacritics 0', columnsize=0);
+                INSERT INTO jobs_fts(jobs_fts) VALUES ('rebuild');
+                CREATE TRIGGER jobs_fts_insert AFTER INSERT ON jobs BEGIN
+                    INSERT INTO jobs_fts(rowid, params, error) VALUES (new.id, new.params, new.error);
+                END;
+                CREATE TRIGGER jobs_fts_delete AFTER DELETE ON jobs BEGIN
+                    INSERT INTO jobs_fts(jobs_fts, rowid, params, error) VALUES ('delete', old.id, old.params, old.error);
+                END;
+                CREATE TRIGGER jobs_fts_update AFTER UPDATE OF error ON jobs WHEN old.error IS NOT new.error BEGIN
+                    INSERT INTO jobs_fts(jobs_fts, rowid, params, error) VALUES ('delete', old.id, old.params, old.error);
+                    INSERT INTO jobs_fts(rowid, params, error) VALUES (new.id, new.params, new.error);
+                END;
+                CREATE INDEX jobs_created ON jobs(created_at);
+                -- Whether creation times never go down as ids go up (the writer
+                -- clears it when a new job breaks that): time ranges then become
+                -- id ranges.
+                INSERT OR REPLACE INTO meta(key, value) VALUES ('created_in_order', NOT EXISTS (
+                    SELECT 1 FROM (SELECT created_at < MAX(created_at) OVER (ORDER BY id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+                                   AS back FROM jobs) WHERE back));
+                PRAGMA user_version = 5;
                 COMMIT;
                 """)
         }
@@ -305,36 +346,123 @@ public final class SQLiteJobStore: JobStore, Sendable {
 
     public func query(_ query: JobQuery) throws(StoreError) -> JobPage {
         try read { db throws(SQLiteError) in
-            var filters: [String] = []
-            var bindings: [SQLiteValue] = []
-            if !query.statuses.isEmpty {
-                filters.append("status IN (\(query.statuses.map { _ in "?" }.joined(separator: ",")))")
-                bindings += query.statuses.map { .text($0.rawValue) }
+            var bounds: ClosedRange<Int64>?
+            if query.createdAfter != nil || query.createdBefore != nil,
+               try db.scalar("SELECT COALESCE((SELECT value FROM meta WHERE key = 'created_in_order'), 0)") == 1 {
+                bounds = try Self.idBounds(query, db)
             }
-            if let schedule = query.schedule {
-                filters.append("schedule = ?")
-                bindings.append(.text(schedule))
+            let sql = Self.select(query, ids: bounds)
+            var total = 0
+            var capped = false
+            if query.countTotal {
+                if query.capsCount {
+                    // The newest candidates (text and time range), each with
+                    // whether the other filters take it.
+                    var candidates = 0
+                    try db.run("SELECT \(sql.rest) \(sql.from)\(sql.whereClause(sql.candidate)) ORDER BY \(sql.id) DESC LIMIT ?",
+                               sql.restValues + sql.candidateValues + [.int(Int64(JobQuery.countCap + 1))]) { row in
+                        candidates += 1
+                        if candidates <= JobQuery.countCap && row.int(0) != 0 { total += 1 }
+                    }
+                    capped = candidates > JobQuery.countCap
+                } else {
+                    total = Int(try db.scalar("SELECT COUNT(*) \(sql.from)\(sql.whereClause(sql.candidate + sql.restFilters))",
+                                              sql.candidateValues + sql.restValues))
+                }
             }
-            if !query.types.isEmpty {
-                filters.append("type IN (\(query.types.map { _ in "?" }.joined(separator: ",")))")
-                bindings += query.types.map { .text($0) }
-            }
-            let countWhere = filters.isEmpty ? "" : " WHERE " + filters.joined(separator: " AND ")
-            let total = query.countTotal ? Int(try db.scalar("SELECT COUNT(*) FROM jobs\(countWhere)", bindings)) : 0
-            if let after = query.afterID {
-                filters.append("id > ?")
-                bindings.append(.int(after))
-            }
-            if let before = query.beforeID {
-                filters.append("id < ?")
-                bindings.append(.int(before))
-            }
-            let whereClause = filters.isEmpty ? "" : " WHERE " + filters.joined(separator: " AND ")
             var jobs: [Job] = []
-            try db.run("SELECT \(Self.columns) FROM jobs\(whereClause) ORDER BY id \(query.scansDown ? "DESC" : "ASC") LIMIT ?",
-                       bindings + [.int(Int64(query.limit + 1))]) { (row: SQLiteRow) throws(SQLiteError) in jobs.append(try Self.job(row)) }
-            return query.finish(jobs, total: total)
+            try db.run("SELECT \(sql.columns) \(sql.from)\(sql.whereClause(sql.candidate + sql.restFilters + sql.cursor)) ORDER BY \(sql.id) \(query.scansDown ? "DESC" : "ASC") LIMIT ?",
+                       sql.candidateValues + sql.restValues + sql.cursorValues + [.int(Int64(query.limit + 1))]) { (row: SQLiteRow) throws(SQLiteError) in
+                jobs.append(try Self.job(row))
+            }
+            var page = query.finish(jobs, total: total)
+            page.totalCapped = capped
+            return page
         }
+    }
+
+    /// The ids a time range can hold while creation times are in id order: from
+    /// the first job created at or after `created_after` to the last created
+    /// before `created_before` (two index seeks); 0...0 (no job has id 0) when
+    /// no job was created in the range.
+    static func idBounds(_ query: JobQuery, _ db: SQLiteConnection) throws(SQLiteError) -> ClosedRange<Int64> {
+        var lo: Int64? = query.createdAfter == nil ? 0 : nil
+        var hi: Int64? = query.createdBefore == nil ? Int64.max : nil
+        if let after = query.createdAfter {
+            try db.run("SELECT id FROM jobs WHERE created_at >= ? ORDER BY created_at, id LIMIT 1", [.double(after)]) { lo = $0.int(0) }
+        }
+        if let before = query.createdBefore {
+            try db.run("SELECT id FROM jobs WHERE created_at < ? ORDER BY created_at DESC, id DESC LIMIT 1", [.double(before)]) { hi = $0.int(0) }
+        }
+        guard let lo, let hi, lo <= hi else { return 0...0 }
+        return lo...hi
+    }
+
+    /// A query's parts: the candidates (text, time range, their id range), the
+    /// other filters (status, type, queue, schedule) and the cursor. With a
+    /// search the FTS index drives, in id order (CROSS JOIN keeps it the outer
+    /// loop, so a page stops after `limit` matches).
+    struct Select {
+        var from = "FROM jobs"
+        var columns = SQLiteJobStore.columns
+        var id = "jobs.id"
+        var candidate: [String] = []
+        var candidateValues: [SQLiteValue] = []
+        var restFilters: [String] = []
+        var restValues: [SQLiteValue] = []
+        var cursor: [String] = []
+        var cursorValues: [SQLiteValue] = []
+
+        /// The other filters as one expression (1 when there are none).
+        var rest: String { restFilters.isEmpty ? "1" : "(" + restFilters.joined(separator: " AND ") + ")" }
+
+        func whereClause(_ filters: [String]) -> String {
+            filters.isEmpty ? "" : " WHERE " + filters.joined(separator: " AND ")
+        }
+    }
+
+    static func select(_ query: JobQuery, ids: ClosedRange<Int64>?) -> Select {
+        var s = Select()
+        if let search = query.search {
+            s.from = "FROM jobs_fts CROSS JOIN jobs ON jobs.id = jobs_fts.rowid"
+            s.columns = qualifiedColumns
+            s.id = "jobs_fts.rowid"
+            s.candidate.append("jobs_fts MATCH ?")
+            s.candidateValues.append(.text(search.ftsQuery))
+        }
+        if let ids {
+            s.candidate.append("\(s.id) BETWEEN ? AND ?")
+            s.candidateValues += [.int(ids.lowerBound), .int(ids.upperBound)]
+        }
+        if let after = query.createdAfter {
+            s.candidate.append("jobs.created_at >= ?")
+            s.candidateValues.append(.double(after))
+        }
+        if let before = query.createdBefore {
+            s.candidate.append("jobs.created_at < ?")
+            s.candidateValues.append(.double(before))
+        }
+        func list(_ column: String, _ names: [String]) {
+            guard !names.isEmpty else { return }
+            s.restFilters.append("jobs.\(column) IN (\(names.map { _ in "?" }.joined(separator: ",")))")
+            s.restValues += names.map { .text($0) }
+        }
+        list("status", query.statuses.map(\.rawValue))
+        list("type", query.types)
+        list("queue", query.queues)
+        if let schedule = query.schedule {
+            s.restFilters.append("jobs.schedule = ?")
+            s.restValues.append(.text(schedule))
+        }
+        if let after = query.afterID {
+            s.cursor.append("\(s.id) > ?")
+            s.cursorValues.append(.int(after))
+        }
+        if let before = query.beforeID {
+            s.cursor.append("\(s.id) < ?")
+            s.cursorValues.append(.int(before))
+        }
+        return s
     }
 
     public func close() {
@@ -400,6 +528,7 @@ public final class SQLiteJobStore: JobStore, Sendable {
     }
 
     private func commit(_ entries: [Entry], _ db: SQLiteConnection) throws(SQLiteError) {
+        let order = writer.order
         try db.execute("BEGIN IMMEDIATE")
         do {
             for entry in entries {
@@ -408,13 +537,26 @@ public final class SQLiteJobStore: JobStore, Sendable {
             try db.execute("COMMIT")
         } catch {
             try? db.execute("ROLLBACK")
+            writer.order = order
             throw error
         }
+    }
+
+    /// A new job created earlier than one before it clears `created_in_order`.
+    private func noteCreated(_ job: Job, _ db: SQLiteConnection) throws(SQLiteError) {
+        guard job.id > writer.order.lastID else { return }
+        if writer.order.inOrder && job.createdAt < writer.order.lastCreated {
+            try db.run("UPDATE meta SET value = 0 WHERE key = 'created_in_order'")
+            writer.order.inOrder = false
+        }
+        writer.order.lastID = job.id
+        writer.order.lastCreated = max(writer.order.lastCreated, job.createdAt)
     }
 
     private func apply(_ op: StoreOp, _ db: SQLiteConnection) throws(SQLiteError) {
         switch op {
         case .upsert(let job):
+            try noteCreated(job, db)
             try db.run("""
                 INSERT INTO jobs (id, type, params, status, progress_percent, progress_message, result, error,
                                   created_at, started_at, completed_at, sequence, queue, priority, run_at, attempt,
@@ -452,6 +594,22 @@ public final class SQLiteJobStore: JobStore, Sendable {
         case .appendLog(let id, let lines, let dropped, let maxBytes):
             try appendLog(id, lines, maxBytes, db)
             if dropped > 0 { try db.run("UPDATE jobs SET log_dropped = log_dropped + ? WHERE id = ?", [.int(Int64(dropped)), .int(id)]) }
+        case .deleteJobs(let ids, let report):
+            try rememberNextID(db)
+            var removed: [PrunedJob] = []
+            var start = 0
+            while start < ids.count {
+                let chunk = ids[start..<min(start + 500, ids.count)]
+                start += chunk.count
+                try db.run("""
+                    DELETE FROM jobs WHERE id IN (\(chunk.map { _ in "?" }.joined(separator: ",")))
+                    AND status IN ('completed','failed','cancelled') RETURNING id, status, queue
+                    """, chunk.map { .int($0) }) { row in
+                    if let status = JobStatus(rawValue: row.text(1)) { removed.append(PrunedJob(id: row.int(0), status: status, queue: row.text(2))) }
+                }
+            }
+            for job in removed { try db.run("DELETE FROM job_logs WHERE job_id = ?", [.int(job.id)]) }
+            report(removed)
         case .prune(let before, let keep, let report):
             try rememberNextID(db)
             var clauses: [String] = []
@@ -516,6 +674,8 @@ public final class SQLiteJobStore: JobStore, Sendable {
         queue, priority, run_at, attempt, max_attempts, timeout, backoff_initial, backoff_max, idempotency_key, errors, schedule
         """
 
+    static let qualifiedColumns = columns.split(separator: ",").map { "jobs." + $0.trimmingSpaces }.joined(separator: ", ")
+
     static func errorsJSON(_ errors: [AttemptError]) -> String {
         JSONValue.array(errors.map { e in
             .object(JSONObject([("attempt", .int(Int64(e.attempt))), ("error", .string(e.error)), ("at", .double(e.at))]))
@@ -572,6 +732,15 @@ public final class SQLiteJobStore: JobStore, Sendable {
     }
 }
 
+private extension Substring {
+    var trimmingSpaces: Substring {
+        var s = self
+        while let c = s.first, c == " " || c == "\n" { s = s.dropFirst() }
+        while let c = s.last, c == " " || c == "\n" { s = s.dropLast() }
+        return s
+    }
+}
+
 /// A connection handed between threads, used by one at a time.
 ///
 /// `@unchecked Sendable`: a reader box is either in the pool (behind the store's
@@ -589,5 +758,7 @@ final class ReaderBox: @unchecked Sendable {
 /// starts; from then on only the writer thread reads or writes `connection`.
 final class WriterBox: @unchecked Sendable {
     var connection: SQLiteConnection?
+    /// The newest job written and whether creation times are still in id order.
+    var order = (lastID: Int64(0), lastCreated: 0.0, inOrder: true)
     init(_ connection: SQLiteConnection) { self.connection = connection }
 }

@@ -18,6 +18,9 @@ import Testing
         #expect(access("POST", "/api/jobs/7/retry") == .scope(.submit))
         // Webhook deliveries name their URLs (which may carry a key): admin only.
         #expect(access("GET", "/api/webhooks/deliveries") == .scope(.admin))
+        #expect(access("POST", "/api/jobs/bulk/cancel") == .scope(.submit))
+        #expect(access("POST", "/api/jobs/bulk/retry") == .scope(.submit))
+        #expect(access("POST", "/api/jobs/bulk/delete") == .scope(.admin))
         // Unknown API paths: read for GET, admin for the rest.
         #expect(access("GET", "/api/new-thing") == .scope(.read))
         #expect(access("PATCH", "/api/jobs/7") == .scope(.admin))

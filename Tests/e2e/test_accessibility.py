@@ -231,4 +231,24 @@ def test_api_docs(browser, busy, scheme):
     tab.page.screenshot(path=os.path.join(OUTPUT, f"a11y-api-docs-list-{scheme}.png"))
     tab.page.locator("#models").scroll_into_view_if_needed()
     tab.page.screenshot(path=os.path.join(OUTPUT, f"a11y-api-docs-models-{scheme}.png"))
+
+
+# --- History: the filtered, paged table and the bulk confirmation. ---------------
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_history_view(browser, dependable, scheme):
+    tab = dependable_tab(browser, dependable, scheme, "#/history?queue=uploads")
+    expect(tab.page.locator("#history-summary")).to_contain_text("2 jobs match")
+    expect(tab.page.locator("#history-body tr")).to_have_count(2)
+    check(tab, "history", scheme)
+    tab.close()
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_history_bulk_confirmation(browser, dependable, scheme):
+    tab = dependable_tab(browser, dependable, scheme, "#/history?q=upload")
+    expect(tab.page.locator("#history-summary")).to_contain_text("1 job matches")
+    tab.page.click("#history-bulk-retry")
+    expect(tab.page.locator("#bulk-title")).to_have_text("Retry 1 job?")
+    check(tab, "history-bulk", scheme)
     tab.close()

@@ -8,6 +8,7 @@ import { JobDetail } from "./detail.js";
 import { Pager } from "./pager.js";
 import { QueuesView } from "./queues.js";
 import { SchedulesView } from "./schedules.js";
+import { HistoryView } from "./history.js";
 import { Session } from "./session.js";
 
 const store = new Store();
@@ -29,10 +30,12 @@ const pager = new Pager(store, {
 const list = new JobList(store, { onOpen: (id) => navigate(`#/jobs/${id}`), onCancel: cancel, onEnd: () => { renderMore(); pager.load(); } });
 const detail = new JobDetail(store, {
   onCancel: cancel,
-  // Closing a job's dialog that a #/jobs/ID link opened goes back to the list.
-  onClose: () => { if (/^#\/jobs\/\d+$/.test(location.hash)) navigate("#/"); },
+  // Closing a job's dialog that a #/jobs/ID link opened goes back to the list
+  // it was opened from (the live list, or the history page with its filters).
+  onClose: () => { if (/^#\/jobs\/\d+$/.test(location.hash)) navigate(currentView === "history" ? history.hash : "#/"); },
 });
 const queues = new QueuesView();
+const history = new HistoryView({ onNavigate: (hash) => navigate(hash) });
 const schedules = new SchedulesView(store, { onNavigate: (hash) => navigate(hash) });
 const charts = new Charts(store);
 const form = new JobForm({ onCreated: (job) => announce(`Job ${job.id} (${job.type}) queued`) });
@@ -56,13 +59,14 @@ function renderCounts() {
 
 store.onChange((kind, job, data) => {
   if (kind === "missing") return void fetchMissing(job.id);
-  if (kind === "pruned") return void socket?.send(JSON.stringify({ type: "get_state" }));
+  if (kind === "pruned") { history.reload(); return void socket?.send(JSON.stringify({ type: "get_state" })); }
   if (kind === "queue") return void queues.updated(data);
   if (kind === "schedule" || kind === "schedules") return void schedules.render();
   if (kind === "retrying" || kind === "retried") announce(`Job ${job.id} (${job.type}) ${kind === "retried" ? "retried" : `failed, attempt ${job.attempt} of ${job.max_attempts} waits`}`);
   if (kind !== "progress" && kind !== "worker") { queues.refresh(); schedules.render(); }
   if (kind === "reset") {
     form.setTypes(store.jobTypes);
+    history.setTypes(store.jobTypes);
     pager.reset();
     pager.prefetch();
     schedules.load();
@@ -81,7 +85,7 @@ store.onChange((kind, job, data) => {
   detail.refresh(job, kind);
 });
 
-// --- Views: #/ (jobs), #/jobs/ID, #/queues, #/schedules, #/schedules/new,
+// --- Views: #/ (jobs), #/jobs/ID, #/history?FILTERS, #/queues, #/schedules, #/schedules/new,
 // #/schedules/NAME, #/schedules/NAME/edit ------------------------------------
 
 function navigate(hash) {
@@ -93,11 +97,13 @@ function parseRoute(hash) {
   const path = hash.replace(/^#/, "");
   let m;
   if (path === "/queues") return { view: "queues" };
+  if ((m = path.match(/^\/history(?:\?(.*))?$/))) return { view: "history", params: new URLSearchParams(m[1] ?? "") };
   if (path === "/schedules") return { view: "schedules" };
   if (path === "/schedules/new") return { view: "schedules", create: true };
   if ((m = path.match(/^\/schedules\/([^/]+)\/edit$/))) return { view: "schedules", name: decodeURIComponent(m[1]), edit: true };
   if ((m = path.match(/^\/schedules\/([^/]+)$/))) return { view: "schedules", name: decodeURIComponent(m[1]) };
-  if ((m = path.match(/^\/jobs\/(\d+)$/))) return { view: "jobs", job: Number(m[1]) };
+  // A job opened from the history stays over the history page.
+  if ((m = path.match(/^\/jobs\/(\d+)$/))) return { view: currentView === "history" ? "history" : "jobs", job: Number(m[1]) };
   return { view: "jobs" };
 }
 
@@ -110,17 +116,18 @@ function route() {
   const r = parseRoute(location.hash);
   const changed = currentView !== r.view;
   currentView = r.view;
-  for (const name of ["jobs", "queues", "schedules"]) {
+  for (const name of ["jobs", "history", "queues", "schedules"]) {
     $(`view-${name}`).hidden = name !== r.view;
     const tab = $(`tab-${name}`);
     if (name === r.view) tab.setAttribute("aria-current", "page");
     else tab.removeAttribute("aria-current");
   }
   if (r.view === "queues") queues.show(); else queues.hide();
+  if (r.view === "history") { if (r.params) history.show(r.params); history.loadQueues(); } else history.hide();
   // The schedule form needs the job types: it opens once `queue_state` is in.
   if (r.view === "schedules") { if (store.ready) schedules.show(r); } else schedules.hide();
-  if (r.view === "jobs") {
-    list.schedule();
+  if (r.view === "jobs") list.schedule();
+  if (r.view === "jobs" || r.view === "history") {
     if (r.job && !store.ready) {
       // Opened once the first `queue_state` is in (the reset re-routes).
     } else if (r.job && detail.jobId !== r.job) {

@@ -34,6 +34,9 @@ public enum StoreOp: Sendable {
     /// Keeps the newest `keep` delivered or dead deliveries; pending deliveries
     /// to URLs not in `configured` become dead (their endpoint was removed).
     case webhookMaintenance(keep: Int, configured: [String], at: Double)
+    /// Removes the listed jobs that are finished (completed, failed, cancelled),
+    /// with their logs; others stay. `report` as for `prune`.
+    case deleteJobs(ids: [Int64], report: @Sendable ([PrunedJob]) -> Void)
 }
 
 /// A finished job removed by a prune.
