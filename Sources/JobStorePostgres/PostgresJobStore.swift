@@ -336,34 +336,73 @@ public final class PostgresJobStore: JobStore, Sendable {
         finished.signal()
     }
 
+    /// A commit whose answer was lost with the connection: committed or not,
+    /// only the server can tell once it is back.
+    private struct InDoubt {
+        let transaction: Int64
+        let entries: [Entry]
+    }
+
     private func writeUntilClosed() {
         var carried: [Entry] = []
+        var doubt: InDoubt?
         while true {
             let (batch, closing) = shared.withLock { s -> ([Entry], Bool) in
                 let b = s.pending
                 s.pending = []
                 return (b, s.closing)
             }
-            let entries = carried + batch
+            var entries = carried + batch
             carried = []
+            if let d = doubt {
+                // Nothing newer is committed before the lost commit's fate is known
+                // (a retried older write must not land after a newer one).
+                switch writer.outcome(d.transaction) {
+                case .committed:
+                    doubt = nil
+                    setFailure(nil)
+                    for e in d.entries { e.completion(.success(())) }
+                    for action in shared.withLock({ $0.batchDone }) { action() }
+                case .aborted:
+                    // Nobody was told yet: the writes are simply made again.
+                    doubt = nil
+                    entries = d.entries + entries
+                case .unknown(let error):
+                    let storeError = StoreError("Storage unavailable: \(error.message)")
+                    setFailure(storeError)
+                    for e in entries where !e.retry { e.completion(.failure(storeError)) }
+                    carried = entries.filter(\.retry)
+                    if closing {
+                        for e in d.entries + carried { e.completion(.failure(storeError)) }
+                        for action in shared.withLock({ $0.batchDone }) { action() }
+                        return
+                    }
+                    for action in shared.withLock({ $0.batchDone }) { action() }
+                    _ = wake.wait(timeout: .now() + 1)
+                    continue
+                }
+            }
             if entries.isEmpty {
                 if closing { break }
                 wake.wait()
                 continue
             }
             defer { for action in shared.withLock({ $0.batchDone }) { action() } }
-            do throws(PostgresError) {
-                try commit(entries)
+            switch commit(entries) {
+            case .committed:
                 setFailure(nil)
                 for e in entries { e.completion(.success(())) }
-            } catch {
+            case .inDoubt(let transaction, let error):
+                setFailure(StoreError("Storage unavailable: \(error.message)"))
+                doubt = InDoubt(transaction: transaction, entries: entries)
+            case .failed(let error):
                 let storeError = StoreError("Storage unavailable: \(error.message)")
                 setFailure(storeError)
                 for e in entries where !e.retry { e.completion(.failure(storeError)) }
                 carried = entries.filter(\.retry)
                 if closing {
                     for e in carried { e.completion(.failure(storeError)) }
-                    break
+                    return
                 }
                 // Try again after a pause (or sooner if new work arrives).
                 _ = wake.wait(timeout: .now() + 1)
@@ -371,31 +410,43 @@ public final class PostgresJobStore: JobStore, Sendable {
         }
     }
 
-    /// One transaction for every op of `entries`. When the connection is lost
-    /// while COMMIT is on its way, the transaction id tells (on a new connection)
-    /// whether it committed after all, so a success is never reported as a failure.
-    private func commit(_ entries: [Entry]) throws(PostgresError) {
-        let db = try writer.connected()
+    private enum CommitResult {
+        case committed
+        /// Not committed: nothing of it is in the database.
+        case failed(PostgresError)
+        /// The connection was lost while COMMIT was on its way.
+        case inDoubt(transaction: Int64, PostgresError)
+    }
+
+    /// One transaction for every op of `entries`.
+    private func commit(_ entries: [Entry]) -> CommitResult {
+        let db: PostgresConnection
         let transaction: Int64
         do throws(PostgresError) {
+            db = try writer.connected()
             transaction = try db.execute("BEGIN; SELECT txid_current()").int(0, 0)
+        } catch {
+            writer.disconnect()
+            return .failed(error)
+        }
+        do throws(PostgresError) {
             for entry in entries {
                 for op in entry.ops { try apply(op, db) }
             }
         } catch {
             if error.connectionLost { writer.disconnect() } else { _ = try? db.execute("ROLLBACK") }
-            throw error
+            return .failed(error)
         }
         do throws(PostgresError) {
             try db.execute("COMMIT")
+            return .committed
         } catch {
             guard error.connectionLost else {
                 _ = try? db.execute("ROLLBACK")
-                throw error
+                return .failed(error)
             }
             writer.disconnect()
-            if writer.committed(transaction) { return }
-            throw error
+            return .inDoubt(transaction: transaction, error)
         }
     }
 
@@ -649,20 +700,25 @@ final class WriterConnection: @unchecked Sendable {
 
     func disconnect() { connection = nil }
 
-    /// Whether `transaction`, whose COMMIT went unanswered, committed: asked on a
-    /// new connection for up to about 2 s (the server may be restarting); if it
-    /// cannot be told, the commit counts as failed.
-    func committed(_ transaction: Int64) -> Bool {
-        for _ in 0..<20 {
-            if let db = try? connected(), let r = try? db.run("SELECT txid_status($1)", [.int(transaction)]) {
-                switch r.optionalText(0, 0) {
-                case "committed"?: return true
-                case "in progress"?: break
-                default: return false
-                }
+    enum Outcome {
+        case committed
+        case aborted
+        /// The server cannot tell yet (unreachable, or the transaction still open).
+        case unknown(PostgresError)
+    }
+
+    /// What became of `transaction`, whose COMMIT went unanswered (`txid_status`).
+    func outcome(_ transaction: Int64) -> Outcome {
+        do throws(PostgresError) {
+            let r = try connected().run("SELECT txid_status($1)", [.int(transaction)])
+            switch r.optionalText(0, 0) {
+            case "committed"?: return .committed
+            case "in progress"?: return .unknown(PostgresError(message: "a commit is still in progress", state: nil, connectionLost: false))
+            default: return .aborted
             }
-            usleep(100_000)
+        } catch {
+            if error.connectionLost { disconnect() }
+            return .unknown(error)
         }
-        return false
     }
 }

@@ -7,6 +7,7 @@ import HTTPServer
 import JobEngine
 import JobQueue
 import JobRunnerAPI
+import JobStorePostgres
 import JobStoreSQLite
 import ProcessRunner
 import Systemd
@@ -45,19 +46,31 @@ func defaultWebRoot() -> String {
     return "./www"
 }
 
-/// Opens the durable store (creating its directory) or the in-memory queue.
-func openQueue(_ settings: Settings, _ logger: Logger) -> (JobQueue, SQLiteJobStore?) {
+/// Where jobs are kept, as the log shows it (a PostgreSQL URL without its password).
+func storeDescription(_ settings: Settings) -> String {
+    if settings.db == ":memory:" { return "memory" }
+    return PostgresJobStore.accepts(settings.db) ? PostgresJobStore.redacted(settings.db) : settings.db
+}
+
+/// Opens the durable store (SQLite, creating its directory, or PostgreSQL for a
+/// `postgresql://` URL) or the in-memory queue.
+func openQueue(_ settings: Settings, _ logger: Logger) -> (JobQueue, (any JobStore)?) {
     guard settings.db != ":memory:" else { return (JobQueue(maxLogBytes: settings.maxLogBytes), nil) }
-    let directory = settings.db.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
-    if !directory.isEmpty && access(directory, F_OK) != 0 {
-        var prefix = ""
-        for part in directory.split(separator: "/") {
-            prefix += (directory.hasPrefix("/") || !prefix.isEmpty ? "/" : "") + part
-            mkdir(prefix, 0o750)
-        }
-    }
     do {
-        let store = try SQLiteJobStore(path: settings.db, sync: settings.sync == "normal" ? .normal : .full)
+        let store: any JobStore
+        if PostgresJobStore.accepts(settings.db) {
+            store = try PostgresJobStore(url: settings.db, synchronousCommit: settings.sync != "normal")
+        } else {
+            let directory = settings.db.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+            if !directory.isEmpty && access(directory, F_OK) != 0 {
+                var prefix = ""
+                for part in directory.split(separator: "/") {
+                    prefix += (directory.hasPrefix("/") || !prefix.isEmpty ? "/" : "") + part
+                    mkdir(prefix, 0o750)
+                }
+            }
+            store = try SQLiteJobStore(path: settings.db, sync: settings.sync == "normal" ? .normal : .full)
+        }
         store.onFailureChange { failure in
             if let failure {
                 logger.log(.error, "storage failing, changes are refused with 503 until it recovers: \(failure.message)")
@@ -273,7 +286,7 @@ let notifier = ServiceNotifier(engine: engine)
 let shownHost = settings.host.contains(":") ? "[\(settings.host)]" : settings.host
 let scheme = tls == nil ? "http" : "https"
 let place = inherited.isEmpty ? "\(scheme)://\(shownHost):\(server.port)" : "an inherited socket (port \(server.port), \(scheme))"
-logger.log(.info, "listening on \(place) (web root \(webRoot), \(settings.concurrency) job slots, \(configuration.threads) threads, jobs in \(store == nil ? "memory" : settings.db), auth \(authMode == .open ? "none" : "tokens (\(settings.tokens.count))"))")
+logger.log(.info, "listening on \(place) (web root \(webRoot), \(settings.concurrency) job slots, \(configuration.threads) threads, jobs in \(storeDescription(settings)), auth \(authMode == .open ? "none" : "tokens (\(settings.tokens.count))"))")
 Systemd.notify("READY=1")
 if authMode == .open && !settings.tokens.isEmpty {
     logger.log(.warning, "--auth none: the \(settings.tokens.count) configured tokens are ignored; anyone who can connect may do anything")
