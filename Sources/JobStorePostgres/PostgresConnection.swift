@@ -49,7 +49,12 @@ final class PostgresConnection {
         // Keywords are processed in order and the last one wins, so `dbname`
         // (expanded as the URL) comes last and may override the defaults.
         let keys = ["connect_timeout", "application_name", "dbname"]
-        let values = ["10", "jobrunnerd", url]
+        var host = [CChar](repeating: 0, count: 256)
+        gethostname(&host, host.count - 1)
+        // Names this daemon in pg_stat_activity (and in the error a second daemon gets).
+        let hostName = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let name = "jobrunnerd pid \(getpid()) on \(hostName)"
+        let values = ["10", name, url]
         let handle: OpaquePointer? = withCStrings(keys) { k in
             withCStrings(values) { v in PQconnectdbParams(k, v, 1) }
         }

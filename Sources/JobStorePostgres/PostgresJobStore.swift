@@ -21,6 +21,9 @@ public final class PostgresJobStore: JobStore, Sendable {
     /// Taken (for the transaction) by whoever migrates, so two daemons starting
     /// together on one database do not race; "JobRunr" in ASCII.
     static let migrationLock: Int64 = 0x4A_6F62_5275_6E72
+    /// Held by the writer's session for the store's life: one daemon per database
+    /// until claims are shared between nodes; "JobNode".
+    static let ownerLock: Int64 = 0x4A_6F62_4E6F_6465
 
     private struct Entry {
         let ops: [StoreOp]
@@ -86,15 +89,19 @@ public final class PostgresJobStore: JobStore, Sendable {
         } catch {
             throw StoreError("cannot use database \(displayURL): \(error.operatorMessage)")
         }
-        writer = WriterConnection(url: url, synchronousCommit: synchronousCommit, connection)
+        let writer = WriterConnection(url: url, synchronousCommit: synchronousCommit, connection)
         do throws(PostgresError) {
-            try writer.prepare(connection)
+            // Before the first write: a second daemon stops here.
+            try writer.prepare(connection, nameHolder: true)
         } catch {
-            throw StoreError("cannot use database \(displayURL): \(error.message)")
+            throw StoreError("cannot use database \(displayURL): \(error.operatorMessage)")
         }
+        self.writer = writer
         do {
             try ThreadLauncher.detached(name: "store writer") { [self] in runWriter() }
         } catch {
+            // No writer to wait for: `deinit`'s close returns at once.
+            shared.withLock { $0.closing = true }
             throw StoreError("cannot use database \(displayURL): \(error)")
         }
     }
@@ -683,8 +690,25 @@ final class WriterConnection: @unchecked Sendable {
         self.connection = connection
     }
 
-    /// Session settings of the writer, on every (re)connect.
-    func prepare(_ db: PostgresConnection) throws(PostgresError) {
+    /// Session settings of the writer, on every (re)connect, and the owner lock:
+    /// a database another jobrunnerd holds is refused (also after a reconnect, if
+    /// one started during an outage).
+    /// `nameHolder` (at start-up, for the operator): the error names the holder's
+    /// pid and host, which a client's 503 after a reconnect does not show.
+    func prepare(_ db: PostgresConnection, nameHolder: Bool = false) throws(PostgresError) {
+        let r = try db.run("SELECT pg_try_advisory_lock($1)", [.int(PostgresJobStore.ownerLock)])
+        guard r.bool(0, 0) else {
+            guard nameHolder else {
+                throw PostgresError(message: "the database is in use by another jobrunnerd", state: nil, connectionLost: false)
+            }
+            let holder = try? db.run("""
+                SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                  AND l.classid = $1 AND l.objid = $2 AND l.objsubid = 1
+                """, [.int(PostgresJobStore.ownerLock >> 32), .int(PostgresJobStore.ownerLock & 0xFFFF_FFFF)])
+            let who = holder.flatMap { $0.rows > 0 ? $0.text(0, 0) : nil }.map { " (\($0))" } ?? ""
+            throw PostgresError(message: "the database is in use by another jobrunnerd\(who)", state: nil, connectionLost: false)
+        }
         if !synchronousCommit { try db.execute("SET synchronous_commit = off") }
     }
 

@@ -111,3 +111,13 @@ def test_a_postgresql_restart_under_load_is_503_then_nothing_acknowledged_is_los
     assert {i: stored.get(i) for i in acknowledged} == acknowledged
     assert not set(refused) & set(stored.values())
     assert len(stored) == len(acknowledged)
+
+
+def test_a_second_daemon_on_the_same_database_refuses_to_start(postgres, start_daemon):
+    url = postgres.new_database()
+    d = start_daemon("--db", url)
+    job = submit(d.url, "echo", message="mine", delay=1)
+    r = subprocess.run([BINARY, "--port", "0", "--db", url], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1
+    assert f"in use by another jobrunnerd (jobrunnerd pid {d.proc.pid} on " in r.stderr, r.stderr
+    assert submit(d.url, "echo", message="still mine", delay=1)["id"] == job["id"] + 1
