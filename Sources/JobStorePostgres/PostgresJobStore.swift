@@ -339,7 +339,7 @@ public final class PostgresJobStore: JobStore, Sendable {
 
     private func runWriter() {
         writeUntilClosed()
-        writer.disconnect()
+        writer.release()
         finished.signal()
     }
 
@@ -723,6 +723,16 @@ final class WriterConnection: @unchecked Sendable {
     }
 
     func disconnect() { connection = nil }
+
+    /// Gives the database up: the owner lock is released before `close()` returns
+    /// (closing the connection alone lets the server release it a moment later,
+    /// when the next daemon may already be asking).
+    func release() {
+        if let connection, !connection.isBroken {
+            _ = try? connection.run("SELECT pg_advisory_unlock($1)", [.int(PostgresJobStore.ownerLock)])
+        }
+        connection = nil
+    }
 
     enum Outcome {
         case committed
