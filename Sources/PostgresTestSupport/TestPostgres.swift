@@ -103,6 +103,37 @@ public final class TestPostgres: @unchecked Sendable {
         }
     }
 
+    /// A connection a test holds open (a transaction that keeps a lock, say).
+    public func session(_ url: String) throws(TestPostgresError) -> Session { try Session(url) }
+
+    /// One open connection; `execute` runs SQL on it.
+    ///
+    /// `@unchecked Sendable`: used by one test from one thread at a time.
+    public final class Session: @unchecked Sendable {
+        private let conn: OpaquePointer
+
+        init(_ url: String) throws(TestPostgresError) {
+            guard let c = PQconnectdb(url) else { throw TestPostgresError("out of memory") }
+            guard PQstatus(c) == CONNECTION_OK else {
+                let message = String(cString: PQerrorMessage(c))
+                PQfinish(c)
+                throw TestPostgresError(message)
+            }
+            conn = c
+        }
+
+        deinit { PQfinish(conn) }
+
+        public func execute(_ sql: String) throws(TestPostgresError) {
+            let result = PQexec(conn, sql)
+            defer { PQclear(result) }
+            let status = PQresultStatus(result)
+            guard status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK else {
+                throw TestPostgresError(String(cString: PQerrorMessage(conn)))
+            }
+        }
+    }
+
     /// Fast shutdown (clients are disconnected); returns once the server is gone.
     public func stop() throws(TestPostgresError) {
         try command("stop", expect: "stopped")

@@ -122,6 +122,40 @@ import Testing
         #expect(try next.job(1) == sampleJob(1))
     }
 
+    /// While another session holds a lock that keeps the writer from committing,
+    /// the queue shows nothing of the change: no state, no counter, no event, no answer.
+    @Test func readersSeeNothingBeforeTheCommit() throws {
+        let cluster = try TestPostgres.cluster()
+        let url = try cluster.newDatabase()
+        let store = try PostgresJobStore(url: url)
+        defer { store.close() }
+        let queue = try JobQueue(store: store)
+        let job = try DurableQueueTests().enqueue(queue)
+        let events = Mutex<[QueueEvent]>([])
+        _ = queue.subscribe { e in events.withLock { $0.append(e) } }
+
+        let blocker = try cluster.session(url)
+        try blocker.execute("BEGIN; LOCK TABLE jobs IN SHARE ROW EXCLUSIVE MODE")
+        let answer = Mutex<Result<JobQueue.CancelOutcome, StoreError>?>(nil)
+        let answered = Semaphore()
+        queue.cancel(job.id) { r in
+            answer.withLock { $0 = r }
+            answered.signal()
+        }
+        #expect(queue.job(job.id)?.status == .pending)
+        #expect(try store.job(job.id)?.status == .pending) // readers are not blocked
+        #expect(queue.stats().cancelled == 0 && queue.stats().pending == 1)
+        #expect(events.withLock { $0.isEmpty })
+        #expect(answer.withLock { $0 } == nil)
+
+        try blocker.execute("COMMIT")
+        answered.wait()
+        #expect(answer.withLock { $0 }.map { (try? $0.get()) == .cancelled(wasRunning: false) } == true)
+        #expect(queue.job(job.id)?.status == .cancelled)
+        #expect(try store.job(job.id)?.status == .cancelled)
+        #expect(events.withLock { $0.count } == 1)
+    }
+
     @Test func anUnreachableServerIsAClearErrorWithoutThePassword() throws {
         let url = "postgresql://jobs:s3cret@localhost/jobs?host=/nonexistent-jobrunner-socket-dir&password=s3cret"
         #expect {
