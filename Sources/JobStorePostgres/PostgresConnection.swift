@@ -86,8 +86,72 @@ final class PostgresConnection {
     /// Runs one statement with `$1...$n` bound to `params` (always `PQexecParams`).
     @discardableResult
     func run(_ sql: String, _ params: [PostgresValue] = []) throws(PostgresError) -> PostgresResult {
-        // Every value in one buffer (text NUL-terminated, bytes by length), then a
-        // pointer per value into it: one allocation however many parameters.
+        let result = Self.withEncoded(params) { n, values, lengths, formats in
+            PQexecParams(conn, sql, n, nil, values, lengths, formats, 0)
+        }
+        return try check(result)
+    }
+
+    /// Statements per pipeline sync: their answers (a few dozen bytes each) stay
+    /// far below a socket buffer, so neither side waits on the other while sending.
+    static let pipelineDepth = 256
+
+    /// Runs statements whose rows are not needed in libpq's pipeline mode: sent
+    /// together, answered together, one round trip per `pipelineDepth` instead of
+    /// one each. The first failure is thrown (the statements after it did not run).
+    func runAll(_ statements: [(sql: String, params: [PostgresValue])]) throws(PostgresError) {
+        var start = 0
+        while start < statements.count {
+            let end = min(start + Self.pipelineDepth, statements.count)
+            if end - start == 1 {
+                try run(statements[start].sql, statements[start].params)
+            } else {
+                try pipeline(statements[start..<end])
+            }
+            start = end
+        }
+    }
+
+    private func pipeline(_ statements: ArraySlice<(sql: String, params: [PostgresValue])>) throws(PostgresError) {
+        guard PQenterPipelineMode(conn) == 1 else { throw lost() }
+        defer { _ = PQexitPipelineMode(conn) }
+        for statement in statements {
+            let sent = Self.withEncoded(statement.params) { n, values, lengths, formats in
+                PQsendQueryParams(conn, statement.sql, n, nil, values, lengths, formats, 0)
+            }
+            guard sent == 1 else { throw lost() }
+        }
+        guard PQpipelineSync(conn) == 1 else { throw lost() }
+        // Every answer is read (up to the sync) before the connection is used again.
+        var failure: PostgresError?
+        for _ in statements {
+            guard let result = PQgetResult(conn) else { throw lost() }
+            let status = PQresultStatus(result)
+            if status == PGRES_PIPELINE_ABORTED {
+                PQclear(result)
+            } else if failure == nil {
+                do throws(PostgresError) { _ = try check(result) } catch { failure = error }
+            } else {
+                PQclear(result)
+            }
+            // The NULL that ends each statement's results.
+            while let extra = PQgetResult(conn) { PQclear(extra) }
+        }
+        guard let sync = PQgetResult(conn) else { throw lost() }
+        let synced = PQresultStatus(sync) == PGRES_PIPELINE_SYNC
+        PQclear(sync)
+        if let failure { throw failure }
+        guard synced else { throw lost() }
+    }
+
+    private func lost() -> PostgresError {
+        PostgresError(message: PostgresError.unreachable, state: nil, connectionLost: true)
+    }
+
+    /// Every value in one buffer (text NUL-terminated, bytes by length), then a
+    /// pointer per value into it: one allocation however many parameters.
+    private static func withEncoded<R>(_ params: [PostgresValue],
+                                       _ body: (Int32, [UnsafePointer<CChar>?], [Int32], [Int32]) -> R) -> R {
         var buffer: [CChar] = []
         var offsets: [Int?] = []
         offsets.reserveCapacity(params.count)
@@ -109,18 +173,17 @@ final class PostgresConnection {
                 lengths.append(0)
                 formats.append(0)
             case .int(let v): append(String(v), binary: false)
-            case .double(let v): append(Self.text(v), binary: false)
+            case .double(let v): append(text(v), binary: false)
             case .bool(let v): append(v ? "t" : "f", binary: false)
-            case .text(let v): append(Self.withoutNUL(v), binary: false)
+            case .text(let v): append(withoutNUL(v), binary: false)
             case .bytes(let v): append(v, binary: true)
             }
         }
         buffer.append(0) // never empty, so the base address exists
-        let result = buffer.withUnsafeBufferPointer { b in
+        return buffer.withUnsafeBufferPointer { b in
             let values: [UnsafePointer<CChar>?] = offsets.map { o in o.map { b.baseAddress! + $0 } }
-            return PQexecParams(conn, sql, Int32(params.count), nil, values, lengths, formats, 0)
+            return body(Int32(params.count), values, lengths, formats)
         }
-        return try check(result)
     }
 
     /// A single integer (`SELECT COUNT(*) ...`), 0 for no row.

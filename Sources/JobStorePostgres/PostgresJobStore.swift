@@ -437,9 +437,11 @@ public final class PostgresJobStore: JobStore, Sendable {
             return .failed(error)
         }
         do throws(PostgresError) {
+            var batch: [Statement] = []
             for entry in entries {
-                for op in entry.ops { try apply(op, db) }
+                for op in entry.ops { try apply(op, db, &batch) }
             }
+            try db.runAll(batch)
         } catch {
             if error.connectionLost { writer.disconnect() } else { _ = try? db.execute("ROLLBACK") }
             return .failed(error)
@@ -457,11 +459,15 @@ public final class PostgresJobStore: JobStore, Sendable {
         }
     }
 
-    /// Every op, in one `switch` (new ops add a case here).
-    private func apply(_ op: StoreOp, _ db: PostgresConnection) throws(PostgresError) {
+    typealias Statement = (sql: String, params: [PostgresValue])
+
+    /// Every op, in one `switch` (new ops add a case here). Writes whose answer is
+    /// not needed join `batch`, sent in pipeline mode; an op that reads what it
+    /// wrote sends the batch first (order is kept).
+    private func apply(_ op: StoreOp, _ db: PostgresConnection, _ batch: inout [Statement]) throws(PostgresError) {
         switch op {
         case .upsert(let job):
-            try db.run("""
+            batch.append(("""
                 INSERT INTO jobs (id, type, params, status, progress_percent, progress_message, result, error,
                                   created_at, started_at, completed_at, sequence, queue, priority, run_at, attempt,
                                   max_attempts, timeout, backoff_initial, backoff_max, idempotency_key, errors, schedule)
@@ -479,28 +485,34 @@ public final class PostgresJobStore: JobStore, Sendable {
                     .int(Int64(job.attempt)), .int(Int64(job.maxAttempts)), .optional(job.timeout),
                     .double(job.backoff.initial), .double(job.backoff.max), .optional(job.idempotencyKey),
                     .optional(job.errors.isEmpty ? nil : Self.errorsJSON(job.errors)), .optional(job.schedule),
-                ])
+                ]))
         case .upsertSchedule(let schedule):
-            try db.run("INSERT INTO schedules (name, body) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET body = excluded.body",
-                       [.text(schedule.name), .text(schedule.stored.jsonString)])
+            batch.append(("INSERT INTO schedules (name, body) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET body = excluded.body",
+                          [.text(schedule.name), .text(schedule.stored.jsonString)]))
         case .deleteSchedule(let name):
-            try db.run("DELETE FROM schedules WHERE name = $1", [.text(name)])
+            batch.append(("DELETE FROM schedules WHERE name = $1", [.text(name)]))
         case .queueSettings(let name, let settings):
-            try db.run("""
+            batch.append(("""
                 INSERT INTO queues (name, concurrency, paused) VALUES ($1, $2, $3)
                 ON CONFLICT (name) DO UPDATE SET concurrency = excluded.concurrency, paused = excluded.paused
-                """, [.text(name), settings.concurrency.map { .int(Int64($0)) } ?? .null, .bool(settings.paused)])
+                """, [.text(name), settings.concurrency.map { .int(Int64($0)) } ?? .null, .bool(settings.paused)]))
         case .progress(let id, let progress, let sequence):
-            try db.run("UPDATE jobs SET progress_percent = $1, progress_message = $2, sequence = $3 WHERE id = $4 AND status = 'running'",
-                       [.int(Int64(progress.percent)), .text(progress.message), .int(Int64(sequence)), .int(id)])
+            batch.append(("UPDATE jobs SET progress_percent = $1, progress_message = $2, sequence = $3 WHERE id = $4 AND status = 'running'",
+                          [.int(Int64(progress.percent)), .text(progress.message), .int(Int64(sequence)), .int(id)]))
         case .deleteFinished:
+            try db.runAll(batch)
+            batch = []
             try rememberNextID(db)
             try db.execute("DELETE FROM job_logs WHERE job_id IN (SELECT id FROM jobs WHERE status IN ('completed','failed','cancelled'))")
             try db.execute("DELETE FROM jobs WHERE status IN ('completed','failed','cancelled')")
         case .appendLog(let id, let lines, let dropped, let maxBytes):
+            try db.runAll(batch)
+            batch = []
             try appendLog(id, lines, maxBytes, db)
             if dropped > 0 { try db.run("UPDATE jobs SET log_dropped = log_dropped + $1 WHERE id = $2", [.int(Int64(dropped)), .int(id)]) }
         case .prune(let before, let keep, let report):
+            try db.runAll(batch)
+            batch = []
             try rememberNextID(db)
             var clauses: [String] = []
             var params: [PostgresValue] = []

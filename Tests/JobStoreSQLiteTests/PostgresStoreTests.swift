@@ -156,6 +156,37 @@ import Testing
         #expect(events.withLock { $0.count } == 1)
     }
 
+    /// Writes go to the server in pipelines of many statements: a large commit
+    /// lands whole, and a statement the server refuses in the middle of one fails
+    /// the commit with the server's reason, changes nothing, and leaves the
+    /// connection fit for the next commit.
+    @Test func aRefusedStatementInAPipelineFailsTheWholeCommit() throws {
+        let cluster = try TestPostgres.cluster()
+        let url = try cluster.newDatabase()
+        let store = try PostgresJobStore(url: url)
+        defer { store.close() }
+        try commit(store, (1...1000).map { .upsert(sampleJob(Int64($0))) })
+        var q = JobQuery()
+        q.limit = 1
+        #expect(try store.query(q).total == 1000)
+
+        try cluster.execute(url, "ALTER TABLE jobs ADD CONSTRAINT no_bad CHECK (type <> 'bad')")
+        let bad = Job(id: 1500, type: "bad", params: [:], createdAt: 1)
+        var ops: [StoreOp] = (1001...1400).map { .upsert(sampleJob(Int64($0))) }
+        ops.append(.upsert(bad))
+        ops += (1401...1450).map { .upsert(sampleJob(Int64($0))) }
+        #expect {
+            try commit(store, ops)
+        } throws: { error in
+            let message = (error as? StoreError)?.message ?? ""
+            return message.hasPrefix("Storage unavailable: ") && message.contains("no_bad") && message.contains("SQLSTATE 23514")
+        }
+        #expect(try store.query(q).total == 1000)
+        try commit(store, [.upsert(sampleJob(1001))])
+        #expect(try store.query(q).total == 1001)
+        #expect(store.failure == nil)
+    }
+
     @Test func anUnreachableServerIsAClearErrorWithoutThePassword() throws {
         let url = "postgresql://jobs:s3cret@localhost/jobs?host=/nonexistent-jobrunner-socket-dir&password=s3cret"
         #expect {
