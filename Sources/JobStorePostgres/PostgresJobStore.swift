@@ -11,9 +11,11 @@ import Synchronization
 /// lookups and pages. A lost connection (the server restarted) fails the commit
 /// in progress like any storage failure; the next attempt connects again.
 ///
-/// One node today: claims stay in the daemon's memory as with SQLite. The
-/// schema already keeps what several nodes will need (ids handed out by the
-/// database's `meta` row, a `schema_version` table migrated under an advisory lock).
+/// One node today: ids and claims stay in the daemon's memory as with SQLite,
+/// and an advisory lock held by the writer's session keeps a second daemon out.
+/// What several nodes will need starts here: migrations in `schema_version`
+/// under an advisory lock, and the writer's loop where claims and notifications
+/// will go.
 public final class PostgresJobStore: JobStore, Sendable {
     /// The schema version this build writes; a newer database is refused.
     public static let schemaVersion = 1
