@@ -15,8 +15,8 @@ RELEASE      := $(SWIFT) build -c release --static-swift-stdlib -Xswiftc -use-ld
 
 # Debian packages: what building and running need, and what tests and benchmarks
 # add (python and its venv, chromium for the browser tests, wrk, curl, gcc).
-BUILD_PACKAGES := pkg-config libmicrohttpd-dev libjansson-dev libgnutls28-dev libsqlite3-dev libsystemd-dev libcurl4-gnutls-dev
-TEST_PACKAGES  := $(BUILD_PACKAGES) sqlite3 python3 python3-venv python3-pip chromium wrk curl gcc util-linux openssl prometheus
+BUILD_PACKAGES := pkg-config libmicrohttpd-dev libjansson-dev libgnutls28-dev libsqlite3-dev libsystemd-dev libcurl4-gnutls-dev libpq-dev
+TEST_PACKAGES  := $(BUILD_PACKAGES) sqlite3 postgresql python3 python3-venv python3-pip chromium wrk curl gcc util-linux openssl prometheus
 
 .PHONY: all deps apt-deps build-deps install-packages py-deps build run test unit-test e2e-test bench clean install uninstall fuzz test-sanitized
 

@@ -39,6 +39,12 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"])]
         ),
         .systemLibrary(
+            name: "CPostgres",
+            path: "Modules/CPostgres",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+        .systemLibrary(
             name: "CSystemd",
             path: "Modules/CSystemd",
             pkgConfig: "libsystemd",
@@ -67,6 +73,8 @@ let package = Package(
         .target(name: "CommandJobs", dependencies: ["JobEngine", "JobQueue", "ProcessRunner", "JSON", "Essentials"], swiftSettings: settings),
         // The SQLite adapter behind JobQueue's JobStore protocol.
         .target(name: "JobStoreSQLite", dependencies: ["JobQueue", "JSON", "CSQLite", "Essentials"], swiftSettings: settings),
+        // The PostgreSQL adapter behind the same protocol (libpq; one node today).
+        .target(name: "JobStorePostgres", dependencies: ["JobQueue", "JSON", "CPostgres", "Essentials"], swiftSettings: settings),
         .target(name: "HTTPServer", dependencies: ["CMicroHTTPD", "CEpoll", "Essentials"], swiftSettings: settings),
         // The thin libcurl adapter: many POSTs on one thread (multi interface), HMAC-SHA256.
         .target(name: "CurlClient", dependencies: ["CCurl"], swiftSettings: settings),
@@ -80,7 +88,7 @@ let package = Package(
         .executableTarget(
             name: "jobrunnerd",
             dependencies: [
-                "JobRunnerAPI", "HTTPServer", "JobEngine", "JobQueue", "JobStoreSQLite", "Systemd", "JSON", "Essentials",
+                "JobRunnerAPI", "HTTPServer", "JobEngine", "JobQueue", "JobStoreSQLite", "JobStorePostgres", "Systemd", "JSON", "Essentials",
                 "CommandJobs", "ProcessRunner", "Webhooks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -101,7 +109,13 @@ let package = Package(
         .target(name: "JobTestSupport", dependencies: ["JobQueue"], swiftSettings: settings),
         .testTarget(name: "JobQueueTests", dependencies: ["JobQueue", "JSON", "JobTestSupport"], swiftSettings: settings),
         .testTarget(name: "JobEngineTests", dependencies: ["JobEngine", "JobQueue", "JSON"], swiftSettings: settings),
-        .testTarget(name: "JobStoreSQLiteTests", dependencies: ["JobStoreSQLite", "JobQueue", "JobEngine", "JSON", "JobTestSupport"], swiftSettings: settings),
+        // A throwaway PostgreSQL cluster per test process (scripts/pg-throwaway), a database per test (not shipped).
+        .target(name: "PostgresTestSupport", dependencies: ["CPostgres", "CProcess", "Essentials"], swiftSettings: settings),
+        .testTarget(
+            name: "JobStoreSQLiteTests",
+            dependencies: ["JobStoreSQLite", "JobStorePostgres", "PostgresTestSupport", "JobQueue", "JobEngine", "JSON", "JobTestSupport", "Essentials"],
+            swiftSettings: settings
+        ),
         .testTarget(name: "WebhooksTests", dependencies: ["Webhooks", "CurlClient", "JobQueue", "JobStoreSQLite", "JSON", "HTTPServer"], swiftSettings: settings),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "HTTPTestSupport", "Essentials"], swiftSettings: settings),
         .testTarget(

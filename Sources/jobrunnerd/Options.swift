@@ -38,7 +38,7 @@ struct Options: ParsableCommand {
     @Option(name: .customLong("ws-ping-interval"), help: "Seconds between WebSocket pings. (default: 25)") var wsPingInterval: String?
     @Option(name: .customLong("allowed-origins"), help: "Comma-separated Origins allowed to open the WebSocket. (default: any)")
     var allowedOrigins: String?
-    @Option(help: "SQLite database file; ':memory:' keeps jobs in memory. (default: /var/lib/jobrunner/jobs.db)") var db: String?
+    @Option(help: "SQLite database file, or a PostgreSQL URL (postgresql://user@host/db); ':memory:' keeps jobs in memory. (default: /var/lib/jobrunner/jobs.db)") var db: String?
     @Option(help: "full or normal (see README). (default: full)") var sync: String?
     @Option(name: .customLong("retain-finished"), help: "Prune finished jobs older than 30m/12h/7d, or beyond a count. (default: keep all)")
     var retainFinished: String?

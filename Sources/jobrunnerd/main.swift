@@ -7,6 +7,7 @@ import HTTPServer
 import JobEngine
 import JobQueue
 import JobRunnerAPI
+import JobStorePostgres
 import JobStoreSQLite
 import ProcessRunner
 import Systemd
@@ -46,9 +47,16 @@ func defaultWebRoot() -> String {
     return "./www"
 }
 
-/// Opens the durable store (creating its directory) or the in-memory queue,
-/// with the webhook dispatcher over the store's outbox (or one in memory).
-func openQueue(_ settings: Settings, _ logger: Logger) -> (JobQueue, SQLiteJobStore?, WebhookDispatcher) {
+/// Where jobs are kept, as the log shows it (a PostgreSQL URL without its password).
+func storeDescription(_ settings: Settings) -> String {
+    if settings.db == ":memory:" { return "memory" }
+    return PostgresJobStore.accepts(settings.db) ? PostgresJobStore.redacted(settings.db) : settings.db
+}
+
+/// Opens the durable store (SQLite, creating its directory, or PostgreSQL for a
+/// `postgresql://` URL) or the in-memory queue, with the webhook dispatcher over
+/// the store's outbox (or one in memory).
+func openQueue(_ settings: Settings, _ logger: Logger) -> (JobQueue, (any JobStore)?, WebhookDispatcher) {
     let log: @Sendable (LogLevel, String) -> Void = { level, message in logger.log(level, message) }
     guard settings.db != ":memory:" else {
         let dispatcher = WebhookDispatcher(outbox: MemoryWebhookOutbox(), endpoints: settings.webhooks, log: log)
@@ -56,16 +64,24 @@ func openQueue(_ settings: Settings, _ logger: Logger) -> (JobQueue, SQLiteJobSt
         if !settings.webhooks.isEmpty { queue.setWebhooks(dispatcher.hook(renderer: JobRunnerAPI.webhookBody)) }
         return (queue, nil, dispatcher)
     }
-    let directory = settings.db.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
-    if !directory.isEmpty && access(directory, F_OK) != 0 {
-        var prefix = ""
-        for part in directory.split(separator: "/") {
-            prefix += (directory.hasPrefix("/") || !prefix.isEmpty ? "/" : "") + part
-            mkdir(prefix, 0o750)
+    do throws(StoreError) {
+        let store: any JobStore
+        if PostgresJobStore.accepts(settings.db) {
+            guard settings.webhooks.isEmpty else {
+                throw StoreError("webhooks are not supported with PostgreSQL yet (docs/postgresql.md): remove the \"webhooks\" section or use SQLite")
+            }
+            store = try PostgresJobStore(url: settings.db, synchronousCommit: settings.sync != "normal")
+        } else {
+            let directory = settings.db.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+            if !directory.isEmpty && access(directory, F_OK) != 0 {
+                var prefix = ""
+                for part in directory.split(separator: "/") {
+                    prefix += (directory.hasPrefix("/") || !prefix.isEmpty ? "/" : "") + part
+                    mkdir(prefix, 0o750)
+                }
+            }
+            store = try SQLiteJobStore(path: settings.db, sync: settings.sync == "normal" ? .normal : .full)
         }
-    }
-    do {
-        let store = try SQLiteJobStore(path: settings.db, sync: settings.sync == "normal" ? .normal : .full)
         store.onFailureChange { failure in
             if let failure {
                 logger.log(.error, "storage failing, changes are refused with 503 until it recovers: \(failure.message)")
@@ -73,7 +89,8 @@ func openQueue(_ settings: Settings, _ logger: Logger) -> (JobQueue, SQLiteJobSt
                 logger.log(.info, "storage recovered: commits succeed again")
             }
         }
-        let dispatcher = WebhookDispatcher(outbox: StoreWebhookOutbox(store: store), endpoints: settings.webhooks, log: log)
+        let outbox: any WebhookOutbox = (store as? any WebhookOutboxStore).map { StoreWebhookOutbox(store: $0) } ?? MemoryWebhookOutbox()
+        let dispatcher = WebhookDispatcher(outbox: outbox, endpoints: settings.webhooks, log: log)
         let hook = settings.webhooks.isEmpty ? nil : dispatcher.hook(renderer: JobRunnerAPI.webhookBody)
         return (try JobQueue(store: store, maxLogBytes: settings.maxLogBytes, webhooks: hook), store, dispatcher)
     } catch {
@@ -293,7 +310,7 @@ let notifier = ServiceNotifier(engine: engine)
 let shownHost = settings.host.contains(":") ? "[\(settings.host)]" : settings.host
 let scheme = tls == nil ? "http" : "https"
 let place = inherited.isEmpty ? "\(scheme)://\(shownHost):\(server.port)" : "an inherited socket (port \(server.port), \(scheme))"
-logger.log(.info, "listening on \(place) (web root \(webRoot), \(settings.concurrency) job slots, \(configuration.threads) threads, jobs in \(store == nil ? "memory" : settings.db), auth \(authMode == .open ? "none" : "tokens (\(settings.tokens.count))"), \(settings.webhooks.count) webhook endpoints)")
+logger.log(.info, "listening on \(place) (web root \(webRoot), \(settings.concurrency) job slots, \(configuration.threads) threads, jobs in \(storeDescription(settings)), auth \(authMode == .open ? "none" : "tokens (\(settings.tokens.count))"), \(settings.webhooks.count) webhook endpoints)")
 Systemd.notify("READY=1")
 if authMode == .open && !settings.tokens.isEmpty {
     logger.log(.warning, "--auth none: the \(settings.tokens.count) configured tokens are ignored; anyone who can connect may do anything")

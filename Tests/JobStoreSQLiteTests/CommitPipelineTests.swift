@@ -128,8 +128,8 @@ import Testing
         #expect(try store.job(job.id)?.status == .completed)
     }
 
-    @Test func aTransitionAfterTheStoreClosedDoesNotCrash() throws {
-        let store = try SQLiteJobStore(path: tempDB())
+    @Test(arguments: Backend.allCases) func aTransitionAfterTheStoreClosedDoesNotCrash(_ backend: Backend) throws {
+        let store = try backend.fresh()
         let queue = try JobQueue(store: store)
         let job = try enqueue(queue)
         _ = queue.claimNext()
@@ -154,9 +154,8 @@ import Testing
         second.close()
     }
 
-    @Test func pruneKeepsTheSameJobsInMemoryAndInTheFile() throws {
-        let path = tempDB()
-        let store = try SQLiteJobStore(path: path)
+    @Test(arguments: Backend.allCases) func pruneKeepsTheSameJobsInMemoryAndInTheFile(_ backend: Backend) throws {
+        let store = try backend.fresh()
         defer { store.close() }
         let queue = try JobQueue(store: store)
         // Jobs finish out of id order: 3 first, then 1, then 2, then 4.

@@ -26,12 +26,12 @@ import Testing
         sem.wait()
     }
 
-    @Test func delayedRetryingAndQueueSettingsSurviveARestart() throws {
-        let path = tempDB()
+    @Test(arguments: Backend.allCases) func delayedRetryingAndQueueSettingsSurviveARestart(_ backend: Backend) throws {
+        let path = try backend.newPlace()
         let clock = ManualClock()
         var delayed: Int64 = 0, retrying: Int64 = 0, keyed: Int64 = 0
         do {
-            let store = try SQLiteJobStore(path: path)
+            let store = try backend.open(path)
             let q = try JobQueue(store: store, clock: clock)
             delayed = try submit(q) { $0.runAt = clock.now() + 100; $0.queue = "mail"; $0.priority = 7; $0.timeout = 30 }.job.id
             retrying = try submit(q) { $0.maxAttempts = 2; $0.backoff = Backoff(initial: 50, max: 50) }.job.id
@@ -44,7 +44,7 @@ import Testing
             durable(q)
             store.close()
         }
-        let store = try SQLiteJobStore(path: path)
+        let store = try backend.open(path)
         defer { store.close() }
         let q = try JobQueue(store: store, clock: clock)
         let d = try #require(q.job(delayed))
@@ -65,8 +65,8 @@ import Testing
         #expect(q.claimNext() == nil)
     }
 
-    @Test func concurrentSubmissionsWithOneKeyMakeOneJobWhileTheFirstIsUncommitted() async throws {
-        let store = try SQLiteJobStore(path: tempDB())
+    @Test(arguments: Backend.allCases) func concurrentSubmissionsWithOneKeyMakeOneJobWhileTheFirstIsUncommitted(_ backend: Backend) async throws {
+        let store = try backend.fresh()
         defer { store.close() }
         let q = try JobQueue(store: store, clock: ManualClock())
         let ids = IDs()
@@ -91,8 +91,8 @@ import Testing
         #expect(try store.query(JobQuery()).jobs.count == 1)
     }
 
-    @Test func anOldFinishedJobsKeyIsFoundInTheStore() throws {
-        let store = try SQLiteJobStore(path: tempDB())
+    @Test(arguments: Backend.allCases) func anOldFinishedJobsKeyIsFoundInTheStore(_ backend: Backend) throws {
+        let store = try backend.fresh()
         defer { store.close() }
         let q = try JobQueue(store: store, recentFinishedLimit: 1, clock: ManualClock())
         let first = try submit(q) { $0.idempotencyKey = "old" }.job.id

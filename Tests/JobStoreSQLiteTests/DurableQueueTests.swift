@@ -17,9 +17,8 @@ import Testing
         return try done.withLock { $0! }.get()
     }
 
-    @Test func aJobJoinsTheQueueOnlyOnceCommitted() throws {
-        let path = tempDB()
-        let store = try SQLiteJobStore(path: path)
+    @Test(arguments: Backend.allCases) func aJobJoinsTheQueueOnlyOnceCommitted(_ backend: Backend) throws {
+        let store = try backend.fresh()
         let queue = try JobQueue(store: store)
         let seen = Mutex<[String]>([])
         _ = queue.subscribe { event in
@@ -33,10 +32,10 @@ import Testing
         store.close()
     }
 
-    @Test func restartResumesPendingInOrderAndFailsInterruptedJobs() throws {
-        let path = tempDB()
+    @Test(arguments: Backend.allCases) func restartResumesPendingInOrderAndFailsInterruptedJobs(_ backend: Backend) throws {
+        let path = try backend.newPlace()
         do {
-            let store = try SQLiteJobStore(path: path)
+            let store = try backend.open(path)
             let queue = try JobQueue(store: store)
             let ids = try (0..<4).map { _ in try enqueue(queue).id }
             #expect(queue.claimNext()?.id == ids[0])
@@ -46,7 +45,7 @@ import Testing
             sem.wait()
             store.close() // as if killed here: job 1 running, 2 and 4 pending, 3 cancelled
         }
-        let store = try SQLiteJobStore(path: path)
+        let store = try backend.open(path)
         defer { store.close() }
         let queue = try JobQueue(store: store)
         #expect(queue.job(1)?.status == .failed)
@@ -64,8 +63,8 @@ import Testing
         #expect(try enqueue(queue).id == 5)
     }
 
-    @Test func finishedJobsBeyondTheCacheAreReadFromTheStore() throws {
-        let store = try SQLiteJobStore(path: tempDB())
+    @Test(arguments: Backend.allCases) func finishedJobsBeyondTheCacheAreReadFromTheStore(_ backend: Backend) throws {
+        let store = try backend.fresh()
         defer { store.close() }
         let queue = try JobQueue(store: store, recentFinishedLimit: 2)
         for _ in 0..<5 {
@@ -86,8 +85,8 @@ import Testing
         #expect(page.total == 5)
     }
 
-    @Test func engineRunsJobsFromADurableQueue() async throws {
-        let store = try SQLiteJobStore(path: tempDB(), sync: .normal)
+    @Test(arguments: Backend.allCases) func engineRunsJobsFromADurableQueue(_ backend: Backend) async throws {
+        let store = try backend.fresh()
         defer { store.close() }
         let engine = JobEngine(queue: try JobQueue(store: store), capacity: 2)
         let finished = AsyncStream<Int64>.makeStream()

@@ -13,8 +13,8 @@ import Testing
     /// Every whole minute.
     let everyMinute: NextSlot = { _, t in (floor(t / 60) + 1) * 60 }
 
-    func open(_ path: String, _ clock: ManualClock, cancelled: Cancelled = Cancelled()) throws -> (JobQueue, SQLiteJobStore) {
-        let store = try SQLiteJobStore(path: path)
+    func open(_ backend: Backend, _ path: String, _ clock: ManualClock, cancelled: Cancelled = Cancelled()) throws -> (JobQueue, any JobStore) {
+        let store = try backend.open(path)
         let q = try JobQueue(store: store, clock: clock)
         q.setScheduleHooks(next: everyMinute, cancel: { id in cancelled.ids.withLock { $0.append(id) } })
         return (q, store)
@@ -41,11 +41,11 @@ import Testing
         return try q.list(query).jobs
     }
 
-    @Test func eachSlotFiresOnceAcrossARestart() throws {
-        let path = tempDB()
+    @Test(arguments: Backend.allCases) func eachSlotFiresOnceAcrossARestart(_ backend: Backend) throws {
+        let path = try backend.newPlace()
         let clock = ManualClock()
         do {
-            let (q, store) = try open(path, clock, cancelled: Cancelled())
+            let (q, store) = try open(backend, path, clock, cancelled: Cancelled())
             add(q, clock, overlap: .allow)
             let first = try #require(q.schedule("tick")?.nextRunAt)
             clock.advance(first - clock.now())
@@ -55,7 +55,7 @@ import Testing
             #expect(q.schedule("tick")?.nextRunAt == first + 60)
             store.close()   // as if killed right after the firing was committed
         }
-        let (q, store) = try open(path, clock)
+        let (q, store) = try open(backend, path, clock)
         defer { store.close() }
         durable(q)
         #expect(try jobs(q).count == 1)    // the slot did not fire again
@@ -64,11 +64,11 @@ import Testing
         #expect(try jobs(q).count == 2)
     }
 
-    @Test func overlapSkipAllowAndCancelPrevious() throws {
+    @Test(arguments: Backend.allCases) func overlapSkipAllowAndCancelPrevious(_ backend: Backend) throws {
         for (overlap, expected) in [(Schedule.Overlap.skip, 1), (.allow, 2), (.cancelPrevious, 2)] {
             let clock = ManualClock()
             let cancelled = Cancelled()
-            let (q, store) = try open(tempDB(), clock, cancelled: cancelled)
+            let (q, store) = try open(backend, try backend.newPlace(), clock, cancelled: cancelled)
             defer { store.close() }
             add(q, clock, overlap: overlap)
             clock.advance(try #require(q.schedule("tick")?.nextRunAt) - clock.now())
@@ -82,17 +82,17 @@ import Testing
         }
     }
 
-    @Test func missedSlotsFollowTheCatchUpRule() throws {
+    @Test(arguments: Backend.allCases) func missedSlotsFollowTheCatchUpRule(_ backend: Backend) throws {
         for (rule, expected) in [(Schedule.CatchUp.none, 0), (.latest, 1)] {
-            let path = tempDB()
+            let path = try backend.newPlace()
             let clock = ManualClock()
             do {
-                let (q, store) = try open(path, clock)
+                let (q, store) = try open(backend, path, clock)
                 add(q, clock, catchUp: rule)
                 store.close()
             }
             clock.advance(3600)          // down for an hour: 60 slots missed
-            let (q, store) = try open(path, clock)
+            let (q, store) = try open(backend, path, clock)
             defer { store.close() }
             durable(q)
             #expect(try jobs(q).count == expected, "\(rule)")
@@ -101,9 +101,9 @@ import Testing
         }
     }
 
-    @Test func aPausedScheduleDoesNotFire() throws {
+    @Test(arguments: Backend.allCases) func aPausedScheduleDoesNotFire(_ backend: Backend) throws {
         let clock = ManualClock()
-        let (q, store) = try open(tempDB(), clock)
+        let (q, store) = try open(backend, try backend.newPlace(), clock)
         defer { store.close() }
         add(q, clock)
         var s = try #require(q.schedule("tick"))

@@ -6,8 +6,8 @@ import Testing
 /// The bounded snapshot with a durable store: the newest finished by id (as the
 /// REST pages count them), and the counts include what only the file holds.
 @Suite struct SnapshotBoundTests {
-    @Test func newestFinishedRunningAndFirstPending() throws {
-        let store = try SQLiteJobStore(path: tempDB(), sync: .normal)
+    @Test(arguments: Backend.allCases) func newestFinishedRunningAndFirstPending(_ backend: Backend) throws {
+        let store = try backend.fresh()
         defer { store.close() }
         let queue = try JobQueue(store: store, recentFinishedLimit: 3)
         for _ in 0..<8 { _ = try DurableQueueTests().enqueue(queue) }

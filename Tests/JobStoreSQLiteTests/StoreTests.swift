@@ -1,6 +1,7 @@
 import Glibc
 import JSON
 import JobQueue
+import JobStorePostgres
 import JobStoreSQLite
 import Synchronization
 import Testing
@@ -13,7 +14,7 @@ func tempDB() -> String {
 }
 
 /// Submits and waits for the commit (tests only: blocks the calling thread).
-func commit(_ store: SQLiteJobStore, _ ops: [StoreOp]) throws {
+func commit(_ store: any JobStore, _ ops: [StoreOp]) throws {
     let done = Mutex<Result<Void, StoreError>?>(nil)
     let sem = Semaphore()
     store.submit(ops, retry: false) { r in
@@ -43,8 +44,8 @@ func sampleJob(_ id: Int64, status: JobStatus = .pending) -> Job {
 }
 
 @Suite struct SQLiteStoreTests {
-    @Test func everyFieldRoundTrips() throws {
-        let path = tempDB()
+    @Test(arguments: Backend.allCases) func everyFieldRoundTrips(_ backend: Backend) throws {
+        let path = try backend.newPlace()
         var job = sampleJob(7, status: .completed)
         job.progress = JobProgress(percent: 100, message: "Complete")
         job.result = ["sequence": [0, 1, 1, 2], "last": .int(7_778_742_049), "note": "ünïcode ✓"]
@@ -55,12 +56,12 @@ func sampleJob(_ id: Int64, status: JobStatus = .pending) -> Job {
         var failed = sampleJob(8, status: .failed)
         failed.error = "it broke"
         do {
-            let store = try SQLiteJobStore(path: path)
+            let store = try backend.open(path)
             try commit(store, [.upsert(job), .upsert(failed)])
             #expect(try store.job(7) == job)
             store.close()
         }
-        let reopened = try SQLiteJobStore(path: path)
+        let reopened = try backend.open(path)
         defer { reopened.close() }
         #expect(try reopened.job(7) == job)
         #expect(try reopened.job(8)?.error == "it broke")
@@ -71,8 +72,8 @@ func sampleJob(_ id: Int64, status: JobStatus = .pending) -> Job {
         #expect(snapshot.nextID == 9)
     }
 
-    @Test func progressUpdatesOnlyRunningJobs() throws {
-        let store = try SQLiteJobStore(path: tempDB())
+    @Test(arguments: Backend.allCases) func progressUpdatesOnlyRunningJobs(_ backend: Backend) throws {
+        let store = try backend.fresh()
         defer { store.close() }
         try commit(store, [.upsert(sampleJob(1, status: .running)), .upsert(sampleJob(2, status: .completed))])
         try commit(store, [.progress(id: 1, progress: JobProgress(percent: 40, message: "busy"), sequence: 5),
@@ -82,15 +83,15 @@ func sampleJob(_ id: Int64, status: JobStatus = .pending) -> Job {
         #expect(try store.job(2)?.progress == JobProgress(percent: 0, message: "Queued"))
     }
 
-    @Test func idsAreNeverReusedAfterClearing() throws {
-        let path = tempDB()
+    @Test(arguments: Backend.allCases) func idsAreNeverReusedAfterClearing(_ backend: Backend) throws {
+        let path = try backend.newPlace()
         do {
-            let store = try SQLiteJobStore(path: path)
+            let store = try backend.open(path)
             try commit(store, [.upsert(sampleJob(1, status: .completed)), .upsert(sampleJob(2, status: .cancelled))])
             try commit(store, [.deleteFinished])
             store.close()
         }
-        let store = try SQLiteJobStore(path: path)
+        let store = try backend.open(path)
         defer { store.close() }
         let snapshot = try store.load(recentFinished: 10)
         #expect(snapshot.stats.total == 0)
@@ -122,8 +123,8 @@ func sampleJob(_ id: Int64, status: JobStatus = .pending) -> Job {
         }
     }
 
-    @Test func pruneByAgeAndCountReportsWhatItRemoved() throws {
-        let store = try SQLiteJobStore(path: tempDB())
+    @Test(arguments: Backend.allCases) func pruneByAgeAndCountReportsWhatItRemoved(_ backend: Backend) throws {
+        let store = try backend.fresh()
         defer { store.close() }
         var ops: [StoreOp] = []
         for id in 1...10 {
@@ -147,8 +148,8 @@ func sampleJob(_ id: Int64, status: JobStatus = .pending) -> Job {
 }
 
 @Suite struct PaginationTests {
-    func store(jobs: Int) throws -> SQLiteJobStore {
-        let store = try SQLiteJobStore(path: tempDB())
+    func store(_ backend: Backend, jobs: Int) throws -> any JobStore {
+        let store = try backend.fresh()
         var ops: [StoreOp] = []
         for id in 1...jobs {
             var job = sampleJob(Int64(id), status: id % 3 == 0 ? .completed : .pending)
@@ -161,8 +162,8 @@ func sampleJob(_ id: Int64, status: JobStatus = .pending) -> Job {
 
     func ids(_ page: JobPage) -> [Int64] { page.jobs.map(\.id) }
 
-    @Test func newestPageInAscendingOrderThenOlder() throws {
-        let s = try store(jobs: 25)
+    @Test(arguments: Backend.allCases) func newestPageInAscendingOrderThenOlder(_ backend: Backend) throws {
+        let s = try store(backend, jobs: 25)
         defer { s.close() }
         var q = JobQuery()
         q.limit = 10
@@ -178,8 +179,8 @@ func sampleJob(_ id: Int64, status: JobStatus = .pending) -> Job {
         #expect(!last.more)
     }
 
-    @Test func forwardWithAfterIDAndDescending() throws {
-        let s = try store(jobs: 25)
+    @Test(arguments: Backend.allCases) func forwardWithAfterIDAndDescending(_ backend: Backend) throws {
+        let s = try store(backend, jobs: 25)
         defer { s.close() }
         var q = JobQuery()
         q.limit = 4
@@ -191,8 +192,8 @@ func sampleJob(_ id: Int64, status: JobStatus = .pending) -> Job {
         #expect(ids(try s.query(q)) == [25, 24, 23, 22])
     }
 
-    @Test func filtersAndTotals() throws {
-        let s = try store(jobs: 30)
+    @Test(arguments: Backend.allCases) func filtersAndTotals(_ backend: Backend) throws {
+        let s = try store(backend, jobs: 30)
         defer { s.close() }
         var q = JobQuery()
         q.types = ["prime"]
@@ -213,8 +214,8 @@ func sampleJob(_ id: Int64, status: JobStatus = .pending) -> Job {
         #expect(done.total == 8) // multiples of 3 except 15 and 30 (prime jobs are pending)
     }
 
-    @Test func memoryQueryAgreesWithSQLite() throws {
-        let s = try store(jobs: 40)
+    @Test(arguments: Backend.allCases) func memoryQueryAgreesWithSQLite(_ backend: Backend) throws {
+        let s = try store(backend, jobs: 40)
         defer { s.close() }
         let all = try s.query({ var q = JobQuery(); q.limit = 100; return q }()).jobs
         for limit in [1, 7, 100] {

@@ -1,5 +1,6 @@
 """Black-box fixtures: start the built jobrunnerd binary on port 0 and read the
 port it bound from its log line."""
+import glob
 import os
 import re
 import select
@@ -95,3 +96,75 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         yield b
         b.close()
+
+
+class Postgres:
+    """A throwaway PostgreSQL cluster (scripts/pg-throwaway: initdb in a temp dir
+    as an unprivileged user, a Unix socket there, no TCP port). Its stdin is the
+    lifeline: closing it, or this process ending however it ends, stops the
+    server and removes the directory."""
+
+    def __init__(self):
+        script = os.path.join(ROOT, "scripts", "pg-throwaway")
+        self.proc = subprocess.Popen(["/bin/sh", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.dir = self._reply("ready ", timeout=60)
+        self.bin = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]))[-1]
+        self.databases = 0
+
+    def _reply(self, expect, timeout=30):
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        line = self.proc.stdout.readline() if ready else ""
+        if not line.startswith(expect):
+            raise RuntimeError(f"pg-throwaway: expected '{expect}', got '{line.strip()}'")
+        return line[len(expect):].strip()
+
+    def url(self, database, **extra):
+        query = "".join(f"&{k}={v}" for k, v in extra.items())
+        return f"postgresql:///{database}?host={self.dir}&user=jobrunner{query}"
+
+    def new_database(self, **extra):
+        """A new, empty database of its own; its URL (extra query parameters added)."""
+        self.databases += 1
+        name = f"e2e_{os.getpid()}_{self.databases}"
+        self.sql("postgres", f"CREATE DATABASE {name}")
+        return self.url(name, **extra)
+
+    def sql(self, database, statement):
+        """Runs one statement with psql; its rows, one a line, fields split by '|'."""
+        r = subprocess.run([os.path.join(self.bin, "psql"), "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1",
+                            "-h", self.dir, "-U", "jobrunner", "-d", database, "-c", statement],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    def stop(self):
+        """Fast shutdown (clients are disconnected); returns once the server is gone."""
+        self.proc.stdin.write("stop\n")
+        self.proc.stdin.flush()
+        self._reply("stopped")
+
+    def start(self):
+        """Starts it again; returns once it accepts connections."""
+        self.proc.stdin.write("start\n")
+        self.proc.stdin.flush()
+        self._reply("ready ")
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """One cluster for the test session; each test takes its own database."""
+    cluster = Postgres()
+    yield cluster
+    cluster.close()
+
+
+@pytest.fixture
+def own_postgres():
+    """A cluster of its own, for a test that stops and starts the server."""
+    cluster = Postgres()
+    yield cluster
+    cluster.close()

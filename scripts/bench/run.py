@@ -4,6 +4,7 @@ performance targets. Prints a table and writes bench-results/results.json.
 
 Shared machines are noisy: every comparison alternates A and B within one run and
 is reported as a ratio with min, median and max; absolute figures carry that caveat."""
+import glob
 import json
 import os
 import re
@@ -1174,6 +1175,76 @@ def bench_metrics():
         f"ratio {s['median']:.2f} (min {s['min']:.2f}, max {s['max']:.2f})")
 
 
+# --- PostgreSQL ----------------------------------------------------------------------------
+
+
+class Postgres:
+    """A throwaway cluster (scripts/pg-throwaway, fsync on to compare with SQLite's);
+    closing its stdin stops it and removes its directory."""
+
+    def __init__(self):
+        self.proc = subprocess.Popen(["/bin/sh", os.path.join(ROOT, "scripts", "pg-throwaway")], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, env={**os.environ, "PG_THROWAWAY_FSYNC": "on"})
+        line = self.proc.stdout.readline()
+        if not line.startswith("ready "):
+            raise RuntimeError("the throwaway PostgreSQL did not start")
+        self.dir = line.split(" ", 1)[1].strip()
+        self.psql = os.path.join(sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]))[-1], "psql")
+        self.count = 0
+
+    def new_database(self):
+        self.count += 1
+        name = f"bench_{self.count}"
+        subprocess.run([self.psql, "-X", "-q", "-h", self.dir, "-U", "jobrunner", "-d", "postgres", "-c", f"CREATE DATABASE {name}"],
+                       check=True, capture_output=True)
+        return f"postgresql:///{name}?host={self.dir}&user=jobrunner"
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait(60)
+
+
+def bench_postgres():
+    print("15. PostgreSQL store (a local server over its Unix socket, fsync on) against SQLite (--sync full)", flush=True)
+    pg = Postgres()
+    try:
+        env = {"JR_BODY": '{"job_type":"countdown","params":{"seconds":60}}'}
+        got = {"sqlite": [], "postgresql": []}
+        for i in range(ROUNDS):
+            for name in (["sqlite", "postgresql"] if i % 2 == 0 else ["postgresql", "sqlite"]):
+                tmp = tempfile.mkdtemp(prefix="jobrunner-bench-db-")
+                db = os.path.join(tmp, "jobs.db") if name == "sqlite" else pg.new_database()
+                d = Daemon("--db", db)
+                try:
+                    got[name].append(wrk(d.url + "/api/jobs", script="post.lua", env=env))
+                finally:
+                    d.stop()
+                    shutil.rmtree(tmp, ignore_errors=True)
+        ratio = summary([s / p for s, p in zip(got["sqlite"], got["postgresql"])])
+        results["postgres enqueue"] = {"postgresql": summary(got["postgresql"]), "sqlite": summary(got["sqlite"]),
+                                       "sqlite_over_postgresql": ratio}
+        p = summary(got["postgresql"])
+        row("POST /api/jobs, PostgreSQL", f"{p['median']:,.0f}/s; SQLite/PostgreSQL {ratio['median']:.2f} "
+            f"(min {ratio['min']:.2f}, max {ratio['max']:.2f})")
+
+        # Reads that go to the store: pages of history and one old job, 20,000 finished jobs.
+        db = pg.new_database()
+        d = Daemon("--db", db, "--concurrency", "8")
+        try:
+            n = 2_000 if QUICK else 20_000
+            submit_keepalive(d.port, {"job_type": "prime", "params": {"limit": 10}}, n)
+            wait_finished_count(d, n)
+            for label, path in [("GET /api/jobs?status=completed&limit=100", "/api/jobs?status=completed&limit=100"),
+                                ("GET /api/jobs?before_id=1000&limit=100", "/api/jobs?before_id=1000&limit=100")]:
+                rps = wrk(d.url + path, connections=8)
+                results[f"postgres {label}"] = rps
+                row(f"{label}, PostgreSQL", f"{rps:,.0f}/s")
+        finally:
+            d.stop()
+    finally:
+        pg.close()
+
+
 def main():
     for tool in ("wrk", "gcc", "pkg-config"):
         if not shutil.which(tool):
@@ -1183,7 +1254,7 @@ def main():
 
 
     sections = sys.argv[1:] or ["http", "enqueue", "pickup", "engine", "fanout", "footprint", "history", "search", "json", "dashboards", "schedules",
-                                    "commands", "dependable", "auth", "openapi", "webhooks", "metrics"]
+                                    "commands", "dependable", "auth", "openapi", "webhooks", "metrics", "postgres"]
     for name in sections:
         globals().get(f"bench_{name}", globals().get(name))()
     os.makedirs(OUT, exist_ok=True)

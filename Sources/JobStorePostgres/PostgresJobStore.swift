@@ -1,0 +1,796 @@
+import Dispatch
+import Essentials
+import Glibc
+import JSON
+import JobQueue
+import Synchronization
+
+/// The PostgreSQL store, with the same semantics as `SQLiteJobStore`: one writer
+/// thread on its own connection groups every submission waiting since its last
+/// commit into one transaction, and a small pool of reader connections answers
+/// lookups and pages. A lost connection (the server restarted) fails the commit
+/// in progress like any storage failure; the next attempt connects again.
+///
+/// One node today: ids and claims stay in the daemon's memory as with SQLite,
+/// and an advisory lock held by the writer's session keeps a second daemon out.
+/// What several nodes will need starts here: migrations in `schema_version`
+/// under an advisory lock, and the writer's loop where claims and notifications
+/// will go.
+public final class PostgresJobStore: JobStore, Sendable {
+    /// The schema version this build writes; a newer database is refused.
+    public static let schemaVersion = 1
+
+    /// Taken (for the transaction) by whoever migrates, so two daemons starting
+    /// together on one database do not race; "JobRunr" in ASCII.
+    static let migrationLock: Int64 = 0x4A_6F62_5275_6E72
+    /// Held by the writer's session for the store's life: one daemon per database
+    /// until claims are shared between nodes; "JobNode".
+    static let ownerLock: Int64 = 0x4A_6F62_4E6F_6465
+
+    private struct Entry {
+        let ops: [StoreOp]
+        let retry: Bool
+        let completion: @Sendable (Result<Void, StoreError>) -> Void
+    }
+
+    private struct Shared {
+        var pending: [Entry] = []
+        var closing = false
+        var failure: StoreError?
+        var readers: [ConnectionBox] = []
+        var batchDone: [@Sendable () -> Void] = []
+        var failureObservers: [@Sendable (StoreError?) -> Void] = []
+    }
+
+    private let url: String
+    /// The URL with its password masked, for logs and errors.
+    public let displayURL: String
+    private let shared = Mutex(Shared())
+    private let wake = DispatchSemaphore(value: 0)
+    private let finished = DispatchSemaphore(value: 0)
+    private let writer: WriterConnection
+
+    /// True for the URLs this store takes (`postgresql://` or `postgres://`).
+    public static func accepts(_ db: String) -> Bool {
+        db.hasPrefix("postgresql://") || db.hasPrefix("postgres://")
+    }
+
+    /// The URL with any password replaced by `***` (in the user-info part and in
+    /// a `password=` query parameter).
+    public static func redacted(_ url: String) -> String {
+        var s = url
+        let chars = Array(s.utf8)
+        if let i = chars.indices.first(where: { chars[$0...].starts(with: "://".utf8) }) {
+            let rest = s[s.utf8.index(s.startIndex, offsetBy: i + 3)...]
+            let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
+            if let at = rest[..<authorityEnd].lastIndex(of: "@"),
+               let colon = rest[..<at].firstIndex(of: ":") {
+                s.replaceSubrange(rest.index(after: colon)..<at, with: "***")
+            }
+        }
+        if let q = s.firstIndex(of: "?") {
+            let query = s[s.index(after: q)...].split(separator: "&", omittingEmptySubsequences: false).map { part in
+                part.lowercased().hasPrefix("password=") ? "password=***" : String(part)
+            }
+            s = String(s[...q]) + query.joined(separator: "&")
+        }
+        return s
+    }
+
+    /// Connects and migrates. Throws a clear error (the URL without its password)
+    /// for a server that cannot be reached or a database with a newer schema.
+    /// `synchronousCommit: false` is `--sync normal`: a server crash may lose the
+    /// latest commits (a crash of the daemon does not).
+    public init(url: String, synchronousCommit: Bool = true) throws(StoreError) {
+        self.url = url
+        displayURL = Self.redacted(url)
+        let connection: PostgresConnection
+        do throws(PostgresError) {
+            connection = try PostgresConnection(url: url)
+            try Self.migrate(connection)
+        } catch {
+            throw StoreError("cannot use database \(displayURL): \(error.operatorMessage)")
+        }
+        let writer = WriterConnection(url: url, synchronousCommit: synchronousCommit, connection)
+        do throws(PostgresError) {
+            // Before the first write: a second daemon stops here.
+            try writer.prepare(connection, nameHolder: true)
+        } catch {
+            throw StoreError("cannot use database \(displayURL): \(error.operatorMessage)")
+        }
+        self.writer = writer
+        do {
+            try ThreadLauncher.detached(name: "store writer") { [self] in runWriter() }
+        } catch {
+            // No writer to wait for: `deinit`'s close returns at once.
+            shared.withLock { $0.closing = true }
+            throw StoreError("cannot use database \(displayURL): \(error)")
+        }
+    }
+
+    deinit {
+        close()
+    }
+
+    // MARK: Schema
+
+    /// Brings the schema to `schemaVersion`, all steps in one transaction under
+    /// the migration lock (DDL is transactional in PostgreSQL).
+    private static func migrate(_ db: PostgresConnection) throws(PostgresError) {
+        try db.execute("BEGIN")
+        do throws(PostgresError) {
+            try db.run("SELECT pg_advisory_xact_lock($1)", [.int(migrationLock)])
+            try db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            let version = try db.scalar("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+            guard version <= schemaVersion else {
+                throw PostgresError(message: "its schema version \(version) is newer than this jobrunnerd supports (\(schemaVersion)); upgrade jobrunnerd",
+                                    state: nil, connectionLost: false)
+            }
+            if version < 1 {
+                // The SQLite schema at its version 4, in PostgreSQL's types.
+                // Names sort by byte ("C"), as in SQLite.
+                try db.execute("""
+                    CREATE TABLE jobs (
+                        id BIGINT PRIMARY KEY,
+                        type TEXT NOT NULL,
+                        params TEXT NOT NULL,
+                        status TEXT NOT NULL,
+                        progress_percent BIGINT NOT NULL,
+                        progress_message TEXT NOT NULL,
+                        result TEXT,
+                        error TEXT,
+                        created_at DOUBLE PRECISION NOT NULL,
+                        started_at DOUBLE PRECISION,
+                        completed_at DOUBLE PRECISION,
+                        sequence BIGINT NOT NULL,
+                        log_bytes BIGINT NOT NULL DEFAULT 0,
+                        log_dropped BIGINT NOT NULL DEFAULT 0,
+                        queue TEXT NOT NULL DEFAULT 'default',
+                        priority BIGINT NOT NULL DEFAULT 0,
+                        run_at DOUBLE PRECISION,
+                        attempt BIGINT NOT NULL DEFAULT 1,
+                        max_attempts BIGINT NOT NULL DEFAULT 1,
+                        timeout DOUBLE PRECISION,
+                        backoff_initial DOUBLE PRECISION NOT NULL DEFAULT 1,
+                        backoff_max DOUBLE PRECISION NOT NULL DEFAULT 3600,
+                        idempotency_key TEXT,
+                        errors TEXT,
+                        schedule TEXT
+                    );
+                    CREATE INDEX jobs_status ON jobs(status, id);
+                    CREATE INDEX jobs_type ON jobs(type, id);
+                    CREATE INDEX jobs_idempotency_key ON jobs(idempotency_key) WHERE idempotency_key IS NOT NULL;
+                    CREATE INDEX jobs_queue ON jobs(queue, status);
+                    CREATE INDEX jobs_schedule ON jobs(schedule, id) WHERE schedule IS NOT NULL;
+                    CREATE TABLE job_logs (
+                        job_id BIGINT NOT NULL,
+                        seq BIGINT NOT NULL,
+                        ts DOUBLE PRECISION NOT NULL,
+                        stream TEXT NOT NULL,
+                        line BYTEA NOT NULL,
+                        PRIMARY KEY (job_id, seq)
+                    );
+                    CREATE TABLE meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL);
+                    INSERT INTO meta (key, value) VALUES ('next_id', 1);
+                    CREATE TABLE queues (name TEXT COLLATE "C" PRIMARY KEY, concurrency BIGINT, paused BOOLEAN NOT NULL DEFAULT false);
+                    CREATE TABLE schedules (name TEXT COLLATE "C" PRIMARY KEY, body TEXT NOT NULL);
+                    """)
+            }
+            // Later versions add their steps here (`if version < 2 { ... }`).
+            if version < schemaVersion {
+                try db.execute("DELETE FROM schema_version")
+                try db.run("INSERT INTO schema_version (version) VALUES ($1)", [.int(Int64(schemaVersion))])
+            }
+            try db.execute("COMMIT")
+        } catch {
+            if !error.connectionLost { _ = try? db.execute("ROLLBACK") }
+            throw error
+        }
+    }
+
+    // MARK: JobStore
+
+    public func load(recentFinished: Int) throws(StoreError) -> StoreSnapshot {
+        // One snapshot for every statement: counts agree with the rows.
+        try read(snapshot: true) { db throws(PostgresError) in
+            var snapshot = StoreSnapshot()
+            let active = try db.run("SELECT \(Self.columns) FROM jobs WHERE status IN ('pending','running') ORDER BY id")
+            for r in 0..<active.rows { snapshot.active.append(try Self.job(active, r)) }
+            let finished = try db.run("SELECT \(Self.columns) FROM jobs WHERE status IN ('completed','failed','cancelled') ORDER BY id DESC LIMIT $1",
+                                      [.int(Int64(recentFinished))])
+            for r in 0..<finished.rows { snapshot.recentFinished.append(try Self.job(finished, r)) }
+            snapshot.recentFinished.reverse()
+            let counts = try db.run("SELECT queue, status, COUNT(*) FROM jobs GROUP BY queue, status")
+            for r in 0..<counts.rows {
+                guard let status = JobStatus(rawValue: counts.text(r, 1)) else { continue }
+                let n = Int(counts.int(r, 2))
+                snapshot.stats[status] += n
+                snapshot.stats.total += n
+                snapshot.queueCounts[counts.text(r, 0), default: QueueStats()][status] += n
+                snapshot.queueCounts[counts.text(r, 0), default: QueueStats()].total += n
+            }
+            let schedules = try db.run("SELECT body FROM schedules ORDER BY name")
+            for r in 0..<schedules.rows {
+                if let value = try? JSONValue.parse(Array(schedules.text(r, 0).utf8)), let schedule = Schedule(stored: value) {
+                    snapshot.schedules.append(schedule)
+                }
+            }
+            let queues = try db.run("SELECT name, concurrency, paused FROM queues")
+            for r in 0..<queues.rows {
+                let limit = queues.optionalText(r, 1).flatMap { Int($0) }
+                snapshot.queues[queues.text(r, 0)] = QueueSettings(concurrency: limit, paused: queues.bool(r, 2))
+            }
+            let stored = try db.scalar("SELECT value FROM meta WHERE key = 'next_id'")
+            let maxID = try db.scalar("SELECT COALESCE(MAX(id), 0) FROM jobs")
+            snapshot.nextID = max(stored, maxID + 1, 1)
+            return snapshot
+        }
+    }
+
+    public func submit(_ ops: [StoreOp], retry: Bool, completion: @escaping @Sendable (Result<Void, StoreError>) -> Void) {
+        let refused = shared.withLock { s -> Bool in
+            if s.closing { return true }
+            s.pending.append(Entry(ops: ops, retry: retry, completion: completion))
+            return false
+        }
+        if refused {
+            // Never inside `submit`: the caller may hold its own lock.
+            DispatchQueue.global().async { completion(.failure(StoreError("Storage unavailable: the store is closed"))) }
+            return
+        }
+        wake.signal()
+    }
+
+    public var failure: StoreError? { shared.withLock { $0.failure } }
+
+    public func onBatchDone(_ action: @escaping @Sendable () -> Void) {
+        shared.withLock { $0.batchDone.append(action) }
+    }
+
+    public func onFailureChange(_ action: @escaping @Sendable (StoreError?) -> Void) {
+        shared.withLock { $0.failureObservers.append(action) }
+    }
+
+    /// Records whether writes fail; tells observers when that changes.
+    private func setFailure(_ failure: StoreError?) {
+        let observers = shared.withLock { s -> [@Sendable (StoreError?) -> Void] in
+            defer { s.failure = failure }
+            return (s.failure == nil) != (failure == nil) || s.failure?.message != failure?.message ? s.failureObservers : []
+        }
+        for o in observers { o(failure) }
+    }
+
+    public func job(_ id: Int64) throws(StoreError) -> Job? {
+        try read { db throws(PostgresError) in
+            let r = try db.run("SELECT \(Self.columns) FROM jobs WHERE id = $1", [.int(id)])
+            return r.rows > 0 ? try Self.job(r, 0) : nil
+        }
+    }
+
+    public func job(idempotencyKey key: String) throws(StoreError) -> Job? {
+        try read { db throws(PostgresError) in
+            let r = try db.run("SELECT \(Self.columns) FROM jobs WHERE idempotency_key = $1 LIMIT 1", [.text(key)])
+            return r.rows > 0 ? try Self.job(r, 0) : nil
+        }
+    }
+
+    public func log(_ id: Int64, after seq: UInt64) throws(StoreError) -> JobLog? {
+        try read(snapshot: true) { db throws(PostgresError) in
+            let head = try db.run("SELECT log_dropped, log_bytes FROM jobs WHERE id = $1", [.int(id)])
+            guard head.rows > 0 else { return nil }
+            var found = JobLog(lines: [], dropped: Int(head.int(0, 0)), bytes: Int(head.int(0, 1)))
+            let lines = try db.run("SELECT seq, ts, stream, line FROM job_logs WHERE job_id = $1 AND seq > $2 ORDER BY seq",
+                                   [.int(id), .int(Int64(clamping: seq))])
+            found.lines.reserveCapacity(lines.rows)
+            for r in 0..<lines.rows {
+                found.lines.append(LogLine(seq: UInt64(lines.int(r, 0)), ts: lines.double(r, 1),
+                                           stream: LogStream(rawValue: lines.text(r, 2)) ?? .stdout, text: lines.bytes(r, 3)))
+            }
+            return found
+        }
+    }
+
+    public func query(_ query: JobQuery) throws(StoreError) -> JobPage {
+        guard query.queues.isEmpty, query.createdAfter == nil, query.createdBefore == nil, query.search == nil else {
+            throw StoreError("Searching by queue, time or text is not supported with PostgreSQL yet")
+        }
+        return try read(snapshot: query.countTotal) { db throws(PostgresError) in
+            var filters: [String] = []
+            var params: [PostgresValue] = []
+            func placeholders(_ values: [PostgresValue]) -> String {
+                let first = params.count + 1
+                params += values
+                return (first..<(first + values.count)).map { "$\($0)" }.joined(separator: ",")
+            }
+            if !query.statuses.isEmpty {
+                filters.append("status IN (\(placeholders(query.statuses.map { .text($0.rawValue) })))")
+            }
+            if let schedule = query.schedule {
+                filters.append("schedule = \(placeholders([.text(schedule)]))")
+            }
+            if !query.types.isEmpty {
+                filters.append("type IN (\(placeholders(query.types.map { .text($0) })))")
+            }
+            let countWhere = filters.isEmpty ? "" : " WHERE " + filters.joined(separator: " AND ")
+            let total = query.countTotal ? Int(try db.scalar("SELECT COUNT(*) FROM jobs\(countWhere)", params)) : 0
+            if let after = query.afterID {
+                filters.append("id > \(placeholders([.int(after)]))")
+            }
+            if let before = query.beforeID {
+                filters.append("id < \(placeholders([.int(before)]))")
+            }
+            let whereClause = filters.isEmpty ? "" : " WHERE " + filters.joined(separator: " AND ")
+            let limit = placeholders([.int(Int64(query.limit + 1))])
+            let r = try db.run("SELECT \(Self.columns) FROM jobs\(whereClause) ORDER BY id \(query.scansDown ? "DESC" : "ASC") LIMIT \(limit)", params)
+            var jobs: [Job] = []
+            jobs.reserveCapacity(r.rows)
+            for i in 0..<r.rows { jobs.append(try Self.job(r, i)) }
+            return query.finish(jobs, total: total)
+        }
+    }
+
+    public func close() {
+        let first = shared.withLock { s -> Bool in
+            defer { s.closing = true }
+            return !s.closing
+        }
+        guard first else { return }
+        wake.signal()
+        finished.wait()
+        shared.withLock { $0.readers = [] }
+    }
+
+    // MARK: The writer
+
+    private func runWriter() {
+        writeUntilClosed()
+        writer.release()
+        finished.signal()
+    }
+
+    /// A commit whose answer was lost with the connection: committed or not,
+    /// only the server can tell once it is back.
+    private struct InDoubt {
+        let transaction: Int64
+        let entries: [Entry]
+    }
+
+    private func writeUntilClosed() {
+        var carried: [Entry] = []
+        var doubt: InDoubt?
+        while true {
+            let (batch, closing) = shared.withLock { s -> ([Entry], Bool) in
+                let b = s.pending
+                s.pending = []
+                return (b, s.closing)
+            }
+            var entries = carried + batch
+            carried = []
+            if let d = doubt {
+                // Nothing newer is committed before the lost commit's fate is known
+                // (a retried older write must not land after a newer one).
+                switch writer.outcome(d.transaction) {
+                case .committed:
+                    doubt = nil
+                    setFailure(nil)
+                    for e in d.entries { e.completion(.success(())) }
+                    for action in shared.withLock({ $0.batchDone }) { action() }
+                case .aborted:
+                    // Nobody was told yet: the writes are simply made again.
+                    doubt = nil
+                    entries = d.entries + entries
+                case .unknown(let error):
+                    let storeError = StoreError("Storage unavailable: \(error.message)")
+                    setFailure(storeError)
+                    for e in entries where !e.retry { e.completion(.failure(storeError)) }
+                    carried = entries.filter(\.retry)
+                    if closing {
+                        for e in d.entries + carried { e.completion(.failure(storeError)) }
+                        for action in shared.withLock({ $0.batchDone }) { action() }
+                        return
+                    }
+                    for action in shared.withLock({ $0.batchDone }) { action() }
+                    _ = wake.wait(timeout: .now() + 1)
+                    continue
+                }
+            }
+            if entries.isEmpty {
+                if closing { break }
+                wake.wait()
+                continue
+            }
+            defer { for action in shared.withLock({ $0.batchDone }) { action() } }
+            switch commit(entries) {
+            case .committed:
+                setFailure(nil)
+                for e in entries { e.completion(.success(())) }
+            case .inDoubt(let transaction, let error):
+                setFailure(StoreError("Storage unavailable: \(error.message)"))
+                doubt = InDoubt(transaction: transaction, entries: entries)
+            case .failed(let error):
+                let storeError = StoreError("Storage unavailable: \(error.message)")
+                setFailure(storeError)
+                for e in entries where !e.retry { e.completion(.failure(storeError)) }
+                carried = entries.filter(\.retry)
+                if closing {
+                    for e in carried { e.completion(.failure(storeError)) }
+                    return
+                }
+                // Try again after a pause (or sooner if new work arrives).
+                _ = wake.wait(timeout: .now() + 1)
+            }
+        }
+    }
+
+    private enum CommitResult {
+        case committed
+        /// Not committed: nothing of it is in the database.
+        case failed(PostgresError)
+        /// The connection was lost while COMMIT was on its way.
+        case inDoubt(transaction: Int64, PostgresError)
+    }
+
+    /// One transaction for every op of `entries`.
+    private func commit(_ entries: [Entry]) -> CommitResult {
+        let db: PostgresConnection
+        let transaction: Int64
+        do throws(PostgresError) {
+            db = try writer.connected()
+            transaction = try db.execute("BEGIN; SELECT txid_current()").int(0, 0)
+        } catch {
+            writer.disconnect()
+            return .failed(error)
+        }
+        do throws(PostgresError) {
+            var batch: [Statement] = []
+            for entry in entries {
+                for op in entry.ops { try apply(op, db, &batch) }
+            }
+            try db.runAll(batch)
+        } catch {
+            if error.connectionLost { writer.disconnect() } else { _ = try? db.execute("ROLLBACK") }
+            return .failed(error)
+        }
+        do throws(PostgresError) {
+            try db.execute("COMMIT")
+            return .committed
+        } catch {
+            guard error.connectionLost else {
+                _ = try? db.execute("ROLLBACK")
+                return .failed(error)
+            }
+            writer.disconnect()
+            return .inDoubt(transaction: transaction, error)
+        }
+    }
+
+    typealias Statement = (sql: String, params: [PostgresValue])
+
+    /// Every op, in one `switch` (new ops add a case here). Writes whose answer is
+    /// not needed join `batch`, sent in pipeline mode; an op that reads what it
+    /// wrote sends the batch first (order is kept).
+    private func apply(_ op: StoreOp, _ db: PostgresConnection, _ batch: inout [Statement]) throws(PostgresError) {
+        switch op {
+        case .upsert(let job):
+            batch.append(("""
+                INSERT INTO jobs (id, type, params, status, progress_percent, progress_message, result, error,
+                                  created_at, started_at, completed_at, sequence, queue, priority, run_at, attempt,
+                                  max_attempts, timeout, backoff_initial, backoff_max, idempotency_key, errors, schedule)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
+                ON CONFLICT (id) DO UPDATE SET status = excluded.status,
+                    progress_percent = excluded.progress_percent, progress_message = excluded.progress_message,
+                    result = excluded.result, error = excluded.error, started_at = excluded.started_at,
+                    completed_at = excluded.completed_at, sequence = excluded.sequence, run_at = excluded.run_at,
+                    attempt = excluded.attempt, errors = excluded.errors
+                """, [
+                    .int(job.id), .text(job.type), .text(JSONValue.object(job.params).jsonString), .text(job.status.rawValue),
+                    .int(Int64(job.progress.percent)), .text(job.progress.message), .optional(job.result?.jsonString),
+                    .optional(job.error), .double(job.createdAt), .optional(job.startedAt), .optional(job.completedAt),
+                    .int(Int64(job.sequence)), .text(job.queue), .int(Int64(job.priority)), .optional(job.runAt),
+                    .int(Int64(job.attempt)), .int(Int64(job.maxAttempts)), .optional(job.timeout),
+                    .double(job.backoff.initial), .double(job.backoff.max), .optional(job.idempotencyKey),
+                    .optional(job.errors.isEmpty ? nil : Self.errorsJSON(job.errors)), .optional(job.schedule),
+                ]))
+        case .upsertSchedule(let schedule):
+            batch.append(("INSERT INTO schedules (name, body) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET body = excluded.body",
+                          [.text(schedule.name), .text(schedule.stored.jsonString)]))
+        case .deleteSchedule(let name):
+            batch.append(("DELETE FROM schedules WHERE name = $1", [.text(name)]))
+        case .queueSettings(let name, let settings):
+            batch.append(("""
+                INSERT INTO queues (name, concurrency, paused) VALUES ($1, $2, $3)
+                ON CONFLICT (name) DO UPDATE SET concurrency = excluded.concurrency, paused = excluded.paused
+                """, [.text(name), settings.concurrency.map { .int(Int64($0)) } ?? .null, .bool(settings.paused)]))
+        case .progress(let id, let progress, let sequence):
+            batch.append(("UPDATE jobs SET progress_percent = $1, progress_message = $2, sequence = $3 WHERE id = $4 AND status = 'running'",
+                          [.int(Int64(progress.percent)), .text(progress.message), .int(Int64(sequence)), .int(id)]))
+        case .deleteFinished:
+            try db.runAll(batch)
+            batch = []
+            try rememberNextID(db)
+            try db.execute("DELETE FROM job_logs WHERE job_id IN (SELECT id FROM jobs WHERE status IN ('completed','failed','cancelled'))")
+            try db.execute("DELETE FROM jobs WHERE status IN ('completed','failed','cancelled')")
+        case .appendLog(let id, let lines, let dropped, let maxBytes):
+            try db.runAll(batch)
+            batch = []
+            try appendLog(id, lines, maxBytes, db)
+            if dropped > 0 { try db.run("UPDATE jobs SET log_dropped = log_dropped + $1 WHERE id = $2", [.int(Int64(dropped)), .int(id)]) }
+        case .prune(let before, let keep, let report):
+            try db.runAll(batch)
+            batch = []
+            try rememberNextID(db)
+            var clauses: [String] = []
+            var params: [PostgresValue] = []
+            if let before {
+                params.append(.double(before))
+                clauses.append("completed_at < $\(params.count)")
+            }
+            if let keep {
+                params.append(.int(Int64(keep)))
+                clauses.append("id NOT IN (SELECT id FROM jobs WHERE status IN ('completed','failed','cancelled') ORDER BY id DESC LIMIT $\(params.count))")
+            }
+            let condition = "status IN ('completed','failed','cancelled') AND (\(clauses.joined(separator: " OR ")))"
+            let r = try db.run("DELETE FROM jobs WHERE \(condition) RETURNING id, status, queue", params)
+            var removed: [PrunedJob] = []
+            removed.reserveCapacity(r.rows)
+            for i in 0..<r.rows {
+                if let status = JobStatus(rawValue: r.text(i, 1)) { removed.append(PrunedJob(id: r.int(i, 0), status: status, queue: r.text(i, 2))) }
+            }
+            if !removed.isEmpty {
+                // One statement for every removed job's log: the ids as an array literal of integers.
+                try db.run("DELETE FROM job_logs WHERE job_id = ANY($1::bigint[])",
+                           [.text("{" + removed.map { String($0.id) }.joined(separator: ",") + "}")])
+            }
+            report(removed)
+        case .deleteJobs(let ids, let report):
+            try db.runAll(batch)
+            batch = []
+            try rememberNextID(db)
+            let list = "{" + ids.map { String($0) }.joined(separator: ",") + "}"
+            let r = try db.run("""
+                DELETE FROM jobs WHERE id = ANY($1::bigint[]) AND status IN ('completed','failed','cancelled') RETURNING id, status, queue
+                """, [.text(list)])
+            var removed: [PrunedJob] = []
+            removed.reserveCapacity(r.rows)
+            for i in 0..<r.rows {
+                if let status = JobStatus(rawValue: r.text(i, 1)) { removed.append(PrunedJob(id: r.int(i, 0), status: status, queue: r.text(i, 2))) }
+            }
+            if !removed.isEmpty {
+                try db.run("DELETE FROM job_logs WHERE job_id = ANY($1::bigint[])",
+                           [.text("{" + removed.map { String($0.id) }.joined(separator: ",") + "}")])
+            }
+            report(removed)
+        case .webhookOutbox, .webhookAttempt, .webhookMaintenance:
+            // The daemon refuses webhooks with PostgreSQL at start (no outbox table yet).
+            throw PostgresError(message: "webhooks are not kept in PostgreSQL yet", state: nil, connectionLost: false)
+        }
+    }
+
+    /// Lines per INSERT: 5 parameters each, far below the protocol's 65535.
+    private static let linesPerInsert = 1000
+
+    /// Adds lines; past `maxBytes` the oldest go, down to three quarters of the
+    /// budget (the same rule as `JobLog.append`), and the job counts them as dropped.
+    private func appendLog(_ id: Int64, _ lines: [LogLine], _ maxBytes: Int, _ db: PostgresConnection) throws(PostgresError) {
+        var added = 0
+        var start = 0
+        while start < lines.count {
+            let chunk = lines[start..<min(start + Self.linesPerInsert, lines.count)]
+            start += chunk.count
+            var params: [PostgresValue] = []
+            params.reserveCapacity(chunk.count * 5)
+            var rows: [String] = []
+            rows.reserveCapacity(chunk.count)
+            for line in chunk {
+                let n = params.count
+                rows.append("($\(n + 1), $\(n + 2), $\(n + 3), $\(n + 4), $\(n + 5))")
+                params += [.int(id), .int(Int64(line.seq)), .double(line.ts), .text(line.stream.rawValue), .bytes(line.text)]
+                added += line.bytes
+            }
+            try db.run("""
+                INSERT INTO job_logs (job_id, seq, ts, stream, line) VALUES \(rows.joined(separator: ", "))
+                ON CONFLICT (job_id, seq) DO UPDATE SET ts = excluded.ts, stream = excluded.stream, line = excluded.line
+                """, params)
+        }
+        let total = Int(try db.scalar("UPDATE jobs SET log_bytes = log_bytes + $1 WHERE id = $2 RETURNING log_bytes",
+                                      [.int(Int64(added)), .int(id)]))
+        guard total > maxBytes else { return }
+        var freed = 0
+        var cut = 0
+        var lastSeq: Int64 = -1
+        let kept = try db.run("SELECT seq, length(line) FROM job_logs WHERE job_id = $1 ORDER BY seq", [.int(id)])
+        for r in 0..<kept.rows {
+            guard total - freed > maxBytes * 3 / 4 else { break }
+            freed += Int(kept.int(r, 1)) + 1
+            cut += 1
+            lastSeq = kept.int(r, 0)
+        }
+        try db.run("DELETE FROM job_logs WHERE job_id = $1 AND seq <= $2", [.int(id), .int(lastSeq)])
+        try db.run("UPDATE jobs SET log_bytes = log_bytes - $1, log_dropped = log_dropped + $2 WHERE id = $3",
+                   [.int(Int64(freed)), .int(Int64(cut)), .int(id)])
+    }
+
+    /// Ids are never reused: before rows leave, the next id is written down.
+    private func rememberNextID(_ db: PostgresConnection) throws(PostgresError) {
+        try db.execute("""
+            UPDATE meta SET value = GREATEST(value, (SELECT COALESCE(MAX(id), 0) + 1 FROM jobs)) WHERE key = 'next_id'
+            """)
+    }
+
+    // MARK: Reading
+
+    static let columns = """
+        id, type, params, status, progress_percent, progress_message, result, error, created_at, started_at, completed_at, sequence,
+        queue, priority, run_at, attempt, max_attempts, timeout, backoff_initial, backoff_max, idempotency_key, errors, schedule
+        """
+
+    static func errorsJSON(_ errors: [AttemptError]) -> String {
+        JSONValue.array(errors.map { e in
+            .object(JSONObject([("attempt", .int(Int64(e.attempt))), ("error", .string(e.error)), ("at", .double(e.at))]))
+        }).jsonString
+    }
+
+    static func errors(_ text: String?) -> [AttemptError] {
+        guard let text, case .array(let items)? = try? JSONValue.parse(Array(text.utf8)) else { return [] }
+        return items.compactMap { item in
+            guard case .int(let attempt)? = item["attempt"], case .string(let error)? = item["error"] else { return nil }
+            let at: Double = switch item["at"] { case .double(let d)?: d; case .int(let i)?: Double(i); default: 0 }
+            return AttemptError(attempt: Int(attempt), error: error, at: at)
+        }
+    }
+
+    static func job(_ r: PostgresResult, _ i: Int) throws(PostgresError) -> Job {
+        let params = (try? JSONValue.parse(r.text(i, 2)))?.objectValue ?? JSONObject()
+        var job = Job(id: r.int(i, 0), type: r.text(i, 1), params: params, createdAt: r.double(i, 8))
+        guard let status = JobStatus(rawValue: r.text(i, 3)) else {
+            throw PostgresError(message: "job \(job.id) has an unknown status '\(r.text(i, 3))'", state: nil, connectionLost: false)
+        }
+        job.status = status
+        job.progress = JobProgress(percent: Int(r.int(i, 4)), message: r.text(i, 5))
+        job.result = r.optionalText(i, 6).flatMap { try? JSONValue.parse($0) }
+        job.error = r.optionalText(i, 7)
+        job.startedAt = r.optionalDouble(i, 9)
+        job.completedAt = r.optionalDouble(i, 10)
+        job.sequence = UInt64(r.int(i, 11))
+        job.queue = r.text(i, 12)
+        job.priority = Int(r.int(i, 13))
+        job.runAt = r.optionalDouble(i, 14)
+        job.attempt = Int(r.int(i, 15))
+        job.maxAttempts = Int(r.int(i, 16))
+        job.timeout = r.optionalDouble(i, 17)
+        job.backoff = Backoff(initial: r.double(i, 18), max: r.double(i, 19))
+        job.idempotencyKey = r.optionalText(i, 20)
+        job.errors = errors(r.optionalText(i, 21))
+        job.schedule = r.optionalText(i, 22)
+        return job
+    }
+
+    /// Runs a read on a pooled connection, taken out of the pool for the duration
+    /// so no lock is held while the server works. `snapshot` wraps it in one
+    /// read-only repeatable-read transaction (several statements that must agree).
+    /// A pooled connection the server dropped (it restarted) is replaced once.
+    private func read<R>(snapshot: Bool = false, _ body: (PostgresConnection) throws(PostgresError) -> R) throws(StoreError) -> R {
+        var attempt = 0
+        while true {
+            attempt += 1
+            let pooled = shared.withLock { $0.readers.popLast() }
+            do throws(PostgresError) {
+                let box: ConnectionBox
+                if let pooled { box = pooled } else { box = ConnectionBox(try PostgresConnection(url: url)) }
+                let value = try Self.run(box.connection, snapshot: snapshot, body)
+                shared.withLock { if !$0.closing && $0.readers.count < 4 { $0.readers.append(box) } }
+                return value
+            } catch {
+                // A connection that failed is dropped (not returned to the pool).
+                if error.connectionLost && pooled != nil && attempt == 1 { continue }
+                throw StoreError("Storage unavailable: \(error.message)")
+            }
+        }
+    }
+
+    private static func run<R>(_ db: PostgresConnection, snapshot: Bool,
+                               _ body: (PostgresConnection) throws(PostgresError) -> R) throws(PostgresError) -> R {
+        guard snapshot else { return try body(db) }
+        try db.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        do throws(PostgresError) {
+            let value = try body(db)
+            try db.execute("COMMIT")
+            return value
+        } catch {
+            if !error.connectionLost { _ = try? db.execute("ROLLBACK") }
+            throw error
+        }
+    }
+}
+
+/// A reader connection handed between threads, used by one at a time.
+///
+/// `@unchecked Sendable`: a box is either in the pool (behind the store's mutex)
+/// or checked out by exactly one thread.
+final class ConnectionBox: @unchecked Sendable {
+    let connection: PostgresConnection
+    init(_ connection: PostgresConnection) { self.connection = connection }
+}
+
+/// The writer's connection, reconnected after a loss.
+///
+/// `@unchecked Sendable`: `init` hands it to the writer thread before that thread
+/// starts; from then on only the writer thread uses it (`init` calls `prepare`
+/// before starting the thread).
+final class WriterConnection: @unchecked Sendable {
+    private let url: String
+    private let synchronousCommit: Bool
+    private var connection: PostgresConnection?
+
+    init(url: String, synchronousCommit: Bool, _ connection: PostgresConnection) {
+        self.url = url
+        self.synchronousCommit = synchronousCommit
+        self.connection = connection
+    }
+
+    /// Session settings of the writer, on every (re)connect, and the owner lock:
+    /// a database another jobrunnerd holds is refused (also after a reconnect, if
+    /// one started during an outage).
+    /// `nameHolder` (at start-up, for the operator): the error names the holder's
+    /// pid and host, which a client's 503 after a reconnect does not show.
+    func prepare(_ db: PostgresConnection, nameHolder: Bool = false) throws(PostgresError) {
+        let r = try db.run("SELECT pg_try_advisory_lock($1)", [.int(PostgresJobStore.ownerLock)])
+        guard r.bool(0, 0) else {
+            guard nameHolder else {
+                throw PostgresError(message: "the database is in use by another jobrunnerd", state: nil, connectionLost: false)
+            }
+            let holder = try? db.run("""
+                SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                  AND l.classid = $1 AND l.objid = $2 AND l.objsubid = 1
+                """, [.int(PostgresJobStore.ownerLock >> 32), .int(PostgresJobStore.ownerLock & 0xFFFF_FFFF)])
+            let who = holder.flatMap { $0.rows > 0 ? $0.text(0, 0) : nil }.map { " (\($0))" } ?? ""
+            throw PostgresError(message: "the database is in use by another jobrunnerd\(who)", state: nil, connectionLost: false)
+        }
+        if !synchronousCommit { try db.execute("SET synchronous_commit = off") }
+    }
+
+    /// The open connection, or a new one when the last was lost.
+    func connected() throws(PostgresError) -> PostgresConnection {
+        if let connection, !connection.isBroken { return connection }
+        connection = nil
+        let fresh = try PostgresConnection(url: url)
+        try prepare(fresh)
+        connection = fresh
+        return fresh
+    }
+
+    func disconnect() { connection = nil }
+
+    /// Gives the database up: the owner lock is released before `close()` returns
+    /// (closing the connection alone lets the server release it a moment later,
+    /// when the next daemon may already be asking).
+    func release() {
+        if let connection, !connection.isBroken {
+            _ = try? connection.run("SELECT pg_advisory_unlock($1)", [.int(PostgresJobStore.ownerLock)])
+        }
+        connection = nil
+    }
+
+    enum Outcome {
+        case committed
+        case aborted
+        /// The server cannot tell yet (unreachable, or the transaction still open).
+        case unknown(PostgresError)
+    }
+
+    /// What became of `transaction`, whose COMMIT went unanswered (`txid_status`).
+    func outcome(_ transaction: Int64) -> Outcome {
+        do throws(PostgresError) {
+            let r = try connected().run("SELECT txid_status($1)", [.int(transaction)])
+            switch r.optionalText(0, 0) {
+            case "committed"?: return .committed
+            case "in progress"?: return .unknown(PostgresError(message: "a commit is still in progress", state: nil, connectionLost: false))
+            default: return .aborted
+            }
+        } catch {
+            if error.connectionLost { disconnect() }
+            return .unknown(error)
+        }
+    }
+}
