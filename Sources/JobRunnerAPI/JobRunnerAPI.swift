@@ -92,12 +92,12 @@ public final class JobRunnerAPI: Sendable {
     public func start() {
         let interval = configuration.pingIntervalSeconds
         let sockets = self.sockets
-        let task = Task {
+        let task = Task { [weak self] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(Int64(interval * 1000)))
                 if Task.isCancelled { return }
                 sockets.ping()
-                sockets.revalidate()
+                self?.revalidate()
             }
         }
         pinger.withLock { $0 = task }
@@ -114,7 +114,15 @@ public final class JobRunnerAPI: Sendable {
     /// sessions end, and their WebSockets are closed with 1008.
     public func replaceTokens(_ tokens: [TokenEntry]) {
         gate.authenticator.replaceTokens(tokens)
+        revalidate()
+    }
+
+    /// Closes the WebSockets (1008) and SSE streams of callers who may no
+    /// longer read: revoked tokens, ended or expired sessions.
+    func revalidate() {
         sockets.revalidate()
+        let authenticator = gate.authenticator
+        streams.revalidate { authenticator.refresh($0)?.has(.read) == true }
     }
 
     /// Stops the ping and says goodbye (1001) to every WebSocket client.
@@ -412,7 +420,8 @@ public final class JobRunnerAPI: Sendable {
         if job.status.isFinished, let last = resume, last >= job.sequence {
             return HTTPResponse(status: 204)
         }
-        guard let stream = streams.open(jobID: id, engine: engine, resumeAfter: resume) else { throw notFound(request) }
+        guard let stream = streams.open(jobID: id, engine: engine, resumeAfter: resume,
+                                        principal: request.attachment as? Principal) else { throw notFound(request) }
         return HTTPResponse(status: 200, headers: [
             ("Content-Type", "text/event-stream"),
             ("Cache-Control", "no-cache"),

@@ -210,15 +210,15 @@ enum OpenAPI {
             queryParameter("q", ["type": "string", "maxLength": 200],
                            "Text search in params and error: whole words, `word*` for a prefix, `\"a phrase\"`; every term must match (docs/history.md)."),
         ]
-        let listType = JSONValue.object(["type": "array", "items": ["type": "string"]])
-        let jobsFilter = object(["status": ["oneOf": [["type": "string"], ["type": "array", "items": ["type": "string", "enum": statuses]]]],
-                                 "type": ["oneOf": [["type": "string"], ["type": "array", "items": ["type": "string", "enum": types]]]],
-                                 "queue": ["oneOf": [["type": "string"], listType]],
+        // Lists are documented as comma-separated strings (the daemon also takes
+        // arrays of names), times as epoch seconds or ISO 8601 text.
+        let nameList: (String) -> JSONValue = { what in ["type": "string", "description": .string("Comma-separated \(what) (an array of names is accepted too).")] }
+        let time: JSONValue = ["type": ["string", "number"], "minimum": 0]
+        let jobsFilter = object(["status": nameList("statuses"), "type": nameList("job type names"), "queue": nameList("queue names"),
                                  "schedule": ["type": "string"],
-                                 "created_after": ["oneOf": [["type": "string"], ["type": "number", "minimum": 0]]],
-                                 "created_before": ["oneOf": [["type": "string"], ["type": "number", "minimum": 0]]],
+                                 "created_after": time, "created_before": time,
                                  "q": ["type": "string", "maxLength": 200]],
-                                required: [], description: "The filters of GET /api/jobs (lists as comma-separated strings or arrays).")
+                                required: [], description: "The filters of GET /api/jobs.")
         let submissions = registry.types.map { ref("Submission.\($0.name)") }
         let mapping = JSONObject(registry.types.map { ($0.name, .string("#/components/schemas/Submission.\($0.name)")) })
         let location = header("The job's URL.", ["type": "string"], required: true)

@@ -27,9 +27,9 @@ final class ProgressStreams: Sendable {
     /// (older) ids; a client that drops during the replay resumes from the last
     /// line it got, and since the status covers everything but lines, nothing is
     /// seen twice.
-    func open(jobID: Int64, engine: JobEngine, resumeAfter: UInt64? = nil) -> ByteStream? {
+    func open(jobID: Int64, engine: JobEngine, resumeAfter: UInt64? = nil, principal: Principal? = nil) -> ByteStream? {
         let stream = ByteStream(maxBuffered: Self.maxBuffered)
-        let watcher = Watcher(jobID: jobID, stream: stream)
+        let watcher = Watcher(jobID: jobID, stream: stream, principal: principal)
         watchers.withLock { $0[jobID, default: [:]][ObjectIdentifier(watcher)] = watcher }
         guard let job = engine.job(jobID) else {
             remove(watcher)
@@ -47,6 +47,18 @@ final class ProgressStreams: Sendable {
     }
 
     var count: Int { watchers.withLock { $0.values.reduce(0) { $0 + $1.count } } }
+
+    /// Ends the streams of callers who may no longer read (a revoked token, an
+    /// ended session): `mayRead` is asked outside the lock. A client that
+    /// reconnects gets 401.
+    func revalidate(_ mayRead: (Principal) -> Bool) {
+        let all = watchers.withLock { $0.values.flatMap { Array($0.values) } }
+        for w in all {
+            guard let principal = w.principal, !mayRead(principal) else { continue }
+            w.stream.finish()
+            remove(w)
+        }
+    }
 
     private func remove(_ w: Watcher) {
         watchers.withLock { all in
@@ -74,10 +86,13 @@ final class Watcher: Sendable {
 
     let jobID: Int64
     let stream: ByteStream
+    /// Who opened it (nil when tokens are off).
+    let principal: Principal?
     private let state = Mutex(State())
 
-    init(jobID: Int64, stream: ByteStream) {
+    init(jobID: Int64, stream: ByteStream, principal: Principal? = nil) {
         self.jobID = jobID
+        self.principal = principal
         self.stream = stream
     }
 

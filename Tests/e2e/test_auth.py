@@ -240,18 +240,42 @@ def closed_code(ws, timeout=15):
         return e.rcvd.code if e.rcvd else None
 
 
+def first_sse_event(stream):
+    """Lines up to the end of the first event (the status): the stream is registered."""
+    lines = stream.iter_lines(decode_unicode=True)
+    for line in lines:
+        if line == "":
+            return lines
+    raise AssertionError("the stream ended before its first event")
+
+
 def test_reload_revokes_tokens_sessions_and_sockets(secured):
     d = secured()
     spare_session = requests.post(f"{d.url}/api/session", json={"token": TOKENS["spare"][0]}).cookies["jobrunner_session"]
+    job = requests.post(f"{d.url}/api/jobs", headers=auth("boss"), json={"job_type": "echo", "params": {"delay": 30}}).json()
+    progress = f"{d.url}/api/jobs/{job['id']}/progress"
     with connect(ws_url(d), additional_headers=auth("spare")) as by_header, \
             connect(ws_url(d), additional_headers={"Cookie": f"jobrunner_session={spare_session}"}) as by_cookie, \
-            connect(ws_url(d), additional_headers=auth("reader")) as kept:
+            connect(ws_url(d), additional_headers=auth("reader")) as kept, \
+            requests.get(progress, headers=auth("spare"), stream=True, timeout=15) as sse_revoked, \
+            requests.get(progress, headers=auth("reader"), stream=True, timeout=15) as sse_kept:
         for ws in (by_header, by_cookie, kept):
             assert recv_json(ws)["type"] == "queue_state"
+        revoked_lines = first_sse_event(sse_revoked)
+        kept_lines = first_sse_event(sse_kept)
         write_config(d.config, [n for n in TOKENS if n != "spare"])
         d.proc.send_signal(signal.SIGHUP)
         assert closed_code(by_header) == 1008
         assert closed_code(by_cookie) == 1008
+        # The revoked token's SSE stream ends at once, while the job still runs
+        # (not at the job's end); reconnecting is refused.
+        rest = list(revoked_lines)
+        assert not any(line.startswith("event: complete") for line in rest)
+        assert requests.get(f"{d.url}/api/jobs/{job['id']}", headers=auth("boss")).json()["status"] == "running"
+        assert requests.get(progress, headers=auth("spare"), timeout=15).status_code == 401
+        # The other reader's stream goes on to the job's end.
+        assert requests.delete(f"{d.url}/api/jobs/{job['id']}", headers=auth("boss")).status_code == 200
+        assert any(line.startswith("event: cancel") for line in kept_lines)
         assert requests.get(f"{d.url}/api/stats", headers=auth("spare")).status_code == 401
         assert requests.get(f"{d.url}/api/stats", cookies={"jobrunner_session": spare_session}).status_code == 401
         assert requests.get(f"{d.url}/api/stats", headers=auth("reader")).status_code == 200

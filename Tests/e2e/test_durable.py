@@ -108,8 +108,9 @@ def test_start_refuses_a_corrupt_or_newer_database():
 
 def test_disk_full_answers_503_and_loses_nothing(start_daemon):
     db = new_db()
-    # A file-size limit: SQLite's writes fail as on a full disk once the WAL grows past it.
-    limit = 192 * 1024
+    # A file-size limit: SQLite's writes fail as on a full disk once the WAL grows
+    # past it (room for the schema, its search index and some jobs first).
+    limit = 512 * 1024
 
     def limit_files():
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
@@ -128,6 +129,7 @@ def test_disk_full_answers_503_and_loses_nothing(start_daemon):
                 refused = r
                 break
     assert refused is not None, "the size limit was never reached"
+    assert acknowledged, "the size limit left no room for a single job"
     assert refused.status_code == 503
     assert refused.json()["error"].startswith("Storage unavailable: ")
     # Reads keep working while writes fail.
