@@ -8,6 +8,12 @@ PREFIX       ?= /usr/local
 VENV         := .venv
 PYTHON       := $(VENV)/bin/python
 BIN          := .build/release/jobrunnerd
+# The small C program each command job runs under, built static with the C
+# compiler (no Swift runtime, no dynamic loader at each job start) beside the
+# daemon, where jobrunnerd looks for it. `swift build` builds a plain copy of it
+# for the Swift tests.
+SUPERVISOR   := .build/release/jobrunner-supervisor
+CC           ?= cc
 # The Swift runtime linked in statically: a self-contained binary that maps only
 # what it uses (idle RSS about 3 MB lower than with the shared libraries). lld
 # links it without GNU ld's noise about code in the static runtime we never call.
@@ -15,7 +21,7 @@ RELEASE      := $(SWIFT) build -c release --static-swift-stdlib -Xswiftc -use-ld
 
 # Debian packages: what building and running need, and what tests and benchmarks
 # add (python and its venv, chromium for the browser tests, wrk, curl, gcc).
-BUILD_PACKAGES := pkg-config libmicrohttpd-dev libjansson-dev libgnutls28-dev libsqlite3-dev libsystemd-dev libcurl4-gnutls-dev libpq-dev
+BUILD_PACKAGES := pkg-config libmicrohttpd-dev libjansson-dev libgnutls28-dev libsqlite3-dev libsystemd-dev libcurl4-gnutls-dev libpq-dev gcc libc6-dev
 TEST_PACKAGES  := $(BUILD_PACKAGES) sqlite3 postgresql python3 python3-venv python3-pip chromium wrk curl gcc util-linux openssl prometheus
 
 .PHONY: all deps apt-deps build-deps install-packages py-deps build run test unit-test e2e-test bench clean install uninstall fuzz test-sanitized
@@ -58,6 +64,7 @@ $(VENV)/.installed: Tests/e2e/requirements.txt
 
 build: build-deps
 	$(RELEASE) --product jobrunnerd
+	$(CC) -O2 -static -Wall -Wextra -Werror -o $(SUPERVISOR) Sources/jobrunner-supervisor/main.c
 
 run: build
 	$(BIN) --host $(HOST) --port $(PORT) --www www --db ./var/jobs.db --job-types-dir deploy/jobs.d
@@ -76,6 +83,7 @@ test: deps unit-test e2e-test
 install: build
 	install -d $(BINDIR) $(SHAREDIR) $(UNITDIR) $(CONFDIR)
 	install -m 0755 $(BIN) $(BINDIR)/jobrunnerd
+	install -m 0755 $(SUPERVISOR) $(BINDIR)/jobrunner-supervisor
 	for s in $(SCRIPTS); do install -m 0755 scripts/$$s $(BINDIR)/$$s; done
 	install -m 0644 scripts/jr-lib.sh $(SHAREDIR)/jr-lib.sh
 	rm -rf $(SHAREDIR)/www
@@ -88,15 +96,14 @@ install: build
 	for f in deploy/jobs.d/*.json; do [ -e $(CONFDIR)/jobs.d/$$(basename $$f) ] || install -m 0644 $$f $(CONFDIR)/jobs.d/; done
 
 uninstall:
-	rm -f $(BINDIR)/jobrunnerd $(UNITDIR)/jobrunnerd.service $(UNITDIR)/jobrunnerd.socket
+	rm -f $(BINDIR)/jobrunnerd $(BINDIR)/jobrunner-supervisor $(UNITDIR)/jobrunnerd.service $(UNITDIR)/jobrunnerd.socket
 	for s in $(SCRIPTS); do rm -f $(BINDIR)/$$s; done
 	rm -rf $(SHAREDIR)
 	@echo "kept $(CONFDIR) and /var/lib/jobrunner (remove them by hand if you wish)"
 
 # Benchmarks (not tests): prints a table and writes bench-results/results.json.
 # BENCH_QUICK=1 for a short run; `make bench SECTIONS="http engine"` for some.
-bench: apt-deps
-	$(RELEASE) --product jobrunnerd
+bench: apt-deps build
 	$(RELEASE) --product jobrunner-bench
 	python3 scripts/bench/run.py $(SECTIONS)
 

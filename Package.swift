@@ -12,6 +12,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "jobrunnerd", targets: ["jobrunnerd"]),
+        .executable(name: "jobrunner-supervisor", targets: ["jobrunner-supervisor"]),
     ],
     dependencies: [
         // Flag parsing for the daemon; a local copy on every machine of this project.
@@ -65,6 +66,9 @@ let package = Package(
         .target(name: "JSON", dependencies: ["CJansson"], swiftSettings: settings),
         // Job processes: spawn, pipes drained on one epoll thread, pidfd reaping, deadlines.
         .target(name: "ProcessRunner", dependencies: ["CProcess", "Essentials"], swiftSettings: settings),
+        // The small C program each command job runs under (started with posix_spawn,
+        // so the daemon's memory is never copied for a job); shipped beside jobrunnerd.
+        .executableTarget(name: "jobrunner-supervisor", path: "Sources/jobrunner-supervisor"),
         // sd_notify, the watchdog and socket activation for the daemon.
         .target(name: "Systemd", dependencies: ["CSystemd"], swiftSettings: settings),
         .target(name: "JobQueue", dependencies: ["JSON"], swiftSettings: settings),

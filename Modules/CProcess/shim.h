@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -117,38 +118,53 @@ static inline void cprocess_supervise(pid_t daemon, const char *path, char *cons
     }
 }
 
-/* Forks the supervisor of one job. The child gets stdin from /dev/null, `out`,
-   `err` and `progress` as fds 1, 2 and 3, nothing else of the daemon's, and
-   `status` (for the supervisor only) as fd 4. Call it from a thread that lives
-   as long as the daemon: the death signal follows the thread that forked.
-   Returns the supervisor's pid, or -errno. */
-static inline pid_t cprocess_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
-                                   int out, int err, int progress, int status) {
-    sigset_t all, old;
-    sigfillset(&all);
-    pid_t daemon = getpid();
-    /* No signal handler of the daemon may run in the child. */
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pid_t pid = fork();
-    if (pid != 0) {
-        int saved = errno;
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-        return pid < 0 ? -saved : pid;
+/* Not declared without _GNU_SOURCE (glibc 2.26 and 2.34 have them). */
+#ifndef POSIX_SPAWN_SETSID
+#define POSIX_SPAWN_SETSID 0x80
+#endif
+int posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t *actions, int from);
+
+/* Starts the supervisor program of one job with posix_spawn (glibc's uses
+   CLONE_VM|CLONE_VFORK: the daemon's memory is neither copied nor shared
+   copy-on-write afterwards). The child gets stdin from /dev/null, `out`, `err`
+   and `progress` as fds 1, 2 and 3, `status` as fd 4 and nothing else of the
+   daemon's; its own session; every signal blocked and at its default. Call it
+   from a thread that lives as long as the daemon: the supervisor's death
+   signal follows the thread that started it. Returns the pid, or -errno. */
+static inline pid_t cprocess_spawn_supervisor(const char *supervisor, char *const argv[], char *const envp[],
+                                              int out, int err, int progress, int status) {
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attributes;
+    int rc = posix_spawn_file_actions_init(&actions);
+    if (rc != 0) return -rc;
+    rc = posix_spawnattr_init(&attributes);
+    if (rc != 0) {
+        posix_spawn_file_actions_destroy(&actions);
+        return -rc;
     }
-    setsid();
+    /* Each pipe first to a high number, so moving one into place never
+       overwrites another still to be moved; then into place; then the rest go. */
     int fds[4] = {out, err, progress, status};
-    int high[4];
-    for (int i = 0; i < 4; i++) high[i] = fcntl(fds[i], F_DUPFD, 16);
-    int null = open("/dev/null", O_RDONLY);
-    if (null < 0 || high[0] < 0 || high[1] < 0 || high[2] < 0 || high[3] < 0) _exit(127);
-    dup2(null, 0);
-    for (int i = 0; i < 4; i++) dup2(high[i], i + 1);
-    syscall(SYS_close_range, 5, ~0U, 0);
-    /* Default dispositions (the daemon ignores SIGPIPE), every signal blocked:
-       the supervisor takes them with sigwaitinfo. */
-    for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
-    cprocess_supervise(daemon, path, argv, envp, cwd, &all);
-    _exit(127);
+    for (int i = 0; i < 4 && rc == 0; i++) rc = posix_spawn_file_actions_adddup2(&actions, fds[i], 1000 + i);
+    if (rc == 0) rc = posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    for (int i = 0; i < 4 && rc == 0; i++) rc = posix_spawn_file_actions_adddup2(&actions, 1000 + i, i + 1);
+    if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&actions, 5);
+    sigset_t all;
+    sigfillset(&all);
+    /* Default dispositions for every signal (the daemon ignores SIGPIPE);
+       SIGKILL and SIGSTOP cannot be named. */
+    sigset_t defaults;
+    sigfillset(&defaults);
+    sigdelset(&defaults, SIGKILL);
+    sigdelset(&defaults, SIGSTOP);
+    if (rc == 0) rc = posix_spawnattr_setsigmask(&attributes, &all);
+    if (rc == 0) rc = posix_spawnattr_setsigdefault(&attributes, &defaults);
+    if (rc == 0) rc = posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    pid_t pid = 0;
+    if (rc == 0) rc = posix_spawn(&pid, supervisor, &actions, &attributes, argv, envp);
+    posix_spawnattr_destroy(&attributes);
+    posix_spawn_file_actions_destroy(&actions);
+    return rc == 0 ? pid : -rc;
 }
 
 /* pipe2 needs _GNU_SOURCE, which Swift's Glibc module is not built with. */

@@ -66,21 +66,18 @@ final class EventLoop: @unchecked Sendable {
             }
             pipes.append((fds[0], fds[1]))
         }
-        let argv = CStrings(command.arguments)
+        // The supervisor program runs the command (Modules/CProcess/shim.h).
+        let argv = CStrings([runner.supervisor, String(getpid()), command.directory ?? "", command.path] + command.arguments)
         let envp = CStrings(command.environment)
         let pid = argv.withPointers { a in
             envp.withPointers { e in
-                if let dir = command.directory {
-                    cprocess_spawn(command.path, a, e, dir, pipes[0].write, pipes[1].write, pipes[2].write, pipes[3].write)
-                } else {
-                    cprocess_spawn(command.path, a, e, nil, pipes[0].write, pipes[1].write, pipes[2].write, pipes[3].write)
-                }
+                cprocess_spawn_supervisor(runner.supervisor, a, e, pipes[0].write, pipes[1].write, pipes[2].write, pipes[3].write)
             }
         }
         for p in pipes { close(p.write) }
         guard pid > 0 else {
             for p in pipes { close(p.read) }
-            events.ended(.couldNotStart("cannot start \(command.path): \(String(cString: strerror(-pid)))"), nil)
+            events.ended(.couldNotStart("Cannot start the job supervisor \(runner.supervisor): \(String(cString: strerror(-pid)))"), nil)
             return
         }
         let pidfd = cprocess_pidfd_open(pid)

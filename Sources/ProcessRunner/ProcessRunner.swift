@@ -19,6 +19,20 @@ public final class ProcessRunner: Sendable {
     /// Bytes of a stream's newest lines one delivery carries at most (the job
     /// log's budget): older ones are let go unread and only counted.
     public let outputBudget: Int
+    /// The `jobrunner-supervisor` program every job runs under.
+    public let supervisor: String
+
+    /// `jobrunner-supervisor` next to the running program (jobrunnerd, or the
+    /// test runner in the build folder), if it is there and executable.
+    public static func findSupervisor() -> String? {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard n > 0 else { return nil }
+        let exe = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        guard let slash = exe.lastIndex(of: "/") else { return nil }
+        let path = String(exe[..<slash]) + "/jobrunner-supervisor"
+        return access(path, X_OK) == 0 ? path : nil
+    }
     /// How long the pipes of an exited process may stay open (a daemonised
     /// grandchild holding them) before they are closed.
     static let drainGrace = 2.0
@@ -35,9 +49,16 @@ public final class ProcessRunner: Sendable {
     }
 
     /// Starts the I/O thread. Throws if the kernel refuses epoll, an eventfd or a thread.
-    public init(killGrace: Double = 5, outputBudget: Int = 1 << 20) throws(RunnerError) {
+    public init(killGrace: Double = 5, outputBudget: Int = 1 << 20, supervisor: String? = nil) throws(RunnerError) {
+        guard let supervisor = supervisor ?? Self.findSupervisor() else {
+            throw RunnerError("cannot find jobrunner-supervisor next to this program (make build builds it; make install installs it beside jobrunnerd)")
+        }
+        guard access(supervisor, X_OK) == 0 else {
+            throw RunnerError("cannot run the job supervisor \(supervisor): \(errnoText())")
+        }
         self.killGrace = killGrace
         self.outputBudget = outputBudget
+        self.supervisor = supervisor
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
         wake = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
         guard epoll >= 0, wake >= 0 else { throw RunnerError("cannot create the process runner's event loop: \(errnoText())") }

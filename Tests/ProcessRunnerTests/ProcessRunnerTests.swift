@@ -200,6 +200,16 @@ func dead(_ pid: pid_t) -> Bool {
         #expect(end == .couldNotStart("Cannot start /bin/true: cannot enter the working directory /nonexistent/dir (No such file or directory)"))
     }
 
+    @Test func aMissingSupervisorIsRefusedAtStart() {
+        #expect(ProcessRunner.findSupervisor() != nil)
+        do {
+            _ = try ProcessRunner(supervisor: "/nonexistent/jobrunner-supervisor")
+            Issue.record("a runner without its supervisor started")
+        } catch {
+            #expect(error.message.hasPrefix("cannot run the job supervisor /nonexistent/jobrunner-supervisor: No such file"))
+        }
+    }
+
     @Test func signalNames() {
         #expect(signalName(9) == "SIGKILL")
         #expect(signalName(15) == "SIGTERM")
