@@ -18,7 +18,7 @@ import Synchronization
 /// will go.
 public final class PostgresJobStore: JobStore, Sendable {
     /// The schema version this build writes; a newer database is refused.
-    public static let schemaVersion = 1
+    public static let schemaVersion = 2
 
     /// Taken (for the transaction) by whoever migrates, so two daemons starting
     /// together on one database do not race; "JobRunr" in ASCII.
@@ -176,7 +176,32 @@ public final class PostgresJobStore: JobStore, Sendable {
                     CREATE TABLE schedules (name TEXT COLLATE "C" PRIMARY KEY, body TEXT NOT NULL);
                     """)
             }
-            // Later versions add their steps here (`if version < 2 { ... }`).
+            if version < 2 {
+                // Webhooks: the outbox (PostgresJobStore+Webhooks.swift), as SQLite's
+                // version 6. A delivery is written in the transaction of the
+                // transition it reports.
+                try db.execute("""
+                    CREATE TABLE webhook_deliveries (
+                        seq BIGSERIAL PRIMARY KEY,
+                        delivery_id TEXT NOT NULL,
+                        url TEXT NOT NULL,
+                        event TEXT NOT NULL,
+                        job_id BIGINT,
+                        schedule TEXT,
+                        created_at DOUBLE PRECISION NOT NULL,
+                        body TEXT NOT NULL,
+                        status TEXT NOT NULL DEFAULT 'pending',
+                        attempts BIGINT NOT NULL DEFAULT 0,
+                        next_attempt_at DOUBLE PRECISION,
+                        last_attempt_at DOUBLE PRECISION,
+                        last_http_status BIGINT,
+                        last_error TEXT
+                    );
+                    CREATE INDEX webhook_deliveries_due ON webhook_deliveries(url, next_attempt_at, seq) WHERE status = 'pending';
+                    CREATE INDEX webhook_deliveries_done ON webhook_deliveries(seq) WHERE status != 'pending';
+                    """)
+            }
+            // Later versions add their steps here (`if version < 3 { ... }`).
             if version < schemaVersion {
                 try db.execute("DELETE FROM schema_version")
                 try db.run("INSERT INTO schema_version (version) VALUES ($1)", [.int(Int64(schemaVersion))])
@@ -561,8 +586,7 @@ public final class PostgresJobStore: JobStore, Sendable {
             }
             report(removed)
         case .webhookOutbox, .webhookAttempt, .webhookMaintenance:
-            // The daemon refuses webhooks with PostgreSQL at start (no outbox table yet).
-            throw PostgresError(message: "webhooks are not kept in PostgreSQL yet", state: nil, connectionLost: false)
+            batch += Self.webhookStatements(op)
         }
     }
 
@@ -669,7 +693,7 @@ public final class PostgresJobStore: JobStore, Sendable {
     /// so no lock is held while the server works. `snapshot` wraps it in one
     /// read-only repeatable-read transaction (several statements that must agree).
     /// A pooled connection the server dropped (it restarted) is replaced once.
-    private func read<R>(snapshot: Bool = false, _ body: (PostgresConnection) throws(PostgresError) -> R) throws(StoreError) -> R {
+    func read<R>(snapshot: Bool = false, _ body: (PostgresConnection) throws(PostgresError) -> R) throws(StoreError) -> R {
         var attempt = 0
         while true {
             attempt += 1

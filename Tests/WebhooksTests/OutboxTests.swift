@@ -1,7 +1,9 @@
 import Glibc
 import JSON
 import JobQueue
+import JobStorePostgres
 import JobStoreSQLite
+import PostgresTestSupport
 import Synchronization
 import Testing
 import Webhooks
@@ -10,6 +12,29 @@ func tempDB() -> String {
     var template = Array("/tmp/jobrunner-webhooks-XXXXXX".utf8CString)
     let dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
     return dir + "/jobs.db"
+}
+
+/// The outbox's stores: the same tests, the same answers.
+enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case sqlite
+    /// A database of its own in this process's throwaway cluster (scripts/pg-throwaway).
+    case postgres
+
+    var testDescription: String { rawValue }
+
+    func newPlace() throws -> String {
+        switch self {
+        case .sqlite: tempDB()
+        case .postgres: try TestPostgres.cluster().newDatabase()
+        }
+    }
+
+    func open(_ place: String) throws -> any WebhookOutboxStore {
+        switch self {
+        case .sqlite: try SQLiteJobStore(path: place)
+        case .postgres: try PostgresJobStore(url: place)
+        }
+    }
 }
 
 /// Waits for a queue's commits (tests only).
@@ -37,12 +62,12 @@ let renderer: WebhookRenderer = { d in Array(#"{"event":"\#(d.event.rawValue)","
         WebhookHook(routes: [WebhookRoute(url: url, events: events)], renderer: renderer) { d in heard.list.withLock { $0 += d } }
     }
 
-    @Test func aDeliveryIsWrittenWithItsTransitionAndSurvivesReopening() throws {
-        let path = tempDB()
+    @Test(arguments: Backend.allCases) func aDeliveryIsWrittenWithItsTransitionAndSurvivesReopening(_ backend: Backend) throws {
+        let path = try backend.newPlace()
         let heard = Heard()
         var jobID: Int64 = 0
         do {
-            let store = try SQLiteJobStore(path: path)
+            let store = try backend.open(path)
             let queue = try JobQueue(store: store, webhooks: hook(heard))
             jobID = try enqueue(queue)
             settle(queue)
@@ -54,7 +79,7 @@ let renderer: WebhookRenderer = { d in Array(#"{"event":"\#(d.event.rawValue)","
             #expect(try store.dueWebhookDeliveries(url: url, limit: 10).count == 1)
             store.close()
         }
-        let store = try SQLiteJobStore(path: path)
+        let store = try backend.open(path)
         defer { store.close() }
         let due = try store.dueWebhookDeliveries(url: url, limit: 10)
         #expect(due.count == 1)
@@ -77,9 +102,8 @@ let renderer: WebhookRenderer = { d in Array(#"{"event":"\#(d.event.rawValue)","
         #expect(again.status == .delivered && again.attempts == 2 && again.lastHTTPStatus == 204 && again.lastError == nil)
     }
 
-    @Test func onlySubscribedEventsAndIDsStayUnique() throws {
-        let path = tempDB()
-        let store = try SQLiteJobStore(path: path)
+    @Test(arguments: Backend.allCases) func onlySubscribedEventsAndIDsStayUnique(_ backend: Backend) throws {
+        let store = try backend.open(backend.newPlace())
         defer { store.close() }
         let heard = Heard()
         let queue = try JobQueue(store: store, webhooks: hook(heard, events: [.jobFailed, .jobRetrying]))
@@ -100,8 +124,8 @@ let renderer: WebhookRenderer = { d in Array(#"{"event":"\#(d.event.rawValue)","
         #expect(try store.webhookDeliveries(limit: 10, before: nil).map(\.jobID) == [b])
     }
 
-    @Test func maintenanceKillsOrphansAndKeepsTheNewestFinished() throws {
-        let store = try SQLiteJobStore(path: tempDB())
+    @Test(arguments: Backend.allCases) func maintenanceKillsOrphansAndKeepsTheNewestFinished(_ backend: Backend) throws {
+        let store = try backend.open(backend.newPlace())
         defer { store.close() }
         let heard = Heard()
         let queue = try JobQueue(store: store, webhooks: hook(heard))
@@ -156,7 +180,7 @@ final class Heard: Sendable {
 }
 
 /// Submits and waits for the commit (tests only).
-func commitOps(_ store: SQLiteJobStore, _ ops: [StoreOp]) throws {
+func commitOps(_ store: any JobStore, _ ops: [StoreOp]) throws {
     let done = Mutex<Result<Void, StoreError>?>(nil)
     store.submit(ops, retry: false) { r in done.withLock { $0 = r } }
     while done.withLock({ $0 == nil }) { usleep(1000) }
