@@ -18,7 +18,7 @@ import Synchronization
 /// will go.
 public final class PostgresJobStore: JobStore, Sendable {
     /// The schema version this build writes; a newer database is refused.
-    public static let schemaVersion = 2
+    public static let schemaVersion = 3
 
     /// Taken (for the transaction) by whoever migrates, so two daemons starting
     /// together on one database do not race; "JobRunr" in ASCII.
@@ -201,7 +201,17 @@ public final class PostgresJobStore: JobStore, Sendable {
                     CREATE INDEX webhook_deliveries_done ON webhook_deliveries(seq) WHERE status != 'pending';
                     """)
             }
-            // Later versions add their steps here (`if version < 3 { ... }`).
+            if version < 3 {
+                // History at scale (PostgresJobStore+Search.swift): every job's
+                // words for text search, and the creation time for time ranges.
+                try db.execute("ALTER TABLE jobs ADD COLUMN words TSVECTOR NOT NULL DEFAULT ''")
+                try fillWords(db)
+                try db.execute("""
+                    CREATE INDEX jobs_words ON jobs USING gin (words);
+                    CREATE INDEX jobs_created ON jobs(created_at);
+                    """)
+            }
+            // Later versions add their steps here (`if version < 4 { ... }`).
             if version < schemaVersion {
                 try db.execute("DELETE FROM schema_version")
                 try db.run("INSERT INTO schema_version (version) VALUES ($1)", [.int(Int64(schemaVersion))])
@@ -210,6 +220,23 @@ public final class PostgresJobStore: JobStore, Sendable {
         } catch {
             if !error.connectionLost { _ = try? db.execute("ROLLBACK") }
             throw error
+        }
+    }
+
+    /// Writes the words of the jobs a version 2 database holds, 1,000 at a time.
+    private static func fillWords(_ db: PostgresConnection) throws(PostgresError) {
+        var last: Int64 = 0
+        while true {
+            let r = try db.run("SELECT id, params, error FROM jobs WHERE id > $1 ORDER BY id LIMIT 1000", [.int(last)])
+            guard r.rows > 0 else { return }
+            var updates: [Statement] = []
+            updates.reserveCapacity(r.rows)
+            for i in 0..<r.rows {
+                updates.append(("UPDATE jobs SET words = $1::tsvector WHERE id = $2",
+                                [.text(words(params: r.text(i, 1), error: r.optionalText(i, 2))), .int(r.int(i, 0))]))
+            }
+            try db.runAll(updates)
+            last = r.int(r.rows - 1, 0)
         }
     }
 
@@ -316,42 +343,7 @@ public final class PostgresJobStore: JobStore, Sendable {
     }
 
     public func query(_ query: JobQuery) throws(StoreError) -> JobPage {
-        guard query.queues.isEmpty, query.createdAfter == nil, query.createdBefore == nil, query.search == nil else {
-            throw StoreError("Searching by queue, time or text is not supported with PostgreSQL yet")
-        }
-        return try read(snapshot: query.countTotal) { db throws(PostgresError) in
-            var filters: [String] = []
-            var params: [PostgresValue] = []
-            func placeholders(_ values: [PostgresValue]) -> String {
-                let first = params.count + 1
-                params += values
-                return (first..<(first + values.count)).map { "$\($0)" }.joined(separator: ",")
-            }
-            if !query.statuses.isEmpty {
-                filters.append("status IN (\(placeholders(query.statuses.map { .text($0.rawValue) })))")
-            }
-            if let schedule = query.schedule {
-                filters.append("schedule = \(placeholders([.text(schedule)]))")
-            }
-            if !query.types.isEmpty {
-                filters.append("type IN (\(placeholders(query.types.map { .text($0) })))")
-            }
-            let countWhere = filters.isEmpty ? "" : " WHERE " + filters.joined(separator: " AND ")
-            let total = query.countTotal ? Int(try db.scalar("SELECT COUNT(*) FROM jobs\(countWhere)", params)) : 0
-            if let after = query.afterID {
-                filters.append("id > \(placeholders([.int(after)]))")
-            }
-            if let before = query.beforeID {
-                filters.append("id < \(placeholders([.int(before)]))")
-            }
-            let whereClause = filters.isEmpty ? "" : " WHERE " + filters.joined(separator: " AND ")
-            let limit = placeholders([.int(Int64(query.limit + 1))])
-            let r = try db.run("SELECT \(Self.columns) FROM jobs\(whereClause) ORDER BY id \(query.scansDown ? "DESC" : "ASC") LIMIT \(limit)", params)
-            var jobs: [Job] = []
-            jobs.reserveCapacity(r.rows)
-            for i in 0..<r.rows { jobs.append(try Self.job(r, i)) }
-            return query.finish(jobs, total: total)
-        }
+        try page(query)
     }
 
     public func close() {
@@ -497,24 +489,28 @@ public final class PostgresJobStore: JobStore, Sendable {
     private func apply(_ op: StoreOp, _ db: PostgresConnection, _ batch: inout [Statement]) throws(PostgresError) {
         switch op {
         case .upsert(let job):
+            let params = JSONValue.object(job.params).jsonString
             batch.append(("""
                 INSERT INTO jobs (id, type, params, status, progress_percent, progress_message, result, error,
                                   created_at, started_at, completed_at, sequence, queue, priority, run_at, attempt,
-                                  max_attempts, timeout, backoff_initial, backoff_max, idempotency_key, errors, schedule)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
+                                  max_attempts, timeout, backoff_initial, backoff_max, idempotency_key, errors, schedule, words)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23,
+                        $24::tsvector)
                 ON CONFLICT (id) DO UPDATE SET status = excluded.status,
                     progress_percent = excluded.progress_percent, progress_message = excluded.progress_message,
                     result = excluded.result, error = excluded.error, started_at = excluded.started_at,
                     completed_at = excluded.completed_at, sequence = excluded.sequence, run_at = excluded.run_at,
-                    attempt = excluded.attempt, errors = excluded.errors
+                    attempt = excluded.attempt, errors = excluded.errors,
+                    words = excluded.words
                 """, [
-                    .int(job.id), .text(job.type), .text(JSONValue.object(job.params).jsonString), .text(job.status.rawValue),
+                    .int(job.id), .text(job.type), .text(params), .text(job.status.rawValue),
                     .int(Int64(job.progress.percent)), .text(job.progress.message), .optional(job.result?.jsonString),
                     .optional(job.error), .double(job.createdAt), .optional(job.startedAt), .optional(job.completedAt),
                     .int(Int64(job.sequence)), .text(job.queue), .int(Int64(job.priority)), .optional(job.runAt),
                     .int(Int64(job.attempt)), .int(Int64(job.maxAttempts)), .optional(job.timeout),
                     .double(job.backoff.initial), .double(job.backoff.max), .optional(job.idempotencyKey),
                     .optional(job.errors.isEmpty ? nil : Self.errorsJSON(job.errors)), .optional(job.schedule),
+                    .text(Self.words(params: params, error: job.error)),
                 ]))
         case .upsertSchedule(let schedule):
             batch.append(("INSERT INTO schedules (name, body) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET body = excluded.body",
