@@ -94,11 +94,12 @@ extension PostgresJobStore {
 
     /// The query's conditions: the candidates (text and time range), the other
     /// filters and the cursor, as asked.
-    static func conditions(_ query: JobQuery, tsquery: String?, candidate: Bool, rest: Bool,
+    static func conditions(_ query: JobQuery, tsquery: String?, ids: ClosedRange<Int64>?, candidate: Bool, rest: Bool,
                            after: Int64?, before: Int64?, _ b: inout Binder) -> [String] {
         var out: [String] = []
         if candidate {
             if let tsquery { out.append("words @@ \(b.bind(.text(tsquery)))::tsquery") }
+            if let ids { out.append("id BETWEEN \(b.bind(.int(ids.lowerBound))) AND \(b.bind(.int(ids.upperBound)))") }
             if let t = query.createdAfter { out.append("created_at >= \(b.bind(.double(t)))") }
             if let t = query.createdBefore { out.append("created_at < \(b.bind(.double(t)))") }
         }
@@ -124,6 +125,25 @@ extension PostgresJobStore {
     /// Whether the row's words are only the overflow marker (its text is then checked here).
     static let overflowColumn = "words @@ '\(quoted(overflowLexeme).replacingQuotes)'::tsquery"
 
+    /// The ids a time range can hold while creation times are in id order: from
+    /// the first job created at or after `created_after` to the last created
+    /// before `created_before` (two index seeks); 0...0 (no job has id 0) when
+    /// no job was created in the range. The time conditions stay as well.
+    static func idBounds(_ query: JobQuery, _ db: PostgresConnection) throws(PostgresError) -> ClosedRange<Int64> {
+        var lo: Int64? = query.createdAfter == nil ? 0 : nil
+        var hi: Int64? = query.createdBefore == nil ? Int64.max : nil
+        if let after = query.createdAfter {
+            let r = try db.run("SELECT id FROM jobs WHERE created_at >= $1 ORDER BY created_at, id LIMIT 1", [.double(after)])
+            if r.rows > 0 { lo = r.int(0, 0) }
+        }
+        if let before = query.createdBefore {
+            let r = try db.run("SELECT id FROM jobs WHERE created_at < $1 ORDER BY created_at DESC, id DESC LIMIT 1", [.double(before)])
+            if r.rows > 0 { hi = r.int(0, 0) }
+        }
+        guard let lo, let hi, lo <= hi else { return 0...0 }
+        return lo...hi
+    }
+
     /// Rows per statement while checking candidates here: enough that a page
     /// rarely needs a second one.
     static let checkChunk = 500
@@ -131,7 +151,13 @@ extension PostgresJobStore {
     func page(_ query: JobQuery) throws(StoreError) -> JobPage {
         let search = query.search.map(Self.tsquery)
         // Several statements (a count, pages of candidates): one snapshot.
-        return try read(snapshot: query.countTotal || search?.exact == false) { db throws(PostgresError) in
+        let timeRange = query.createdAfter != nil || query.createdBefore != nil
+        return try read(snapshot: query.countTotal || search?.exact == false || timeRange) { db throws(PostgresError) in
+            var ids: ClosedRange<Int64>?
+            if query.createdAfter != nil || query.createdBefore != nil,
+               try db.scalar("SELECT COALESCE((SELECT value FROM meta WHERE key = 'created_in_order'), 0)") == 1 {
+                ids = try Self.idBounds(query, db)
+            }
             var total = 0
             var capped = false
             if query.countTotal && query.capsCount {
@@ -149,7 +175,7 @@ extension PostgresJobStore {
                     case (_, true)?: text = "\(Self.overflowColumn), CASE WHEN \(Self.overflowColumn) THEN params END, CASE WHEN \(Self.overflowColumn) THEN error END"
                     case (_, false)?: text = "true, params, error"
                     }
-                    let conditions = Self.conditions(query, tsquery: search?.text, candidate: true, rest: false, after: nil, before: below, &b)
+                    let conditions = Self.conditions(query, tsquery: search?.text, ids: ids, candidate: true, rest: false, after: nil, before: below, &b)
                     let chunk = JobQuery.countCap + 1 - candidates
                     let r = try db.run("SELECT id, \(rest), \(text) FROM jobs\(Self.whereClause(conditions)) ORDER BY id DESC LIMIT \(b.bind(.int(Int64(chunk))))",
                                        b.values)
@@ -164,7 +190,7 @@ extension PostgresJobStore {
                 capped = candidates > JobQuery.countCap
             } else if query.countTotal {
                 var b = Binder()
-                let conditions = Self.conditions(query, tsquery: nil, candidate: true, rest: true, after: nil, before: nil, &b)
+                let conditions = Self.conditions(query, tsquery: nil, ids: ids, candidate: true, rest: true, after: nil, before: nil, &b)
                 total = Int(try db.scalar("SELECT COUNT(*) FROM jobs\(Self.whereClause(conditions))", b.values))
             }
             // The page: the first `limit + 1` matches in scan order.
@@ -174,7 +200,7 @@ extension PostgresJobStore {
             let want = query.limit + 1
             while jobs.count < want {
                 var b = Binder()
-                let conditions = Self.conditions(query, tsquery: search?.text, candidate: true, rest: true, after: after, before: before, &b)
+                let conditions = Self.conditions(query, tsquery: search?.text, ids: ids, candidate: true, rest: true, after: after, before: before, &b)
                 let chunk = search?.exact == false ? max(want - jobs.count, Self.checkChunk) : want - jobs.count
                 let overflow = search == nil ? "false" : Self.overflowColumn
                 let r = try db.run("""

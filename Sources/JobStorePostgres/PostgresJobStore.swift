@@ -95,6 +95,12 @@ public final class PostgresJobStore: JobStore, Sendable {
         do throws(PostgresError) {
             // Before the first write: a second daemon stops here.
             try writer.prepare(connection, nameHolder: true)
+            let last = try connection.run("SELECT id, created_at FROM jobs ORDER BY id DESC LIMIT 1")
+            if last.rows > 0 {
+                writer.order.lastID = last.int(0, 0)
+                writer.order.lastCreated = last.double(0, 1)
+            }
+            writer.order.inOrder = try connection.scalar("SELECT COALESCE((SELECT value FROM meta WHERE key = 'created_in_order'), 0)") == 1
         } catch {
             throw StoreError("cannot use database \(displayURL): \(error.operatorMessage)")
         }
@@ -208,7 +214,14 @@ public final class PostgresJobStore: JobStore, Sendable {
                 try fillWords(db)
                 try db.execute("""
                     CREATE INDEX jobs_words ON jobs USING gin (words);
-                    CREATE INDEX jobs_created ON jobs(created_at);
+                    CREATE INDEX jobs_created ON jobs(created_at, id);
+                    -- Whether creation times never go down as ids go up (the writer
+                    -- clears it when a new job breaks that): time ranges then become
+                    -- id ranges.
+                    INSERT INTO meta (key, value) VALUES ('created_in_order', CASE WHEN EXISTS (
+                        SELECT 1 FROM (SELECT created_at < MAX(created_at) OVER (ORDER BY id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+                                       AS back FROM jobs) AS b WHERE back) THEN 0 ELSE 1 END)
+                    ON CONFLICT (key) DO UPDATE SET value = excluded.value;
                     """)
             }
             // Later versions add their steps here (`if version < 4 { ... }`).
@@ -370,6 +383,8 @@ public final class PostgresJobStore: JobStore, Sendable {
     private struct InDoubt {
         let transaction: Int64
         let entries: [Entry]
+        /// The writer's `order` before that commit (made again if it did not commit).
+        let order: WriterConnection.Order
     }
 
     private func writeUntilClosed() {
@@ -395,6 +410,7 @@ public final class PostgresJobStore: JobStore, Sendable {
                 case .aborted:
                     // Nobody was told yet: the writes are simply made again.
                     doubt = nil
+                    writer.order = d.order
                     entries = d.entries + entries
                 case .unknown(let error):
                     let storeError = StoreError("Storage unavailable: \(error.message)")
@@ -421,9 +437,9 @@ public final class PostgresJobStore: JobStore, Sendable {
             case .committed:
                 setFailure(nil)
                 for e in entries { e.completion(.success(())) }
-            case .inDoubt(let transaction, let error):
+            case .inDoubt(let transaction, let order, let error):
                 setFailure(StoreError("Storage unavailable: \(error.message)"))
-                doubt = InDoubt(transaction: transaction, entries: entries)
+                doubt = InDoubt(transaction: transaction, entries: entries, order: order)
             case .failed(let error):
                 let storeError = StoreError("Storage unavailable: \(error.message)")
                 setFailure(storeError)
@@ -443,8 +459,9 @@ public final class PostgresJobStore: JobStore, Sendable {
         case committed
         /// Not committed: nothing of it is in the database.
         case failed(PostgresError)
-        /// The connection was lost while COMMIT was on its way.
-        case inDoubt(transaction: Int64, PostgresError)
+        /// The connection was lost while COMMIT was on its way (with the
+        /// writer's `order` from before it).
+        case inDoubt(transaction: Int64, order: WriterConnection.Order, PostgresError)
     }
 
     /// One transaction for every op of `entries`.
@@ -458,6 +475,7 @@ public final class PostgresJobStore: JobStore, Sendable {
             writer.disconnect()
             return .failed(error)
         }
+        let order = writer.order
         do throws(PostgresError) {
             var batch: [Statement] = []
             for entry in entries {
@@ -466,6 +484,7 @@ public final class PostgresJobStore: JobStore, Sendable {
             try db.runAll(batch)
         } catch {
             if error.connectionLost { writer.disconnect() } else { _ = try? db.execute("ROLLBACK") }
+            writer.order = order
             return .failed(error)
         }
         do throws(PostgresError) {
@@ -474,10 +493,11 @@ public final class PostgresJobStore: JobStore, Sendable {
         } catch {
             guard error.connectionLost else {
                 _ = try? db.execute("ROLLBACK")
+                writer.order = order
                 return .failed(error)
             }
             writer.disconnect()
-            return .inDoubt(transaction: transaction, error)
+            return .inDoubt(transaction: transaction, order: order, error)
         }
     }
 
@@ -489,6 +509,7 @@ public final class PostgresJobStore: JobStore, Sendable {
     private func apply(_ op: StoreOp, _ db: PostgresConnection, _ batch: inout [Statement]) throws(PostgresError) {
         switch op {
         case .upsert(let job):
+            noteCreated(job, &batch)
             let params = JSONValue.object(job.params).jsonString
             batch.append(("""
                 INSERT INTO jobs (id, type, params, status, progress_percent, progress_message, result, error,
@@ -584,6 +605,17 @@ public final class PostgresJobStore: JobStore, Sendable {
         case .webhookOutbox, .webhookAttempt, .webhookMaintenance:
             batch += Self.webhookStatements(op)
         }
+    }
+
+    /// A new job created earlier than one before it clears `created_in_order`.
+    private func noteCreated(_ job: Job, _ batch: inout [Statement]) {
+        guard job.id > writer.order.lastID else { return }
+        if writer.order.inOrder && job.createdAt < writer.order.lastCreated {
+            batch.append(("UPDATE meta SET value = 0 WHERE key = 'created_in_order'", []))
+            writer.order.inOrder = false
+        }
+        writer.order.lastID = job.id
+        writer.order.lastCreated = max(writer.order.lastCreated, job.createdAt)
     }
 
     /// Lines per INSERT: 5 parameters each, far below the protocol's 65535.
@@ -741,6 +773,10 @@ final class WriterConnection: @unchecked Sendable {
     private let url: String
     private let synchronousCommit: Bool
     private var connection: PostgresConnection?
+    typealias Order = (lastID: Int64, lastCreated: Double, inOrder: Bool)
+    /// The newest job written and whether creation times are still in id order
+    /// (as of the last commit, or of the one in flight).
+    var order: Order = (lastID: 0, lastCreated: 0, inOrder: true)
 
     init(url: String, synchronousCommit: Bool, _ connection: PostgresConnection) {
         self.url = url
