@@ -65,8 +65,9 @@ extension PostgresJobStore {
 
     /// The `tsquery` text: every token of every phrase, the last one of a prefix
     /// phrase as a prefix, or the overflow marker. `exact`: whether a match is the
-    /// answer (every phrase one whole token) or a candidate to check.
-    static func tsquery(_ search: JobSearch) -> (text: String, exact: Bool) {
+    /// answer (every phrase one whole token) or a candidate to check. `exactText`:
+    /// the tokens alone (no overflowed job matches it).
+    static func tsquery(_ search: JobSearch) -> (text: String, exact: Bool, exactText: String) {
         var terms: [String] = []
         var exact = true
         for phrase in search.phrases {
@@ -77,7 +78,8 @@ extension PostgresJobStore {
                 terms.append(quoted(text) + (cut || (phrase.prefix && i == phrase.tokens.count - 1) ? ":*" : ""))
             }
         }
-        return ("(" + terms.joined(separator: " & ") + ") | " + quoted(overflowLexeme), exact)
+        let all = terms.joined(separator: " & ")
+        return ("(" + all + ") | " + quoted(overflowLexeme), exact, all)
     }
 
     /// Parameters numbered as they are added, for one statement.
@@ -125,6 +127,46 @@ extension PostgresJobStore {
     /// Whether the row's words are only the overflow marker (its text is then checked here).
     static let overflowColumn = "words @@ '\(quoted(overflowLexeme).replacingQuotes)'::tsquery"
 
+    /// The capped count without reading candidates in id order, when the order
+    /// cannot change it: with at most `countCap` candidates (every one counts),
+    /// or more but no other filter (the total is the cap). Counting stops at the
+    /// cap, in whatever order the server finds the rows (from the GIN index for
+    /// a rare word, the table for a common one). Jobs whose words overflowed are
+    /// checked here. Nil when the candidates' order matters (more than the cap
+    /// and other filters): the caller reads the newest ones.
+    /// Only for searches answered exactly by the index (or no search).
+    static func unorderedCount(_ query: JobQuery, search: JobSearch?, ids: ClosedRange<Int64>?,
+                               _ db: PostgresConnection) throws(PostgresError) -> (total: Int, capped: Bool)? {
+        let cap = JobQuery.countCap
+        let exactQuery = search.map { tsquery($0).exactText }
+        var b = Binder()
+        let conditions = Self.conditions(query, tsquery: exactQuery, ids: ids, candidate: true, rest: false, after: nil, before: nil, &b)
+        let limit = b.bind(.int(Int64(cap + 1)))
+        var candidates = Int(try db.scalar("SELECT COUNT(*) FROM (SELECT 1 FROM jobs\(whereClause(conditions)) LIMIT \(limit)) AS c", b.values))
+        // Jobs with overflowed words: candidates if their text matches.
+        var overflowTaken = 0
+        if let search {
+            var b = Binder()
+            var conditions = Self.conditions(query, tsquery: nil, ids: ids, candidate: true, rest: false, after: nil, before: nil, &b)
+            conditions.append(overflowColumn)
+            let restConditions = Self.restConditions(query, &b)
+            let rest = restConditions.isEmpty ? "true" : "(" + restConditions.joined(separator: " AND ") + ")"
+            let r = try db.run("SELECT \(rest), params, error FROM jobs\(whereClause(conditions)) LIMIT \(b.bind(.int(Int64(cap + 1))))", b.values)
+            // So many overflowed jobs: read them in order instead.
+            if r.rows > cap { return nil }
+            for i in 0..<r.rows where search.matches(params: r.text(i, 1), error: r.optionalText(i, 2)) {
+                candidates += 1
+                if r.bool(i, 0) { overflowTaken += 1 }
+            }
+        }
+        let restEmpty = query.statuses.isEmpty && query.types.isEmpty && query.queues.isEmpty && query.schedule == nil
+        if candidates > cap { return restEmpty ? (cap, true) : nil }
+        if restEmpty { return (candidates, false) }
+        var c = Binder()
+        let all = Self.conditions(query, tsquery: exactQuery, ids: ids, candidate: true, rest: true, after: nil, before: nil, &c)
+        return (Int(try db.scalar("SELECT COUNT(*) FROM jobs\(whereClause(all))", c.values)) + overflowTaken, false)
+    }
+
     /// The ids a time range can hold while creation times are in id order: from
     /// the first job created at or after `created_after` to the last created
     /// before `created_before` (two index seeks); 0...0 (no job has id 0) when
@@ -160,7 +202,10 @@ extension PostgresJobStore {
             }
             var total = 0
             var capped = false
-            if query.countTotal && query.capsCount {
+            if query.countTotal && query.capsCount, search?.exact != false,
+               let quick = try Self.unorderedCount(query, search: query.search, ids: ids, db) {
+                (total, capped) = quick
+            } else if query.countTotal && query.capsCount {
                 // The newest candidates (text and time range), each with whether
                 // the other filters take it.
                 var candidates = 0
@@ -172,8 +217,8 @@ extension PostgresJobStore {
                     let text: String
                     switch search {
                     case nil: text = "false, NULL, NULL"
-                    case (_, true)?: text = "\(Self.overflowColumn), CASE WHEN \(Self.overflowColumn) THEN params END, CASE WHEN \(Self.overflowColumn) THEN error END"
-                    case (_, false)?: text = "true, params, error"
+                    case (_, true, _)?: text = "\(Self.overflowColumn), CASE WHEN \(Self.overflowColumn) THEN params END, CASE WHEN \(Self.overflowColumn) THEN error END"
+                    case (_, false, _)?: text = "true, params, error"
                     }
                     let conditions = Self.conditions(query, tsquery: search?.text, ids: ids, candidate: true, rest: false, after: nil, before: below, &b)
                     let chunk = JobQuery.countCap + 1 - candidates

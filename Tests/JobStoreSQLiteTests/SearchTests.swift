@@ -145,7 +145,8 @@ import Testing
     @Test(arguments: Backend.allCases) func countingStopsAtTheCapForSearches(_ backend: Backend) throws {
         var jobs: [Job] = []
         for i in 1...(JobQuery.countCap + 5) {
-            jobs.append(Job(id: Int64(i), type: "echo", params: ["message": "same words"], createdAt: Double(i)))
+            // Every tenth a "prime" job, the newest one among them id 10,000.
+            jobs.append(Job(id: Int64(i), type: i % 10 == 0 ? "prime" : "echo", params: ["message": "same words"], createdAt: Double(i)))
         }
         let s = try Self.store(jobs, backend)
         defer { s.close() }
@@ -161,6 +162,16 @@ import Testing
         q.createdBefore = 101
         let few = try s.query(q)
         #expect(few.total == 100 && !few.totalCapped)
+        // Another filter over more candidates than the cap: the newest ones count.
+        q.createdBefore = nil
+        q.types = ["prime"]
+        let typed = try s.query(q)
+        let typedMemory = q.run(over: jobs)
+        #expect(typed.total == typedMemory.total && typed.totalCapped && typedMemory.totalCapped && ids(typed) == ids(typedMemory))
+        #expect(typed.total == 1_000)
+        q.createdBefore = 5_000
+        let fewer = try s.query(q)
+        #expect(fewer.total == q.run(over: jobs).total && fewer.total == 499 && !fewer.totalCapped)
     }
 
     @Test(arguments: Backend.allCases) func anErrorSetLaterIsFoundAndDeletedJobsAreNot(_ backend: Backend) throws {
@@ -212,7 +223,9 @@ import Testing
         }
         // 200,000 distinct words (about 1.4 MB of them) and one of 3,000 letters.
         let huge = (0..<200_000).map { "w\($0)" }.joined(separator: " ")
-        jobs.append(Job(id: 1_201, type: "echo", params: ["message": .string(huge + " backup main")], createdAt: 1_201))
+        var hugeJob = Job(id: 1_201, type: "echo", params: ["message": .string(huge + " backup main")], createdAt: 1_201)
+        hugeJob.status = .completed
+        jobs.append(hugeJob)
         let long = String(repeating: "x", count: 3_000)
         jobs.append(Job(id: 1_202, type: "echo", params: ["message": .string(long + " backup")], createdAt: 1_202))
         let s = try Self.store(jobs, backend)
@@ -220,10 +233,11 @@ import Testing
         let short = String(repeating: "x", count: 150)
         for text in ["\"backup main\"", "\"backup main\" now", "\"main backup\"", "backup", "w199999", "w19999*", "\"w5 w6\"",
                      "\"w6 w5\"", "\(short)*", short, "\"main ba\"*", "nothing"] {
-            for limit in [1, 3, 1_000] {
+            for (limit, statuses) in [(1, []), (3, [JobStatus.pending]), (1_000, [])] {
                 var q = JobQuery()
                 q.search = try JobSearch(text)
                 q.limit = limit
+                q.statuses = statuses
                 let sql = try s.query(q)
                 let memory = q.run(over: jobs)
                 #expect(ids(sql) == ids(memory) && sql.total == memory.total && sql.more == memory.more, "\(text) \(limit)")
