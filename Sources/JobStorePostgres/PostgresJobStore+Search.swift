@@ -127,44 +127,30 @@ extension PostgresJobStore {
     /// Whether the row's words are only the overflow marker (its text is then checked here).
     static let overflowColumn = "words @@ '\(quoted(overflowLexeme).replacingQuotes)'::tsquery"
 
-    /// The capped count without reading candidates in id order, when the order
-    /// cannot change it: with at most `countCap` candidates (every one counts),
-    /// or more but no other filter (the total is the cap). Counting stops at the
-    /// cap, in whatever order the server finds the rows (from the GIN index for
-    /// a rare word, the table for a common one). Jobs whose words overflowed are
-    /// checked here. Nil when the candidates' order matters (more than the cap
-    /// and other filters): the caller reads the newest ones.
-    /// Only for searches answered exactly by the index (or no search).
-    static func unorderedCount(_ query: JobQuery, search: JobSearch?, ids: ClosedRange<Int64>?,
-                               _ db: PostgresConnection) throws(PostgresError) -> (total: Int, capped: Bool)? {
+    /// The capped count of a query with no filter but text and time: the
+    /// candidates up to the cap, in whatever order the server finds them (from
+    /// the GIN index for a rare word, the table for a common one), not the
+    /// newest first (no other filter, so which ones does not matter). Jobs whose
+    /// words overflowed are checked here. Nil when more of those than the cap
+    /// exist: the caller reads the newest candidates instead.
+    /// Only for searches the index answers exactly (or none).
+    static func unorderedCount(_ query: JobQuery, ids: ClosedRange<Int64>?, _ db: PostgresConnection) throws(PostgresError) -> (total: Int, capped: Bool)? {
         let cap = JobQuery.countCap
-        let exactQuery = search.map { tsquery($0).exactText }
         var b = Binder()
-        let conditions = Self.conditions(query, tsquery: exactQuery, ids: ids, candidate: true, rest: false, after: nil, before: nil, &b)
+        let conditions = Self.conditions(query, tsquery: query.search.map { tsquery($0).exactText }, ids: ids, candidate: true, rest: false,
+                                         after: nil, before: nil, &b)
         let limit = b.bind(.int(Int64(cap + 1)))
         var candidates = Int(try db.scalar("SELECT COUNT(*) FROM (SELECT 1 FROM jobs\(whereClause(conditions)) LIMIT \(limit)) AS c", b.values))
-        // Jobs with overflowed words: candidates if their text matches.
-        var overflowTaken = 0
-        if let search {
+        if let search = query.search {
+            // Jobs with overflowed words: candidates if their text matches.
             var b = Binder()
             var conditions = Self.conditions(query, tsquery: nil, ids: ids, candidate: true, rest: false, after: nil, before: nil, &b)
             conditions.append(overflowColumn)
-            let restConditions = Self.restConditions(query, &b)
-            let rest = restConditions.isEmpty ? "true" : "(" + restConditions.joined(separator: " AND ") + ")"
-            let r = try db.run("SELECT \(rest), params, error FROM jobs\(whereClause(conditions)) LIMIT \(b.bind(.int(Int64(cap + 1))))", b.values)
-            // So many overflowed jobs: read them in order instead.
+            let r = try db.run("SELECT params, error FROM jobs\(whereClause(conditions)) LIMIT \(b.bind(.int(Int64(cap + 1))))", b.values)
             if r.rows > cap { return nil }
-            for i in 0..<r.rows where search.matches(params: r.text(i, 1), error: r.optionalText(i, 2)) {
-                candidates += 1
-                if r.bool(i, 0) { overflowTaken += 1 }
-            }
+            for i in 0..<r.rows where search.matches(params: r.text(i, 0), error: r.optionalText(i, 1)) { candidates += 1 }
         }
-        let restEmpty = query.statuses.isEmpty && query.types.isEmpty && query.queues.isEmpty && query.schedule == nil
-        if candidates > cap { return restEmpty ? (cap, true) : nil }
-        if restEmpty { return (candidates, false) }
-        var c = Binder()
-        let all = Self.conditions(query, tsquery: exactQuery, ids: ids, candidate: true, rest: true, after: nil, before: nil, &c)
-        return (Int(try db.scalar("SELECT COUNT(*) FROM jobs\(whereClause(all))", c.values)) + overflowTaken, false)
+        return (min(candidates, cap), candidates > cap)
     }
 
     /// The ids a time range can hold while creation times are in id order: from
@@ -202,8 +188,9 @@ extension PostgresJobStore {
             }
             var total = 0
             var capped = false
-            if query.countTotal && query.capsCount, search?.exact != false,
-               let quick = try Self.unorderedCount(query, search: query.search, ids: ids, db) {
+            let onlyCandidates = query.statuses.isEmpty && query.types.isEmpty && query.queues.isEmpty && query.schedule == nil
+            if query.countTotal && query.capsCount && onlyCandidates && search?.exact != false,
+               let quick = try Self.unorderedCount(query, ids: ids, db) {
                 (total, capped) = quick
             } else if query.countTotal && query.capsCount {
                 // The newest candidates (text and time range), each with whether
