@@ -172,6 +172,15 @@ def test_search_queue_and_time_filters_answer_as_on_sqlite(postgres, start_daemo
         expected = [j["id"] for j in jobs if start <= j["created_at"] < end and j["queue"] == "nightly"]
         ids, total, capped, _ = answer(d, f"created_after={start}&created_before={end}&queue=nightly")
         assert ids == expected and total == str(len(expected)) and capped is None
+    # Bulk actions act on what the search selects, the same on both.
+    for body in [{"filter": {"q": "back*", "queue": "default"}, "dry_run": True},
+                 {"filter": {"q": "back*", "status": "cancelled"}, "dry_run": True}]:
+        counts = [requests.post(f"{d.url}/api/jobs/bulk/delete", json=body).json() for d in (pg, lite)]
+        assert counts[0] == counts[1] and counts[0]["count"] > 0, counts
+    done = [requests.post(f"{d.url}/api/jobs/bulk/delete", json={"filter": {"q": "back*", "status": "cancelled"},
+                                                                 "expected_count": counts[0]["count"]}).json() for d in (pg, lite)]
+    assert done[0] == done[1] and done[0]["done"] == counts[0]["count"], done
+    assert answer(pg, "q=back*") == answer(lite, "q=back*") and answer(pg, "q=back*&status=cancelled")[0] == []
     # Bad input is the same clear 400 on both.
     for d in (pg, lite):
         r = requests.get(f"{d.url}/api/jobs?q=%22%22")
