@@ -54,35 +54,37 @@ import Testing
     /// Every text with every combination of the other filters and cursors; one
     /// store per backend and creation order.
     @Test(arguments: Backend.allCases)
-    func searchAgreesWithMemory(_ backend: Backend) throws {
-        for inOrder in [true, false] {
-            let jobs = Self.jobs(inOrder: inOrder)
-            let s = try Self.store(jobs, backend)
-            defer { s.close() }
-            for text in Self.texts {
-                for statuses in [[], [JobStatus.failed], [.pending, .running]] {
-                    for queues in [[], ["nightly"], ["default", "reports"]] {
-                        for (after, before) in [(nil, nil), (1_764_000_300.0, nil), (nil, 1_764_000_600.0), (1_764_000_300.0, 1_764_000_900.0)] as [(Double?, Double?)] {
-                            for cursor in [nil, 60] as [Int64?] {
-                                var q = JobQuery()
-                                q.search = try JobSearch(text)
-                                q.statuses = statuses
-                                q.queues = queues
-                                q.createdAfter = after
-                                q.createdBefore = before
-                                q.beforeID = cursor
-                                q.limit = 7
-                                let sql = try s.query(q)
-                                let memory = q.run(over: jobs)
-                                #expect(ids(sql) == ids(memory), "\(text) \(statuses) \(queues) \(String(describing: after)) \(String(describing: before))")
-                                #expect(sql.total == memory.total && sql.more == memory.more, "\(text)")
-                                // The other way: the oldest jobs above the cursor.
-                                q.beforeID = nil
-                                q.afterID = cursor
-                                q.order = .desc
-                                let up = try s.query(q)
-                                let upMemory = q.run(over: jobs)
-                                #expect(ids(up) == ids(upMemory) && up.total == upMemory.total && up.more == upMemory.more, "\(text) after")
+    func searchAgreesWithMemory(_ backend: Backend) async throws {
+        try await offPool {
+            for inOrder in [true, false] {
+                let jobs = Self.jobs(inOrder: inOrder)
+                let s = try Self.store(jobs, backend)
+                defer { s.close() }
+                for text in Self.texts {
+                    for statuses in [[], [JobStatus.failed], [.pending, .running]] {
+                        for queues in [[], ["nightly"], ["default", "reports"]] {
+                            for (after, before) in [(nil, nil), (1_764_000_300.0, nil), (nil, 1_764_000_600.0), (1_764_000_300.0, 1_764_000_900.0)] as [(Double?, Double?)] {
+                                for cursor in [nil, 60] as [Int64?] {
+                                    var q = JobQuery()
+                                    q.search = try JobSearch(text)
+                                    q.statuses = statuses
+                                    q.queues = queues
+                                    q.createdAfter = after
+                                    q.createdBefore = before
+                                    q.beforeID = cursor
+                                    q.limit = 7
+                                    let sql = try s.query(q)
+                                    let memory = q.run(over: jobs)
+                                    #expect(ids(sql) == ids(memory), "\(text) \(statuses) \(queues) \(String(describing: after)) \(String(describing: before))")
+                                    #expect(sql.total == memory.total && sql.more == memory.more, "\(text)")
+                                    // The other way: the oldest jobs above the cursor.
+                                    q.beforeID = nil
+                                    q.afterID = cursor
+                                    q.order = .desc
+                                    let up = try s.query(q)
+                                    let upMemory = q.run(over: jobs)
+                                    #expect(ids(up) == ids(upMemory) && up.total == upMemory.total && up.more == upMemory.more, "\(text) after")
+                                }
                             }
                         }
                     }
@@ -148,36 +150,38 @@ import Testing
         #expect(ids(try s.query(q)) == [1, 2])
     }
 
-    @Test(arguments: Backend.allCases) func countingStopsAtTheCapForSearches(_ backend: Backend) throws {
-        var jobs: [Job] = []
-        for i in 1...(JobQuery.countCap + 5) {
-            // Every tenth a "prime" job, the newest one among them id 10,000.
-            jobs.append(Job(id: Int64(i), type: i % 10 == 0 ? "prime" : "echo", params: ["message": "same words"], createdAt: Double(i)))
+    @Test(arguments: Backend.allCases) func countingStopsAtTheCapForSearches(_ backend: Backend) async throws {
+        try await offPool {
+            var jobs: [Job] = []
+            for i in 1...(JobQuery.countCap + 5) {
+                // Every tenth a "prime" job, the newest one among them id 10,000.
+                jobs.append(Job(id: Int64(i), type: i % 10 == 0 ? "prime" : "echo", params: ["message": "same words"], createdAt: Double(i)))
+            }
+            let s = try Self.store(jobs, backend)
+            defer { s.close() }
+            var q = JobQuery()
+            q.search = try JobSearch("same")
+            q.limit = 3
+            let sql = try s.query(q)
+            let memory = q.run(over: jobs)
+            #expect(sql.total == JobQuery.countCap && sql.totalCapped)
+            #expect(memory.total == JobQuery.countCap && memory.totalCapped)
+            #expect(ids(sql) == [10_003, 10_004, 10_005] && ids(memory) == ids(sql))
+            q.search = try JobSearch("words")
+            q.createdBefore = 101
+            let few = try s.query(q)
+            #expect(few.total == 100 && !few.totalCapped)
+            // Another filter over more candidates than the cap: the newest ones count.
+            q.createdBefore = nil
+            q.types = ["prime"]
+            let typed = try s.query(q)
+            let typedMemory = q.run(over: jobs)
+            #expect(typed.total == typedMemory.total && typed.totalCapped && typedMemory.totalCapped && ids(typed) == ids(typedMemory))
+            #expect(typed.total == 1_000)
+            q.createdBefore = 5_000
+            let fewer = try s.query(q)
+            #expect(fewer.total == q.run(over: jobs).total && fewer.total == 499 && !fewer.totalCapped)
         }
-        let s = try Self.store(jobs, backend)
-        defer { s.close() }
-        var q = JobQuery()
-        q.search = try JobSearch("same")
-        q.limit = 3
-        let sql = try s.query(q)
-        let memory = q.run(over: jobs)
-        #expect(sql.total == JobQuery.countCap && sql.totalCapped)
-        #expect(memory.total == JobQuery.countCap && memory.totalCapped)
-        #expect(ids(sql) == [10_003, 10_004, 10_005] && ids(memory) == ids(sql))
-        q.search = try JobSearch("words")
-        q.createdBefore = 101
-        let few = try s.query(q)
-        #expect(few.total == 100 && !few.totalCapped)
-        // Another filter over more candidates than the cap: the newest ones count.
-        q.createdBefore = nil
-        q.types = ["prime"]
-        let typed = try s.query(q)
-        let typedMemory = q.run(over: jobs)
-        #expect(typed.total == typedMemory.total && typed.totalCapped && typedMemory.totalCapped && ids(typed) == ids(typedMemory))
-        #expect(typed.total == 1_000)
-        q.createdBefore = 5_000
-        let fewer = try s.query(q)
-        #expect(fewer.total == q.run(over: jobs).total && fewer.total == 499 && !fewer.totalCapped)
     }
 
     @Test(arguments: Backend.allCases) func anErrorSetLaterIsFoundAndDeletedJobsAreNot(_ backend: Backend) throws {
@@ -221,63 +225,67 @@ import Testing
     /// Phrases whose words also appear in the wrong order in many jobs (more
     /// than a page of candidates to check), and a word longer than an index
     /// entry's: the same answers as memory.
-    @Test(arguments: Backend.allCases) func phrasesAndLongWordsAgreeWithMemory(_ backend: Backend) throws {
-        var jobs: [Job] = []
-        for i in 1...1_200 {
-            let text = i % 300 == 0 ? "backup main now" : "main backup now"
-            var job = Job(id: Int64(i), type: "echo", params: ["message": .string(text)], createdAt: Double(i))
-            if i % 600 == 0 { job.status = .completed }
-            jobs.append(job)
-        }
-        let long = String(repeating: "x", count: 3_000)
-        jobs.append(Job(id: 1_201, type: "echo", params: ["message": .string(long + " backup")], createdAt: 1_201))
-        let s = try Self.store(jobs, backend)
-        defer { s.close() }
-        let short = String(repeating: "x", count: 150)
-        for text in ["\"backup main\"", "\"backup main\" now", "\"main backup\"", "backup", "\(short)*", short, "\"main ba\"*", "nothing"] {
-            for (limit, statuses) in [(1, []), (3, [JobStatus.pending]), (1_000, [])] {
-                var q = JobQuery()
-                q.search = try JobSearch(text)
-                q.limit = limit
-                q.statuses = statuses
-                let sql = try s.query(q)
-                let memory = q.run(over: jobs)
-                #expect(ids(sql) == ids(memory) && sql.total == memory.total && sql.more == memory.more, "\(text) \(limit)")
-                q.afterID = 500
-                let up = try s.query(q)
-                let upMemory = q.run(over: jobs)
-                #expect(ids(up) == ids(upMemory) && up.total == upMemory.total && up.more == upMemory.more, "\(text) \(limit) after")
+    @Test(arguments: Backend.allCases) func phrasesAndLongWordsAgreeWithMemory(_ backend: Backend) async throws {
+        try await offPool {
+            var jobs: [Job] = []
+            for i in 1...1_200 {
+                let text = i % 300 == 0 ? "backup main now" : "main backup now"
+                var job = Job(id: Int64(i), type: "echo", params: ["message": .string(text)], createdAt: Double(i))
+                if i % 600 == 0 { job.status = .completed }
+                jobs.append(job)
             }
+            let long = String(repeating: "x", count: 3_000)
+            jobs.append(Job(id: 1_201, type: "echo", params: ["message": .string(long + " backup")], createdAt: 1_201))
+            let s = try Self.store(jobs, backend)
+            defer { s.close() }
+            let short = String(repeating: "x", count: 150)
+            for text in ["\"backup main\"", "\"backup main\" now", "\"main backup\"", "backup", "\(short)*", short, "\"main ba\"*", "nothing"] {
+                for (limit, statuses) in [(1, []), (3, [JobStatus.pending]), (1_000, [])] {
+                    var q = JobQuery()
+                    q.search = try JobSearch(text)
+                    q.limit = limit
+                    q.statuses = statuses
+                    let sql = try s.query(q)
+                    let memory = q.run(over: jobs)
+                    #expect(ids(sql) == ids(memory) && sql.total == memory.total && sql.more == memory.more, "\(text) \(limit)")
+                    q.afterID = 500
+                    let up = try s.query(q)
+                    let upMemory = q.run(over: jobs)
+                    #expect(ids(up) == ids(upMemory) && up.total == upMemory.total && up.more == upMemory.more, "\(text) \(limit) after")
+                }
+            }
+            var q = JobQuery()
+            q.search = try JobSearch("\"backup main\"")
+            #expect(ids(try s.query(q)) == [300, 600, 900, 1_200])
         }
-        var q = JobQuery()
-        q.search = try JobSearch("\"backup main\"")
-        #expect(ids(try s.query(q)) == [300, 600, 900, 1_200])
     }
 
     /// A job whose text has more distinct words than an index entry holds is
     /// found by words, prefixes and phrases, and counted, as in memory.
-    @Test(arguments: Backend.allCases) func aJobWithMoreWordsThanAnIndexEntryHoldsIsFound(_ backend: Backend) throws {
-        // 200,000 distinct words: about 1.4 MB of them.
-        let huge = (0..<200_000).map { "w\($0)" }.joined(separator: " ")
-        var jobs = [Job(id: 1, type: "echo", params: ["message": "w5 alone"], createdAt: 1),
-                    Job(id: 2, type: "echo", params: ["message": .string(huge)], createdAt: 2),
-                    Job(id: 3, type: "echo", params: ["message": "w6 w5"], createdAt: 3)]
-        jobs[1].status = .completed
-        let s = try Self.store(jobs, backend)
-        defer { s.close() }
-        for text in ["w199999", "w19999*", "\"w5 w6\"", "\"w6 w5\"", "w5", "nothing"] {
-            for statuses in [[], [JobStatus.pending]] {
-                var q = JobQuery()
-                q.search = try JobSearch(text)
-                q.statuses = statuses
-                let sql = try s.query(q)
-                let memory = q.run(over: jobs)
-                #expect(ids(sql) == ids(memory) && sql.total == memory.total, "\(text) \(statuses)")
+    @Test(arguments: Backend.allCases) func aJobWithMoreWordsThanAnIndexEntryHoldsIsFound(_ backend: Backend) async throws {
+        try await offPool {
+            // 200,000 distinct words: about 1.4 MB of them.
+            let huge = (0..<200_000).map { "w\($0)" }.joined(separator: " ")
+            var jobs = [Job(id: 1, type: "echo", params: ["message": "w5 alone"], createdAt: 1),
+                        Job(id: 2, type: "echo", params: ["message": .string(huge)], createdAt: 2),
+                        Job(id: 3, type: "echo", params: ["message": "w6 w5"], createdAt: 3)]
+            jobs[1].status = .completed
+            let s = try Self.store(jobs, backend)
+            defer { s.close() }
+            for text in ["w199999", "w19999*", "\"w5 w6\"", "\"w6 w5\"", "w5", "nothing"] {
+                for statuses in [[], [JobStatus.pending]] {
+                    var q = JobQuery()
+                    q.search = try JobSearch(text)
+                    q.statuses = statuses
+                    let sql = try s.query(q)
+                    let memory = q.run(over: jobs)
+                    #expect(ids(sql) == ids(memory) && sql.total == memory.total, "\(text) \(statuses)")
+                }
             }
+            var q = JobQuery()
+            q.search = try JobSearch("\"w5 w6\"")
+            #expect(ids(try s.query(q)) == [2])
         }
-        var q = JobQuery()
-        q.search = try JobSearch("\"w5 w6\"")
-        #expect(ids(try s.query(q)) == [2])
     }
 
     /// A PostgreSQL database of version 1 (before the webhook outbox and the
