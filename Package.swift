@@ -120,7 +120,7 @@ let package = Package(
             dependencies: ["JobStoreSQLite", "JobStorePostgres", "PostgresTestSupport", "JobQueue", "JobEngine", "JSON", "JobTestSupport", "Essentials"],
             swiftSettings: settings
         ),
-        .testTarget(name: "WebhooksTests", dependencies: ["Webhooks", "CurlClient", "JobQueue", "JobStoreSQLite", "JSON", "HTTPServer"], swiftSettings: settings),
+        .testTarget(name: "WebhooksTests", dependencies: ["Webhooks", "CurlClient", "JobQueue", "JobStoreSQLite", "JobStorePostgres", "PostgresTestSupport", "JSON", "HTTPServer", "Essentials"], swiftSettings: settings),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "HTTPTestSupport", "Essentials"], swiftSettings: settings),
         .testTarget(
             name: "JobRunnerAPITests",

@@ -18,7 +18,7 @@ import Synchronization
 /// will go.
 public final class PostgresJobStore: JobStore, Sendable {
     /// The schema version this build writes; a newer database is refused.
-    public static let schemaVersion = 1
+    public static let schemaVersion = 3
 
     /// Taken (for the transaction) by whoever migrates, so two daemons starting
     /// together on one database do not race; "JobRunr" in ASCII.
@@ -95,6 +95,12 @@ public final class PostgresJobStore: JobStore, Sendable {
         do throws(PostgresError) {
             // Before the first write: a second daemon stops here.
             try writer.prepare(connection, nameHolder: true)
+            let last = try connection.run("SELECT id, created_at FROM jobs ORDER BY id DESC LIMIT 1")
+            if last.rows > 0 {
+                writer.order.lastID = last.int(0, 0)
+                writer.order.lastCreated = last.double(0, 1)
+            }
+            writer.order.inOrder = try connection.scalar("SELECT COALESCE((SELECT value FROM meta WHERE key = 'created_in_order'), 0)") == 1
         } catch {
             throw StoreError("cannot use database \(displayURL): \(error.operatorMessage)")
         }
@@ -176,7 +182,49 @@ public final class PostgresJobStore: JobStore, Sendable {
                     CREATE TABLE schedules (name TEXT COLLATE "C" PRIMARY KEY, body TEXT NOT NULL);
                     """)
             }
-            // Later versions add their steps here (`if version < 2 { ... }`).
+            if version < 2 {
+                // Webhooks: the outbox (PostgresJobStore+Webhooks.swift), as SQLite's
+                // version 6. A delivery is written in the transaction of the
+                // transition it reports.
+                try db.execute("""
+                    CREATE TABLE webhook_deliveries (
+                        seq BIGSERIAL PRIMARY KEY,
+                        delivery_id TEXT NOT NULL,
+                        url TEXT NOT NULL,
+                        event TEXT NOT NULL,
+                        job_id BIGINT,
+                        schedule TEXT,
+                        created_at DOUBLE PRECISION NOT NULL,
+                        body TEXT NOT NULL,
+                        status TEXT NOT NULL DEFAULT 'pending',
+                        attempts BIGINT NOT NULL DEFAULT 0,
+                        next_attempt_at DOUBLE PRECISION,
+                        last_attempt_at DOUBLE PRECISION,
+                        last_http_status BIGINT,
+                        last_error TEXT
+                    );
+                    CREATE INDEX webhook_deliveries_due ON webhook_deliveries(url, next_attempt_at, seq) WHERE status = 'pending';
+                    CREATE INDEX webhook_deliveries_done ON webhook_deliveries(seq) WHERE status != 'pending';
+                    """)
+            }
+            if version < 3 {
+                // History at scale (PostgresJobStore+Search.swift): every job's
+                // words for text search, and the creation time for time ranges.
+                try db.execute("ALTER TABLE jobs ADD COLUMN words TSVECTOR NOT NULL DEFAULT ''")
+                try fillWords(db)
+                try db.execute("""
+                    CREATE INDEX jobs_words ON jobs USING gin (words);
+                    CREATE INDEX jobs_created ON jobs(created_at, id);
+                    -- Whether creation times never go down as ids go up (the writer
+                    -- clears it when a new job breaks that): time ranges then become
+                    -- id ranges.
+                    INSERT INTO meta (key, value) VALUES ('created_in_order', CASE WHEN EXISTS (
+                        SELECT 1 FROM (SELECT created_at < MAX(created_at) OVER (ORDER BY id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+                                       AS back FROM jobs) AS b WHERE back) THEN 0 ELSE 1 END)
+                    ON CONFLICT (key) DO UPDATE SET value = excluded.value;
+                    """)
+            }
+            // Later versions add their steps here (`if version < 4 { ... }`).
             if version < schemaVersion {
                 try db.execute("DELETE FROM schema_version")
                 try db.run("INSERT INTO schema_version (version) VALUES ($1)", [.int(Int64(schemaVersion))])
@@ -185,6 +233,23 @@ public final class PostgresJobStore: JobStore, Sendable {
         } catch {
             if !error.connectionLost { _ = try? db.execute("ROLLBACK") }
             throw error
+        }
+    }
+
+    /// Writes the words of the jobs a version 2 database holds, 1,000 at a time.
+    private static func fillWords(_ db: PostgresConnection) throws(PostgresError) {
+        var last: Int64 = 0
+        while true {
+            let r = try db.run("SELECT id, params, error FROM jobs WHERE id > $1 ORDER BY id LIMIT 1000", [.int(last)])
+            guard r.rows > 0 else { return }
+            var updates: [Statement] = []
+            updates.reserveCapacity(r.rows)
+            for i in 0..<r.rows {
+                updates.append(("UPDATE jobs SET words = $1::tsvector WHERE id = $2",
+                                [.text(words(params: r.text(i, 1), error: r.optionalText(i, 2))), .int(r.int(i, 0))]))
+            }
+            try db.runAll(updates)
+            last = r.int(r.rows - 1, 0)
         }
     }
 
@@ -291,42 +356,7 @@ public final class PostgresJobStore: JobStore, Sendable {
     }
 
     public func query(_ query: JobQuery) throws(StoreError) -> JobPage {
-        guard query.queues.isEmpty, query.createdAfter == nil, query.createdBefore == nil, query.search == nil else {
-            throw StoreError("Searching by queue, time or text is not supported with PostgreSQL yet")
-        }
-        return try read(snapshot: query.countTotal) { db throws(PostgresError) in
-            var filters: [String] = []
-            var params: [PostgresValue] = []
-            func placeholders(_ values: [PostgresValue]) -> String {
-                let first = params.count + 1
-                params += values
-                return (first..<(first + values.count)).map { "$\($0)" }.joined(separator: ",")
-            }
-            if !query.statuses.isEmpty {
-                filters.append("status IN (\(placeholders(query.statuses.map { .text($0.rawValue) })))")
-            }
-            if let schedule = query.schedule {
-                filters.append("schedule = \(placeholders([.text(schedule)]))")
-            }
-            if !query.types.isEmpty {
-                filters.append("type IN (\(placeholders(query.types.map { .text($0) })))")
-            }
-            let countWhere = filters.isEmpty ? "" : " WHERE " + filters.joined(separator: " AND ")
-            let total = query.countTotal ? Int(try db.scalar("SELECT COUNT(*) FROM jobs\(countWhere)", params)) : 0
-            if let after = query.afterID {
-                filters.append("id > \(placeholders([.int(after)]))")
-            }
-            if let before = query.beforeID {
-                filters.append("id < \(placeholders([.int(before)]))")
-            }
-            let whereClause = filters.isEmpty ? "" : " WHERE " + filters.joined(separator: " AND ")
-            let limit = placeholders([.int(Int64(query.limit + 1))])
-            let r = try db.run("SELECT \(Self.columns) FROM jobs\(whereClause) ORDER BY id \(query.scansDown ? "DESC" : "ASC") LIMIT \(limit)", params)
-            var jobs: [Job] = []
-            jobs.reserveCapacity(r.rows)
-            for i in 0..<r.rows { jobs.append(try Self.job(r, i)) }
-            return query.finish(jobs, total: total)
-        }
+        try page(query)
     }
 
     public func close() {
@@ -353,6 +383,8 @@ public final class PostgresJobStore: JobStore, Sendable {
     private struct InDoubt {
         let transaction: Int64
         let entries: [Entry]
+        /// The writer's `order` before that commit (made again if it did not commit).
+        let order: WriterConnection.Order
     }
 
     private func writeUntilClosed() {
@@ -378,6 +410,7 @@ public final class PostgresJobStore: JobStore, Sendable {
                 case .aborted:
                     // Nobody was told yet: the writes are simply made again.
                     doubt = nil
+                    writer.order = d.order
                     entries = d.entries + entries
                 case .unknown(let error):
                     let storeError = StoreError("Storage unavailable: \(error.message)")
@@ -404,9 +437,9 @@ public final class PostgresJobStore: JobStore, Sendable {
             case .committed:
                 setFailure(nil)
                 for e in entries { e.completion(.success(())) }
-            case .inDoubt(let transaction, let error):
+            case .inDoubt(let transaction, let order, let error):
                 setFailure(StoreError("Storage unavailable: \(error.message)"))
-                doubt = InDoubt(transaction: transaction, entries: entries)
+                doubt = InDoubt(transaction: transaction, entries: entries, order: order)
             case .failed(let error):
                 let storeError = StoreError("Storage unavailable: \(error.message)")
                 setFailure(storeError)
@@ -426,8 +459,9 @@ public final class PostgresJobStore: JobStore, Sendable {
         case committed
         /// Not committed: nothing of it is in the database.
         case failed(PostgresError)
-        /// The connection was lost while COMMIT was on its way.
-        case inDoubt(transaction: Int64, PostgresError)
+        /// The connection was lost while COMMIT was on its way (with the
+        /// writer's `order` from before it).
+        case inDoubt(transaction: Int64, order: WriterConnection.Order, PostgresError)
     }
 
     /// One transaction for every op of `entries`.
@@ -441,6 +475,7 @@ public final class PostgresJobStore: JobStore, Sendable {
             writer.disconnect()
             return .failed(error)
         }
+        let order = writer.order
         do throws(PostgresError) {
             var batch: [Statement] = []
             for entry in entries {
@@ -449,6 +484,7 @@ public final class PostgresJobStore: JobStore, Sendable {
             try db.runAll(batch)
         } catch {
             if error.connectionLost { writer.disconnect() } else { _ = try? db.execute("ROLLBACK") }
+            writer.order = order
             return .failed(error)
         }
         do throws(PostgresError) {
@@ -457,10 +493,11 @@ public final class PostgresJobStore: JobStore, Sendable {
         } catch {
             guard error.connectionLost else {
                 _ = try? db.execute("ROLLBACK")
+                writer.order = order
                 return .failed(error)
             }
             writer.disconnect()
-            return .inDoubt(transaction: transaction, error)
+            return .inDoubt(transaction: transaction, order: order, error)
         }
     }
 
@@ -472,24 +509,29 @@ public final class PostgresJobStore: JobStore, Sendable {
     private func apply(_ op: StoreOp, _ db: PostgresConnection, _ batch: inout [Statement]) throws(PostgresError) {
         switch op {
         case .upsert(let job):
+            noteCreated(job, &batch)
+            let params = JSONValue.object(job.params).jsonString
             batch.append(("""
                 INSERT INTO jobs (id, type, params, status, progress_percent, progress_message, result, error,
                                   created_at, started_at, completed_at, sequence, queue, priority, run_at, attempt,
-                                  max_attempts, timeout, backoff_initial, backoff_max, idempotency_key, errors, schedule)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
+                                  max_attempts, timeout, backoff_initial, backoff_max, idempotency_key, errors, schedule, words)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23,
+                        $24::tsvector)
                 ON CONFLICT (id) DO UPDATE SET status = excluded.status,
                     progress_percent = excluded.progress_percent, progress_message = excluded.progress_message,
                     result = excluded.result, error = excluded.error, started_at = excluded.started_at,
                     completed_at = excluded.completed_at, sequence = excluded.sequence, run_at = excluded.run_at,
-                    attempt = excluded.attempt, errors = excluded.errors
+                    attempt = excluded.attempt, errors = excluded.errors,
+                    words = excluded.words
                 """, [
-                    .int(job.id), .text(job.type), .text(JSONValue.object(job.params).jsonString), .text(job.status.rawValue),
+                    .int(job.id), .text(job.type), .text(params), .text(job.status.rawValue),
                     .int(Int64(job.progress.percent)), .text(job.progress.message), .optional(job.result?.jsonString),
                     .optional(job.error), .double(job.createdAt), .optional(job.startedAt), .optional(job.completedAt),
                     .int(Int64(job.sequence)), .text(job.queue), .int(Int64(job.priority)), .optional(job.runAt),
                     .int(Int64(job.attempt)), .int(Int64(job.maxAttempts)), .optional(job.timeout),
                     .double(job.backoff.initial), .double(job.backoff.max), .optional(job.idempotencyKey),
                     .optional(job.errors.isEmpty ? nil : Self.errorsJSON(job.errors)), .optional(job.schedule),
+                    .text(Self.words(params: params, error: job.error)),
                 ]))
         case .upsertSchedule(let schedule):
             batch.append(("INSERT INTO schedules (name, body) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET body = excluded.body",
@@ -561,9 +603,19 @@ public final class PostgresJobStore: JobStore, Sendable {
             }
             report(removed)
         case .webhookOutbox, .webhookAttempt, .webhookMaintenance:
-            // The daemon refuses webhooks with PostgreSQL at start (no outbox table yet).
-            throw PostgresError(message: "webhooks are not kept in PostgreSQL yet", state: nil, connectionLost: false)
+            batch += Self.webhookStatements(op)
         }
+    }
+
+    /// A new job created earlier than one before it clears `created_in_order`.
+    private func noteCreated(_ job: Job, _ batch: inout [Statement]) {
+        guard job.id > writer.order.lastID else { return }
+        if writer.order.inOrder && job.createdAt < writer.order.lastCreated {
+            batch.append(("UPDATE meta SET value = 0 WHERE key = 'created_in_order'", []))
+            writer.order.inOrder = false
+        }
+        writer.order.lastID = job.id
+        writer.order.lastCreated = max(writer.order.lastCreated, job.createdAt)
     }
 
     /// Lines per INSERT: 5 parameters each, far below the protocol's 65535.
@@ -669,7 +721,7 @@ public final class PostgresJobStore: JobStore, Sendable {
     /// so no lock is held while the server works. `snapshot` wraps it in one
     /// read-only repeatable-read transaction (several statements that must agree).
     /// A pooled connection the server dropped (it restarted) is replaced once.
-    private func read<R>(snapshot: Bool = false, _ body: (PostgresConnection) throws(PostgresError) -> R) throws(StoreError) -> R {
+    func read<R>(snapshot: Bool = false, _ body: (PostgresConnection) throws(PostgresError) -> R) throws(StoreError) -> R {
         var attempt = 0
         while true {
             attempt += 1
@@ -721,6 +773,10 @@ final class WriterConnection: @unchecked Sendable {
     private let url: String
     private let synchronousCommit: Bool
     private var connection: PostgresConnection?
+    typealias Order = (lastID: Int64, lastCreated: Double, inOrder: Bool)
+    /// The newest job written and whether creation times are still in id order
+    /// (as of the last commit, or of the one in flight).
+    var order: Order = (lastID: 0, lastCreated: 0, inOrder: true)
 
     init(url: String, synchronousCommit: Bool, _ connection: PostgresConnection) {
         self.url = url

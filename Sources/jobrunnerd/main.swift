@@ -67,9 +67,6 @@ func openQueue(_ settings: Settings, _ logger: Logger) -> (JobQueue, (any JobSto
     do throws(StoreError) {
         let store: any JobStore
         if PostgresJobStore.accepts(settings.db) {
-            guard settings.webhooks.isEmpty else {
-                throw StoreError("webhooks are not supported with PostgreSQL yet (docs/postgresql.md): remove the \"webhooks\" section or use SQLite")
-            }
             store = try PostgresJobStore(url: settings.db, synchronousCommit: settings.sync != "normal")
         } else {
             let directory = settings.db.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")

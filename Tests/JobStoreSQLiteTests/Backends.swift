@@ -1,3 +1,4 @@
+import Essentials
 import JobQueue
 import JobStorePostgres
 import JobStoreSQLite
@@ -30,4 +31,21 @@ enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
 
     /// A store in a new, empty place.
     func fresh() throws -> any JobStore { try open(newPlace()) }
+}
+
+/// Runs a long blocking test body (many synchronous store calls) on a thread of
+/// its own. Swift Testing calls synchronous tests on the cooperative pool, which
+/// has one thread per core: a body that blocks it for many seconds keeps async
+/// tests elsewhere in the process from resuming (on 2 cores, two such bodies
+/// stall them all).
+func offPool(_ body: @escaping @Sendable () throws -> Void) async throws {
+    try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
+        do {
+            try ThreadLauncher.detached(name: "test body") {
+                do { try body(); done.resume() } catch { done.resume(throwing: error) }
+            }
+        } catch {
+            done.resume(throwing: error)
+        }
+    }
 }

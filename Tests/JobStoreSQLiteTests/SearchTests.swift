@@ -1,14 +1,16 @@
 import Glibc
 import JSON
 import JobQueue
+import JobStorePostgres
 import JobStoreSQLite
+import PostgresTestSupport
 import Synchronization
 import Testing
 
 /// History at scale: the new filters (queue, time range, text search) give the
-/// same answers from SQLite (FTS5) as from memory, existing databases migrate,
-/// and bulk deletes remove finished jobs only.
-@Suite struct SearchTests {
+/// same answers from SQLite (FTS5) and PostgreSQL (tsvector) as from memory,
+/// existing databases migrate, and bulk deletes remove finished jobs only.
+@Suite(.serialized) struct SearchTests {
     /// Jobs with varied params, errors, queues, statuses and creation times.
     /// `inOrder: false` makes creation times jump back and forth (a clock that
     /// was set back): time ranges are then not id ranges.
@@ -37,46 +39,63 @@ import Testing
         return out
     }
 
-    static func store(_ jobs: [Job]) throws -> SQLiteJobStore {
-        let store = try SQLiteJobStore(path: tempDB())
+    static func store(_ jobs: [Job], _ backend: Backend = .sqlite) throws -> any JobStore {
+        let store = try backend.fresh()
         try commit(store, jobs.map { .upsert($0) })
         return store
     }
 
     func ids(_ page: JobPage) -> [Int64] { page.jobs.map(\.id) }
 
-    @Test(arguments: ["backup", "back", "back*", "BACKUP main", "\"main database\"", "\"main data\"*", "\"database main\"",
-                      "disk-usage", "disk", "usage var", "héllo", "HÉLLO wö*", "2025", "q4 report", "exited status 2", "sigkill",
-                      "timed out", "message", "日本語", "nothing-like-this", "quoted", "7", "1*"], [true, false])
-    func searchAgreesWithMemory(_ text: String, inOrder: Bool) throws {
-        let jobs = Self.jobs(inOrder: inOrder)
-        let s = try Self.store(jobs)
-        defer { s.close() }
-        for statuses in [[], [JobStatus.failed], [.pending, .running]] {
-            for queues in [[], ["nightly"], ["default", "reports"]] {
-                for (after, before) in [(nil, nil), (1_764_000_300.0, nil), (nil, 1_764_000_600.0), (1_764_000_300.0, 1_764_000_900.0)] as [(Double?, Double?)] {
-                    for cursor in [nil, 60] as [Int64?] {
-                        var q = JobQuery()
-                        q.search = try JobSearch(text)
-                        q.statuses = statuses
-                        q.queues = queues
-                        q.createdAfter = after
-                        q.createdBefore = before
-                        q.beforeID = cursor
-                        q.limit = 7
-                        let sql = try s.query(q)
-                        let memory = q.run(over: jobs)
-                        #expect(ids(sql) == ids(memory), "\(text) \(statuses) \(queues) \(String(describing: after)) \(String(describing: before))")
-                        #expect(sql.total == memory.total && sql.more == memory.more, "\(text)")
+    static let texts = ["backup", "back", "back*", "BACKUP main", "\"main database\"", "\"main data\"*", "\"database main\"",
+                               "disk-usage", "disk", "usage var", "héllo", "HÉLLO wö*", "2025", "q4 report", "exited status 2", "sigkill",
+                               "timed out", "message", "日本語", "nothing-like-this", "quoted", "7", "1*"]
+
+    /// Every text with every combination of the other filters and cursors; one
+    /// store per backend and creation order.
+    @Test(arguments: Backend.allCases)
+    func searchAgreesWithMemory(_ backend: Backend) async throws {
+        try await offPool {
+            for inOrder in [true, false] {
+                let jobs = Self.jobs(inOrder: inOrder)
+                let s = try Self.store(jobs, backend)
+                defer { s.close() }
+                for text in Self.texts {
+                    for statuses in [[], [JobStatus.failed], [.pending, .running]] {
+                        for queues in [[], ["nightly"], ["default", "reports"]] {
+                            for (after, before) in [(nil, nil), (1_764_000_300.0, nil), (nil, 1_764_000_600.0), (1_764_000_300.0, 1_764_000_900.0)] as [(Double?, Double?)] {
+                                for cursor in [nil, 60] as [Int64?] {
+                                    var q = JobQuery()
+                                    q.search = try JobSearch(text)
+                                    q.statuses = statuses
+                                    q.queues = queues
+                                    q.createdAfter = after
+                                    q.createdBefore = before
+                                    q.beforeID = cursor
+                                    q.limit = 7
+                                    let sql = try s.query(q)
+                                    let memory = q.run(over: jobs)
+                                    #expect(ids(sql) == ids(memory), "\(text) \(statuses) \(queues) \(String(describing: after)) \(String(describing: before))")
+                                    #expect(sql.total == memory.total && sql.more == memory.more, "\(text)")
+                                    // The other way: the oldest jobs above the cursor.
+                                    q.beforeID = nil
+                                    q.afterID = cursor
+                                    q.order = .desc
+                                    let up = try s.query(q)
+                                    let upMemory = q.run(over: jobs)
+                                    #expect(ids(up) == ids(upMemory) && up.total == upMemory.total && up.more == upMemory.more, "\(text) after")
+                                }
+                            }
+                        }
                     }
                 }
             }
         }
     }
 
-    @Test func searchFindsWordsPrefixesAndPhrasesInParamsAndErrors() throws {
+    @Test(arguments: Backend.allCases) func searchFindsWordsPrefixesAndPhrasesInParamsAndErrors(_ backend: Backend) throws {
         let jobs = Self.jobs()
-        let s = try Self.store(jobs)
+        let s = try Self.store(jobs, backend)
         defer { s.close() }
         func found(_ text: String) throws -> Set<Int64> {
             var q = JobQuery()
@@ -94,10 +113,10 @@ import Testing
         #expect(try found("zzz").isEmpty)
     }
 
-    @Test func timeRangesWithoutSearchAgreeWithMemoryInAndOutOfOrder() throws {
+    @Test(arguments: Backend.allCases) func timeRangesWithoutSearchAgreeWithMemoryInAndOutOfOrder(_ backend: Backend) throws {
         for inOrder in [true, false] {
             let jobs = Self.jobs(inOrder: inOrder)
-            let s = try Self.store(jobs)
+            let s = try Self.store(jobs, backend)
             defer { s.close() }
             for (after, before) in [(1_764_000_300.0, nil), (nil, 1_764_000_600.0), (1_764_000_305.0, 1_764_000_900.0),
                                     (1_764_009_000.0, nil), (1_764_000_500.0, 1_764_000_500.0)] as [(Double?, Double?)] {
@@ -116,10 +135,10 @@ import Testing
         }
     }
 
-    @Test func aJobCreatedBeforeAnEarlierOneKeepsTimeRangesRight() throws {
+    @Test(arguments: Backend.allCases) func aJobCreatedBeforeAnEarlierOneKeepsTimeRangesRight(_ backend: Backend) throws {
         // In order first (time ranges are id ranges), then a job whose clock went back.
         let s = try Self.store([Job(id: 1, type: "echo", params: [:], createdAt: 100),
-                                Job(id: 2, type: "echo", params: [:], createdAt: 200)])
+                                Job(id: 2, type: "echo", params: [:], createdAt: 200)], backend)
         defer { s.close() }
         var q = JobQuery()
         q.createdBefore = 150
@@ -131,29 +150,42 @@ import Testing
         #expect(ids(try s.query(q)) == [1, 2])
     }
 
-    @Test func countingStopsAtTheCapForSearches() throws {
-        var jobs: [Job] = []
-        for i in 1...(JobQuery.countCap + 5) {
-            jobs.append(Job(id: Int64(i), type: "echo", params: ["message": "same words"], createdAt: Double(i)))
+    @Test(arguments: Backend.allCases) func countingStopsAtTheCapForSearches(_ backend: Backend) async throws {
+        try await offPool {
+            var jobs: [Job] = []
+            for i in 1...(JobQuery.countCap + 5) {
+                // Every tenth a "prime" job, the newest one among them id 10,000.
+                jobs.append(Job(id: Int64(i), type: i % 10 == 0 ? "prime" : "echo", params: ["message": "same words"], createdAt: Double(i)))
+            }
+            let s = try Self.store(jobs, backend)
+            defer { s.close() }
+            var q = JobQuery()
+            q.search = try JobSearch("same")
+            q.limit = 3
+            let sql = try s.query(q)
+            let memory = q.run(over: jobs)
+            #expect(sql.total == JobQuery.countCap && sql.totalCapped)
+            #expect(memory.total == JobQuery.countCap && memory.totalCapped)
+            #expect(ids(sql) == [10_003, 10_004, 10_005] && ids(memory) == ids(sql))
+            q.search = try JobSearch("words")
+            q.createdBefore = 101
+            let few = try s.query(q)
+            #expect(few.total == 100 && !few.totalCapped)
+            // Another filter over more candidates than the cap: the newest ones count.
+            q.createdBefore = nil
+            q.types = ["prime"]
+            let typed = try s.query(q)
+            let typedMemory = q.run(over: jobs)
+            #expect(typed.total == typedMemory.total && typed.totalCapped && typedMemory.totalCapped && ids(typed) == ids(typedMemory))
+            #expect(typed.total == 1_000)
+            q.createdBefore = 5_000
+            let fewer = try s.query(q)
+            #expect(fewer.total == q.run(over: jobs).total && fewer.total == 499 && !fewer.totalCapped)
         }
-        let s = try Self.store(jobs)
-        defer { s.close() }
-        var q = JobQuery()
-        q.search = try JobSearch("same")
-        q.limit = 3
-        let sql = try s.query(q)
-        let memory = q.run(over: jobs)
-        #expect(sql.total == JobQuery.countCap && sql.totalCapped)
-        #expect(memory.total == JobQuery.countCap && memory.totalCapped)
-        #expect(ids(sql) == [10_003, 10_004, 10_005] && ids(memory) == ids(sql))
-        q.search = try JobSearch("words")
-        q.createdBefore = 101
-        let few = try s.query(q)
-        #expect(few.total == 100 && !few.totalCapped)
     }
 
-    @Test func anErrorSetLaterIsFoundAndDeletedJobsAreNot() throws {
-        let s = try Self.store([Job(id: 1, type: "echo", params: ["message": "one"], createdAt: 1)])
+    @Test(arguments: Backend.allCases) func anErrorSetLaterIsFoundAndDeletedJobsAreNot(_ backend: Backend) throws {
+        let s = try Self.store([Job(id: 1, type: "echo", params: ["message": "one"], createdAt: 1)], backend)
         defer { s.close() }
         var failed = Job(id: 1, type: "echo", params: ["message": "one"], createdAt: 1)
         failed.status = .failed
@@ -170,7 +202,8 @@ import Testing
         let path = tempDB()
         // The same rows in the layout of version 4: no search index, no time
         // index, no webhook outbox (version 6).
-        let seed = try Self.store(Self.jobs())
+        let seed = try SQLiteJobStore(path: tempDB())
+        try commit(seed, Self.jobs().map { .upsert($0) })
         seed.close()
         let rc = system("""
             sqlite3 \(seed.path) "DROP TRIGGER jobs_fts_insert; DROP TRIGGER jobs_fts_delete; DROP TRIGGER jobs_fts_update; \
@@ -189,9 +222,112 @@ import Testing
         #expect(probe == 0)
     }
 
-    @Test func deleteJobsRemovesOnlyFinishedOnesWithTheirLogs() throws {
+    /// Phrases whose words also appear in the wrong order in many jobs (more
+    /// than a page of candidates to check), and a word longer than an index
+    /// entry's: the same answers as memory.
+    @Test(arguments: Backend.allCases) func phrasesAndLongWordsAgreeWithMemory(_ backend: Backend) async throws {
+        try await offPool {
+            var jobs: [Job] = []
+            for i in 1...1_200 {
+                let text = i % 300 == 0 ? "backup main now" : "main backup now"
+                var job = Job(id: Int64(i), type: "echo", params: ["message": .string(text)], createdAt: Double(i))
+                if i % 600 == 0 { job.status = .completed }
+                jobs.append(job)
+            }
+            let long = String(repeating: "x", count: 3_000)
+            jobs.append(Job(id: 1_201, type: "echo", params: ["message": .string(long + " backup")], createdAt: 1_201))
+            let s = try Self.store(jobs, backend)
+            defer { s.close() }
+            let short = String(repeating: "x", count: 150)
+            for text in ["\"backup main\"", "\"backup main\" now", "\"main backup\"", "backup", "\(short)*", short, "\"main ba\"*", "nothing"] {
+                for (limit, statuses) in [(1, []), (3, [JobStatus.pending]), (1_000, [])] {
+                    var q = JobQuery()
+                    q.search = try JobSearch(text)
+                    q.limit = limit
+                    q.statuses = statuses
+                    let sql = try s.query(q)
+                    let memory = q.run(over: jobs)
+                    #expect(ids(sql) == ids(memory) && sql.total == memory.total && sql.more == memory.more, "\(text) \(limit)")
+                    q.afterID = 500
+                    let up = try s.query(q)
+                    let upMemory = q.run(over: jobs)
+                    #expect(ids(up) == ids(upMemory) && up.total == upMemory.total && up.more == upMemory.more, "\(text) \(limit) after")
+                }
+            }
+            var q = JobQuery()
+            q.search = try JobSearch("\"backup main\"")
+            #expect(ids(try s.query(q)) == [300, 600, 900, 1_200])
+        }
+    }
+
+    /// A job whose text has more distinct words than an index entry holds is
+    /// found by words, prefixes and phrases, and counted, as in memory.
+    @Test(arguments: Backend.allCases) func aJobWithMoreWordsThanAnIndexEntryHoldsIsFound(_ backend: Backend) async throws {
+        try await offPool {
+            // 200,000 distinct words: about 1.4 MB of them.
+            let huge = (0..<200_000).map { "w\($0)" }.joined(separator: " ")
+            var jobs = [Job(id: 1, type: "echo", params: ["message": "w5 alone"], createdAt: 1),
+                        Job(id: 2, type: "echo", params: ["message": .string(huge)], createdAt: 2),
+                        Job(id: 3, type: "echo", params: ["message": "w6 w5"], createdAt: 3)]
+            jobs[1].status = .completed
+            let s = try Self.store(jobs, backend)
+            defer { s.close() }
+            for text in ["w199999", "w19999*", "\"w5 w6\"", "\"w6 w5\"", "w5", "nothing"] {
+                for statuses in [[], [JobStatus.pending]] {
+                    var q = JobQuery()
+                    q.search = try JobSearch(text)
+                    q.statuses = statuses
+                    let sql = try s.query(q)
+                    let memory = q.run(over: jobs)
+                    #expect(ids(sql) == ids(memory) && sql.total == memory.total, "\(text) \(statuses)")
+                }
+            }
+            var q = JobQuery()
+            q.search = try JobSearch("\"w5 w6\"")
+            #expect(ids(try s.query(q)) == [2])
+        }
+    }
+
+    /// A PostgreSQL database of version 1 (before the webhook outbox and the
+    /// search words) migrates: its jobs are found by text and time, and
+    /// deliveries are kept.
+    @Test(arguments: [true, false]) func aVersion1PostgreSQLDatabaseMigratesAndItsJobsAreSearchable(inOrder: Bool) throws {
+        let jobs = Self.jobs(inOrder: inOrder)
+        let cluster = try TestPostgres.cluster()
+        let url = try cluster.newDatabase()
+        let seed = try PostgresJobStore(url: url)
+        try commit(seed, jobs.map { .upsert($0) })
+        seed.close()
+        try cluster.execute(url, """
+            DROP TABLE webhook_deliveries; DROP INDEX jobs_words; DROP INDEX jobs_created; ALTER TABLE jobs DROP COLUMN words;
+            DELETE FROM meta WHERE key = 'created_in_order'; UPDATE schema_version SET version = 1
+            """)
+        let migrated = try PostgresJobStore(url: url)
+        var q = JobQuery()
+        q.search = try JobSearch("disk")
+        q.createdAfter = 1_764_000_500
+        let page = try migrated.query(q)
+        #expect(!page.jobs.isEmpty)
+        #expect(ids(page) == ids(q.run(over: jobs)) && page.total == q.run(over: jobs).total)
+        var range = JobQuery()
+        range.createdAfter = 1_764_000_300
+        range.createdBefore = 1_764_000_900
+        #expect(ids(try migrated.query(range)) == ids(range.run(over: jobs)))
+        try commit(migrated, [.webhookOutbox(WebhookDelivery(id: "d1", url: "http://127.0.0.1:9/hook", event: .jobCompleted,
+                                                              createdAt: 5, subject: .job(jobs[0]), renderer: { _ in Array("{}".utf8) }))])
+        #expect(try migrated.dueWebhookDeliveries(url: "http://127.0.0.1:9/hook", limit: 5).map(\.id) == ["d1"])
+        migrated.close()
+        // Opened again: nothing left to migrate, the rows are there.
+        let again = try PostgresJobStore(url: url)
+        defer { again.close() }
+        #expect(ids(try again.query(q)) == ids(page))
+        #expect(ids(try again.query(range)) == ids(range.run(over: jobs)))
+        #expect(try again.webhookDeliveries(limit: 5, before: nil).count == 1)
+    }
+
+    @Test(arguments: Backend.allCases) func deleteJobsRemovesOnlyFinishedOnesWithTheirLogs(_ backend: Backend) throws {
         let jobs = Self.jobs()
-        let s = try Self.store(jobs)
+        let s = try Self.store(jobs, backend)
         defer { s.close() }
         try commit(s, [.appendLog(id: 5, lines: [LogLine(seq: 2, ts: 1, stream: .stdout, text: "a line")], dropped: 0, maxBytes: 1 << 20)])
         let reported = Cell2<[PrunedJob]>()

@@ -1,7 +1,11 @@
 """The daemon on PostgreSQL (`--db postgresql://...`), against a throwaway cluster
 the tests start themselves: jobs run and survive a restart of the daemon, the
-password never reaches the log, and a PostgreSQL restart under load answers 503
-while it is down, then reconnects with nothing acknowledged lost."""
+password never reaches the log, a PostgreSQL restart under load answers 503
+while it is down, then reconnects with nothing acknowledged lost; search and
+filters answer as on SQLite, and webhooks are kept in PostgreSQL's outbox."""
+import hmac
+import json
+import signal
 import subprocess
 import threading
 
@@ -9,6 +13,7 @@ import requests
 
 from conftest import BINARY
 from test_rest import finished, submit, wait_for
+from webhook_receiver import Receiver, reserved_port, signature
 
 
 def all_jobs(d):
@@ -121,3 +126,91 @@ def test_a_second_daemon_on_the_same_database_refuses_to_start(postgres, start_d
     assert r.returncode == 1
     assert f"in use by another jobrunnerd (jobrunnerd pid {d.proc.pid} on " in r.stderr, r.stderr
     assert submit(d.url, "echo", message="still mine", delay=1)["id"] == job["id"] + 1
+
+
+MESSAGES = ["backup main database", "disk-usage /var", "hello world", "Héllo Wörld", "backups nightly",
+            "report 2025 Q4", "archive \"quoted\" thing", "日本語 テキスト"]
+QUEUES = ["default", "nightly", "reports"]
+
+
+def fill_history(d):
+    """The same 40 jobs on any daemon: varied words and queues, held back for ten
+    minutes (pending), every fourth cancelled."""
+    for i in range(40):
+        r = requests.post(f"{d.url}/api/jobs", json={"job_type": "echo", "params": {"message": MESSAGES[i % len(MESSAGES)]},
+                                                     "queue": QUEUES[i % len(QUEUES)], "delay": 600})
+        assert r.status_code == 201, r.text
+        if i % 4 == 0:
+            assert requests.delete(f"{d.url}/api/jobs/{r.json()['id']}").status_code == 200
+
+
+def answer(d, query):
+    r = requests.get(f"{d.url}/api/jobs?{query}")
+    assert r.status_code == 200, f"{query}: {r.status_code} {r.text}"
+    return [j["id"] for j in r.json()], r.headers.get("X-Total-Count"), r.headers.get("X-Total-Count-Capped"), r.headers.get("Link")
+
+
+def test_search_queue_and_time_filters_answer_as_on_sqlite(postgres, start_daemon):
+    pg = start_daemon("--db", postgres.new_database())
+    lite = start_daemon()
+    for d in (pg, lite):
+        fill_history(d)
+    queries = ["q=backup", "q=back*", "q=%22main%20database%22", "q=%22database%20main%22", "q=disk-usage", "q=h%C3%A9llo",
+               "q=HELLO%20w%C3%B6*", "q=%E6%97%A5%E6%9C%AC%E8%AA%9E", "q=quoted", "q=nothing", "q=backup&queue=nightly",
+               "queue=nightly,reports", "queue=reports&status=cancelled", "q=message&limit=3", "q=back*&limit=2&before_id=30&order=desc",
+               "q=report&after_id=5&limit=2", "q=hello&queue=default&status=pending"]
+    for query in queries:
+        got = answer(pg, query)
+        assert got == answer(lite, query), query
+    assert answer(pg, "q=backup&queue=nightly")[0] == [17]  # job i is id i + 1: "backup main database" at i % 8 == 0, nightly at i % 3 == 1
+    assert answer(pg, "q=%22main%20database%22")[1] == "5"
+    # Time ranges against each daemon's own creation times.
+    for d in (pg, lite):
+        jobs = all_jobs(d)
+        start = jobs[10]["created_at"]
+        end = jobs[30]["created_at"]
+        expected = [j["id"] for j in jobs if start <= j["created_at"] < end and j["queue"] == "nightly"]
+        ids, total, capped, _ = answer(d, f"created_after={start}&created_before={end}&queue=nightly")
+        assert ids == expected and total == str(len(expected)) and capped is None
+    # Bulk actions act on what the search selects, the same on both.
+    for body in [{"filter": {"q": "back*", "queue": "default"}, "dry_run": True},
+                 {"filter": {"q": "back*", "status": "cancelled"}, "dry_run": True}]:
+        counts = [requests.post(f"{d.url}/api/jobs/bulk/delete", json=body).json() for d in (pg, lite)]
+        assert counts[0] == counts[1] and counts[0]["count"] > 0, counts
+    done = [requests.post(f"{d.url}/api/jobs/bulk/delete", json={"filter": {"q": "back*", "status": "cancelled"},
+                                                                 "expected_count": counts[0]["count"]}).json() for d in (pg, lite)]
+    assert done[0] == done[1] and done[0]["done"] == counts[0]["count"], done
+    assert answer(pg, "q=back*") == answer(lite, "q=back*") and answer(pg, "q=back*&status=cancelled")[0] == []
+    # Bad input is the same clear 400 on both.
+    for d in (pg, lite):
+        r = requests.get(f"{d.url}/api/jobs?q=%22%22")
+        assert r.status_code == 400 and "letter or digit" in r.json()["error"]
+
+
+def test_a_webhook_from_postgresql_is_delivered_and_survives_kill_9(postgres, start_daemon, tmp_path):
+    holder, port = reserved_port()  # the receiver is down: connections are refused
+    path = tmp_path / "jobrunner.json"
+    path.write_text(json.dumps({"webhooks": [{"url": f"http://127.0.0.1:{port}/hook", "secret": "pg-secret",
+                                              "events": ["job_completed"], "backoff": {"initial": 0.2, "max": 0.5}}]}))
+    url = postgres.new_database()
+    d = start_daemon("--db", url, "--config", str(path))
+    job = submit(d.url, "prime", limit=10)
+    wait_for(lambda: [x for x in requests.get(f"{d.url}/api/webhooks/deliveries").json()["deliveries"] if x["attempts"] >= 1])
+    # The delivery is a row in PostgreSQL, written with the job's completion.
+    database = url.split("?")[0].rsplit("/", 1)[1]
+    assert postgres.sql(database, "SELECT job_id, event, status FROM webhook_deliveries").split() == [f"{job['id']}|job_completed|pending"]
+    d.proc.send_signal(signal.SIGKILL)
+    d.proc.wait()
+    holder.close()
+    rx = Receiver(port=port)
+    try:
+        again = start_daemon("--db", url, "--config", str(path))
+        headers, body, _ = rx.wait_for(lambda r: len(r) >= 1)[0]
+        assert json.loads(body)["job"]["id"] == job["id"] and json.loads(body)["event"] == "job_completed"
+        assert hmac.compare_digest(headers["x-jobrunner-signature"], signature("pg-secret", body))
+        done = wait_for(lambda: [x for x in requests.get(f"{again.url}/api/webhooks/deliveries").json()["deliveries"]
+                                 if x["status"] == "delivered"])[0]
+        assert done["id"] == headers["x-jobrunner-delivery"] and done["attempts"] >= 2
+        assert postgres.sql(database, "SELECT status FROM webhook_deliveries").split() == ["delivered"]
+    finally:
+        rx.close()

@@ -1245,6 +1245,77 @@ def bench_postgres():
         pg.close()
 
 
+def bench_postgres_search():
+    """Text search on PostgreSQL (the words column and its GIN index) with the
+    queries of section 7b: GET /api/jobs?q=... over a database filled here."""
+    n = 100_000 if QUICK else 1_000_000
+    print(f"15b. History search on PostgreSQL: {n:,} jobs in the database", flush=True)
+    pg = Postgres()
+    try:
+        db = pg.new_database()
+        Daemon("--db", db).stop()  # creates the schema (its words column and indexes)
+        name = db.split("/")[3].split("?")[0]
+        # The rows of section 7b, made by the server. The words are the text's
+        # lower-cased runs of letters and digits: what jobrunnerd writes
+        # (JobSearch.tokens) for ASCII text like this.
+        fill = f"""
+            INSERT INTO jobs (id, type, params, status, progress_percent, progress_message, result, error,
+                              created_at, started_at, completed_at, sequence, queue, words)
+            SELECT i, 'echo', p, CASE WHEN failed THEN 'failed' ELSE 'completed' END, 100, 'Complete',
+                   CASE WHEN failed THEN NULL ELSE '{{"ok":true}}' END, e, 1764000000 + i, 1764000000 + i, 1764000001 + i, 4,
+                   CASE WHEN i % 3 = 0 THEN 'reports' ELSE 'default' END,
+                   array_to_tsvector(array_remove(regexp_split_to_array(lower(p || ' ' || COALESCE(e, '')), '[^a-z0-9]+'), ''))
+            FROM (SELECT i, i % 10 = 0 AS failed,
+                         '{{"message":"report ' || w[i % 10 + 1] || ' ' || w[(i / 10) % 10 + 1] || ' ' || i || '","delay":1}}' AS p,
+                         CASE WHEN i % 10 = 0 THEN 'Exited with status 2: disk full on volume' || (i % 97) END AS e
+                  FROM generate_series(1, {n}) AS i,
+                       (SELECT ARRAY['alpha','bravo','charlie','delta','echo','foxtrot','golf','hotel','india','juliet'] AS w) AS words) AS r;
+            UPDATE meta SET value = {n + 1} WHERE key = 'next_id';
+            """
+        t0 = time.perf_counter()
+        # (VACUUM runs outside the fill's transaction: its own -c.)
+        subprocess.run([pg.psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", pg.dir, "-U", "jobrunner", "-d", name,
+                        "-c", fill, "-c", "VACUUM ANALYZE jobs"], check=True)
+        fill_s = time.perf_counter() - t0
+        row(f"fill {n:,} jobs with their words (psql)", f"{fill_s:.1f} s")
+        d = Daemon("--db", db)
+        try:
+            mid = 1764000000 + n // 2
+            queries = [
+                ("one rare token (the id)", f"q={n // 3}"),
+                ("a word in 1 of 10 jobs", "q=golf"),
+                ("two words (1 of 100)", "q=golf%20india"),
+                ("a word, failed only (1 of 100)", "q=golf&status=failed"),
+                ("a prefix of every job", "q=rep*"),
+                ("a phrase in errors, failed only", "q=%22disk%20full%20on%20volume42%22&status=failed"),
+                ("a word, a queue and a day", f"q=charlie&queue=reports&created_after={mid}&created_before={mid + 86400}"),
+                ("a day, no search", f"created_after={mid}&created_before={mid + 86400}&status=failed"),
+                ("a word, page 2 by cursor", f"q=delta&before_id={n // 2}"),
+                ("no match", "q=zulu"),
+            ]
+            samples = {label: [] for label, _ in queries}
+            for _ in range(10 if QUICK else 25):
+                for label, query in queries:
+                    t = time.perf_counter()
+                    with urllib.request.urlopen(f"{d.url}/api/jobs?{query}&limit=50&order=desc") as r:
+                        r.read()
+                    samples[label].append((time.perf_counter() - t) * 1000)
+            every = sorted(x for label, v in samples.items() if label != "a prefix of every job" for x in v)
+            p50 = every[len(every) // 2]
+            p99 = every[min(len(every) - 1, int(len(every) * 0.99))]
+            figures = {"jobs": n, "fill_s": fill_s, "p50_ms": p50, "p99_ms": p99}
+            for label, _ in queries:
+                v = sorted(samples[label])
+                figures[label] = {"median_ms": statistics.median(v), "max_ms": v[-1]}
+                row(f"  {label}", f"median {statistics.median(v):.1f} ms, max {v[-1]:.1f} ms")
+            row(f"GET /api/jobs?q=... at {n:,} jobs, PostgreSQL (all but the prefix)", f"p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+            results["postgres search"] = figures
+        finally:
+            d.stop()
+    finally:
+        pg.close()
+
+
 def main():
     for tool in ("wrk", "gcc", "pkg-config"):
         if not shutil.which(tool):
@@ -1254,7 +1325,8 @@ def main():
 
 
     sections = sys.argv[1:] or ["http", "enqueue", "pickup", "engine", "fanout", "footprint", "history", "search", "json", "dashboards", "schedules",
-                                    "commands", "dependable", "auth", "openapi", "webhooks", "metrics", "postgres"]
+                                    "commands", "dependable", "auth", "openapi", "webhooks", "metrics", "postgres",
+                                    "postgres_search"]
     for name in sections:
         globals().get(f"bench_{name}", globals().get(name))()
     os.makedirs(OUT, exist_ok=True)
