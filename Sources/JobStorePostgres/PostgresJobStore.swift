@@ -571,40 +571,35 @@ public final class PostgresJobStore: JobStore, Sendable {
                 params.append(.int(Int64(keep)))
                 clauses.append("id NOT IN (SELECT id FROM jobs WHERE status IN ('completed','failed','cancelled') ORDER BY id DESC LIMIT $\(params.count))")
             }
-            let condition = "status IN ('completed','failed','cancelled') AND (\(clauses.joined(separator: " OR ")))"
-            let r = try db.run("DELETE FROM jobs WHERE \(condition) RETURNING id, status, queue", params)
-            var removed: [PrunedJob] = []
-            removed.reserveCapacity(r.rows)
-            for i in 0..<r.rows {
-                if let status = JobStatus(rawValue: r.text(i, 1)) { removed.append(PrunedJob(id: r.int(i, 0), status: status, queue: r.text(i, 2))) }
-            }
-            if !removed.isEmpty {
-                // One statement for every removed job's log: the ids as an array literal of integers.
-                try db.run("DELETE FROM job_logs WHERE job_id = ANY($1::bigint[])",
-                           [.text("{" + removed.map { String($0.id) }.joined(separator: ",") + "}")])
-            }
-            report(removed)
+            report(try deleteFinished(where: clauses.joined(separator: " OR "), params, db))
         case .deleteJobs(let ids, let report):
             try db.runAll(batch)
             batch = []
             try rememberNextID(db)
-            let list = "{" + ids.map { String($0) }.joined(separator: ",") + "}"
-            let r = try db.run("""
-                DELETE FROM jobs WHERE id = ANY($1::bigint[]) AND status IN ('completed','failed','cancelled') RETURNING id, status, queue
-                """, [.text(list)])
-            var removed: [PrunedJob] = []
-            removed.reserveCapacity(r.rows)
-            for i in 0..<r.rows {
-                if let status = JobStatus(rawValue: r.text(i, 1)) { removed.append(PrunedJob(id: r.int(i, 0), status: status, queue: r.text(i, 2))) }
-            }
-            if !removed.isEmpty {
-                try db.run("DELETE FROM job_logs WHERE job_id = ANY($1::bigint[])",
-                           [.text("{" + removed.map { String($0.id) }.joined(separator: ",") + "}")])
-            }
-            report(removed)
+            report(try deleteFinished(where: "id = ANY($1::bigint[])", [Self.idArray(ids)], db))
         case .webhookOutbox, .webhookAttempt, .webhookMaintenance:
             batch += Self.webhookStatements(op)
         }
+    }
+
+    /// Deletes the finished jobs matching `condition`, and their logs; the jobs removed.
+    private func deleteFinished(where condition: String, _ params: [PostgresValue], _ db: PostgresConnection) throws(PostgresError) -> [PrunedJob] {
+        let r = try db.run("DELETE FROM jobs WHERE status IN ('completed','failed','cancelled') AND (\(condition)) RETURNING id, status, queue", params)
+        var removed: [PrunedJob] = []
+        removed.reserveCapacity(r.rows)
+        for i in 0..<r.rows {
+            if let status = JobStatus(rawValue: r.text(i, 1)) { removed.append(PrunedJob(id: r.int(i, 0), status: status, queue: r.text(i, 2))) }
+        }
+        if !removed.isEmpty {
+            // One statement for every removed job's log.
+            try db.run("DELETE FROM job_logs WHERE job_id = ANY($1::bigint[])", [Self.idArray(removed.map(\.id))])
+        }
+        return removed
+    }
+
+    /// Ids as one bound value: a PostgreSQL array literal of integers.
+    static func idArray(_ ids: [Int64]) -> PostgresValue {
+        .text("{" + ids.map { String($0) }.joined(separator: ",") + "}")
     }
 
     /// A new job created earlier than one before it clears `created_in_order`.
