@@ -81,8 +81,11 @@ import Testing
     func footerRuleMatchesTheTable(_ name: String, _ footer: String) throws {
         let file = try TimeZoneRules.named(name)
         var zone = TZif()
-        let rule: PosixTZ? = PosixTZ(footer)
-        zone.footer = try #require(rule)
+        guard let rule = PosixTZ(footer) else {
+            Issue.record("the footer \(footer) does not parse")
+            return
+        }
+        zone.footer = rule
         let ruleOnly = TimeZoneRules(name: "rule", zone: zone)
         var t: Int64 = 1_262_304_000  // 2010-01-01
         var checked = 0
