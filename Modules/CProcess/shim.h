@@ -142,12 +142,15 @@ static inline pid_t cprocess_spawn_supervisor(const char *supervisor, char *cons
         posix_spawn_file_actions_destroy(&actions);
         return -rc;
     }
-    /* Each pipe first to a high number, so moving one into place never
-       overwrites another still to be moved; then into place; then the rest go. */
+    /* Each pipe first to a number above all four (so moving one never
+       overwrites another still to be moved, however many descriptors the
+       daemon has open), then into place; then the rest go. */
     int fds[4] = {out, err, progress, status};
-    for (int i = 0; i < 4 && rc == 0; i++) rc = posix_spawn_file_actions_adddup2(&actions, fds[i], 1000 + i);
+    int high = 5;
+    for (int i = 0; i < 4; i++) if (fds[i] >= high) high = fds[i] + 1;
+    for (int i = 0; i < 4 && rc == 0; i++) rc = posix_spawn_file_actions_adddup2(&actions, fds[i], high + i);
     if (rc == 0) rc = posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    for (int i = 0; i < 4 && rc == 0; i++) rc = posix_spawn_file_actions_adddup2(&actions, 1000 + i, i + 1);
+    for (int i = 0; i < 4 && rc == 0; i++) rc = posix_spawn_file_actions_adddup2(&actions, high + i, i + 1);
     if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&actions, 5);
     sigset_t all;
     sigfillset(&all);

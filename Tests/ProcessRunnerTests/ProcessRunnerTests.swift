@@ -200,6 +200,30 @@ func dead(_ pid: pid_t) -> Bool {
         #expect(end == .couldNotStart("Cannot start /bin/true: cannot enter the working directory /nonexistent/dir (No such file or directory)"))
     }
 
+    @Test func pipesLandOnTheRightDescriptorsWhenTheDaemonHasManyOpen() async throws {
+        // The job's pipes get descriptor numbers past 1,000, as in a daemon with
+        // many connections: moving them into place as 1-4 must not mix them up.
+        var limit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        limit.rlim_cur = max(limit.rlim_cur, min(limit.rlim_max, 4096))
+        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        try #require(limit.rlim_cur >= 2048)
+        var fillers: [Int32] = []
+        defer { for fd in fillers { close(fd) } }
+        // Filled up to 995, the eight pipe ends take 996-1003.
+        while (fillers.last ?? -1) < 995 {
+            let fd = open("/dev/null", O_RDONLY | O_CLOEXEC)
+            try #require(fd >= 0)
+            fillers.append(fd)
+        }
+        let r = Recording()
+        _ = runner.start(sh(#"echo out; echo err >&2; echo '{"progress": 50}' >&3"#), events: r.events)
+        let seen = await r.finished()
+        #expect(seen.stdout == ["out"])
+        #expect(seen.stderr == ["err"])
+        #expect(seen.progress == [#"{"progress": 50}"#])
+    }
+
     @Test func aMissingSupervisorIsRefusedAtStart() {
         #expect(ProcessRunner.findSupervisor() != nil)
         do {
