@@ -68,11 +68,13 @@ public final class JobRunnerAPI: Sendable {
         let streams = self.streams, sockets = self.sockets
         // WebSockets first: queuing their frames is cheap and wakes their I/O
         // thread, which then writes while the SSE streams are resumed here.
-        _ = engine.subscribe { event in
-            sockets.deliver(event)
-            streams.deliver(event)
+        // Held weakly: the sockets hold the engine, so a strong hold here would
+        // keep both (and every job in memory) alive after the API goes.
+        _ = engine.subscribe { [weak sockets, weak streams] event in
+            sockets?.deliver(event)
+            streams?.deliver(event)
         }
-        engine.observeWorker { stats in sockets.workerChanged(stats) }
+        engine.observeWorker { [weak sockets] stats in sockets?.workerChanged(stats) }
         if configuration.metrics { engine.enableMetrics(maxQueues: configuration.metricsMaxQueues) }
     }
 
