@@ -77,25 +77,29 @@ struct FailingJob: JobType {
         #expect(body == ["error": "Job not found: 42"])
     }
 
-    @Test func commandErrors() throws {
-        let d = try daemon()
-        let ws = try TestWebSocket(port: d.port, path: "/ws/queue")
-        _ = try ws.receiveText()
-        let exchanges: [(String, JSONValue)] = [
-            (#"{"type":"create_job"}"#, ["type": "error", "message": "Missing 'job_type' field"]),
-            (#"{"type":"create_job","job_type":"echo","params":{"delay":99}}"#,
-             ["type": "error", "message": "Parameter 'delay' must be at most 30"]),
-            (#"{"type":"cancel_job"}"#, ["type": "error", "message": "Missing 'job_id' field"]),
-            (#"{"type":"cancel_job","job_id":77}"#, ["type": "error", "message": "Job not found: 77"]),
-            (#"{"type":"ping","ts":12.5}"#, ["type": "pong", "ts": 12.5]),
-            (#"{"type":"clear_completed"}"#, ["type": "jobs_cleared_ack", "cleared": 0]),
-        ]
-        for (command, expected) in exchanges {
-            try ws.send(clientFrame(0x1, Array("[not an object]".utf8)))  // ignored
-            try ws.send(clientFrame(0x1, Array(command.utf8)))
-            var reply = try json(try ws.receiveText())
-            while reply["type"] == "jobs_cleared" { reply = try json(try ws.receiveText()) }
-            #expect(reply == expected)
+    @Test func commandErrors() async throws {
+        // On a thread of its own: it blocks on its socket while the daemon's
+        // jobs need the Swift pool.
+        try await blocking {
+            let d = try daemon()
+            let ws = try TestWebSocket(port: d.port, path: "/ws/queue")
+            _ = try ws.receiveText()
+            let exchanges: [(String, JSONValue)] = [
+                (#"{"type":"create_job"}"#, ["type": "error", "message": "Missing 'job_type' field"]),
+                (#"{"type":"create_job","job_type":"echo","params":{"delay":99}}"#,
+                 ["type": "error", "message": "Parameter 'delay' must be at most 30"]),
+                (#"{"type":"cancel_job"}"#, ["type": "error", "message": "Missing 'job_id' field"]),
+                (#"{"type":"cancel_job","job_id":77}"#, ["type": "error", "message": "Job not found: 77"]),
+                (#"{"type":"ping","ts":12.5}"#, ["type": "pong", "ts": 12.5]),
+                (#"{"type":"clear_completed"}"#, ["type": "jobs_cleared_ack", "cleared": 0]),
+            ]
+            for (command, expected) in exchanges {
+                try ws.send(clientFrame(0x1, Array("[not an object]".utf8)))  // ignored
+                try ws.send(clientFrame(0x1, Array(command.utf8)))
+                var reply = try json(try ws.receiveText())
+                while reply["type"] == "jobs_cleared" { reply = try json(try ws.receiveText()) }
+                #expect(reply == expected)
+            }
         }
     }
 }

@@ -99,39 +99,43 @@ struct BlockingJob: JobType {
         #expect(types == ["queue_state", "pong"])
     }
 
-    @Test func aClientThatNeverReadsIsClosedWith1013() throws {
-        let d = try Daemon(pending: 3000, maxQueuedBytes: 64 * 1024)
-        let ws = try TestWebSocket(port: d.port, path: "/ws/queue")
-        // Without reading: wait until its queue_state has started to arrive.
-        var available: Int32 = 0
-        let deadline = monotonicNow() + 10
-        while available == 0 && monotonicNow() < deadline {
-            _ = ioctl(ws.connection.fd, UInt(FIONREAD), &available)
-            if available == 0 { sched_yield() }
+    @Test func aClientThatNeverReadsIsClosedWith1013() async throws {
+        // On a thread of its own: it blocks on its socket while the daemon's
+        // jobs need the Swift pool.
+        try await blocking {
+            let d = try Daemon(pending: 3000, maxQueuedBytes: 64 * 1024)
+            let ws = try TestWebSocket(port: d.port, path: "/ws/queue")
+            // Without reading: wait until its queue_state has started to arrive.
+            var available: Int32 = 0
+            let deadline = monotonicNow() + 10
+            while available == 0 && monotonicNow() < deadline {
+                _ = ioctl(ws.connection.fd, UInt(FIONREAD), &available)
+                if available == 0 { sched_yield() }
+            }
+            #expect(available > 0)
+            // Asks for the state 300 times and reads nothing while jobs keep arriving.
+            var burst: [UInt8] = []
+            for _ in 0..<300 { burst += clientFrame(0x1, Array(#"{"type":"get_state"}"#.utf8)) }
+            try ws.send(burst)
+            // Enough events to fill both kernel buffers (the server's send buffer grows
+            // to tcp_wmem's maximum at most; the client's receive buffer does not grow
+            // while nothing is read) and then the 64 KiB queue: each frame is over 100 bytes.
+            var rcvbuf: Int32 = 0
+            var len = socklen_t(MemoryLayout<Int32>.size)
+            getsockopt(ws.connection.fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &len)
+            let wmem = maxSendBuffer()
+            let needed = wmem + 2 * Int(rcvbuf) + 64 * 1024 + (1 << 20)
+            for _ in 0..<(needed / 100) { _ = try d.engine.submit(type: "echo", params: ["message": "more", "delay": 1]) }
+            var states = 0
+            var code: UInt16?
+            while code == nil, let (op, payload) = try ws.receive() {
+                if op == 0x8 { code = payload.count >= 2 ? UInt16(payload[0]) << 8 | UInt16(payload[1]) : 1005 }
+                if op == 0x1, String(decoding: payload.prefix(40), as: UTF8.self).contains("queue_state") { states += 1 }
+            }
+            #expect(code == 1013)
+            // The one on connect, and at most one more: never one per request.
+            #expect(states >= 1 && states <= 2)
         }
-        #expect(available > 0)
-        // Asks for the state 300 times and reads nothing while jobs keep arriving.
-        var burst: [UInt8] = []
-        for _ in 0..<300 { burst += clientFrame(0x1, Array(#"{"type":"get_state"}"#.utf8)) }
-        try ws.send(burst)
-        // Enough events to fill both kernel buffers (the server's send buffer grows
-        // to tcp_wmem's maximum at most; the client's receive buffer does not grow
-        // while nothing is read) and then the 64 KiB queue: each frame is over 100 bytes.
-        var rcvbuf: Int32 = 0
-        var len = socklen_t(MemoryLayout<Int32>.size)
-        getsockopt(ws.connection.fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &len)
-        let wmem = maxSendBuffer()
-        let needed = wmem + 2 * Int(rcvbuf) + 64 * 1024 + (1 << 20)
-        for _ in 0..<(needed / 100) { _ = try d.engine.submit(type: "echo", params: ["message": "more", "delay": 1]) }
-        var states = 0
-        var code: UInt16?
-        while code == nil, let (op, payload) = try ws.receive() {
-            if op == 0x8 { code = payload.count >= 2 ? UInt16(payload[0]) << 8 | UInt16(payload[1]) : 1005 }
-            if op == 0x1, String(decoding: payload.prefix(40), as: UTF8.self).contains("queue_state") { states += 1 }
-        }
-        #expect(code == 1013)
-        // The one on connect, and at most one more: never one per request.
-        #expect(states >= 1 && states <= 2)
     }
 }
 
