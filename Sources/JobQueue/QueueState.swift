@@ -218,8 +218,12 @@ struct QueueState: ~Copyable {
         return (count, removed)
     }
 
-    /// Removes the given finished jobs (the result of a prune) from memory and the counters.
-    mutating func remove(_ removed: [PrunedJob]) {
+    /// Removes the given finished jobs (the result of a prune) from memory and the
+    /// counters; returns those that left. A job with a change still in flight
+    /// stays: that change (a retry decided after the delete) writes its row back
+    /// in the same commit order, and moves it in memory and the counters once applied.
+    mutating func remove(_ removed: [PrunedJob]) -> [PrunedJob] {
+        let removed = removed.filter { working[$0.id] == nil }
         for r in removed {
             stats[r.status] -= 1
             stats.total -= 1
@@ -238,6 +242,7 @@ struct QueueState: ~Copyable {
             finishedHead = 0
         }
         compact()
+        return removed
     }
 
     /// The prune rule applied to memory (the in-memory store): finished jobs that
