@@ -117,7 +117,9 @@ enum JobsQueryParser {
     }
 
     /// `</api/jobs?...>; rel="next"` when more jobs lie in the direction of the scan.
-    static func nextLink(_ q: JobQuery, _ page: JobPage) -> String? {
+    /// Times repeat the request's text (it parsed once, so it parses again; a
+    /// number's own printing may not: `1e-05`).
+    static func nextLink(_ q: JobQuery, _ page: JobPage, _ request: HTTPRequest) -> String? {
         guard page.more, !page.jobs.isEmpty else { return nil }
         let ids = page.jobs.map(\.id)
         var parts: [String] = []
@@ -125,8 +127,9 @@ enum JobsQueryParser {
         if !q.types.isEmpty { parts.append("type=" + q.types.map(percentEncode).joined(separator: ",")) }
         if !q.queues.isEmpty { parts.append("queue=" + q.queues.joined(separator: ",")) }
         if let schedule = q.schedule { parts.append("schedule=" + percentEncode(schedule)) }
-        if let t = q.createdAfter { parts.append("created_after=\(t)") }
-        if let t = q.createdBefore { parts.append("created_before=\(t)") }
+        for name in ["created_after", "created_before"] {
+            if let t = request.queryValue(name) { parts.append(name + "=" + percentEncode(t)) }
+        }
         if let text = q.searchText { parts.append("q=" + percentEncode(text)) }
         parts.append("limit=\(q.limit)")
         if q.scansDown {

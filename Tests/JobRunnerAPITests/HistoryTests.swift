@@ -36,6 +36,22 @@ import Testing
         #expect(try JobsQueryTests.ids(d, "/api/jobs?q=backup%2A&limit=2&before_id=3&order=asc") == [2])
     }
 
+    /// The `Link` to the next page repeats each time as the request gave it:
+    /// a time Swift prints in exponent form (`1e-05`) or an ISO time with an
+    /// offset must lead to the next page, not to a 400.
+    @Test(arguments: ["created_after=0.00001", "created_after=1970-01-01T00:00:00.00001Z",
+                      "created_after=0.0000001&created_before=2999-01-01T00:00:00.5%2B01:00"])
+    func theNextPageLinkKeepsTimesAsGiven(_ times: String) throws {
+        let d = try Self.daemon()
+        let (status, body, response) = try d.call("GET", "/api/jobs?\(times)&limit=2")
+        #expect(status == 200, "\(body)")
+        let link = try #require(response.header("Link"))
+        #expect(link.hasPrefix("</api/jobs?") && link.hasSuffix(#">; rel="next""#), "\(link)")
+        let next = String(link.dropFirst().prefix { $0 != ">" })
+        #expect(next.contains(times.replacingColons()), "\(next)")
+        #expect(try JobsQueryTests.ids(d, next) == [2, 3])
+    }
+
     @Test(arguments: [
         ("created_after=yesterday", "Invalid 'created_after' value 'yesterday': use epoch seconds or ISO 8601 (2025-11-29T14:30:00Z)"),
         ("created_before=2025-11-29T14:30", "Invalid 'created_before' value '2025-11-29T14:30': use epoch seconds or ISO 8601 (2025-11-29T14:30:00Z)"),
@@ -117,5 +133,14 @@ import Testing
         #expect(status == 400)
         #expect(body["error"] == "The filter selects more than 10000 jobs to cancel: narrow it (at most 10000 per bulk action)")
         #expect(d.engine.queueStats().pending == 10_000 && d.engine.queueStats().cancelled == 0)
+    }
+}
+
+private extension String {
+    /// The Link percent-encodes `:` (and `+`).
+    func replacingColons() -> String {
+        var out = ""
+        for c in self { out += c == ":" ? "%3A" : String(c) }
+        return out
     }
 }
