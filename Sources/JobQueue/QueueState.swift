@@ -188,11 +188,18 @@ struct QueueState: ~Copyable {
     }
 
     /// Removes every finished job from memory and the counters; returns how many
-    /// the counters held and the ids that were in memory.
+    /// the counters held and the ids that were in memory. A job with a change
+    /// still in flight (a retry decided after the clear) stays, counted as it
+    /// is: that change writes its row back and moves it once applied.
     mutating func clearFinished() -> (count: Int, ids: [Int64]) {
         var removed: [Int64] = []
+        var kept: [Job] = []
         for id in order {
             guard let job = jobs[id], job.status.isFinished else { continue }
+            if working[id] != nil {
+                kept.append(job)
+                continue
+            }
             removed.append(id)
             jobs[id] = nil
             logs[id] = nil
@@ -210,11 +217,17 @@ struct QueueState: ~Copyable {
         orderHoles = 0
         finished = []
         finishedHead = 0
-        let count = stats.completed + stats.failed + stats.cancelled
+        let count = stats.completed + stats.failed + stats.cancelled - kept.count
         stats.completed = 0
         stats.failed = 0
         stats.cancelled = 0
         stats.total = stats.pending + stats.running
+        for job in kept {
+            stats[job.status] += 1
+            stats.total += 1
+            queueCounts[job.queue, default: QueueStats()][job.status] += 1
+            queueCounts[job.queue, default: QueueStats()].total += 1
+        }
         return (count, removed)
     }
 

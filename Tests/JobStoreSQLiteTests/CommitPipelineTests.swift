@@ -110,6 +110,46 @@ import Testing
         #expect(try fileCounts(store) == [.pending: 1])
     }
 
+    /// The same with "clear finished": the retried job is written back and
+    /// counted once as pending; the clear reports only the job that left.
+    @Test func aRetryDecidedWhileAClearCommitsKeepsTheCountersTrue() throws {
+        let path = tempDB()
+        let store = try SQLiteJobStore(path: path)
+        defer { store.close() }
+        let queue = try JobQueue(store: store)
+        let kept = try enqueue(queue)
+        let gone = try enqueue(queue)
+        for job in [kept, gone] { _ = try wait { done in queue.cancel(job.id, completion: done) }.get() }
+        try durable(queue)
+
+        let blocker = try SQLiteConnection(path: path)
+        try blocker.execute("BEGIN IMMEDIATE")
+        let cleared = Mutex<Result<Int, StoreError>?>(nil)
+        let retried = Mutex<Result<JobQueue.RetryOutcome, StoreError>?>(nil)
+        let answers = Semaphore()
+        queue.clearFinished { r in
+            cleared.withLock { $0 = r }
+            answers.signal()
+        }
+        queue.retry(kept.id) { r in
+            retried.withLock { $0 = r }
+            answers.signal()
+        }
+        try blocker.execute("COMMIT")
+        answers.wait()
+        answers.wait()
+        try durable(queue)
+
+        #expect((try? retried.withLock { $0 }?.get()).map { if case .retried = $0 { true } else { false } } == true)
+        #expect((try? cleared.withLock { $0 }?.get()) == 1)
+        #expect(try store.job(gone.id) == nil)
+        #expect(try store.job(kept.id)?.status == .pending)
+        #expect(queue.job(kept.id)?.status == .pending)
+        let stats = queue.stats()
+        #expect(stats.pending == 1 && stats.cancelled == 0 && stats.total == 1)
+        #expect(try fileCounts(store) == [.pending: 1])
+    }
+
     @Test func aFailedCommitChangesNothingAndCountersAgreeOnceTheFaultClears() throws {
         let path = tempDB()
         let store = try SQLiteJobStore(path: path)
