@@ -5,6 +5,8 @@ import JobQueue
 /// The query parameters of `GET /api/jobs` and the `Link` to the next page.
 enum JobsQueryParser {
     static let maxLimit = 10_000
+    /// Times as epoch seconds are below this (the year 5138).
+    static let maxEpochSeconds = 1e11
 
     /// `status` and `type` follow one rule: a comma-separated list of exact
     /// (case-sensitive) names, any of which may match; an unknown name is a 400
@@ -81,7 +83,7 @@ enum JobsQueryParser {
                 return nil
             }
         }
-        guard b.last != UInt8(ascii: "."), let value = Double(text), value < 1e11 else { return nil }
+        guard b.last != UInt8(ascii: "."), let value = Double(text), value < maxEpochSeconds else { return nil }
         return value
     }
 

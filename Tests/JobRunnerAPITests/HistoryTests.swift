@@ -110,12 +110,26 @@ import Testing
         #expect(stats["queue"]?["total"] == 2 && stats["queue"]?["cancelled"] == 0)
     }
 
+    /// A time as a JSON number with a fraction is the number sent, also one
+    /// small enough to print in exponent form.
+    @Test func bulkTimesAsNumbersWithFractions() throws {
+        let d = try Self.daemon()
+        for (filter, count) in [(#"{"created_after":0.00001}"#, 5), (#"{"created_after":0.0000001,"created_before":99999999999.5}"#, 5),
+                                (#"{"created_before":0.00001}"#, 0)] {
+            let (status, body, _) = try d.call("POST", "/api/jobs/bulk/cancel", #"{"filter":\#(filter),"dry_run":true}"#)
+            #expect(status == 200, "\(filter): \(body)")
+            #expect(body["count"]?.intValue == Int64(count), "\(filter): \(body)")
+        }
+    }
+
     @Test(arguments: [
         (#"{"filter":[],"expected_count":1}"#, "Invalid 'filter' field: must be an object"),
         (#"{"filter":{},"expected_count":-1}"#, "Invalid 'expected_count' field: must be a non-negative integer"),
         (#"{"filter":{"colour":"red"},"expected_count":1}"#, "Unknown filter: colour (known: status, type, queue, schedule, created_after, created_before, q)"),
         (#"{"filter":{"status":"bogus"},"expected_count":1}"#, "Invalid 'status' value 'bogus': use pending, running, completed, failed or cancelled (comma-separated)"),
         (#"{"filter":{"q":5},"expected_count":1}"#, "Invalid filter 'q': must be a string"),
+        (#"{"filter":{"created_after":1e300},"dry_run":true}"#, "Invalid 'created_after' value: epoch seconds from 0 to 100000000000"),
+        (#"{"filter":{"created_before":-0.5},"dry_run":true}"#, "Invalid 'created_before' value: epoch seconds from 0 to 100000000000"),
         (#"{"filter":{},"expected":1}"#, "Unknown field: expected (known: filter, expected_count, dry_run)"),
         ("nope", "Invalid JSON body"),
     ])
