@@ -5,6 +5,8 @@ import JobQueue
 /// The query parameters of `GET /api/jobs` and the `Link` to the next page.
 enum JobsQueryParser {
     static let maxLimit = 10_000
+    /// The most distinct queue names one filter lists.
+    static let maxQueueNames = 100
     /// Times as epoch seconds are below this (the year 5138).
     static let maxEpochSeconds = 1e11
 
@@ -45,6 +47,9 @@ enum JobsQueryParser {
                     throw HTTPError(400, "Invalid 'queue' value '\(shown(part))': queue names match ^[a-z0-9_-]{1,64}$ (comma-separated)")
                 }
                 if !q.queues.contains(String(part)) { q.queues.append(String(part)) }
+                guard q.queues.count <= maxQueueNames else {
+                    throw HTTPError(400, "Invalid 'queue': at most \(maxQueueNames) queue names")
+                }
             }
         }
         if let schedule = value("schedule") {

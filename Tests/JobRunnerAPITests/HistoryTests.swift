@@ -24,6 +24,10 @@ import Testing
         #expect(try JobsQueryTests.ids(d, "/api/jobs?queue=nightly") == [2, 3])
         #expect(try JobsQueryTests.ids(d, "/api/jobs?queue=reports,nightly") == [2, 3, 4])
         #expect(try JobsQueryTests.ids(d, "/api/jobs?queue=,reports,,") == [4])
+        // At most 100 distinct names (repeats count once).
+        #expect(try JobsQueryTests.ids(d, "/api/jobs?queue=" + (0..<99).map { "q\($0)" }.joined(separator: ",") + ",q0,reports") == [4])
+        let (status, body, _) = try d.call("GET", "/api/jobs?queue=" + (0...100).map { "q\($0)" }.joined(separator: ","))
+        #expect(status == 400 && body["error"] == "Invalid 'queue': at most 100 queue names")
         #expect(try JobsQueryTests.ids(d, "/api/jobs?q=backup") == [2, 3])
         #expect(try JobsQueryTests.ids(d, "/api/jobs?q=backup*") == [2, 3, 5])
         #expect(try JobsQueryTests.ids(d, "/api/jobs?q=%22backup%20main%22") == [2])
@@ -128,6 +132,8 @@ import Testing
         (#"{"filter":{"colour":"red"},"expected_count":1}"#, "Unknown filter: colour (known: status, type, queue, schedule, created_after, created_before, q)"),
         (#"{"filter":{"status":"bogus"},"expected_count":1}"#, "Invalid 'status' value 'bogus': use pending, running, completed, failed or cancelled (comma-separated)"),
         (#"{"filter":{"q":5},"expected_count":1}"#, "Invalid filter 'q': must be a string"),
+        ("{\"filter\":{\"queue\":[" + (0...100).map { "\"q\($0)\"" }.joined(separator: ",") + "]},\"dry_run\":true}",
+         "Invalid 'queue': at most 100 queue names"),
         (#"{"filter":{"created_after":1e300},"dry_run":true}"#, "Invalid 'created_after' value: epoch seconds from 0 to 100000000000"),
         (#"{"filter":{"created_before":-0.5},"dry_run":true}"#, "Invalid 'created_before' value: epoch seconds from 0 to 100000000000"),
         (#"{"filter":{},"expected":1}"#, "Unknown field: expected (known: filter, expected_count, dry_run)"),
