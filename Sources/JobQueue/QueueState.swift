@@ -193,13 +193,10 @@ struct QueueState: ~Copyable {
     /// is: that change writes its row back and moves it once applied.
     mutating func clearFinished() -> (count: Int, ids: [Int64]) {
         var removed: [Int64] = []
-        var kept: [Job] = []
+        // (A retried job read back from the store is visible but not in `order`.)
+        let kept = working.keys.compactMap { id in jobs[id].flatMap { $0.status.isFinished ? $0 : nil } }
         for id in order {
-            guard let job = jobs[id], job.status.isFinished else { continue }
-            if working[id] != nil {
-                kept.append(job)
-                continue
-            }
+            guard let job = jobs[id], job.status.isFinished, working[id] == nil else { continue }
             removed.append(id)
             jobs[id] = nil
             logs[id] = nil

@@ -111,16 +111,21 @@ import Testing
     }
 
     /// The same with "clear finished": the retried job is written back and
-    /// counted once as pending; the clear reports only the job that left.
-    @Test func aRetryDecidedWhileAClearCommitsKeepsTheCountersTrue() throws {
+    /// counted once as pending; the clear reports only the job that left. Also
+    /// when the retried job had left memory (only the newest finished job
+    /// stays, and 1,100 more finished after it).
+    @Test(arguments: [(1000, 0), (1, 1100)])
+    func aRetryDecidedWhileAClearCommitsKeepsTheCountersTrue(recentFinished: Int, later: Int) throws {
         let path = tempDB()
         let store = try SQLiteJobStore(path: path)
         defer { store.close() }
-        let queue = try JobQueue(store: store)
+        let queue = try JobQueue(store: store, recentFinishedLimit: recentFinished)
         let kept = try enqueue(queue)
-        let gone = try enqueue(queue)
-        for job in [kept, gone] { _ = try wait { done in queue.cancel(job.id, completion: done) }.get() }
+        var others: [Job] = []
+        for _ in 0...later { others.append(try enqueue(queue)) }
+        for job in [kept] + others { _ = try wait { done in queue.cancel(job.id, completion: done) }.get() }
         try durable(queue)
+        let gone = others[0]
 
         let blocker = try SQLiteConnection(path: path)
         try blocker.execute("BEGIN IMMEDIATE")
@@ -141,7 +146,7 @@ import Testing
         try durable(queue)
 
         #expect((try? retried.withLock { $0 }?.get()).map { if case .retried = $0 { true } else { false } } == true)
-        #expect((try? cleared.withLock { $0 }?.get()) == 1)
+        #expect((try? cleared.withLock { $0 }?.get()) == 1 + later)
         #expect(try store.job(gone.id) == nil)
         #expect(try store.job(kept.id)?.status == .pending)
         #expect(queue.job(kept.id)?.status == .pending)
