@@ -179,7 +179,7 @@ extension JobQueue {
             count.value = n
             hub.record(QueueEvent(jobID: 0, sequence: 0, kind: .cleared(count: n, ids: ids)))
         case .prune(let pruned):
-            l.q.remove(pruned.value)
+            pruned.value = l.q.remove(pruned.value)
             if !pruned.value.isEmpty {
                 hub.record(QueueEvent(jobID: 0, sequence: 0, kind: .pruned(PruneCounts(pruned.value))))
             }

@@ -30,9 +30,11 @@ public struct JobSearch: Sendable, Equatable {
         public let message: String
     }
 
-    /// Parses `q`; a query over the limits or without any letter or digit is refused.
+    /// Parses `q`; a query over the limits (200 characters, and 800 bytes of
+    /// UTF-8) or without any letter or digit is refused.
     public init(_ text: String) throws(Invalid) {
-        guard text.count <= Self.maxLength else {
+        // Bytes too: one character may carry any number of combining marks.
+        guard text.utf8.count <= 4 * Self.maxLength, text.count <= Self.maxLength else {
             throw Invalid(message: "Invalid 'q': at most \(Self.maxLength) characters")
         }
         var phrases: [Phrase] = []

@@ -188,11 +188,15 @@ struct QueueState: ~Copyable {
     }
 
     /// Removes every finished job from memory and the counters; returns how many
-    /// the counters held and the ids that were in memory.
+    /// the counters held and the ids that were in memory. A job with a change
+    /// still in flight (a retry decided after the clear) stays, counted as it
+    /// is: that change writes its row back and moves it once applied.
     mutating func clearFinished() -> (count: Int, ids: [Int64]) {
         var removed: [Int64] = []
+        // (A retried job read back from the store is visible but not in `order`.)
+        let kept = working.keys.compactMap { id in jobs[id].flatMap { $0.status.isFinished ? $0 : nil } }
         for id in order {
-            guard let job = jobs[id], job.status.isFinished else { continue }
+            guard let job = jobs[id], job.status.isFinished, working[id] == nil else { continue }
             removed.append(id)
             jobs[id] = nil
             logs[id] = nil
@@ -210,16 +214,26 @@ struct QueueState: ~Copyable {
         orderHoles = 0
         finished = []
         finishedHead = 0
-        let count = stats.completed + stats.failed + stats.cancelled
+        let count = stats.completed + stats.failed + stats.cancelled - kept.count
         stats.completed = 0
         stats.failed = 0
         stats.cancelled = 0
         stats.total = stats.pending + stats.running
+        for job in kept {
+            stats[job.status] += 1
+            stats.total += 1
+            queueCounts[job.queue, default: QueueStats()][job.status] += 1
+            queueCounts[job.queue, default: QueueStats()].total += 1
+        }
         return (count, removed)
     }
 
-    /// Removes the given finished jobs (the result of a prune) from memory and the counters.
-    mutating func remove(_ removed: [PrunedJob]) {
+    /// Removes the given finished jobs (the result of a prune) from memory and the
+    /// counters; returns those that left. A job with a change still in flight
+    /// stays: that change (a retry decided after the delete) writes its row back
+    /// in the same commit order, and moves it in memory and the counters once applied.
+    mutating func remove(_ removed: [PrunedJob]) -> [PrunedJob] {
+        let removed = removed.filter { working[$0.id] == nil }
         for r in removed {
             stats[r.status] -= 1
             stats.total -= 1
@@ -238,6 +252,7 @@ struct QueueState: ~Copyable {
             finishedHead = 0
         }
         compact()
+        return removed
     }
 
     /// The prune rule applied to memory (the in-memory store): finished jobs that

@@ -71,6 +71,8 @@ extension JobRunnerAPI {
     /// strings, times as numbers or strings).
     static func bulkFilter(_ object: JSONObject, registry: JobRegistry) throws(HTTPError) -> JobQuery {
         var values: [String: String] = [:]
+        // Numbers with a fraction are taken as they are (their printing may be `1e-05`).
+        var times: [String: Double] = [:]
         for member in object {
             guard JobsQueryParser.filterNames.contains(member.key) else {
                 throw HTTPError(400, "Unknown filter: \(member.key.prefix(100)) (known: \(JobsQueryParser.filterNames.joined(separator: ", ")))")
@@ -79,8 +81,11 @@ extension JobRunnerAPI {
             case .null: continue
             case .string(let s): values[member.key] = s
             case .int(let n) where member.key.hasPrefix("created_"): values[member.key] = String(n)
-            case .double(let d) where member.key.hasPrefix("created_") && d.isFinite && d >= 0:
-                values[member.key] = String(d)
+            case .double(let d) where member.key.hasPrefix("created_"):
+                guard d.isFinite, d >= 0, d < JobsQueryParser.maxEpochSeconds else {
+                    throw HTTPError(400, "Invalid '\(member.key)' value: epoch seconds from 0 to \(Int(JobsQueryParser.maxEpochSeconds))")
+                }
+                times[member.key] = d
             case .array(let items) where ["status", "type", "queue"].contains(member.key):
                 var names: [String] = []
                 for item in items {
@@ -94,6 +99,9 @@ extension JobRunnerAPI {
                 throw HTTPError(400, "Invalid filter '\(member.key)': must be a string")
             }
         }
-        return try JobsQueryParser.filter(registry: registry) { values[$0] }
+        var q = try JobsQueryParser.filter(registry: registry) { values[$0] }
+        if let t = times["created_after"] { q.createdAfter = t }
+        if let t = times["created_before"] { q.createdBefore = t }
+        return q
     }
 }

@@ -269,7 +269,7 @@ public final class JobRunnerAPI: Sendable {
         var headers = [("X-Total-Count", String(page.total))]
         // A search or time range counts up to JobQuery.countCap matches.
         if page.totalCapped { headers.append(("X-Total-Count-Capped", "true")) }
-        if let link = JobsQueryParser.nextLink(query, page) { headers.append(("Link", link)) }
+        if let link = JobsQueryParser.nextLink(query, page, request) { headers.append(("Link", link)) }
         return .json(w.bytes, headers: headers)
     }
 

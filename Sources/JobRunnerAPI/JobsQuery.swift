@@ -5,6 +5,10 @@ import JobQueue
 /// The query parameters of `GET /api/jobs` and the `Link` to the next page.
 enum JobsQueryParser {
     static let maxLimit = 10_000
+    /// The most distinct queue names one filter lists.
+    static let maxQueueNames = 100
+    /// Times as epoch seconds are below this (the year 5138).
+    static let maxEpochSeconds = 1e11
 
     /// `status` and `type` follow one rule: a comma-separated list of exact
     /// (case-sensitive) names, any of which may match; an unknown name is a 400
@@ -43,6 +47,9 @@ enum JobsQueryParser {
                     throw HTTPError(400, "Invalid 'queue' value '\(shown(part))': queue names match ^[a-z0-9_-]{1,64}$ (comma-separated)")
                 }
                 if !q.queues.contains(String(part)) { q.queues.append(String(part)) }
+                guard q.queues.count <= maxQueueNames else {
+                    throw HTTPError(400, "Invalid 'queue': at most \(maxQueueNames) queue names")
+                }
             }
         }
         if let schedule = value("schedule") {
@@ -81,7 +88,7 @@ enum JobsQueryParser {
                 return nil
             }
         }
-        guard b.last != UInt8(ascii: "."), let value = Double(text), value < 1e11 else { return nil }
+        guard b.last != UInt8(ascii: "."), let value = Double(text), value < maxEpochSeconds else { return nil }
         return value
     }
 
@@ -117,7 +124,9 @@ enum JobsQueryParser {
     }
 
     /// `</api/jobs?...>; rel="next"` when more jobs lie in the direction of the scan.
-    static func nextLink(_ q: JobQuery, _ page: JobPage) -> String? {
+    /// Times repeat the request's text (it parsed once, so it parses again; a
+    /// number's own printing may not: `1e-05`).
+    static func nextLink(_ q: JobQuery, _ page: JobPage, _ request: HTTPRequest) -> String? {
         guard page.more, !page.jobs.isEmpty else { return nil }
         let ids = page.jobs.map(\.id)
         var parts: [String] = []
@@ -125,8 +134,9 @@ enum JobsQueryParser {
         if !q.types.isEmpty { parts.append("type=" + q.types.map(percentEncode).joined(separator: ",")) }
         if !q.queues.isEmpty { parts.append("queue=" + q.queues.joined(separator: ",")) }
         if let schedule = q.schedule { parts.append("schedule=" + percentEncode(schedule)) }
-        if let t = q.createdAfter { parts.append("created_after=\(t)") }
-        if let t = q.createdBefore { parts.append("created_before=\(t)") }
+        for name in ["created_after", "created_before"] {
+            if let t = request.queryValue(name) { parts.append(name + "=" + percentEncode(t)) }
+        }
         if let text = q.searchText { parts.append("q=" + percentEncode(text)) }
         parts.append("limit=\(q.limit)")
         if q.scansDown {

@@ -33,5 +33,12 @@ import Testing
         #expect(throws: JobSearch.Invalid.self) { try JobSearch(String(repeating: "a", count: 201)) }
         #expect(throws: JobSearch.Invalid.self) { try JobSearch((1...17).map(String.init).joined(separator: " ")) }
         #expect((try? JobSearch((1...16).map(String.init).joined(separator: " "))) != nil)
+        // One character with any number of combining marks is still bounded.
+        let heavy = "a" + String(repeating: "\u{301}", count: 100_000)
+        #expect(heavy.count == 1)
+        #expect(throws: JobSearch.Invalid.self) { try JobSearch(heavy) }
+        // 200 characters of up to four bytes each are within the limits.
+        #expect((try? JobSearch(String(repeating: "a\u{301}", count: 200))) != nil)
+        #expect((try? JobSearch(String(repeating: "\u{20000}", count: 200))) != nil)
     }
 }

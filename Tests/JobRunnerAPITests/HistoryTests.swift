@@ -24,6 +24,10 @@ import Testing
         #expect(try JobsQueryTests.ids(d, "/api/jobs?queue=nightly") == [2, 3])
         #expect(try JobsQueryTests.ids(d, "/api/jobs?queue=reports,nightly") == [2, 3, 4])
         #expect(try JobsQueryTests.ids(d, "/api/jobs?queue=,reports,,") == [4])
+        // At most 100 distinct names (repeats count once).
+        #expect(try JobsQueryTests.ids(d, "/api/jobs?queue=" + (0..<99).map { "q\($0)" }.joined(separator: ",") + ",q0,reports") == [4])
+        let (status, body, _) = try d.call("GET", "/api/jobs?queue=" + (0...100).map { "q\($0)" }.joined(separator: ","))
+        #expect(status == 400 && body["error"] == "Invalid 'queue': at most 100 queue names")
         #expect(try JobsQueryTests.ids(d, "/api/jobs?q=backup") == [2, 3])
         #expect(try JobsQueryTests.ids(d, "/api/jobs?q=backup*") == [2, 3, 5])
         #expect(try JobsQueryTests.ids(d, "/api/jobs?q=%22backup%20main%22") == [2])
@@ -34,6 +38,22 @@ import Testing
         #expect(response.header("X-Total-Count") == "3")
         #expect(response.header("Link") == #"</api/jobs?q=backup%2A&limit=2&before_id=3&order=asc>; rel="next""#)
         #expect(try JobsQueryTests.ids(d, "/api/jobs?q=backup%2A&limit=2&before_id=3&order=asc") == [2])
+    }
+
+    /// The `Link` to the next page repeats each time as the request gave it:
+    /// a time Swift prints in exponent form (`1e-05`) or an ISO time with an
+    /// offset must lead to the next page, not to a 400.
+    @Test(arguments: ["created_after=0.00001", "created_after=1970-01-01T00:00:00.00001Z",
+                      "created_after=0.0000001&created_before=2999-01-01T00:00:00.5%2B01:00"])
+    func theNextPageLinkKeepsTimesAsGiven(_ times: String) throws {
+        let d = try Self.daemon()
+        let (status, body, response) = try d.call("GET", "/api/jobs?\(times)&limit=2")
+        #expect(status == 200, "\(body)")
+        let link = try #require(response.header("Link"))
+        #expect(link.hasPrefix("</api/jobs?") && link.hasSuffix(#">; rel="next""#), "\(link)")
+        let next = String(link.dropFirst().prefix { $0 != ">" })
+        #expect(next.contains(times.replacingColons()), "\(next)")
+        #expect(try JobsQueryTests.ids(d, next) == [2, 3])
     }
 
     @Test(arguments: [
@@ -94,12 +114,28 @@ import Testing
         #expect(stats["queue"]?["total"] == 2 && stats["queue"]?["cancelled"] == 0)
     }
 
+    /// A time as a JSON number with a fraction is the number sent, also one
+    /// small enough to print in exponent form.
+    @Test func bulkTimesAsNumbersWithFractions() throws {
+        let d = try Self.daemon()
+        for (filter, count) in [(#"{"created_after":0.00001}"#, 5), (#"{"created_after":0.0000001,"created_before":99999999999.5}"#, 5),
+                                (#"{"created_before":0.00001}"#, 0)] {
+            let (status, body, _) = try d.call("POST", "/api/jobs/bulk/cancel", #"{"filter":\#(filter),"dry_run":true}"#)
+            #expect(status == 200, "\(filter): \(body)")
+            #expect(body["count"]?.intValue == Int64(count), "\(filter): \(body)")
+        }
+    }
+
     @Test(arguments: [
         (#"{"filter":[],"expected_count":1}"#, "Invalid 'filter' field: must be an object"),
         (#"{"filter":{},"expected_count":-1}"#, "Invalid 'expected_count' field: must be a non-negative integer"),
         (#"{"filter":{"colour":"red"},"expected_count":1}"#, "Unknown filter: colour (known: status, type, queue, schedule, created_after, created_before, q)"),
         (#"{"filter":{"status":"bogus"},"expected_count":1}"#, "Invalid 'status' value 'bogus': use pending, running, completed, failed or cancelled (comma-separated)"),
         (#"{"filter":{"q":5},"expected_count":1}"#, "Invalid filter 'q': must be a string"),
+        ("{\"filter\":{\"queue\":[" + (0...100).map { "\"q\($0)\"" }.joined(separator: ",") + "]},\"dry_run\":true}",
+         "Invalid 'queue': at most 100 queue names"),
+        (#"{"filter":{"created_after":1e300},"dry_run":true}"#, "Invalid 'created_after' value: epoch seconds from 0 to 100000000000"),
+        (#"{"filter":{"created_before":-0.5},"dry_run":true}"#, "Invalid 'created_before' value: epoch seconds from 0 to 100000000000"),
         (#"{"filter":{},"expected":1}"#, "Unknown field: expected (known: filter, expected_count, dry_run)"),
         ("nope", "Invalid JSON body"),
     ])
@@ -117,5 +153,14 @@ import Testing
         #expect(status == 400)
         #expect(body["error"] == "The filter selects more than 10000 jobs to cancel: narrow it (at most 10000 per bulk action)")
         #expect(d.engine.queueStats().pending == 10_000 && d.engine.queueStats().cancelled == 0)
+    }
+}
+
+private extension String {
+    /// The Link percent-encodes `:` (and `+`).
+    func replacingColons() -> String {
+        var out = ""
+        for c in self { out += c == ":" ? "%3A" : String(c) }
+        return out
     }
 }

@@ -67,6 +67,94 @@ import Testing
         #expect(events.withLock { $0.count } == 1)
     }
 
+    /// A bulk delete decided before a retry of one of its jobs, both committed
+    /// together: the store deletes the row, then the retry writes it back as
+    /// pending. Memory and the counters must end as the file does (the job
+    /// pending, counted once), and the delete does not count it as removed.
+    @Test func aRetryDecidedWhileABulkDeleteCommitsKeepsTheCountersTrue() throws {
+        let path = tempDB()
+        let store = try SQLiteJobStore(path: path)
+        defer { store.close() }
+        let queue = try JobQueue(store: store)
+        let kept = try enqueue(queue)
+        let gone = try enqueue(queue)
+        for job in [kept, gone] { _ = try wait { done in queue.cancel(job.id, completion: done) }.get() }
+        try durable(queue)
+
+        // Another connection holds the write lock: both decisions wait for one commit.
+        let blocker = try SQLiteConnection(path: path)
+        try blocker.execute("BEGIN IMMEDIATE")
+        let deleted = Mutex<Result<Int, StoreError>?>(nil)
+        let retried = Mutex<Result<JobQueue.RetryOutcome, StoreError>?>(nil)
+        let answers = Semaphore()
+        queue.deleteFinished(ids: [kept.id, gone.id]) { r in
+            deleted.withLock { $0 = r }
+            answers.signal()
+        }
+        queue.retry(kept.id) { r in
+            retried.withLock { $0 = r }
+            answers.signal()
+        }
+        try blocker.execute("COMMIT")
+        answers.wait()
+        answers.wait()
+        try durable(queue)
+
+        #expect((try? retried.withLock { $0 }?.get()).map { if case .retried = $0 { true } else { false } } == true)
+        #expect(try store.job(gone.id) == nil)
+        #expect(try store.job(kept.id)?.status == .pending)
+        #expect((try? deleted.withLock { $0 }?.get()) == 1)
+        #expect(queue.job(kept.id)?.status == .pending)
+        let stats = queue.stats()
+        #expect(stats.pending == 1 && stats.cancelled == 0 && stats.total == 1)
+        #expect(try fileCounts(store) == [.pending: 1])
+    }
+
+    /// The same with "clear finished": the retried job is written back and
+    /// counted once as pending; the clear reports only the job that left. Also
+    /// when the retried job had left memory (only the newest finished job
+    /// stays, and 1,100 more finished after it).
+    @Test(arguments: [(1000, 0), (1, 1100)])
+    func aRetryDecidedWhileAClearCommitsKeepsTheCountersTrue(recentFinished: Int, later: Int) throws {
+        let path = tempDB()
+        let store = try SQLiteJobStore(path: path)
+        defer { store.close() }
+        let queue = try JobQueue(store: store, recentFinishedLimit: recentFinished)
+        let kept = try enqueue(queue)
+        var others: [Job] = []
+        for _ in 0...later { others.append(try enqueue(queue)) }
+        for job in [kept] + others { _ = try wait { done in queue.cancel(job.id, completion: done) }.get() }
+        try durable(queue)
+        let gone = others[0]
+
+        let blocker = try SQLiteConnection(path: path)
+        try blocker.execute("BEGIN IMMEDIATE")
+        let cleared = Mutex<Result<Int, StoreError>?>(nil)
+        let retried = Mutex<Result<JobQueue.RetryOutcome, StoreError>?>(nil)
+        let answers = Semaphore()
+        queue.clearFinished { r in
+            cleared.withLock { $0 = r }
+            answers.signal()
+        }
+        queue.retry(kept.id) { r in
+            retried.withLock { $0 = r }
+            answers.signal()
+        }
+        try blocker.execute("COMMIT")
+        answers.wait()
+        answers.wait()
+        try durable(queue)
+
+        #expect((try? retried.withLock { $0 }?.get()).map { if case .retried = $0 { true } else { false } } == true)
+        #expect((try? cleared.withLock { $0 }?.get()) == 1 + later)
+        #expect(try store.job(gone.id) == nil)
+        #expect(try store.job(kept.id)?.status == .pending)
+        #expect(queue.job(kept.id)?.status == .pending)
+        let stats = queue.stats()
+        #expect(stats.pending == 1 && stats.cancelled == 0 && stats.total == 1)
+        #expect(try fileCounts(store) == [.pending: 1])
+    }
+
     @Test func aFailedCommitChangesNothingAndCountersAgreeOnceTheFaultClears() throws {
         let path = tempDB()
         let store = try SQLiteJobStore(path: path)
