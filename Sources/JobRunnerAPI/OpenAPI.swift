@@ -203,12 +203,12 @@ enum OpenAPI {
                            "Comma-separated job type names; a job matches any of them.", extra: ["style": "form", "explode": false]),
             queryParameter("schedule", ["type": "string", "pattern": "^[a-z0-9][a-z0-9_.-]{0,63}$"], "Only jobs this schedule made."),
             queryParameter("queue", ["type": "array", "items": ["type": "string", "pattern": "^[a-z0-9_-]{1,64}$"]],
-                           "Comma-separated queue names; a job matches any of them.", extra: ["style": "form", "explode": false]),
+                           "Comma-separated queue names (at most 100); a job matches any of them.", extra: ["style": "form", "explode": false]),
             queryParameter("created_after", ["type": "string"],
                            "Only jobs created at or after this time: epoch seconds, or ISO 8601 with a zone (2026-11-29T14:00:00Z)."),
             queryParameter("created_before", ["type": "string"], "Only jobs created before this time (same forms as created_after)."),
             queryParameter("q", ["type": "string", "maxLength": 200],
-                           "Text search in params and error: whole words, `word*` for a prefix, `\"a phrase\"`; every term must match (docs/history.md)."),
+                           "Text search in params and error: whole words, `word*` for a prefix, `\"a phrase\"`; every term must match; at most 200 characters, 800 bytes and 16 words (docs/history.md)."),
         ]
         // Lists are documented as comma-separated strings (the daemon also takes
         // arrays of names), times as epoch seconds or ISO 8601 text.
