@@ -27,26 +27,17 @@ public final class PostgresJobStore: JobStore, Sendable {
     /// until claims are shared between nodes; "JobNode".
     static let ownerLock: Int64 = 0x4A_6F62_4E6F_6465
 
-    private struct Entry {
-        let ops: [StoreOp]
-        let retry: Bool
-        let completion: @Sendable (Result<Void, StoreError>) -> Void
-    }
+    private typealias Entry = StoreWriteQueue.Entry
 
-    private struct Shared {
-        var pending: [Entry] = []
-        var closing = false
-        var failure: StoreError?
-        var readers: [ConnectionBox] = []
-        var batchDone: [@Sendable () -> Void] = []
-        var failureObservers: [@Sendable (StoreError?) -> Void] = []
-    }
+    /// Submissions, closing and the failure state, shared with the writer thread.
+    private let writes = StoreWriteQueue()
 
     private let url: String
     /// The URL with its password masked, for logs and errors.
     public let displayURL: String
-    private let shared = Mutex(Shared())
-    private let wake = DispatchSemaphore(value: 0)
+    /// Reader connections kept for reuse. A returning reader checks `closing`
+    /// under this lock, so while `close()` runs it is either dropped or cleared.
+    private let readers = Mutex<[ConnectionBox]>([])
     private let finished = DispatchSemaphore(value: 0)
     private let writer: WriterConnection
 
@@ -109,7 +100,7 @@ public final class PostgresJobStore: JobStore, Sendable {
             try ThreadLauncher.detached(name: "store writer") { [self] in runWriter() }
         } catch {
             // No writer to wait for: `deinit`'s close returns at once.
-            shared.withLock { $0.closing = true }
+            _ = writes.beginClosing()
             throw StoreError("cannot use database \(displayURL): \(error)")
         }
     }
@@ -293,37 +284,16 @@ public final class PostgresJobStore: JobStore, Sendable {
     }
 
     public func submit(_ ops: [StoreOp], retry: Bool, completion: @escaping @Sendable (Result<Void, StoreError>) -> Void) {
-        let refused = shared.withLock { s -> Bool in
-            if s.closing { return true }
-            s.pending.append(Entry(ops: ops, retry: retry, completion: completion))
-            return false
-        }
-        if refused {
-            // Never inside `submit`: the caller may hold its own lock.
-            DispatchQueue.global().async { completion(.failure(StoreError("Storage unavailable: the store is closed"))) }
-            return
-        }
-        wake.signal()
+        writes.submit(ops, retry: retry, completion: completion)
     }
 
-    public var failure: StoreError? { shared.withLock { $0.failure } }
+    public var failure: StoreError? { writes.failure }
 
-    public func onBatchDone(_ action: @escaping @Sendable () -> Void) {
-        shared.withLock { $0.batchDone.append(action) }
-    }
+    public func onBatchDone(_ action: @escaping @Sendable () -> Void) { writes.onBatchDone(action) }
 
-    public func onFailureChange(_ action: @escaping @Sendable (StoreError?) -> Void) {
-        shared.withLock { $0.failureObservers.append(action) }
-    }
+    public func onFailureChange(_ action: @escaping @Sendable (StoreError?) -> Void) { writes.onFailureChange(action) }
 
-    /// Records whether writes fail; tells observers when that changes.
-    private func setFailure(_ failure: StoreError?) {
-        let observers = shared.withLock { s -> [@Sendable (StoreError?) -> Void] in
-            defer { s.failure = failure }
-            return (s.failure == nil) != (failure == nil) || s.failure?.message != failure?.message ? s.failureObservers : []
-        }
-        for o in observers { o(failure) }
-    }
+    private func setFailure(_ failure: StoreError?) { writes.setFailure(failure) }
 
     public func job(_ id: Int64) throws(StoreError) -> Job? {
         try read { db throws(PostgresError) in
@@ -360,14 +330,9 @@ public final class PostgresJobStore: JobStore, Sendable {
     }
 
     public func close() {
-        let first = shared.withLock { s -> Bool in
-            defer { s.closing = true }
-            return !s.closing
-        }
-        guard first else { return }
-        wake.signal()
+        guard writes.beginClosing() else { return }
         finished.wait()
-        shared.withLock { $0.readers = [] }
+        readers.withLock { $0 = [] }
     }
 
     // MARK: The writer
@@ -391,11 +356,7 @@ public final class PostgresJobStore: JobStore, Sendable {
         var carried: [Entry] = []
         var doubt: InDoubt?
         while true {
-            let (batch, closing) = shared.withLock { s -> ([Entry], Bool) in
-                let b = s.pending
-                s.pending = []
-                return (b, s.closing)
-            }
+            let (batch, closing) = writes.take()
             var entries = carried + batch
             carried = []
             if let d = doubt {
@@ -406,7 +367,7 @@ public final class PostgresJobStore: JobStore, Sendable {
                     doubt = nil
                     setFailure(nil)
                     for e in d.entries { e.completion(.success(())) }
-                    for action in shared.withLock({ $0.batchDone }) { action() }
+                    writes.batchDone()
                 case .aborted:
                     // Nobody was told yet: the writes are simply made again.
                     doubt = nil
@@ -419,20 +380,20 @@ public final class PostgresJobStore: JobStore, Sendable {
                     carried = entries.filter(\.retry)
                     if closing {
                         for e in d.entries + carried { e.completion(.failure(storeError)) }
-                        for action in shared.withLock({ $0.batchDone }) { action() }
+                        writes.batchDone()
                         return
                     }
-                    for action in shared.withLock({ $0.batchDone }) { action() }
-                    _ = wake.wait(timeout: .now() + 1)
+                    writes.batchDone()
+                    writes.waitForWork(seconds: 1)
                     continue
                 }
             }
             if entries.isEmpty {
                 if closing { break }
-                wake.wait()
+                writes.waitForWork()
                 continue
             }
-            defer { for action in shared.withLock({ $0.batchDone }) { action() } }
+            defer { writes.batchDone() }
             switch commit(entries) {
             case .committed:
                 setFailure(nil)
@@ -450,7 +411,7 @@ public final class PostgresJobStore: JobStore, Sendable {
                     return
                 }
                 // Try again after a pause (or sooner if new work arrives).
-                _ = wake.wait(timeout: .now() + 1)
+                writes.waitForWork(seconds: 1)
             }
         }
     }
@@ -720,12 +681,12 @@ public final class PostgresJobStore: JobStore, Sendable {
         var attempt = 0
         while true {
             attempt += 1
-            let pooled = shared.withLock { $0.readers.popLast() }
+            let pooled = readers.withLock { $0.popLast() }
             do throws(PostgresError) {
                 let box: ConnectionBox
                 if let pooled { box = pooled } else { box = ConnectionBox(try PostgresConnection(url: url)) }
                 let value = try Self.run(box.connection, snapshot: snapshot, body)
-                shared.withLock { if !$0.closing && $0.readers.count < 4 { $0.readers.append(box) } }
+                readers.withLock { if !writes.isClosing && $0.count < 4 { $0.append(box) } }
                 return value
             } catch {
                 // A connection that failed is dropped (not returned to the pool).

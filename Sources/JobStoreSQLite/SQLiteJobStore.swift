@@ -19,26 +19,17 @@ public final class SQLiteJobStore: JobStore, Sendable {
     /// The schema version this build writes; a newer file is refused.
     public static let schemaVersion = 6
 
-    private struct Entry {
-        let ops: [StoreOp]
-        let retry: Bool
-        let completion: @Sendable (Result<Void, StoreError>) -> Void
-    }
+    private typealias Entry = StoreWriteQueue.Entry
 
-    private struct Shared {
-        var pending: [Entry] = []
-        var closing = false
-        var failure: StoreError?
-        var readers: [ReaderBox] = []
-        var batchDone: [@Sendable () -> Void] = []
-        var failureObservers: [@Sendable (StoreError?) -> Void] = []
-    }
+    /// Submissions, closing and the failure state, shared with the writer thread.
+    private let writes = StoreWriteQueue()
 
     public let path: String
     /// Each transaction's time and size, for `/metrics`.
     public let metrics: StoreMetrics? = StoreMetrics()
-    private let shared = Mutex(Shared())
-    private let wake = DispatchSemaphore(value: 0)
+    /// Reader connections kept for reuse. A returning reader checks `closing`
+    /// under this lock, so while `close()` runs it is either dropped or cleared.
+    private let readers = Mutex<[ReaderBox]>([])
     private let finished = DispatchSemaphore(value: 0)
     private let writer: WriterBox
     /// Held for the store's life: a second daemon on the same file refuses to start.
@@ -278,37 +269,16 @@ public final class SQLiteJobStore: JobStore, Sendable {
     }
 
     public func submit(_ ops: [StoreOp], retry: Bool, completion: @escaping @Sendable (Result<Void, StoreError>) -> Void) {
-        let refused = shared.withLock { s -> Bool in
-            if s.closing { return true }
-            s.pending.append(Entry(ops: ops, retry: retry, completion: completion))
-            return false
-        }
-        if refused {
-            // Never inside `submit`: the caller may hold its own lock.
-            DispatchQueue.global().async { completion(.failure(StoreError("Storage unavailable: the store is closed"))) }
-            return
-        }
-        wake.signal()
+        writes.submit(ops, retry: retry, completion: completion)
     }
 
-    public var failure: StoreError? { shared.withLock { $0.failure } }
+    public var failure: StoreError? { writes.failure }
 
-    public func onBatchDone(_ action: @escaping @Sendable () -> Void) {
-        shared.withLock { $0.batchDone.append(action) }
-    }
+    public func onBatchDone(_ action: @escaping @Sendable () -> Void) { writes.onBatchDone(action) }
 
-    public func onFailureChange(_ action: @escaping @Sendable (StoreError?) -> Void) {
-        shared.withLock { $0.failureObservers.append(action) }
-    }
+    public func onFailureChange(_ action: @escaping @Sendable (StoreError?) -> Void) { writes.onFailureChange(action) }
 
-    /// Records whether writes fail; tells observers when that changes.
-    private func setFailure(_ failure: StoreError?) {
-        let observers = shared.withLock { s -> [@Sendable (StoreError?) -> Void] in
-            defer { s.failure = failure }
-            return (s.failure == nil) != (failure == nil) || s.failure?.message != failure?.message ? s.failureObservers : []
-        }
-        for o in observers { o(failure) }
-    }
+    private func setFailure(_ failure: StoreError?) { writes.setFailure(failure) }
 
     public func job(_ id: Int64) throws(StoreError) -> Job? {
         try read { db throws(SQLiteError) in
@@ -466,16 +436,11 @@ public final class SQLiteJobStore: JobStore, Sendable {
     }
 
     public func close() {
-        let first = shared.withLock { s -> Bool in
-            defer { s.closing = true }
-            return !s.closing
-        }
-        guard first else { return }
-        wake.signal()
+        guard writes.beginClosing() else { return }
         finished.wait()
         // Every connection is closed before this returns (the last one to close
         // checkpoints the WAL), so the file is free for whoever comes next.
-        shared.withLock { $0.readers = [] }
+        readers.withLock { $0 = [] }
         lock.release()
     }
 
@@ -491,19 +456,15 @@ public final class SQLiteJobStore: JobStore, Sendable {
     private func writeUntilClosed(_ db: SQLiteConnection) {
         var carried: [Entry] = []
         while true {
-            let (batch, closing) = shared.withLock { s -> ([Entry], Bool) in
-                let b = s.pending
-                s.pending = []
-                return (b, s.closing)
-            }
+            let (batch, closing) = writes.take()
             let entries = carried + batch
             carried = []
             if entries.isEmpty {
                 if closing { break }
-                wake.wait()
+                writes.waitForWork()
                 continue
             }
-            defer { for action in shared.withLock({ $0.batchDone }) { action() } }
+            defer { writes.batchDone() }
             do {
                 try identity.check(path)
                 let started = monotonicNow()
@@ -522,7 +483,7 @@ public final class SQLiteJobStore: JobStore, Sendable {
                     break
                 }
                 // Try again after a pause (or sooner if new work arrives).
-                _ = wake.wait(timeout: .now() + 1)
+                writes.waitForWork(seconds: 1)
             }
         }
     }
@@ -720,11 +681,11 @@ public final class SQLiteJobStore: JobStore, Sendable {
     /// Runs a read on a pooled connection, taken out of the pool for the
     /// duration so no lock is held while SQLite works.
     func read<R>(_ body: (SQLiteConnection) throws(SQLiteError) -> R) throws(StoreError) -> R {
-        let box = shared.withLock { $0.readers.popLast() }
+        let box = readers.withLock { $0.popLast() }
         do throws(SQLiteError) {
             let reader: ReaderBox
             if let box { reader = box } else { reader = ReaderBox(try SQLiteConnection(path: path, readOnly: true)) }
-            defer { shared.withLock { if !$0.closing && $0.readers.count < 8 { $0.readers.append(reader) } } }
+            defer { readers.withLock { if !writes.isClosing && $0.count < 8 { $0.append(reader) } } }
             return try body(reader.connection)
         } catch {
             throw StoreError("Storage unavailable: \(error.message)")
