@@ -114,7 +114,8 @@ let package = Package(
         .testTarget(name: "JobQueueTests", dependencies: ["JobQueue", "JSON", "JobTestSupport"], swiftSettings: settings),
         .testTarget(name: "JobEngineTests", dependencies: ["JobEngine", "JobQueue", "JSON"], swiftSettings: settings),
         // A throwaway PostgreSQL cluster per test process (scripts/pg-throwaway), a database per test (not shipped).
-        .target(name: "PostgresTestSupport", dependencies: ["CPostgres", "CProcess", "Essentials"], swiftSettings: settings),
+        .target(name: "PostgresTestSupport", dependencies: ["CPostgres", "CProcess", "Essentials", "JobQueue", "JobStoreSQLite", "JobStorePostgres"],
+                swiftSettings: settings),
         .testTarget(
             name: "JobStoreSQLiteTests",
             dependencies: ["JobStoreSQLite", "JobStorePostgres", "PostgresTestSupport", "JobQueue", "JobEngine", "JSON", "JobTestSupport", "Essentials"],

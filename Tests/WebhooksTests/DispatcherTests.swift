@@ -1,3 +1,4 @@
+import PostgresTestSupport
 import Glibc
 import HTTPServer
 import JobQueue

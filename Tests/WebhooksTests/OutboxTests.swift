@@ -15,44 +15,13 @@ func tempDB() -> String {
     return dir + "/jobs.db"
 }
 
-/// The outbox's stores: the same tests, the same answers.
-enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
-    case sqlite
-    /// A database of its own in this process's throwaway cluster (scripts/pg-throwaway).
-    case postgres
+/// The outbox's stores (PostgresTestSupport).
+typealias Backend = StoreBackend
 
-    var testDescription: String { rawValue }
-
-    func newPlace() throws -> String {
-        switch self {
-        case .sqlite: tempDB()
-        case .postgres: try TestPostgres.cluster().newDatabase()
-        }
-    }
-
-    func open(_ place: String) throws -> any WebhookOutboxStore {
-        switch self {
-        case .sqlite: try SQLiteJobStore(path: place)
-        case .postgres: try PostgresJobStore(url: place)
-        }
-    }
+extension StoreBackend: CustomTestStringConvertible {
+    public var testDescription: String { rawValue }
 }
 
-/// Runs a blocking test body on a thread of its own: Swift Testing calls
-/// synchronous tests on the cooperative pool (one thread per core), and bodies
-/// that block it (waiting for a PostgreSQL cluster to start, for commits) keep
-/// async tests elsewhere in the process from resuming.
-func offPool(_ body: @escaping @Sendable () throws -> Void) async throws {
-    try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
-        do {
-            try ThreadLauncher.detached(name: "test body") {
-                do { try body(); done.resume() } catch { done.resume(throwing: error) }
-            }
-        } catch {
-            done.resume(throwing: error)
-        }
-    }
-}
 
 /// Waits for a queue's commits (tests only).
 func settle(_ queue: JobQueue) {
