@@ -118,14 +118,17 @@ def test_a_postgresql_restart_under_load_is_503_then_nothing_acknowledged_is_los
     assert len(stored) == len(acknowledged)
 
 
-def test_a_second_daemon_on_the_same_database_refuses_to_start(postgres, start_daemon):
+def test_a_second_daemon_with_a_live_node_id_refuses_to_start(postgres, start_daemon):
     url = postgres.new_database()
-    d = start_daemon("--db", url)
+    d = start_daemon("--db", url, "--node-id", "alpha")
     job = submit(d.url, "echo", message="mine", delay=1)
-    r = subprocess.run([BINARY, "--port", "0", "--db", url], capture_output=True, text=True, timeout=30)
+    r = subprocess.run([BINARY, "--port", "0", "--db", url, "--node-id", "alpha"], capture_output=True, text=True, timeout=30)
     assert r.returncode == 1
-    assert f"in use by another jobrunnerd (jobrunnerd pid {d.proc.pid} on " in r.stderr, r.stderr
-    assert submit(d.url, "echo", message="still mine", delay=1)["id"] == job["id"] + 1
+    assert "node id 'alpha' is in use by another running jobrunnerd" in r.stderr, r.stderr
+    # The first node goes on; another id joins the same database.
+    assert submit(d.url, "echo", message="still mine", delay=1)["id"] > job["id"]
+    other = start_daemon("--db", url, "--node-id", "beta")
+    assert requests.get(f"{other.url}/api/jobs/{job['id']}").json()["params"]["message"] == "mine"
 
 
 MESSAGES = ["backup main database", "disk-usage /var", "hello world", "Héllo Wörld", "backups nightly",
