@@ -184,7 +184,22 @@ extension JobQueue {
     /// job again). A job this node ran that another node ended (a cancel) has
     /// its task stopped.
     public func applyRemote(_ change: RemoteChange) {
-        guard let node = cluster?.nodeID else { return }
+        guard let cluster else { return }
+        let node = cluster.nodeID
+        var change = change
+        if change.refreshed {
+            // Jobs this node still shows as active that are not anymore: read them too.
+            let active = Set(change.jobs.map(\.id))
+            let stale = state.withLock { l in l.q.jobs.values.filter { !$0.status.isFinished && !active.contains($0.id) }.map(\.id) }
+            if let gone = try? cluster.jobs(stale) {
+                change.jobs += gone
+                let found = Set(gone.map(\.id))
+                change.deleted += state.withLock { l in
+                    stale.filter { !found.contains($0) }.compactMap { id in l.q.jobs[id].map { PrunedJob(id: id, status: $0.status, queue: $0.queue) } }
+                }
+            }
+            change.refreshed = false
+        }
         let now = clock.now()
         let stop = state.withLock { l -> [Int64] in
             var stop: [Int64] = []

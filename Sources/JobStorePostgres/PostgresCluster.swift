@@ -117,13 +117,15 @@ public final class PostgresCluster: Sendable {
     private let stopped = DispatchSemaphore(value: 0)
     private let running = Atomic<Bool>(false)
 
-    /// `HOST:PORT`, or `HOST:pidPID` when the port is not known (0).
+    /// `HOST:PORT` (the port as configured, also 0): the same after a restart,
+    /// so a restarted node finds its own interrupted jobs at once. Without a
+    /// port (tests): `HOST:pidPID`.
     public static func defaultNodeID(port: Int?) -> String {
         var host = [CChar](repeating: 0, count: 256)
         gethostname(&host, host.count - 1)
         let name = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         let safe = String(name.unicodeScalars.filter(Self.allowed).prefix(40))
-        if let port, port > 0 { return "\(safe.isEmpty ? "node" : safe):\(port)" }
+        if let port { return "\(safe.isEmpty ? "node" : safe):\(port)" }
         return "\(safe.isEmpty ? "node" : safe):pid\(getpid())"
     }
 
@@ -165,8 +167,16 @@ public final class PostgresCluster: Sendable {
 
     /// Takes the node id's lock, writes the node's row and listens.
     private static func join(_ db: PostgresConnection, nodeID: String, address: String, refuse: Bool) throws(PostgresError) {
-        let locked = try db.run("SELECT pg_try_advisory_lock($1, hashtext($2))", [.int(Int64(nodeLockClass)), .text(nodeID)])
-        guard locked.bool(0, 0) else {
+        // A node killed a moment ago holds its lock until the server sees its
+        // connection closed: its restart waits up to 2 s for that.
+        let deadline = monotonicNow() + 2
+        var locked = false
+        while true {
+            locked = try db.run("SELECT pg_try_advisory_lock($1, hashtext($2))", [.int(Int64(nodeLockClass)), .text(nodeID)]).bool(0, 0)
+            if locked || monotonicNow() >= deadline { break }
+            usleep(50_000)
+        }
+        guard locked else {
             throw PostgresError(message: "node id '\(nodeID)' is in use by another running jobrunnerd on this database; give each node its own --node-id",
                                 state: nil, connectionLost: false)
         }
@@ -242,6 +252,8 @@ public final class PostgresCluster: Sendable {
                        (try? Self.join(fresh, nodeID: nodeID, address: state.withLock { $0.address }, refuse: false)) != nil {
                         db = fresh
                         nextBeat = 0
+                        // What other nodes did meanwhile was not heard: read it all.
+                        try? refresh(fresh)
                     }
                 }
                 if db == nil {
@@ -320,6 +332,15 @@ public final class PostgresCluster: Sendable {
             DELETE FROM nodes n WHERE id = ANY($1::text[]) AND heartbeat_at < extract(epoch from clock_timestamp()) - $2
               AND NOT EXISTS (SELECT 1 FROM jobs WHERE status = 'running' AND node = n.id)
             """, [PostgresJobStore.textArray(ids), .double(timeout)])
+    }
+
+    /// Every pending and running job, for a node that may have missed notifications.
+    private func refresh(_ db: PostgresConnection) throws(PostgresError) {
+        var change = RemoteChange()
+        change.refreshed = true
+        let r = try db.run("SELECT \(PostgresJobStore.columns) FROM jobs WHERE status IN ('pending','running') ORDER BY id")
+        for i in 0..<r.rows { change.jobs.append(try PostgresJobStore.job(r, i)) }
+        for o in state.withLock({ $0.remote }) { o(change) }
     }
 
     /// Reads what the other nodes' notifications name and hands it on.

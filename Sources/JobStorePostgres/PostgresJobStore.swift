@@ -253,6 +253,7 @@ public final class PostgresJobStore: ClusterStore, Sendable {
                         heartbeat_at DOUBLE PRECISION NOT NULL,
                         leader BOOLEAN NOT NULL DEFAULT false
                     );
+                    ALTER TABLE webhook_deliveries ADD COLUMN node TEXT;
                     """)
             }
             // Later versions add their steps here (`if version < 5 { ... }`).
@@ -582,6 +583,8 @@ public final class PostgresJobStore: ClusterStore, Sendable {
             batch = []
             let r = try db.run("UPDATE jobs SET node = $2 WHERE status = 'running' AND node = $1 RETURNING \(Self.columns)",
                                [.text(silent), .text(node)])
+            // Its webhook deliveries still to send are the leader's to send now.
+            try db.run("UPDATE webhook_deliveries SET node = $2 WHERE status = 'pending' AND node = $1", [.text(silent), .text(node)])
             var adopted: [Job] = []
             for i in 0..<r.rows { adopted.append(try Self.job(r, i)) }
             report(adopted.sorted { $0.id < $1.id })
@@ -666,7 +669,7 @@ public final class PostgresJobStore: ClusterStore, Sendable {
             notes.deleted += removed
             report(removed)
         case .webhookOutbox, .webhookAttempt, .webhookMaintenance:
-            batch += Self.webhookStatements(op)
+            batch += Self.webhookStatements(op, node: writer.node)
         }
         return true
     }

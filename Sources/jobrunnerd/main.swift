@@ -309,11 +309,12 @@ let notifier = ServiceNotifier(engine: engine)
 let shownHost = settings.host.contains(":") ? "[\(settings.host)]" : settings.host
 let scheme = tls == nil ? "http" : "https"
 let place = inherited.isEmpty ? "\(scheme)://\(shownHost):\(server.port)" : "an inherited socket (port \(server.port), \(scheme))"
+var node = ""
 if let shared = store as? PostgresJobStore {
     shared.cluster.setAddress("\(shownHost):\(server.port)")
-    logger.log(.info, "node \(shared.nodeID) of the jobs in \(shared.displayURL) (node timeout \(settings.nodeTimeout) s)")
+    node = " as node \(shared.nodeID) (node timeout \(settings.nodeTimeout) s)"
 }
-logger.log(.info, "listening on \(place) (web root \(webRoot), \(settings.concurrency) job slots, \(configuration.threads) threads, jobs in \(storeDescription(settings)), auth \(authMode == .open ? "none" : "tokens (\(settings.tokens.count))"), \(settings.webhooks.count) webhook endpoints)")
+logger.log(.info, "listening on \(place) (web root \(webRoot), \(settings.concurrency) job slots, \(configuration.threads) threads, jobs in \(storeDescription(settings))\(node), auth \(authMode == .open ? "none" : "tokens (\(settings.tokens.count))"), \(settings.webhooks.count) webhook endpoints)")
 Systemd.notify("READY=1")
 if authMode == .open && !settings.tokens.isEmpty {
     logger.log(.warning, "--auth none: the \(settings.tokens.count) configured tokens are ignored; anyone who can connect may do anything")

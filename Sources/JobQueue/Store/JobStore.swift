@@ -200,6 +200,9 @@ public struct RemoteChange: Sendable {
     public var queues: [String: QueueSettings] = [:]
     /// Schedules changed (nil: deleted).
     public var schedules: [String: Schedule?] = [:]
+    /// The connection was lost and is back (notifications may have been missed):
+    /// `jobs` holds every pending and running job.
+    public var refreshed = false
     public init() {}
 }
 
