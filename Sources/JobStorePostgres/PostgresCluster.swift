@@ -267,11 +267,13 @@ public final class PostgresCluster: Sendable {
                     nextBeat = monotonicNow() + heartbeat
                     try beat(conn)
                 }
-                let readable = wait(fd: conn.socket, seconds: max(0.001, nextBeat - monotonicNow()))
-                if readable {
-                    let arrived = try conn.notifications()
-                    if !arrived.isEmpty { try receive(arrived, conn) }
+                // Notifications that came in with the heartbeat's answers are
+                // already read from the socket: take them before waiting.
+                var arrived = try conn.notifications()
+                if arrived.isEmpty && wait(fd: conn.socket, seconds: max(0.001, nextBeat - monotonicNow())) {
+                    arrived = try conn.notifications()
                 }
+                if !arrived.isEmpty { try receive(arrived, conn) }
             } catch {
                 if error.connectionLost || conn.isBroken { db = nil }
             }
