@@ -102,19 +102,20 @@ let package = Package(
         .executableTarget(name: "jobrunner-bench", dependencies: ["JobEngine", "JobQueue", "JSON"], swiftSettings: settings),
         // Cron expressions and IANA time zone rules for schedules: pure, no Foundation.
         .target(name: "Cron", swiftSettings: settings),
-        // A raw-socket HTTP/1.1 client for the integration tests (not shipped).
+        // A raw-socket HTTP/1.1 client for the integration tests, and `offPool`, which
+        // runs a blocking test body on a thread of its own, for every test target (not shipped).
         .target(name: "HTTPTestSupport", dependencies: ["Essentials"], swiftSettings: settings),
-        .testTarget(name: "EssentialsTests", dependencies: ["Essentials"], swiftSettings: settings),
+        .testTarget(name: "EssentialsTests", dependencies: ["Essentials", "HTTPTestSupport"], swiftSettings: settings),
         .testTarget(name: "CronTests", dependencies: ["Cron"], swiftSettings: settings),
         .testTarget(name: "JSONTests", dependencies: ["JSON"], swiftSettings: settings),
-        .testTarget(name: "ProcessRunnerTests", dependencies: ["ProcessRunner", "CProcess"], swiftSettings: settings),
+        .testTarget(name: "ProcessRunnerTests", dependencies: ["ProcessRunner", "CProcess", "HTTPTestSupport"], swiftSettings: settings),
         .testTarget(name: "CommandJobsTests", dependencies: ["CommandJobs", "JobEngine", "JobQueue", "ProcessRunner", "JSON"], swiftSettings: settings),
         // A clock tests move by hand (not shipped).
         .target(name: "JobTestSupport", dependencies: ["JobQueue"], swiftSettings: settings),
         .testTarget(name: "JobQueueTests", dependencies: ["JobQueue", "JSON", "JobTestSupport"], swiftSettings: settings),
         .testTarget(name: "JobEngineTests", dependencies: ["JobEngine", "JobQueue", "JSON"], swiftSettings: settings),
         // A throwaway PostgreSQL cluster per test process (scripts/pg-throwaway), a database per test (not shipped).
-        .target(name: "PostgresTestSupport", dependencies: ["CPostgres", "CProcess", "Essentials", "JobQueue", "JobStoreSQLite", "JobStorePostgres"],
+        .target(name: "PostgresTestSupport", dependencies: ["CPostgres", "CProcess", "Essentials", "HTTPTestSupport", "JobQueue", "JobStoreSQLite", "JobStorePostgres"],
                 swiftSettings: settings),
         .testTarget(
             name: "JobStoreSQLiteTests",

@@ -1,4 +1,3 @@
-import Essentials
 import Glibc
 
 /// A response as read off the wire.
@@ -179,19 +178,4 @@ public func httpRequest(port: Int, _ method: String, _ path: String, body: Strin
     let c = try TestHTTPConnection(port: port)
     if let body { return try c.request(method, path, json: body, headers: headers) }
     return try c.request(method, path, headers: headers)
-}
-
-/// Runs blocking client I/O on a thread of its own, so a test that waits on a
-/// socket never occupies the Swift concurrency pool that runs the daemon's jobs
-/// (on a 2-core machine two blocked tests would starve it).
-public func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        do {
-            try ThreadLauncher.detached(name: "test-client") {
-                continuation.resume(with: Result { try body() })
-            }
-        } catch {
-            continuation.resume(throwing: TestClientError("\(error)"))
-        }
-    }
 }

@@ -1,5 +1,6 @@
-import Essentials
 import Glibc
+// The suites that use a store block on it: `offPool` comes with this module.
+@_exported import func HTTPTestSupport.offPool
 import JobQueue
 import JobStorePostgres
 import JobStoreSQLite
@@ -35,21 +36,4 @@ public func newSQLitePath() -> String {
     var template = Array("/tmp/jobrunner-db-XXXXXX".utf8CString)
     let dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
     return dir + "/jobs.db"
-}
-
-/// Runs a blocking test body on a thread of its own. Swift Testing calls
-/// synchronous tests on the cooperative pool, which has one thread per core: a
-/// body that blocks it (a cluster starting, commits awaited) keeps async tests
-/// elsewhere in the process from resuming (on 2 cores, two such bodies stall
-/// them all).
-public func offPool(_ body: @escaping @Sendable () throws -> Void) async throws {
-    try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
-        do {
-            try ThreadLauncher.detached(name: "test body") {
-                do { try body(); done.resume() } catch { done.resume(throwing: error) }
-            }
-        } catch {
-            done.resume(throwing: error)
-        }
-    }
 }

@@ -1,16 +1,19 @@
 import Essentials
+import HTTPTestSupport
 import Synchronization
 import Testing
 
 @Suite struct EssentialsTests {
-    @Test func joinableThreadRunsItsBodyAndJoinWaitsForIt() throws {
-        let ran = Atomic<Int>(0)
-        let thread = try ThreadLauncher.joinable(name: "a-very-long-thread-name") {
-            ran.store(1, ordering: .sequentiallyConsistent)
+    @Test func joinableThreadRunsItsBodyAndJoinWaitsForIt() async throws {
+        try await offPool {
+            let ran = Atomic<Int>(0)
+            let thread = try ThreadLauncher.joinable(name: "a-very-long-thread-name") {
+                ran.store(1, ordering: .sequentiallyConsistent)
+            }
+            thread.join()
+            #expect(ran.load(ordering: .sequentiallyConsistent) == 1)
+            thread.join()  // a second join returns at once
         }
-        thread.join()
-        #expect(ran.load(ordering: .sequentiallyConsistent) == 1)
-        thread.join()  // a second join returns at once
     }
 
     @Test func detachedThreadRuns() async throws {

@@ -42,60 +42,72 @@ import Testing
 
     let second = "GET /stats HTTP/1.1\r\nHost: x\r\n\r\n"
 
-    @Test func contentLengthWithChunkedNeverRunsTheTrailingRequest() throws {
-        try withCountingServer { port, hits in
-            try expectRefused(port, "POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n"
-                                  + "0\r\n\r\n" + second, "Content-Length and Transfer-Encoding")
-            #expect(hits.value == 0)
+    @Test func contentLengthWithChunkedNeverRunsTheTrailingRequest() async throws {
+        try await offPool {
+            try withCountingServer { port, hits in
+                try expectRefused(port, "POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                      + "0\r\n\r\n" + second, "Content-Length and Transfer-Encoding")
+                #expect(hits.value == 0)
+            }
         }
     }
 
-    @Test func twoContentLengthsAreRefused() throws {
-        try withCountingServer { port, hits in
-            try expectRefused(port, "POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 40\r\n\r\n{}" + second,
-                              "more than one Content-Length")
-            try expectRefused(port, "POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}")
-            #expect(hits.value == 0)
+    @Test func twoContentLengthsAreRefused() async throws {
+        try await offPool {
+            try withCountingServer { port, hits in
+                try expectRefused(port, "POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 40\r\n\r\n{}" + second,
+                                  "more than one Content-Length")
+                try expectRefused(port, "POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}")
+                #expect(hits.value == 0)
+            }
         }
     }
 
     @Test(arguments: ["identity", "gzip, chunked", "chunked, identity"])
-    func otherTransferEncodingsAreRefusedAtOnce(_ encoding: String) throws {
-        try withCountingServer { port, hits in
-            // Refused on the headers alone, long before any idle timeout.
-            try expectRefused(port, "POST /jobs HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: \(encoding)\r\n\r\n{}",
-                              "Transfer-Encoding")
-            #expect(hits.value == 0)
+    func otherTransferEncodingsAreRefusedAtOnce(_ encoding: String) async throws {
+        try await offPool {
+            try withCountingServer { port, hits in
+                // Refused on the headers alone, long before any idle timeout.
+                try expectRefused(port, "POST /jobs HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: \(encoding)\r\n\r\n{}",
+                                  "Transfer-Encoding")
+                #expect(hits.value == 0)
+            }
         }
     }
 
     @Test(arguments: ["GET /stats%00 HTTP/1.1", "GET /index.html%00.png HTTP/1.1", "DELETE /jobs/1%00 HTTP/1.1",
                       "GET /stats?x=%00 HTTP/1.1"])
-    func encodedNULInTheTargetIsRefused(_ line: String) throws {
-        try withCountingServer { port, hits in
-            try expectRefused(port, line + "\r\nHost: x\r\n\r\n", "NUL")
-            #expect(hits.value == 0)
-            // The same connection slot serves a clean request right after.
-            #expect(try httpRequest(port: port, "GET", "/stats").status == 200)
+    func encodedNULInTheTargetIsRefused(_ line: String) async throws {
+        try await offPool {
+            try withCountingServer { port, hits in
+                try expectRefused(port, line + "\r\nHost: x\r\n\r\n", "NUL")
+                #expect(hits.value == 0)
+                // The same connection slot serves a clean request right after.
+                #expect(try httpRequest(port: port, "GET", "/stats").status == 200)
+            }
         }
     }
 
-    @Test func hostIsRequiredOnceInHTTP11() throws {
-        try withCountingServer { port, hits in
-            try expectRefused(port, "GET /stats HTTP/1.1\r\n\r\n", "Host")
-            try expectRefused(port, "GET /stats HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "more than one Host")
-            #expect(hits.value == 0)
-            let c = try TestHTTPConnection(port: port)
-            try c.send("GET /stats HTTP/1.0\r\n\r\n")
-            #expect(try c.readResponse().status == 200)
+    @Test func hostIsRequiredOnceInHTTP11() async throws {
+        try await offPool {
+            try withCountingServer { port, hits in
+                try expectRefused(port, "GET /stats HTTP/1.1\r\n\r\n", "Host")
+                try expectRefused(port, "GET /stats HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "more than one Host")
+                #expect(hits.value == 0)
+                let c = try TestHTTPConnection(port: port)
+                try c.send("GET /stats HTTP/1.0\r\n\r\n")
+                #expect(try c.readResponse().status == 200)
+            }
         }
     }
 
-    @Test func webSocketUpgradeOverHTTP10Is400() throws {
-        try withCountingServer { port, _ in
-            try expectRefused(port, "GET /ws HTTP/1.0\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                                  + "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
-                              "HTTP/1.1")
+    @Test func webSocketUpgradeOverHTTP10Is400() async throws {
+        try await offPool {
+            try withCountingServer { port, _ in
+                try expectRefused(port, "GET /ws HTTP/1.0\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                                      + "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+                                  "HTTP/1.1")
+            }
         }
     }
 
@@ -103,16 +115,18 @@ import Testing
     /// 2^64 while parsing headers, before any callback can answer, and writes its
     /// own header block twice. Recorded as a known issue of the library.
     @Test(arguments: ["-1", "18446744073709551616"])
-    func unparsableContentLengthGetsOneAnswer(_ length: String) throws {
-        try withCountingServer { port, hits in
-            let c = try TestHTTPConnection(port: port, timeoutSeconds: 5)
-            try c.send("POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Length: \(length)\r\n\r\n" + second)
-            let all = String(decoding: try c.readToEnd(), as: UTF8.self)
-            #expect(all.hasPrefix("HTTP/1.1 4"))
-            #expect(hits.value == 0)
-            withKnownIssue("libmicrohttpd 0.9.75 answers this itself, with its status line twice") {
-                #expect(all.components(separatedBy: "HTTP/1.1 ").count == 2)
-                #expect(all.contains(#"{"error":"#))
+    func unparsableContentLengthGetsOneAnswer(_ length: String) async throws {
+        try await offPool {
+            try withCountingServer { port, hits in
+                let c = try TestHTTPConnection(port: port, timeoutSeconds: 5)
+                try c.send("POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Length: \(length)\r\n\r\n" + second)
+                let all = String(decoding: try c.readToEnd(), as: UTF8.self)
+                #expect(all.hasPrefix("HTTP/1.1 4"))
+                #expect(hits.value == 0)
+                withKnownIssue("libmicrohttpd 0.9.75 answers this itself, with its status line twice") {
+                    #expect(all.components(separatedBy: "HTTP/1.1 ").count == 2)
+                    #expect(all.contains(#"{"error":"#))
+                }
             }
         }
     }

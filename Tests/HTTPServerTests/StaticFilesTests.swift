@@ -41,47 +41,55 @@ struct WebRoot {
         try withServer({ r in r.setFallback { req in try files.respond(req) } }) { server in try body(server.port) }
     }
 
-    @Test func rootServesIndexWithMimeTypes() throws {
-        try serve { port in
-            let index = try httpRequest(port: port, "GET", "/")
-            #expect(index.status == 200)
-            #expect(index.text == "<h1>home</h1>")
-            #expect(index.header("Content-Type") == "text/html; charset=utf-8")
-            #expect(try httpRequest(port: port, "GET", "/css/style.css").header("Content-Type") == "text/css; charset=utf-8")
-            #expect(try httpRequest(port: port, "GET", "/app.js").header("Content-Type") == "application/javascript; charset=utf-8")
-            #expect(try httpRequest(port: port, "GET", "/data.bin").header("Content-Type") == "application/octet-stream")
-            #expect(try httpRequest(port: port, "GET", "/sub/").text == "sub")
-            #expect(try httpRequest(port: port, "GET", "/sub").text == "sub")
+    @Test func rootServesIndexWithMimeTypes() async throws {
+        try await offPool {
+            try serve { port in
+                let index = try httpRequest(port: port, "GET", "/")
+                #expect(index.status == 200)
+                #expect(index.text == "<h1>home</h1>")
+                #expect(index.header("Content-Type") == "text/html; charset=utf-8")
+                #expect(try httpRequest(port: port, "GET", "/css/style.css").header("Content-Type") == "text/css; charset=utf-8")
+                #expect(try httpRequest(port: port, "GET", "/app.js").header("Content-Type") == "application/javascript; charset=utf-8")
+                #expect(try httpRequest(port: port, "GET", "/data.bin").header("Content-Type") == "application/octet-stream")
+                #expect(try httpRequest(port: port, "GET", "/sub/").text == "sub")
+                #expect(try httpRequest(port: port, "GET", "/sub").text == "sub")
+            }
         }
     }
 
-    @Test func headSendsHeadersOnly() throws {
-        try serve { port in
-            let c = try TestHTTPConnection(port: port)
-            let r = try c.request("HEAD", "/css/style.css")
-            #expect(r.status == 200)
-            #expect(r.header("Content-Length") == "6")
-            #expect(r.body.isEmpty)
-            // The connection is still in step: the next response parses.
-            #expect(try c.request("GET", "/app.js").text == "1")
+    @Test func headSendsHeadersOnly() async throws {
+        try await offPool {
+            try serve { port in
+                let c = try TestHTTPConnection(port: port)
+                let r = try c.request("HEAD", "/css/style.css")
+                #expect(r.status == 200)
+                #expect(r.header("Content-Length") == "6")
+                #expect(r.body.isEmpty)
+                // The connection is still in step: the next response parses.
+                #expect(try c.request("GET", "/app.js").text == "1")
+            }
         }
     }
 
     @Test(arguments: ["/../secret.txt", "/%2e%2e/secret.txt", "/css/..%2f..%2fsecret.txt", "/leak.txt", "/updir/secret.txt", "/css/../../secret.txt"])
-    func escapingTheRootIsForbidden(_ path: String) throws {
-        try serve { port in
-            let r = try httpRequest(port: port, "GET", path)
-            #expect(r.status == 403)
-            #expect(r.text == #"{"error":"Forbidden"}"#)
-            #expect(!r.text.contains("secret"))
+    func escapingTheRootIsForbidden(_ path: String) async throws {
+        try await offPool {
+            try serve { port in
+                let r = try httpRequest(port: port, "GET", path)
+                #expect(r.status == 403)
+                #expect(r.text == #"{"error":"Forbidden"}"#)
+                #expect(!r.text.contains("secret"))
+            }
         }
     }
 
-    @Test func missingFileIs404() throws {
-        try serve { port in
-            let r = try httpRequest(port: port, "GET", "/nope.html")
-            #expect(r.status == 404)
-            #expect(r.text == #"{"error":"Not found: /nope.html"}"#)
+    @Test func missingFileIs404() async throws {
+        try await offPool {
+            try serve { port in
+                let r = try httpRequest(port: port, "GET", "/nope.html")
+                #expect(r.status == 404)
+                #expect(r.text == #"{"error":"Not found: /nope.html"}"#)
+            }
         }
     }
 

@@ -17,95 +17,109 @@ import Testing
         }, config: { limits(&$0.webSocket) }) { server in try body(server) }
     }
 
-    @Test func echoesTextAndAnswersPings() throws {
-        try withEchoServer { server in
-            let ws = try TestWebSocket(port: server.port)
-            #expect(try ws.receive()?.1 == Array("welcome".utf8))
-            try ws.send(clientFrame(0x1, Array("hi".utf8)))
-            #expect(try ws.receive()?.1 == Array("echo: hi".utf8))
-            try ws.send(clientFrame(0x9, Array("are you there".utf8)))
-            let pong = try #require(try ws.receive())
-            #expect(pong.0 == 0xA && pong.1 == Array("are you there".utf8))
-            try ws.send(clientFrame(0x1, Array("frag".utf8), fin: false) + clientFrame(0x0, Array("ment".utf8)))
-            #expect(try ws.receive()?.1 == Array("echo: fragment".utf8))
-        }
-    }
-
-    @Test func closeIsEchoedAndTheConnectionEnds() throws {
-        try withEchoServer { server in
-            let ws = try TestWebSocket(port: server.port)
-            _ = try ws.receive()
-            try ws.send(clientFrame(0x8, [0x0F, 0xA0] + Array("done".utf8)))
-            #expect(try ws.closeCode() == 4000)
-            #expect(try ws.receive() == nil)
-        }
-    }
-
-    @Test func unmaskedFrameIsAProtocolError() throws {
-        try withEchoServer { server in
-            let ws = try TestWebSocket(port: server.port)
-            try ws.send(clientFrame(0x1, Array("hi".utf8), masked: false))
-            #expect(try ws.closeCode() == 1002)
-        }
-    }
-
-    @Test func invalidUTF8Is1007AndOversizeIs1009() throws {
-        try withEchoServer(limits: { $0.maxMessageBytes = 1000 }) { server in
-            let a = try TestWebSocket(port: server.port)
-            try a.send(clientFrame(0x1, [0xFF, 0xFE]))
-            #expect(try a.closeCode() == 1007)
-            let b = try TestWebSocket(port: server.port)
-            try b.send(clientFrame(0x1, [UInt8](repeating: 65, count: 1001)))
-            #expect(try b.closeCode() == 1009)
-            // The server is unaffected.
-            let c = try TestWebSocket(port: server.port)
-            #expect(try c.receive()?.1 == Array("welcome".utf8))
-        }
-    }
-
-    @Test func badHandshakeIs400() throws {
-        try withEchoServer { server in
-            let r = try httpRequest(port: server.port, "GET", "/ws", headers: [("Upgrade", "websocket"), ("Connection", "Upgrade"),
-                                                                              ("Sec-WebSocket-Version", "13")])
-            #expect(r.status == 400)
-            #expect(r.text.contains("Sec-WebSocket-Key"))
-        }
-    }
-
-    @Test func slowReaderIsClosedWith1013AndMemoryStaysBounded() throws {
-        try withServerSideSocket { client, ws in
-            let frame = WebSocketFrame.text([UInt8](repeating: 66, count: 4096))
-            var refused = false
-            var sent = 0
-            // The client reads nothing: kernel buffers fill, then our queue, then 1013.
-            while !refused && sent < 100_000 {
-                refused = !ws.send(frame: frame)
-                #expect(ws.queuedBytes <= 64 * 1024 + 4200)
-                sent += 1
+    @Test func echoesTextAndAnswersPings() async throws {
+        try await offPool {
+            try withEchoServer { server in
+                let ws = try TestWebSocket(port: server.port)
+                #expect(try ws.receive()?.1 == Array("welcome".utf8))
+                try ws.send(clientFrame(0x1, Array("hi".utf8)))
+                #expect(try ws.receive()?.1 == Array("echo: hi".utf8))
+                try ws.send(clientFrame(0x9, Array("are you there".utf8)))
+                let pong = try #require(try ws.receive())
+                #expect(pong.0 == 0xA && pong.1 == Array("are you there".utf8))
+                try ws.send(clientFrame(0x1, Array("frag".utf8), fin: false) + clientFrame(0x0, Array("ment".utf8)))
+                #expect(try ws.receive()?.1 == Array("echo: fragment".utf8))
             }
-            let code = try client.closeCode()
-            #expect(refused)
-            #expect(code == 1013)
         }
     }
 
-    @Test func coalescedFramesReplaceEachOther() throws {
-        try withServerSideSocket { client, ws in
-            // Thousands of progress frames for one key never overflow the queue.
-            for i in 0..<5000 {
-                #expect(ws.send(frame: WebSocketFrame.text(Array("progress \(i) ".utf8) + [UInt8](repeating: 67, count: 1000)),
-                                coalescingKey: 7))
+    @Test func closeIsEchoedAndTheConnectionEnds() async throws {
+        try await offPool {
+            try withEchoServer { server in
+                let ws = try TestWebSocket(port: server.port)
+                _ = try ws.receive()
+                try ws.send(clientFrame(0x8, [0x0F, 0xA0] + Array("done".utf8)))
+                #expect(try ws.closeCode() == 4000)
+                #expect(try ws.receive() == nil)
             }
-            ws.send(text: "last")
-            var seen: [String] = []
-            while let (_, payload) = try client.receive() {
-                let text = String(decoding: payload.prefix(20), as: UTF8.self)
-                seen.append(text)
-                if text == "last" { break }
+        }
+    }
+
+    @Test func unmaskedFrameIsAProtocolError() async throws {
+        try await offPool {
+            try withEchoServer { server in
+                let ws = try TestWebSocket(port: server.port)
+                try ws.send(clientFrame(0x1, Array("hi".utf8), masked: false))
+                #expect(try ws.closeCode() == 1002)
             }
-            #expect(seen.last == "last")
-            #expect(seen.dropLast().last?.hasPrefix("progress 4999") == true)
-            #expect(ws.isOpen)
+        }
+    }
+
+    @Test func invalidUTF8Is1007AndOversizeIs1009() async throws {
+        try await offPool {
+            try withEchoServer(limits: { $0.maxMessageBytes = 1000 }) { server in
+                let a = try TestWebSocket(port: server.port)
+                try a.send(clientFrame(0x1, [0xFF, 0xFE]))
+                #expect(try a.closeCode() == 1007)
+                let b = try TestWebSocket(port: server.port)
+                try b.send(clientFrame(0x1, [UInt8](repeating: 65, count: 1001)))
+                #expect(try b.closeCode() == 1009)
+                // The server is unaffected.
+                let c = try TestWebSocket(port: server.port)
+                #expect(try c.receive()?.1 == Array("welcome".utf8))
+            }
+        }
+    }
+
+    @Test func badHandshakeIs400() async throws {
+        try await offPool {
+            try withEchoServer { server in
+                let r = try httpRequest(port: server.port, "GET", "/ws", headers: [("Upgrade", "websocket"), ("Connection", "Upgrade"),
+                                                                                  ("Sec-WebSocket-Version", "13")])
+                #expect(r.status == 400)
+                #expect(r.text.contains("Sec-WebSocket-Key"))
+            }
+        }
+    }
+
+    @Test func slowReaderIsClosedWith1013AndMemoryStaysBounded() async throws {
+        try await offPool {
+            try withServerSideSocket { client, ws in
+                let frame = WebSocketFrame.text([UInt8](repeating: 66, count: 4096))
+                var refused = false
+                var sent = 0
+                // The client reads nothing: kernel buffers fill, then our queue, then 1013.
+                while !refused && sent < 100_000 {
+                    refused = !ws.send(frame: frame)
+                    #expect(ws.queuedBytes <= 64 * 1024 + 4200)
+                    sent += 1
+                }
+                let code = try client.closeCode()
+                #expect(refused)
+                #expect(code == 1013)
+            }
+        }
+    }
+
+    @Test func coalescedFramesReplaceEachOther() async throws {
+        try await offPool {
+            try withServerSideSocket { client, ws in
+                // Thousands of progress frames for one key never overflow the queue.
+                for i in 0..<5000 {
+                    #expect(ws.send(frame: WebSocketFrame.text(Array("progress \(i) ".utf8) + [UInt8](repeating: 67, count: 1000)),
+                                    coalescingKey: 7))
+                }
+                ws.send(text: "last")
+                var seen: [String] = []
+                while let (_, payload) = try client.receive() {
+                    let text = String(decoding: payload.prefix(20), as: UTF8.self)
+                    seen.append(text)
+                    if text == "last" { break }
+                }
+                #expect(seen.last == "last")
+                #expect(seen.dropLast().last?.hasPrefix("progress 4999") == true)
+                #expect(ws.isOpen)
+            }
         }
     }
 
@@ -131,17 +145,19 @@ import Testing
         }
     }
 
-    @Test func stopClosesWebSocketsWith1001() throws {
-        var router = Router()
-        router.get("/ws") { req in try HTTPResponse.webSocket(req, handler: WebSocketHandler(onText: { _, _ in })) }
-        var configuration = ServerConfiguration()
-        configuration.port = 0
-        let server = HTTPServer(configuration: configuration, router: router)
-        try server.start()
-        let ws = try TestWebSocket(port: server.port)
-        try ws.send(clientFrame(0x9, []))
-        #expect(try ws.receive()?.0 == 0xA) // the connection is registered and live
-        server.stop()
-        #expect(try ws.closeCode() == 1001)
+    @Test func stopClosesWebSocketsWith1001() async throws {
+        try await offPool {
+            var router = Router()
+            router.get("/ws") { req in try HTTPResponse.webSocket(req, handler: WebSocketHandler(onText: { _, _ in })) }
+            var configuration = ServerConfiguration()
+            configuration.port = 0
+            let server = HTTPServer(configuration: configuration, router: router)
+            try server.start()
+            let ws = try TestWebSocket(port: server.port)
+            try ws.send(clientFrame(0x9, []))
+            #expect(try ws.receive()?.0 == 0xA) // the connection is registered and live
+            server.stop()
+            #expect(try ws.closeCode() == 1001)
+        }
     }
 }

@@ -82,30 +82,30 @@ import Testing
         try TestHTTPConnection(port: port).request("POST", path, body: Array(body.utf8), headers: headers)
     }
 
-    @Test func aFormPostFromAnotherSiteCreatesNothing() throws {
-        let d = try TestDaemon()
-        let job = #"{"job_type":"echo"}"#
-        for headers in [[("Content-Type", "text/plain"), ("Origin", "http://evil.example")],
-                        [("Content-Type", "application/x-www-form-urlencoded"), ("Sec-Fetch-Site", "cross-site")],
-                        [("Content-Type", "text/plain"), ("Origin", "null")]] {
-            let r = try post(d.port, "/api/jobs", body: job, headers: headers)
-            #expect(r.status == 403)
-            #expect(try JSONValue.parse(r.body) == ["error": "Cross-site request refused"])
+    @Test func aFormPostFromAnotherSiteCreatesNothing() async throws {
+        try await offPool {
+            let d = try TestDaemon()
+            let job = #"{"job_type":"echo"}"#
+            for headers in [[("Content-Type", "text/plain"), ("Origin", "http://evil.example")],
+                            [("Content-Type", "application/x-www-form-urlencoded"), ("Sec-Fetch-Site", "cross-site")],
+                            [("Content-Type", "text/plain"), ("Origin", "null")]] {
+                let r = try post(d.port, "/api/jobs", body: job, headers: headers)
+                #expect(r.status == 403)
+                #expect(try JSONValue.parse(r.body) == ["error": "Cross-site request refused"])
+            }
+            #expect(try post(d.port, "/api/jobs/clear-completed", body: "", headers: [("Origin", "http://evil.example")]).status == 403)
+            let cancel = try TestHTTPConnection(port: d.port).request("DELETE", "/api/jobs/1", headers: [("Origin", "http://evil.example")])
+            #expect(cancel.status == 403)
+            #expect(d.engine.queueStats().total == 0)
+            // The dashboard's own origin and curl still work.
+            let port = d.port
+            #expect(try post(port, "/api/jobs", body: job, headers: [("Origin", "http://127.0.0.1:\(port)")]).status == 201)
+            #expect(try post(port, "/api/jobs", body: job, headers: []).status == 201)
         }
-        #expect(try post(d.port, "/api/jobs/clear-completed", body: "", headers: [("Origin", "http://evil.example")]).status == 403)
-        let cancel = try TestHTTPConnection(port: d.port).request("DELETE", "/api/jobs/1", headers: [("Origin", "http://evil.example")])
-        #expect(cancel.status == 403)
-        #expect(d.engine.queueStats().total == 0)
-        // The dashboard's own origin and curl still work.
-        let port = d.port
-        #expect(try post(port, "/api/jobs", body: job, headers: [("Origin", "http://127.0.0.1:\(port)")]).status == 201)
-        #expect(try post(port, "/api/jobs", body: job, headers: []).status == 201)
     }
 
     @Test func aCrossSiteWebSocketGetsNoQueueState() async throws {
-        // On a thread of its own: it blocks on its socket while the daemon's
-        // jobs need the Swift pool.
-        try await blocking {
+        try await offPool {
             let d = try TestDaemon()
             #expect(throws: TestClientError.self) {
                 _ = try TestWebSocket(port: d.port, path: "/ws/queue", extraHeaders: "Origin: http://evil.example\r\n")
@@ -123,26 +123,30 @@ import Testing
         }
     }
 
-    @Test func aReboundHostNameIsRefused() throws {
-        let d = try TestDaemon()
-        let c = try TestHTTPConnection(port: d.port)
-        try c.send("GET /api/stats HTTP/1.1\r\nHost: rebound.example:\(d.port)\r\n\r\n")
-        let r = try c.readResponse()
-        #expect(r.status == 421)
-        #expect(try JSONValue.parse(r.body)["error"] != nil)
-        #expect(try httpRequest(port: d.port, "GET", "/api/stats", headers: []).status == 200)
+    @Test func aReboundHostNameIsRefused() async throws {
+        try await offPool {
+            let d = try TestDaemon()
+            let c = try TestHTTPConnection(port: d.port)
+            try c.send("GET /api/stats HTTP/1.1\r\nHost: rebound.example:\(d.port)\r\n\r\n")
+            let r = try c.readResponse()
+            #expect(r.status == 421)
+            #expect(try JSONValue.parse(r.body)["error"] != nil)
+            #expect(try httpRequest(port: d.port, "GET", "/api/stats", headers: []).status == 200)
+        }
     }
 
-    @Test func dashboardFilesCannotBeFramedOrSniffed() throws {
-        let root = try WebRootWithIndex()
-        let d = try TestDaemon(webRoot: root.path)
-        let r = try httpRequest(port: d.port, "GET", "/")
-        #expect(r.status == 200)
-        #expect(r.header("X-Frame-Options") == "DENY")
-        #expect(r.header("X-Content-Type-Options") == "nosniff")
-        let csp = try #require(r.header("Content-Security-Policy"))
-        #expect(csp.contains("default-src 'self'"))
-        #expect(csp.contains("frame-ancestors 'none'"))
+    @Test func dashboardFilesCannotBeFramedOrSniffed() async throws {
+        try await offPool {
+            let root = try WebRootWithIndex()
+            let d = try TestDaemon(webRoot: root.path)
+            let r = try httpRequest(port: d.port, "GET", "/")
+            #expect(r.status == 200)
+            #expect(r.header("X-Frame-Options") == "DENY")
+            #expect(r.header("X-Content-Type-Options") == "nosniff")
+            let csp = try #require(r.header("Content-Security-Policy"))
+            #expect(csp.contains("default-src 'self'"))
+            #expect(csp.contains("frame-ancestors 'none'"))
+        }
     }
 }
 

@@ -29,10 +29,9 @@ struct FailingJob: JobType {
     }
 
     @Test func webSocketSeesAFailedJobsWholeLife() async throws {
-        let d = try daemon()
-        let port = d.port
-        let (state, types, failed) = try await blocking { () throws -> (JSONValue, [String], JSONValue?) in
-            let ws = try TestWebSocket(port: port, path: "/ws/queue")
+        try await offPool {
+            let d = try daemon()
+            let ws = try TestWebSocket(port: d.port, path: "/ws/queue")
             let state = try JSONValue.parse(try ws.receiveText() ?? "")
             try ws.send(clientFrame(0x1, Array(#"{"type":"create_job","job_type":"fail"}"#.utf8)))
             var types: [String] = []
@@ -43,44 +42,44 @@ struct FailingJob: JobType {
                 types.append(m["type"]?.stringValue ?? "?")
                 if m["type"] == "job_failed" { failed = m }
             }
-            return (state, types, failed)
+            #expect(state["type"] == "queue_state")
+            #expect(state["jobs"] == [])
+            #expect(state["job_types"]?.arrayValue?.count == 5)
+            #expect(failed == ["type": "job_failed", "data": ["job_id": 1, "error": "it broke <badly>"]])
+            #expect(types.first == "job_created")
+            #expect(types.contains("job_created_ack") && types.contains("job_started") && types.contains("job_progress"))
+            #expect((types.firstIndex(of: "job_started") ?? 99) < (types.firstIndex(of: "job_progress") ?? -1))
         }
-        #expect(state["type"] == "queue_state")
-        #expect(state["jobs"] == [])
-        #expect(state["job_types"]?.arrayValue?.count == 5)
-        #expect(failed == ["type": "job_failed", "data": ["job_id": 1, "error": "it broke <badly>"]])
-        #expect(types.first == "job_created")
-        #expect(types.contains("job_created_ack") && types.contains("job_started") && types.contains("job_progress"))
-        #expect((types.firstIndex(of: "job_started") ?? 99) < (types.firstIndex(of: "job_progress") ?? -1))
     }
 
     @Test func sseOfAFailedJob() async throws {
-        let d = try daemon()
-        let (_, created, _) = try d.call("POST", "/api/jobs", #"{"job_type":"fail"}"#)
-        let id = try #require(created["id"]?.intValue)
-        let port = d.port
-        let r = try await blocking { try TestHTTPConnection(port: port).request("GET", "/api/jobs/\(id)/progress") }
-        #expect(r.status == 200)
-        #expect(r.header("Content-Type") == "text/event-stream")
-        #expect(r.header("Cache-Control") == "no-cache")
-        #expect(r.header("X-Accel-Buffering") == "no")
-        let text = r.text
-        #expect(text.hasPrefix("retry: 2000\n\n"))
-        #expect(text.contains("event: status\n"))
-        #expect(text.contains("event: failed\ndata: {\"status\":\"failed\",\"error\":\"it broke <badly>\"}\n\n"))
+        try await offPool {
+            let d = try daemon()
+            let (_, created, _) = try d.call("POST", "/api/jobs", #"{"job_type":"fail"}"#)
+            let id = try #require(created["id"]?.intValue)
+            let r = try TestHTTPConnection(port: d.port).request("GET", "/api/jobs/\(id)/progress")
+            #expect(r.status == 200)
+            #expect(r.header("Content-Type") == "text/event-stream")
+            #expect(r.header("Cache-Control") == "no-cache")
+            #expect(r.header("X-Accel-Buffering") == "no")
+            let text = r.text
+            #expect(text.hasPrefix("retry: 2000\n\n"))
+            #expect(text.contains("event: status\n"))
+            #expect(text.contains("event: failed\ndata: {\"status\":\"failed\",\"error\":\"it broke <badly>\"}\n\n"))
+        }
     }
 
-    @Test func unknownJobStreamIs404() throws {
-        let d = try daemon()
-        let (status, body, _) = try d.call("GET", "/api/jobs/42/progress")
-        #expect(status == 404)
-        #expect(body == ["error": "Job not found: 42"])
+    @Test func unknownJobStreamIs404() async throws {
+        try await offPool {
+            let d = try daemon()
+            let (status, body, _) = try d.call("GET", "/api/jobs/42/progress")
+            #expect(status == 404)
+            #expect(body == ["error": "Job not found: 42"])
+        }
     }
 
     @Test func commandErrors() async throws {
-        // On a thread of its own: it blocks on its socket while the daemon's
-        // jobs need the Swift pool.
-        try await blocking {
+        try await offPool {
             let d = try daemon()
             let ws = try TestWebSocket(port: d.port, path: "/ws/queue")
             _ = try ws.receiveText()

@@ -43,65 +43,75 @@ import Testing
         }
     }
 
-    @Test func requestsCountUnderTheirRoutePatternNeverTheRawPath() throws {
-        let s = try Stack()
-        #expect(try s.get("/api/jobs/42").status == 404)
-        #expect(try s.get("/api/jobs/43").status == 404)
-        #expect(try s.get("/api/jobs/abc/log").status == 404)
-        #expect(try httpRequest(port: s.server.port, "DELETE", "/api/stats").status == 405)
-        #expect(try httpRequest(port: s.server.port, "BREW", "/pot").status >= 400)
-        let r = try s.get("/metrics")
-        #expect(r.status == 200)
-        #expect(r.header("Content-Type") == "text/plain; version=0.0.4; charset=utf-8")
-        #expect(!r.text.contains("/api/jobs/42") && !r.text.contains("/pot"))
-        #expect(try s.sample(#"jobrunner_http_requests_total{method="GET",route="/api/jobs/:id",code="404"}"#) == 2)
-        #expect(try s.sample(#"jobrunner_http_requests_total{method="GET",route="/api/jobs/:id/log",code="404"}"#) == 1)
-        #expect(try s.sample(#"jobrunner_http_requests_total{method="DELETE",route="other",code="405"}"#) == 1)
-        #expect(try s.sample(#"jobrunner_http_requests_total{method="other",route="other",code="404"}"#) == 1)
+    @Test func requestsCountUnderTheirRoutePatternNeverTheRawPath() async throws {
+        try await offPool {
+            let s = try Stack()
+            #expect(try s.get("/api/jobs/42").status == 404)
+            #expect(try s.get("/api/jobs/43").status == 404)
+            #expect(try s.get("/api/jobs/abc/log").status == 404)
+            #expect(try httpRequest(port: s.server.port, "DELETE", "/api/stats").status == 405)
+            #expect(try httpRequest(port: s.server.port, "BREW", "/pot").status >= 400)
+            let r = try s.get("/metrics")
+            #expect(r.status == 200)
+            #expect(r.header("Content-Type") == "text/plain; version=0.0.4; charset=utf-8")
+            #expect(!r.text.contains("/api/jobs/42") && !r.text.contains("/pot"))
+            #expect(try s.sample(#"jobrunner_http_requests_total{method="GET",route="/api/jobs/:id",code="404"}"#) == 2)
+            #expect(try s.sample(#"jobrunner_http_requests_total{method="GET",route="/api/jobs/:id/log",code="404"}"#) == 1)
+            #expect(try s.sample(#"jobrunner_http_requests_total{method="DELETE",route="other",code="405"}"#) == 1)
+            #expect(try s.sample(#"jobrunner_http_requests_total{method="other",route="other",code="404"}"#) == 1)
+        }
     }
 
-    @Test func jobsShowPerQueueAndType() throws {
-        let s = try Stack()
-        var options = JobOptions()
-        options.queue = "q-1"
-        s.engine.updateQueue("q-1", QueueSettings(paused: true)) { _ in }
-        _ = try s.engine.submit(type: "echo", params: ["message": "x"], options: options) { _ in }
-        #expect(try s.sample(#"jobrunner_jobs{queue="q-1",type="echo",state="pending"}"#) == 1)
-        #expect(try s.sample(#"jobrunner_jobs_created_total{queue="q-1",type="echo"}"#) == 1)
+    @Test func jobsShowPerQueueAndType() async throws {
+        try await offPool {
+            let s = try Stack()
+            var options = JobOptions()
+            options.queue = "q-1"
+            s.engine.updateQueue("q-1", QueueSettings(paused: true)) { _ in }
+            _ = try s.engine.submit(type: "echo", params: ["message": "x"], options: options) { _ in }
+            #expect(try s.sample(#"jobrunner_jobs{queue="q-1",type="echo",state="pending"}"#) == 1)
+            #expect(try s.sample(#"jobrunner_jobs_created_total{queue="q-1",type="echo"}"#) == 1)
+        }
     }
 
-    @Test func offMeansA404AndNoCounting() throws {
-        let s = try Stack(metrics: false)
-        let r = try s.get("/metrics")
-        #expect(r.status == 404)
-        #expect(r.text == #"{"error":"Metrics are turned off (--metrics off)"}"#)
-        #expect(s.engine.metrics() == nil)
+    @Test func offMeansA404AndNoCounting() async throws {
+        try await offPool {
+            let s = try Stack(metrics: false)
+            let r = try s.get("/metrics")
+            #expect(r.status == 404)
+            #expect(r.text == #"{"error":"Metrics are turned off (--metrics off)"}"#)
+            #expect(s.engine.metrics() == nil)
+        }
     }
 
-    @Test func readyWhenTheEventLoopsAnswer() throws {
-        let s = try Stack()
-        let server = s.server
-        s.api.setEventLoopProbe { done in server.probeEventLoop(done) }
-        let r = try s.get("/readyz")
-        #expect(r.status == 200 && r.text == #"{"status":"ready"}"#)
+    @Test func readyWhenTheEventLoopsAnswer() async throws {
+        try await offPool {
+            let s = try Stack()
+            let server = s.server
+            s.api.setEventLoopProbe { done in server.probeEventLoop(done) }
+            let r = try s.get("/readyz")
+            #expect(r.status == 200 && r.text == #"{"status":"ready"}"#)
+        }
     }
 
-    @Test func notReadyWhenALoopDoesNotAnswerWithinTheDeadline() throws {
-        let s = try Stack()
-        // A loop that takes the probe and never runs it (a hung thread).
-        s.api.setEventLoopProbe { _ in true }
-        let started = monotonic()
-        let r = try s.get("/readyz")
-        let waited = monotonic() - started
-        #expect(r.status == 503)
-        let body = try JSONValue.parse(r.body)
-        #expect(body["error"] == "the WebSocket I/O loop is not answering")
-        #expect(waited >= 0.9 && waited < 5)
-        // A loop that is not running at all: at once.
-        s.api.setEventLoopProbe { _ in false }
-        let again = try s.get("/readyz")
-        #expect(again.status == 503)
-        #expect(again.text == #"{"status":"not ready","error":"the WebSocket I/O loop is not answering","reasons":["the WebSocket I/O loop is not answering"]}"#)
+    @Test func notReadyWhenALoopDoesNotAnswerWithinTheDeadline() async throws {
+        try await offPool {
+            let s = try Stack()
+            // A loop that takes the probe and never runs it (a hung thread).
+            s.api.setEventLoopProbe { _ in true }
+            let started = monotonic()
+            let r = try s.get("/readyz")
+            let waited = monotonic() - started
+            #expect(r.status == 503)
+            let body = try JSONValue.parse(r.body)
+            #expect(body["error"] == "the WebSocket I/O loop is not answering")
+            #expect(waited >= 0.9 && waited < 5)
+            // A loop that is not running at all: at once.
+            s.api.setEventLoopProbe { _ in false }
+            let again = try s.get("/readyz")
+            #expect(again.status == 503)
+            #expect(again.text == #"{"status":"not ready","error":"the WebSocket I/O loop is not answering","reasons":["the WebSocket I/O loop is not answering"]}"#)
+        }
     }
 
     @Test func textFormatEscapesLabelValuesAndWritesCumulativeBuckets() {

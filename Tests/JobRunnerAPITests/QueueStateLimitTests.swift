@@ -62,27 +62,25 @@ struct BlockingJob: JobType {
     }
 
     @Test func queueStateHoldsTheRunningJobTheFirstThousandPendingAndExactCounts() async throws {
-        let d = try Daemon(pending: 3000)
-        let port = d.port
-        let state = try await blocking { () throws -> JSONValue in
-            let ws = try TestWebSocket(port: port, path: "/ws/queue")
-            return try JSONValue.parse(try ws.receiveText() ?? "")
+        try await offPool {
+            let d = try Daemon(pending: 3000)
+            let ws = try TestWebSocket(port: d.port, path: "/ws/queue")
+            let state = try JSONValue.parse(try ws.receiveText() ?? "")
+            let jobs = try #require(state["jobs"]?.arrayValue)
+            #expect(jobs.count == 1001)
+            #expect(jobs.first?["type"] == "block" && jobs.first?["status"] == "running")
+            #expect(jobs.dropFirst().map { $0["id"]?.intValue ?? 0 } == Array(Int64(2)...1001))
+            #expect(state["truncated"] == true)
+            #expect(state["stats"]?["pending"] == 3000)
+            #expect(state["stats"]?["running"] == 1)
+            #expect(state["stats"]?["total"] == 3001)
         }
-        let jobs = try #require(state["jobs"]?.arrayValue)
-        #expect(jobs.count == 1001)
-        #expect(jobs.first?["type"] == "block" && jobs.first?["status"] == "running")
-        #expect(jobs.dropFirst().map { $0["id"]?.intValue ?? 0 } == Array(Int64(2)...1001))
-        #expect(state["truncated"] == true)
-        #expect(state["stats"]?["pending"] == 3000)
-        #expect(state["stats"]?["running"] == 1)
-        #expect(state["stats"]?["total"] == 3001)
     }
 
     @Test func getStateWhileOneIsUnsentIsAnsweredByThatOne() async throws {
-        let d = try Daemon(pending: 3000)
-        let port = d.port
-        let types = try await blocking { () throws -> [String] in
-            let ws = try TestWebSocket(port: port, path: "/ws/queue")
+        try await offPool {
+            let d = try Daemon(pending: 3000)
+            let ws = try TestWebSocket(port: d.port, path: "/ws/queue")
             _ = try ws.receiveText()
             // Ten requests in one write: the first takes the snapshot's place,
             // the other nine find it unsent.
@@ -94,15 +92,12 @@ struct BlockingJob: JobType {
             while types.last != "pong", let text = try ws.receiveText() {
                 types.append(try JSONValue.parse(text)["type"]?.stringValue ?? "?")
             }
-            return types
+            #expect(types == ["queue_state", "pong"])
         }
-        #expect(types == ["queue_state", "pong"])
     }
 
     @Test func aClientThatNeverReadsIsClosedWith1013() async throws {
-        // On a thread of its own: it blocks on its socket while the daemon's
-        // jobs need the Swift pool.
-        try await blocking {
+        try await offPool {
             let d = try Daemon(pending: 3000, maxQueuedBytes: 64 * 1024)
             let ws = try TestWebSocket(port: d.port, path: "/ws/queue")
             // Without reading: wait until its queue_state has started to arrive.

@@ -2,6 +2,7 @@ import Glibc
 import JSON
 import JobQueue
 @testable import JobStoreSQLite
+import PostgresTestSupport
 import Synchronization
 import Testing
 
@@ -35,79 +36,83 @@ import Testing
         return counts
     }
 
-    @Test func readersSeeNothingBeforeTheCommit() throws {
-        let path = tempDB()
-        let store = try SQLiteJobStore(path: path)
-        defer { store.close() }
-        let queue = try JobQueue(store: store)
-        let job = try enqueue(queue)
-        let events = Mutex<[QueueEvent]>([])
-        _ = queue.subscribe { e in events.withLock { $0.append(e) } }
+    @Test func readersSeeNothingBeforeTheCommit() async throws {
+        try await offPool {
+            let path = tempDB()
+            let store = try SQLiteJobStore(path: path)
+            defer { store.close() }
+            let queue = try JobQueue(store: store)
+            let job = try enqueue(queue)
+            let events = Mutex<[QueueEvent]>([])
+            _ = queue.subscribe { e in events.withLock { $0.append(e) } }
 
-        // Another connection holds the write lock: the store cannot commit yet.
-        let blocker = try SQLiteConnection(path: path)
-        try blocker.execute("BEGIN IMMEDIATE")
-        let answer = Mutex<Result<JobQueue.CancelOutcome, StoreError>?>(nil)
-        let answered = Semaphore()
-        queue.cancel(job.id) { r in
-            answer.withLock { $0 = r }
-            answered.signal()
+            // Another connection holds the write lock: the store cannot commit yet.
+            let blocker = try SQLiteConnection(path: path)
+            try blocker.execute("BEGIN IMMEDIATE")
+            let answer = Mutex<Result<JobQueue.CancelOutcome, StoreError>?>(nil)
+            let answered = Semaphore()
+            queue.cancel(job.id) { r in
+                answer.withLock { $0 = r }
+                answered.signal()
+            }
+            #expect(queue.job(job.id)?.status == .pending)
+            #expect(queue.stats().cancelled == 0 && queue.stats().pending == 1)
+            #expect(queue.snapshot().jobs.first?.status == .pending)
+            #expect(events.withLock { $0.isEmpty })
+            #expect(answer.withLock { $0 } == nil)
+
+            try blocker.execute("COMMIT")
+            answered.wait()
+            #expect(answer.withLock { $0 }.map { (try? $0.get()) == .cancelled(wasRunning: false) } == true)
+            #expect(queue.job(job.id)?.status == .cancelled)
+            #expect(queue.stats().cancelled == 1 && queue.stats().pending == 0)
+            #expect(events.withLock { $0.count } == 1)
         }
-        #expect(queue.job(job.id)?.status == .pending)
-        #expect(queue.stats().cancelled == 0 && queue.stats().pending == 1)
-        #expect(queue.snapshot().jobs.first?.status == .pending)
-        #expect(events.withLock { $0.isEmpty })
-        #expect(answer.withLock { $0 } == nil)
-
-        try blocker.execute("COMMIT")
-        answered.wait()
-        #expect(answer.withLock { $0 }.map { (try? $0.get()) == .cancelled(wasRunning: false) } == true)
-        #expect(queue.job(job.id)?.status == .cancelled)
-        #expect(queue.stats().cancelled == 1 && queue.stats().pending == 0)
-        #expect(events.withLock { $0.count } == 1)
     }
 
     /// A bulk delete decided before a retry of one of its jobs, both committed
     /// together: the store deletes the row, then the retry writes it back as
     /// pending. Memory and the counters must end as the file does (the job
     /// pending, counted once), and the delete does not count it as removed.
-    @Test func aRetryDecidedWhileABulkDeleteCommitsKeepsTheCountersTrue() throws {
-        let path = tempDB()
-        let store = try SQLiteJobStore(path: path)
-        defer { store.close() }
-        let queue = try JobQueue(store: store)
-        let kept = try enqueue(queue)
-        let gone = try enqueue(queue)
-        for job in [kept, gone] { _ = try wait { done in queue.cancel(job.id, completion: done) }.get() }
-        try durable(queue)
+    @Test func aRetryDecidedWhileABulkDeleteCommitsKeepsTheCountersTrue() async throws {
+        try await offPool {
+            let path = tempDB()
+            let store = try SQLiteJobStore(path: path)
+            defer { store.close() }
+            let queue = try JobQueue(store: store)
+            let kept = try enqueue(queue)
+            let gone = try enqueue(queue)
+            for job in [kept, gone] { _ = try wait { done in queue.cancel(job.id, completion: done) }.get() }
+            try durable(queue)
 
-        // Another connection holds the write lock: both decisions wait for one commit.
-        let blocker = try SQLiteConnection(path: path)
-        try blocker.execute("BEGIN IMMEDIATE")
-        let deleted = Mutex<Result<Int, StoreError>?>(nil)
-        let retried = Mutex<Result<JobQueue.RetryOutcome, StoreError>?>(nil)
-        let answers = Semaphore()
-        queue.deleteFinished(ids: [kept.id, gone.id]) { r in
-            deleted.withLock { $0 = r }
-            answers.signal()
-        }
-        queue.retry(kept.id) { r in
-            retried.withLock { $0 = r }
-            answers.signal()
-        }
-        try blocker.execute("COMMIT")
-        answers.wait()
-        answers.wait()
-        try durable(queue)
+            // Another connection holds the write lock: both decisions wait for one commit.
+            let blocker = try SQLiteConnection(path: path)
+            try blocker.execute("BEGIN IMMEDIATE")
+            let deleted = Mutex<Result<Int, StoreError>?>(nil)
+            let retried = Mutex<Result<JobQueue.RetryOutcome, StoreError>?>(nil)
+            let answers = Semaphore()
+            queue.deleteFinished(ids: [kept.id, gone.id]) { r in
+                deleted.withLock { $0 = r }
+                answers.signal()
+            }
+            queue.retry(kept.id) { r in
+                retried.withLock { $0 = r }
+                answers.signal()
+            }
+            try blocker.execute("COMMIT")
+            answers.wait()
+            answers.wait()
+            try durable(queue)
 
-        #expect((try? retried.withLock { $0 }?.get()).map { if case .retried = $0 { true } else { false } } == true)
-        #expect(try store.job(gone.id) == nil)
-        #expect(try store.job(kept.id)?.status == .pending)
-        #expect((try? deleted.withLock { $0 }?.get()) == 1)
-        #expect(queue.job(kept.id)?.status == .pending)
-        let stats = queue.stats()
-        #expect(stats.pending == 1 && stats.cancelled == 0 && stats.total == 1)
-        #expect(try fileCounts(store) == [.pending: 1])
+            #expect((try? retried.withLock { $0 }?.get()).map { if case .retried = $0 { true } else { false } } == true)
+            #expect(try store.job(gone.id) == nil)
+            #expect(try store.job(kept.id)?.status == .pending)
+            #expect((try? deleted.withLock { $0 }?.get()) == 1)
+            #expect(queue.job(kept.id)?.status == .pending)
+            let stats = queue.stats()
+            #expect(stats.pending == 1 && stats.cancelled == 0 && stats.total == 1)
+            #expect(try fileCounts(store) == [.pending: 1])
+        }
     }
 
     /// The same with "clear finished": the retried job is written back and
@@ -115,152 +120,164 @@ import Testing
     /// when the retried job had left memory (only the newest finished job
     /// stays, and 1,100 more finished after it).
     @Test(arguments: [(1000, 0), (1, 1100)])
-    func aRetryDecidedWhileAClearCommitsKeepsTheCountersTrue(recentFinished: Int, later: Int) throws {
-        let path = tempDB()
-        let store = try SQLiteJobStore(path: path)
-        defer { store.close() }
-        let queue = try JobQueue(store: store, recentFinishedLimit: recentFinished)
-        let kept = try enqueue(queue)
-        var others: [Job] = []
-        for _ in 0...later { others.append(try enqueue(queue)) }
-        for job in [kept] + others { _ = try wait { done in queue.cancel(job.id, completion: done) }.get() }
-        try durable(queue)
-        let gone = others[0]
+    func aRetryDecidedWhileAClearCommitsKeepsTheCountersTrue(recentFinished: Int, later: Int) async throws {
+        try await offPool {
+            let path = tempDB()
+            let store = try SQLiteJobStore(path: path)
+            defer { store.close() }
+            let queue = try JobQueue(store: store, recentFinishedLimit: recentFinished)
+            let kept = try enqueue(queue)
+            var others: [Job] = []
+            for _ in 0...later { others.append(try enqueue(queue)) }
+            for job in [kept] + others { _ = try wait { done in queue.cancel(job.id, completion: done) }.get() }
+            try durable(queue)
+            let gone = others[0]
 
-        let blocker = try SQLiteConnection(path: path)
-        try blocker.execute("BEGIN IMMEDIATE")
-        let cleared = Mutex<Result<Int, StoreError>?>(nil)
-        let retried = Mutex<Result<JobQueue.RetryOutcome, StoreError>?>(nil)
-        let answers = Semaphore()
-        queue.clearFinished { r in
-            cleared.withLock { $0 = r }
-            answers.signal()
+            let blocker = try SQLiteConnection(path: path)
+            try blocker.execute("BEGIN IMMEDIATE")
+            let cleared = Mutex<Result<Int, StoreError>?>(nil)
+            let retried = Mutex<Result<JobQueue.RetryOutcome, StoreError>?>(nil)
+            let answers = Semaphore()
+            queue.clearFinished { r in
+                cleared.withLock { $0 = r }
+                answers.signal()
+            }
+            queue.retry(kept.id) { r in
+                retried.withLock { $0 = r }
+                answers.signal()
+            }
+            try blocker.execute("COMMIT")
+            answers.wait()
+            answers.wait()
+            try durable(queue)
+
+            #expect((try? retried.withLock { $0 }?.get()).map { if case .retried = $0 { true } else { false } } == true)
+            #expect((try? cleared.withLock { $0 }?.get()) == 1 + later)
+            #expect(try store.job(gone.id) == nil)
+            #expect(try store.job(kept.id)?.status == .pending)
+            #expect(queue.job(kept.id)?.status == .pending)
+            let stats = queue.stats()
+            #expect(stats.pending == 1 && stats.cancelled == 0 && stats.total == 1)
+            #expect(try fileCounts(store) == [.pending: 1])
         }
-        queue.retry(kept.id) { r in
-            retried.withLock { $0 = r }
-            answers.signal()
+    }
+
+    @Test func aFailedCommitChangesNothingAndCountersAgreeOnceTheFaultClears() async throws {
+        try await offPool {
+            let path = tempDB()
+            let store = try SQLiteJobStore(path: path)
+            defer { store.close() }
+            let queue = try JobQueue(store: store)
+            let ids = try (0..<4).map { _ in try enqueue(queue).id }
+            let running = try #require(queue.claimNext())
+            queue.complete(running.id, result: ["ok": true])
+            try durable(queue)
+
+            // The file vanishes from its path: every commit fails until it is back.
+            #expect(rename(path, path + ".away") == 0)
+            let cancel = wait { done in queue.cancel(ids[1], completion: done) }
+            #expect(throws: StoreError.self) { try cancel.get() }
+            let clear = wait { done in queue.clearFinished(completion: done) }
+            #expect(throws: StoreError.self) { try clear.get() }
+            let created = wait { done in queue.enqueue(type: "echo", params: [:], completion: done) }
+            #expect(throws: StoreError.self) { try created.get() }
+            #expect(store.failure?.message.contains("deleted") == true)
+
+            #expect(queue.job(ids[1])?.status == .pending)
+            #expect(queue.job(ids[0])?.status == .completed)
+            var expected = QueueStats()
+            expected.pending = 3
+            expected.completed = 1
+            expected.total = 4
+            #expect(queue.stats() == expected)
+
+            // The fault clears: the job whose cancel failed is still there to claim,
+            // in FIFO order, and memory, counters and file agree.
+            #expect(rename(path + ".away", path) == 0)
+            try durable(queue)
+            #expect(queue.claimNext()?.id == ids[1])
+            try durable(queue)
+            #expect(try fileCounts(store) == [.completed: 1, .running: 1, .pending: 2])
+            expected.pending = 2
+            expected.running = 1
+            #expect(queue.stats() == expected)
+            #expect(store.failure == nil)
         }
-        try blocker.execute("COMMIT")
-        answers.wait()
-        answers.wait()
-        try durable(queue)
-
-        #expect((try? retried.withLock { $0 }?.get()).map { if case .retried = $0 { true } else { false } } == true)
-        #expect((try? cleared.withLock { $0 }?.get()) == 1 + later)
-        #expect(try store.job(gone.id) == nil)
-        #expect(try store.job(kept.id)?.status == .pending)
-        #expect(queue.job(kept.id)?.status == .pending)
-        let stats = queue.stats()
-        #expect(stats.pending == 1 && stats.cancelled == 0 && stats.total == 1)
-        #expect(try fileCounts(store) == [.pending: 1])
     }
 
-    @Test func aFailedCommitChangesNothingAndCountersAgreeOnceTheFaultClears() throws {
-        let path = tempDB()
-        let store = try SQLiteJobStore(path: path)
-        defer { store.close() }
-        let queue = try JobQueue(store: store)
-        let ids = try (0..<4).map { _ in try enqueue(queue).id }
-        let running = try #require(queue.claimNext())
-        queue.complete(running.id, result: ["ok": true])
-        try durable(queue)
-
-        // The file vanishes from its path: every commit fails until it is back.
-        #expect(rename(path, path + ".away") == 0)
-        let cancel = wait { done in queue.cancel(ids[1], completion: done) }
-        #expect(throws: StoreError.self) { try cancel.get() }
-        let clear = wait { done in queue.clearFinished(completion: done) }
-        #expect(throws: StoreError.self) { try clear.get() }
-        let created = wait { done in queue.enqueue(type: "echo", params: [:], completion: done) }
-        #expect(throws: StoreError.self) { try created.get() }
-        #expect(store.failure?.message.contains("deleted") == true)
-
-        #expect(queue.job(ids[1])?.status == .pending)
-        #expect(queue.job(ids[0])?.status == .completed)
-        var expected = QueueStats()
-        expected.pending = 3
-        expected.completed = 1
-        expected.total = 4
-        #expect(queue.stats() == expected)
-
-        // The fault clears: the job whose cancel failed is still there to claim,
-        // in FIFO order, and memory, counters and file agree.
-        #expect(rename(path + ".away", path) == 0)
-        try durable(queue)
-        #expect(queue.claimNext()?.id == ids[1])
-        try durable(queue)
-        #expect(try fileCounts(store) == [.completed: 1, .running: 1, .pending: 2])
-        expected.pending = 2
-        expected.running = 1
-        #expect(queue.stats() == expected)
-        #expect(store.failure == nil)
-    }
-
-    @Test func aCancelThatFailsToCommitLetsTheJobEndAsItsTaskReported() throws {
-        let path = tempDB()
-        let store = try SQLiteJobStore(path: path)
-        defer { store.close() }
-        let queue = try JobQueue(store: store)
-        let job = try enqueue(queue)
-        _ = queue.claimNext()
-        try durable(queue)
-        #expect(rename(path, path + ".away") == 0)
-        let cancel = wait { done in queue.cancel(job.id, completion: done) }
-        #expect(throws: StoreError.self) { try cancel.get() }
-        // The task ended while the cancel was on its way and failed: its own
-        // outcome stands once the store is back.
-        #expect(queue.complete(job.id, result: ["done": true]))
-        #expect(rename(path + ".away", path) == 0)
-        try durable(queue)
-        #expect(queue.job(job.id)?.status == .completed)
-        #expect(try store.job(job.id)?.status == .completed)
-    }
-
-    @Test(arguments: Backend.allCases) func aTransitionAfterTheStoreClosedDoesNotCrash(_ backend: Backend) throws {
-        let store = try backend.fresh()
-        let queue = try JobQueue(store: store)
-        let job = try enqueue(queue)
-        _ = queue.claimNext()
-        store.close()
-        // Used to re-lock the queue's mutex from inside `submit` and trap.
-        #expect(queue.fail(job.id, error: "late"))
-        let after = wait { done in queue.whenDurable(done) }
-        #expect(throws: StoreError.self) { try after.get() }
-    }
-
-    @Test func aSecondStoreOnTheSameFileIsRefusedUntilTheFirstCloses() throws {
-        let path = tempDB()
-        let first = try SQLiteJobStore(path: path)
-        #expect {
-            try SQLiteJobStore(path: path)
-        } throws: { error in
-            let message = (error as? StoreError)?.message ?? ""
-            return message.contains(path) && message.contains("another jobrunnerd") && message.contains("pid \(getpid())")
+    @Test func aCancelThatFailsToCommitLetsTheJobEndAsItsTaskReported() async throws {
+        try await offPool {
+            let path = tempDB()
+            let store = try SQLiteJobStore(path: path)
+            defer { store.close() }
+            let queue = try JobQueue(store: store)
+            let job = try enqueue(queue)
+            _ = queue.claimNext()
+            try durable(queue)
+            #expect(rename(path, path + ".away") == 0)
+            let cancel = wait { done in queue.cancel(job.id, completion: done) }
+            #expect(throws: StoreError.self) { try cancel.get() }
+            // The task ended while the cancel was on its way and failed: its own
+            // outcome stands once the store is back.
+            #expect(queue.complete(job.id, result: ["done": true]))
+            #expect(rename(path + ".away", path) == 0)
+            try durable(queue)
+            #expect(queue.job(job.id)?.status == .completed)
+            #expect(try store.job(job.id)?.status == .completed)
         }
-        first.close()
-        let second = try SQLiteJobStore(path: path)
-        second.close()
     }
 
-    @Test(arguments: Backend.allCases) func pruneKeepsTheSameJobsInMemoryAndInTheFile(_ backend: Backend) throws {
-        let store = try backend.fresh()
-        defer { store.close() }
-        let queue = try JobQueue(store: store)
-        // Jobs finish out of id order: 3 first, then 1, then 2, then 4.
-        let ids = try (0..<4).map { _ in try enqueue(queue).id }
-        for _ in ids { _ = queue.claimNext() }
-        for id in [ids[2], ids[0], ids[1], ids[3]] { queue.complete(id, result: [:]) }
-        try durable(queue)
+    @Test(arguments: Backend.allCases) func aTransitionAfterTheStoreClosedDoesNotCrash(_ backend: Backend) async throws {
+        try await offPool {
+            let store = try backend.fresh()
+            let queue = try JobQueue(store: store)
+            let job = try enqueue(queue)
+            _ = queue.claimNext()
+            store.close()
+            // Used to re-lock the queue's mutex from inside `submit` and trap.
+            #expect(queue.fail(job.id, error: "late"))
+            let after = wait { done in queue.whenDurable(done) }
+            #expect(throws: StoreError.self) { try after.get() }
+        }
+    }
 
-        try wait { done in queue.pruneFinished(before: nil, keep: 2, completion: done) }.get()
-        // The newest two by id stay, in memory and in the file alike.
-        #expect(queue.job(ids[0]) == nil)
-        #expect(queue.job(ids[1]) == nil)
-        #expect(queue.job(ids[2])?.status == .completed)
-        #expect(queue.job(ids[3])?.status == .completed)
-        #expect(try queue.list(JobQuery()).jobs.map(\.id) == [ids[2], ids[3]])
-        #expect(queue.stats().completed == 2 && queue.stats().total == 2)
-        #expect(queue.snapshot().jobs.map(\.id) == [ids[2], ids[3]])
+    @Test func aSecondStoreOnTheSameFileIsRefusedUntilTheFirstCloses() async throws {
+        try await offPool {
+            let path = tempDB()
+            let first = try SQLiteJobStore(path: path)
+            #expect {
+                try SQLiteJobStore(path: path)
+            } throws: { error in
+                let message = (error as? StoreError)?.message ?? ""
+                return message.contains(path) && message.contains("another jobrunnerd") && message.contains("pid \(getpid())")
+            }
+            first.close()
+            let second = try SQLiteJobStore(path: path)
+            second.close()
+        }
+    }
+
+    @Test(arguments: Backend.allCases) func pruneKeepsTheSameJobsInMemoryAndInTheFile(_ backend: Backend) async throws {
+        try await offPool {
+            let store = try backend.fresh()
+            defer { store.close() }
+            let queue = try JobQueue(store: store)
+            // Jobs finish out of id order: 3 first, then 1, then 2, then 4.
+            let ids = try (0..<4).map { _ in try enqueue(queue).id }
+            for _ in ids { _ = queue.claimNext() }
+            for id in [ids[2], ids[0], ids[1], ids[3]] { queue.complete(id, result: [:]) }
+            try durable(queue)
+
+            try wait { done in queue.pruneFinished(before: nil, keep: 2, completion: done) }.get()
+            // The newest two by id stay, in memory and in the file alike.
+            #expect(queue.job(ids[0]) == nil)
+            #expect(queue.job(ids[1]) == nil)
+            #expect(queue.job(ids[2])?.status == .completed)
+            #expect(queue.job(ids[3])?.status == .completed)
+            #expect(try queue.list(JobQuery()).jobs.map(\.id) == [ids[2], ids[3]])
+            #expect(queue.stats().completed == 2 && queue.stats().total == 2)
+            #expect(queue.snapshot().jobs.map(\.id) == [ids[2], ids[3]])
+        }
     }
 
     @Test func pruneInMemoryFollowsTheSameRule() {

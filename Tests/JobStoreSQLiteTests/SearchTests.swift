@@ -93,61 +93,67 @@ import Testing
         }
     }
 
-    @Test(arguments: Backend.allCases) func searchFindsWordsPrefixesAndPhrasesInParamsAndErrors(_ backend: Backend) throws {
-        let jobs = Self.jobs()
-        let s = try Self.store(jobs, backend)
-        defer { s.close() }
-        func found(_ text: String) throws -> Set<Int64> {
-            var q = JobQuery()
-            q.search = try JobSearch(text)
-            return Set(try s.query(q).jobs.map(\.id))
-        }
-        let backup = Set(jobs.filter { $0.params["message"]?.stringValue?.hasPrefix("backup") == true }.map(\.id))
-        #expect(try found("backup*") == backup)                       // "backup ..." and "backups ..."
-        #expect(try found("backup").count == 15)                      // the whole word: only "backup main database"
-        #expect(try found("\"backup main\"").count == 15)             // the phrase
-        #expect(try found("\"backup mai\"*").count == 15)             // the phrase, its last word a prefix
-        #expect(try found("\"main backup\"").isEmpty)                 // words out of order are not the phrase
-        #expect(try found("disk full") == Set(jobs.filter { $0.error?.contains("disk full") == true }.map(\.id)))
-        #expect(try found("héllo") == Set(jobs.filter { $0.params["message"]?.stringValue == "Héllo Wörld" }.map(\.id)))
-        #expect(try found("zzz").isEmpty)
-    }
-
-    @Test(arguments: Backend.allCases) func timeRangesWithoutSearchAgreeWithMemoryInAndOutOfOrder(_ backend: Backend) throws {
-        for inOrder in [true, false] {
-            let jobs = Self.jobs(inOrder: inOrder)
+    @Test(arguments: Backend.allCases) func searchFindsWordsPrefixesAndPhrasesInParamsAndErrors(_ backend: Backend) async throws {
+        try await offPool {
+            let jobs = Self.jobs()
             let s = try Self.store(jobs, backend)
             defer { s.close() }
-            for (after, before) in [(1_764_000_300.0, nil), (nil, 1_764_000_600.0), (1_764_000_305.0, 1_764_000_900.0),
-                                    (1_764_009_000.0, nil), (1_764_000_500.0, 1_764_000_500.0)] as [(Double?, Double?)] {
-                for statuses in [[], [JobStatus.completed]] {
-                    var q = JobQuery()
-                    q.createdAfter = after
-                    q.createdBefore = before
-                    q.statuses = statuses
-                    q.limit = 5
-                    let sql = try s.query(q)
-                    let memory = q.run(over: jobs)
-                    #expect(ids(sql) == ids(memory) && sql.total == memory.total && sql.more == memory.more,
-                            "\(inOrder) \(String(describing: after)) \(String(describing: before))")
+            func found(_ text: String) throws -> Set<Int64> {
+                var q = JobQuery()
+                q.search = try JobSearch(text)
+                return Set(try s.query(q).jobs.map(\.id))
+            }
+            let backup = Set(jobs.filter { $0.params["message"]?.stringValue?.hasPrefix("backup") == true }.map(\.id))
+            #expect(try found("backup*") == backup)                       // "backup ..." and "backups ..."
+            #expect(try found("backup").count == 15)                      // the whole word: only "backup main database"
+            #expect(try found("\"backup main\"").count == 15)             // the phrase
+            #expect(try found("\"backup mai\"*").count == 15)             // the phrase, its last word a prefix
+            #expect(try found("\"main backup\"").isEmpty)                 // words out of order are not the phrase
+            #expect(try found("disk full") == Set(jobs.filter { $0.error?.contains("disk full") == true }.map(\.id)))
+            #expect(try found("héllo") == Set(jobs.filter { $0.params["message"]?.stringValue == "Héllo Wörld" }.map(\.id)))
+            #expect(try found("zzz").isEmpty)
+        }
+    }
+
+    @Test(arguments: Backend.allCases) func timeRangesWithoutSearchAgreeWithMemoryInAndOutOfOrder(_ backend: Backend) async throws {
+        try await offPool {
+            for inOrder in [true, false] {
+                let jobs = Self.jobs(inOrder: inOrder)
+                let s = try Self.store(jobs, backend)
+                defer { s.close() }
+                for (after, before) in [(1_764_000_300.0, nil), (nil, 1_764_000_600.0), (1_764_000_305.0, 1_764_000_900.0),
+                                        (1_764_009_000.0, nil), (1_764_000_500.0, 1_764_000_500.0)] as [(Double?, Double?)] {
+                    for statuses in [[], [JobStatus.completed]] {
+                        var q = JobQuery()
+                        q.createdAfter = after
+                        q.createdBefore = before
+                        q.statuses = statuses
+                        q.limit = 5
+                        let sql = try s.query(q)
+                        let memory = q.run(over: jobs)
+                        #expect(ids(sql) == ids(memory) && sql.total == memory.total && sql.more == memory.more,
+                                "\(inOrder) \(String(describing: after)) \(String(describing: before))")
+                    }
                 }
             }
         }
     }
 
-    @Test(arguments: Backend.allCases) func aJobCreatedBeforeAnEarlierOneKeepsTimeRangesRight(_ backend: Backend) throws {
-        // In order first (time ranges are id ranges), then a job whose clock went back.
-        let s = try Self.store([Job(id: 1, type: "echo", params: [:], createdAt: 100),
-                                Job(id: 2, type: "echo", params: [:], createdAt: 200)], backend)
-        defer { s.close() }
-        var q = JobQuery()
-        q.createdBefore = 150
-        #expect(ids(try s.query(q)) == [1])
-        try commit(s, [.upsert(Job(id: 3, type: "echo", params: [:], createdAt: 50))])
-        #expect(ids(try s.query(q)) == [1, 3])
-        q.createdBefore = nil
-        q.createdAfter = 60
-        #expect(ids(try s.query(q)) == [1, 2])
+    @Test(arguments: Backend.allCases) func aJobCreatedBeforeAnEarlierOneKeepsTimeRangesRight(_ backend: Backend) async throws {
+        try await offPool {
+            // In order first (time ranges are id ranges), then a job whose clock went back.
+            let s = try Self.store([Job(id: 1, type: "echo", params: [:], createdAt: 100),
+                                    Job(id: 2, type: "echo", params: [:], createdAt: 200)], backend)
+            defer { s.close() }
+            var q = JobQuery()
+            q.createdBefore = 150
+            #expect(ids(try s.query(q)) == [1])
+            try commit(s, [.upsert(Job(id: 3, type: "echo", params: [:], createdAt: 50))])
+            #expect(ids(try s.query(q)) == [1, 3])
+            q.createdBefore = nil
+            q.createdAfter = 60
+            #expect(ids(try s.query(q)) == [1, 2])
+        }
     }
 
     @Test(arguments: Backend.allCases) func countingStopsAtTheCapForSearches(_ backend: Backend) async throws {
@@ -184,42 +190,46 @@ import Testing
         }
     }
 
-    @Test(arguments: Backend.allCases) func anErrorSetLaterIsFoundAndDeletedJobsAreNot(_ backend: Backend) throws {
-        let s = try Self.store([Job(id: 1, type: "echo", params: ["message": "one"], createdAt: 1)], backend)
-        defer { s.close() }
-        var failed = Job(id: 1, type: "echo", params: ["message": "one"], createdAt: 1)
-        failed.status = .failed
-        failed.error = "Exited with status 3: quota exceeded"
-        try commit(s, [.upsert(failed)])
-        var q = JobQuery()
-        q.search = try JobSearch("quota")
-        #expect(ids(try s.query(q)) == [1])
-        try commit(s, [.deleteFinished])
-        #expect(ids(try s.query(q)).isEmpty)
+    @Test(arguments: Backend.allCases) func anErrorSetLaterIsFoundAndDeletedJobsAreNot(_ backend: Backend) async throws {
+        try await offPool {
+            let s = try Self.store([Job(id: 1, type: "echo", params: ["message": "one"], createdAt: 1)], backend)
+            defer { s.close() }
+            var failed = Job(id: 1, type: "echo", params: ["message": "one"], createdAt: 1)
+            failed.status = .failed
+            failed.error = "Exited with status 3: quota exceeded"
+            try commit(s, [.upsert(failed)])
+            var q = JobQuery()
+            q.search = try JobSearch("quota")
+            #expect(ids(try s.query(q)) == [1])
+            try commit(s, [.deleteFinished])
+            #expect(ids(try s.query(q)).isEmpty)
+        }
     }
 
-    @Test func aVersion4DatabaseMigratesAndItsJobsAreSearchable() throws {
-        let path = tempDB()
-        // The same rows in the layout of version 4: no search index, no time
-        // index, no webhook outbox (version 6).
-        let seed = try SQLiteJobStore(path: tempDB())
-        try commit(seed, Self.jobs().map { .upsert($0) })
-        seed.close()
-        let rc = system("""
-            sqlite3 \(seed.path) "DROP TRIGGER jobs_fts_insert; DROP TRIGGER jobs_fts_delete; DROP TRIGGER jobs_fts_update; \
-            DROP TABLE jobs_fts; DROP INDEX jobs_created; DROP TABLE webhook_deliveries; PRAGMA user_version = 4;" && cp \(seed.path) \(path)
-            """)
-        #expect(rc == 0)
-        let migrated = try SQLiteJobStore(path: path)
-        defer { migrated.close() }
-        var q = JobQuery()
-        q.search = try JobSearch("disk")
-        q.createdAfter = 1_764_000_500
-        let page = try migrated.query(q)
-        #expect(!page.jobs.isEmpty)
-        #expect(ids(page) == ids(q.run(over: Self.jobs())))
-        let probe = system("test \"$(sqlite3 \(path) 'PRAGMA user_version')\" = \(SQLiteJobStore.schemaVersion)")
-        #expect(probe == 0)
+    @Test func aVersion4DatabaseMigratesAndItsJobsAreSearchable() async throws {
+        try await offPool {
+            let path = tempDB()
+            // The same rows in the layout of version 4: no search index, no time
+            // index, no webhook outbox (version 6).
+            let seed = try SQLiteJobStore(path: tempDB())
+            try commit(seed, Self.jobs().map { .upsert($0) })
+            seed.close()
+            let rc = system("""
+                sqlite3 \(seed.path) "DROP TRIGGER jobs_fts_insert; DROP TRIGGER jobs_fts_delete; DROP TRIGGER jobs_fts_update; \
+                DROP TABLE jobs_fts; DROP INDEX jobs_created; DROP TABLE webhook_deliveries; PRAGMA user_version = 4;" && cp \(seed.path) \(path)
+                """)
+            #expect(rc == 0)
+            let migrated = try SQLiteJobStore(path: path)
+            defer { migrated.close() }
+            var q = JobQuery()
+            q.search = try JobSearch("disk")
+            q.createdAfter = 1_764_000_500
+            let page = try migrated.query(q)
+            #expect(!page.jobs.isEmpty)
+            #expect(ids(page) == ids(q.run(over: Self.jobs())))
+            let probe = system("test \"$(sqlite3 \(path) 'PRAGMA user_version')\" = \(SQLiteJobStore.schemaVersion)")
+            #expect(probe == 0)
+        }
     }
 
     /// Phrases whose words also appear in the wrong order in many jobs (more
@@ -291,56 +301,60 @@ import Testing
     /// A PostgreSQL database of version 1 (before the webhook outbox and the
     /// search words) migrates: its jobs are found by text and time, and
     /// deliveries are kept.
-    @Test(arguments: [true, false]) func aVersion1PostgreSQLDatabaseMigratesAndItsJobsAreSearchable(inOrder: Bool) throws {
-        let jobs = Self.jobs(inOrder: inOrder)
-        let cluster = try TestPostgres.cluster()
-        let url = try cluster.newDatabase()
-        let seed = try PostgresJobStore(url: url)
-        try commit(seed, jobs.map { .upsert($0) })
-        seed.close()
-        try cluster.execute(url, """
-            DROP TABLE webhook_deliveries; DROP INDEX jobs_words; DROP INDEX jobs_created; ALTER TABLE jobs DROP COLUMN words;
-            ALTER TABLE jobs DROP COLUMN node; DROP INDEX jobs_claim; DROP TABLE nodes; DROP SEQUENCE job_ids;
-            DELETE FROM meta WHERE key = 'created_in_order'; UPDATE schema_version SET version = 1
-            """)
-        let migrated = try PostgresJobStore(url: url)
-        var q = JobQuery()
-        q.search = try JobSearch("disk")
-        q.createdAfter = 1_764_000_500
-        let page = try migrated.query(q)
-        #expect(!page.jobs.isEmpty)
-        #expect(ids(page) == ids(q.run(over: jobs)) && page.total == q.run(over: jobs).total)
-        var range = JobQuery()
-        range.createdAfter = 1_764_000_300
-        range.createdBefore = 1_764_000_900
-        #expect(ids(try migrated.query(range)) == ids(range.run(over: jobs)))
-        try commit(migrated, [.webhookOutbox(WebhookDelivery(id: "d1", url: "http://127.0.0.1:9/hook", event: .jobCompleted,
-                                                              createdAt: 5, subject: .job(jobs[0]), renderer: { _ in Array("{}".utf8) }))])
-        #expect(try migrated.dueWebhookDeliveries(url: "http://127.0.0.1:9/hook", limit: 5).map(\.id) == ["d1"])
-        migrated.close()
-        // Opened again: nothing left to migrate, the rows are there.
-        let again = try PostgresJobStore(url: url)
-        defer { again.close() }
-        #expect(ids(try again.query(q)) == ids(page))
-        #expect(ids(try again.query(range)) == ids(range.run(over: jobs)))
-        #expect(try again.webhookDeliveries(limit: 5, before: nil).count == 1)
+    @Test(arguments: [true, false]) func aVersion1PostgreSQLDatabaseMigratesAndItsJobsAreSearchable(inOrder: Bool) async throws {
+        try await offPool {
+            let jobs = Self.jobs(inOrder: inOrder)
+            let cluster = try TestPostgres.cluster()
+            let url = try cluster.newDatabase()
+            let seed = try PostgresJobStore(url: url)
+            try commit(seed, jobs.map { .upsert($0) })
+            seed.close()
+            try cluster.execute(url, """
+                DROP TABLE webhook_deliveries; DROP INDEX jobs_words; DROP INDEX jobs_created; ALTER TABLE jobs DROP COLUMN words;
+                ALTER TABLE jobs DROP COLUMN node; DROP INDEX jobs_claim; DROP TABLE nodes; DROP SEQUENCE job_ids;
+                DELETE FROM meta WHERE key = 'created_in_order'; UPDATE schema_version SET version = 1
+                """)
+            let migrated = try PostgresJobStore(url: url)
+            var q = JobQuery()
+            q.search = try JobSearch("disk")
+            q.createdAfter = 1_764_000_500
+            let page = try migrated.query(q)
+            #expect(!page.jobs.isEmpty)
+            #expect(ids(page) == ids(q.run(over: jobs)) && page.total == q.run(over: jobs).total)
+            var range = JobQuery()
+            range.createdAfter = 1_764_000_300
+            range.createdBefore = 1_764_000_900
+            #expect(ids(try migrated.query(range)) == ids(range.run(over: jobs)))
+            try commit(migrated, [.webhookOutbox(WebhookDelivery(id: "d1", url: "http://127.0.0.1:9/hook", event: .jobCompleted,
+                                                                  createdAt: 5, subject: .job(jobs[0]), renderer: { _ in Array("{}".utf8) }))])
+            #expect(try migrated.dueWebhookDeliveries(url: "http://127.0.0.1:9/hook", limit: 5).map(\.id) == ["d1"])
+            migrated.close()
+            // Opened again: nothing left to migrate, the rows are there.
+            let again = try PostgresJobStore(url: url)
+            defer { again.close() }
+            #expect(ids(try again.query(q)) == ids(page))
+            #expect(ids(try again.query(range)) == ids(range.run(over: jobs)))
+            #expect(try again.webhookDeliveries(limit: 5, before: nil).count == 1)
+        }
     }
 
-    @Test(arguments: Backend.allCases) func deleteJobsRemovesOnlyFinishedOnesWithTheirLogs(_ backend: Backend) throws {
-        let jobs = Self.jobs()
-        let s = try Self.store(jobs, backend)
-        defer { s.close() }
-        try commit(s, [.appendLog(id: 5, lines: [LogLine(seq: 2, ts: 1, stream: .stdout, text: "a line")], dropped: 0, maxBytes: 1 << 20)])
-        let reported = Cell2<[PrunedJob]>()
-        try commit(s, [.deleteJobs(ids: [3, 4, 5, 6, 7, 999], report: { reported.set($0) })])
-        // 3 running and 4 pending stay; 5 completed, 6 failed, 7 cancelled go; 999 never existed.
-        #expect(reported.get().map(\.id).sorted() == [5, 6, 7])
-        #expect(try s.job(3) != nil && s.job(4) != nil)
-        #expect(try s.job(5) == nil && s.job(6) == nil && s.job(7) == nil)
-        #expect(try s.log(5, after: 0) == nil)
-        var q = JobQuery()
-        q.search = try JobSearch(jobs[4].params["message"]!.stringValue!)
-        #expect(!ids(try s.query(q)).contains(5))
+    @Test(arguments: Backend.allCases) func deleteJobsRemovesOnlyFinishedOnesWithTheirLogs(_ backend: Backend) async throws {
+        try await offPool {
+            let jobs = Self.jobs()
+            let s = try Self.store(jobs, backend)
+            defer { s.close() }
+            try commit(s, [.appendLog(id: 5, lines: [LogLine(seq: 2, ts: 1, stream: .stdout, text: "a line")], dropped: 0, maxBytes: 1 << 20)])
+            let reported = Cell2<[PrunedJob]>()
+            try commit(s, [.deleteJobs(ids: [3, 4, 5, 6, 7, 999], report: { reported.set($0) })])
+            // 3 running and 4 pending stay; 5 completed, 6 failed, 7 cancelled go; 999 never existed.
+            #expect(reported.get().map(\.id).sorted() == [5, 6, 7])
+            #expect(try s.job(3) != nil && s.job(4) != nil)
+            #expect(try s.job(5) == nil && s.job(6) == nil && s.job(7) == nil)
+            #expect(try s.log(5, after: 0) == nil)
+            var q = JobQuery()
+            q.search = try JobSearch(jobs[4].params["message"]!.stringValue!)
+            #expect(!ids(try s.query(q)).contains(5))
+        }
     }
 }
 
