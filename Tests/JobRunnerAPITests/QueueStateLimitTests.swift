@@ -99,6 +99,17 @@ struct BlockingJob: JobType {
     @Test func aClientThatNeverReadsIsClosedWith1013() async throws {
         try await offPool {
             let d = try Daemon(pending: 3000, maxQueuedBytes: 64 * 1024)
+            let submit = { _ = try d.engine.submit(type: "echo", params: ["message": "more", "delay": 1]) }
+            // What one submission sends a client, as a client that reads sees it.
+            let eventBytes = try {
+                let reader = try TestWebSocket(port: d.port, path: "/ws/queue")
+                _ = try reader.receiveText()
+                try submit()
+                while let text = try reader.receiveText() {
+                    if text.contains(#""type":"job_created""#) { return text.utf8.count }
+                }
+                throw TestClientError("no job_created event")
+            }()
             let ws = try TestWebSocket(port: d.port, path: "/ws/queue")
             // Without reading: wait until its queue_state has started to arrive.
             var available: Int32 = 0
@@ -114,13 +125,17 @@ struct BlockingJob: JobType {
             try ws.send(burst)
             // Enough events to fill both kernel buffers (the server's send buffer grows
             // to tcp_wmem's maximum at most; the client's receive buffer does not grow
-            // while nothing is read) and then the 64 KiB queue: each frame is over 100 bytes.
+            // while nothing is read) and then the 64 KiB queue, and 1 MiB more. Not
+            // many more: once the server gives up on the client it allows 5 s for the
+            // rest of a partly written frame and the close frame to go out, and the
+            // reading below must begin within them (under load, three times as many
+            // submissions took longer than that).
             var rcvbuf: Int32 = 0
             var len = socklen_t(MemoryLayout<Int32>.size)
             getsockopt(ws.connection.fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &len)
             let wmem = maxSendBuffer()
             let needed = wmem + 2 * Int(rcvbuf) + 64 * 1024 + (1 << 20)
-            for _ in 0..<(needed / 100) { _ = try d.engine.submit(type: "echo", params: ["message": "more", "delay": 1]) }
+            for _ in 0..<(needed / eventBytes) { try submit() }
             var states = 0
             var code: UInt16?
             while code == nil, let (op, payload) = try ws.receive() {
