@@ -218,19 +218,16 @@ extension JobQueue {
                 var lines = change.logs[job.id] ?? []
                 if let old, old.status == job.status, old.progress == job.progress, old.node == job.node,
                    old.attempt == job.attempt, old.runAt == job.runAt, lines.isEmpty { continue }
+                // Events carry the numbers the node that made them gave them (the
+                // stored sequence; log lines their own), in that order, so a
+                // stream's ids here are the ones it has on that node.
                 var fresh = job
-                var sequence = max(job.sequence, old?.sequence ?? 0)
                 if old == nil {
                     var created = pendingCopy(job)
                     created.sequence = min(job.sequence, 1)
                     l.q.insert(created, now: now)
                     hub.record(QueueEvent(jobID: job.id, sequence: created.sequence, kind: .created(created)))
                     l.joined = true
-                }
-                if !lines.isEmpty {
-                    lines.sort { $0.seq < $1.seq }
-                    hub.record(QueueEvent(jobID: job.id, sequence: lines.last!.seq, kind: .log(lines)))
-                    sequence = max(sequence, lines.last!.seq)
                 }
                 let before = old ?? pendingCopy(job)
                 let kind: QueueEvent.Kind? = switch (before.status, job.status) {
@@ -243,10 +240,14 @@ extension JobQueue {
                 case (let from, .pending) where from.isFinished: .retried(job)
                 default: nil
                 }
-                if kind != nil, old != nil || job.status != .pending { sequence += 1 }
-                fresh.sequence = sequence
+                lines.sort { $0.seq < $1.seq }
+                let earlier = lines.filter { $0.seq < job.sequence }
+                let later = lines.filter { $0.seq >= job.sequence }
+                if !earlier.isEmpty { hub.record(QueueEvent(jobID: job.id, sequence: earlier.last!.seq, kind: .log(earlier))) }
+                fresh.sequence = max(job.sequence, lines.last?.seq ?? 0, old?.sequence ?? 0)
                 l.q.update(fresh, keepFinished: recentFinishedLimit, now: now)
-                if let kind { hub.record(QueueEvent(jobID: job.id, sequence: sequence, kind: kind)) }
+                if let kind { hub.record(QueueEvent(jobID: job.id, sequence: job.sequence, kind: kind)) }
+                if !later.isEmpty { hub.record(QueueEvent(jobID: job.id, sequence: later.last!.seq, kind: .log(later))) }
                 if job.status == .pending { l.joined = true }
                 // A job this node runs that another node ended or took over.
                 if let old, old.status == .running, old.node == node, !(job.status == .running && job.node == node) {
@@ -318,7 +319,10 @@ extension JobQueue {
                 let jobs = adopted.withLock { $0 }
                 if case .success = result, !jobs.isEmpty {
                     state.withLock { l in
-                        for job in jobs { adoptRunning(&l, job) }
+                        for job in jobs {
+                            adoptRunning(&l, job)
+                            l.q.adoptedFrom[job.id] = silent
+                        }
                     }
                     batchDone()
                     for job in jobs { fail(job.id, error: Self.interruptedMessage, retryable: true) }

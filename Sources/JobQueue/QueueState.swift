@@ -50,6 +50,9 @@ struct QueueState: ~Copyable {
     /// The newest stored sequence number applied per job (several nodes): a row
     /// read before it (a re-read racing a notification) is older and ignored.
     var storedSequence: [Int64: UInt64] = [:]
+    /// Jobs this node (the leader) took over from a silent node, with that node:
+    /// their end is written as that node's (the leader never ran them).
+    var adoptedFrom: [Int64: String] = [:]
 
     /// Notes a stored state applied; false when an newer one already was.
     mutating func noteStored(_ job: Job) -> Bool {
