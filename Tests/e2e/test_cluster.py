@@ -13,12 +13,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
+from playwright.sync_api import expect
 from websockets.sync.client import connect
 
 from cluster import (FINAL, INTERRUPTED, Cluster, Watcher, all_jobs, get, job, leaders, nodes, post_job, process_gone,
                      read_pid, wait_for, write_types)
 from conftest import BINARY
 from live import sse_events
+from test_dashboard import Page
 
 NODE_KEYS = {"id", "address", "pid", "started_at", "heartbeat_at", "running", "leader", "self", "alive"}
 
@@ -342,3 +344,41 @@ def test_a_postgresql_restart_under_load_with_three_nodes(own_postgres, start_da
     written = lines.read_text().split()
     assert sorted(written) == sorted(acknowledged.values()), "each acknowledged job ran once"
     assert not {t for r in refused.values() for t in r} & set(written)
+
+
+# --- The dashboard's Nodes view ------------------------------------------------
+
+
+def test_the_nodes_view_lists_the_nodes_and_marks_the_leader(browser, three):
+    c = three
+    tab = Page(browser, c.nodes["n2"].url, viewport={"width": 1280, "height": 800})
+    expect(tab.page.locator("#tab-nodes")).to_be_visible()
+    tab.page.click("#tab-nodes")
+    expect(tab.page.locator("#nodes-title")).to_be_focused()
+    rows = tab.page.locator("#nodes-body tr")
+    expect(rows).to_have_count(3)
+    assert [rows.nth(i).get_attribute("data-node") for i in range(3)] == ["n1", "n2", "n3"]
+    leader = leaders(c.nodes["n2"])[0]
+    expect(tab.page.locator(f'#nodes-body tr[data-node="{leader}"] .badge.leader')).to_have_text("leader")
+    expect(tab.page.locator("#nodes-body .badge.leader")).to_have_count(1)
+    expect(tab.page.locator('#nodes-body tr[data-node="n2"] th')).to_contain_text("this node")
+    expect(tab.page.locator("#nodes-body .marker")).to_have_count(1)
+    expect(tab.page.locator("#nodes-body .badge.alive")).to_have_count(3)
+    expect(tab.page.locator('#nodes-body tr[data-node="n3"] td').first).to_have_text(f"127.0.0.1:{c.nodes['n3'].port}")
+    tab.shot("nodes-three")
+    # Refreshed while open: a node that stops leaves the table.
+    assert c.nodes["n3"].stop() == 0
+    expect(rows).to_have_count(2, timeout=10000)
+    assert tab.errors == [], tab.errors
+    tab.close()
+
+
+def test_the_nodes_tab_stays_hidden_on_a_lone_sqlite_daemon(browser, daemon):
+    post_job(daemon, "prime", {"limit": 10})
+    tab = Page(browser, daemon.url, viewport={"width": 1280, "height": 800})
+    expect(tab.page.locator(".row")).to_have_count(1)
+    # The dashboard's read of /api/nodes has answered (one node: this one).
+    tab.page.wait_for_function("() => window.jobrunner.nodes.loadedAt !== null")
+    expect(tab.page.locator("#tab-nodes")).to_be_hidden()
+    assert tab.errors == [], tab.errors
+    tab.close()
