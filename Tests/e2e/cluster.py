@@ -144,8 +144,13 @@ def read_pid(path, timeout=30):
 
 
 def process_gone(pid):
-    """True once /proc has no such process (a zombie still counts as there)."""
-    return not os.path.exists(f"/proc/{pid}")
+    """True once the process has ended: no longer in /proc, or a zombie (dead,
+    waiting for whoever adopted it to reap it)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return True
 
 
 class Watcher(threading.Thread):
