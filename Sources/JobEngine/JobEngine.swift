@@ -1,3 +1,4 @@
+import Dispatch
 import JSON
 import JobQueue
 import Synchronization
@@ -49,6 +50,9 @@ public final class JobEngine: Sendable {
         var tasks: [Int64: Task<Void, Never>] = [:]
         /// Cancels that arrived before the job's task was registered.
         var cancelBeforeRegister: Set<Int64> = []
+        /// A shared store: a claim is on its way, and whether to claim again after it.
+        var claiming = false
+        var claimAgain = false
     }
 
     private let worker = Mutex(WorkerState())
@@ -60,6 +64,24 @@ public final class JobEngine: Sendable {
         self.capacity = max(1, capacity)
         queue.onJobsAvailable { [weak self] in self?.pump() }
         queue.setTypeLimits(Self.limits(registry))
+        queue.onTaskStop { [weak self] id in self?.stopTask(id) }
+        if queue.nodeID != nil { safetyNet() }
+    }
+
+    /// With several nodes, a claim also runs once a second whatever this node
+    /// heard (a notification lost while the connection was down, say).
+    private func safetyNet() {
+        DispatchQueue.global().asyncAfter(deadline: .now() + 1) { [weak self] in
+            guard let self else { return }
+            self.pump(force: true)
+            self.safetyNet()
+        }
+    }
+
+    /// Stops a running job's task (another node ended the job).
+    private func stopTask(_ id: Int64) {
+        let task: Task<Void, Never>? = worker.withLock { w in w.tasks[id] }
+        task?.cancel()
     }
 
     /// Puts a new set of job types in place.
@@ -112,6 +134,12 @@ public final class JobEngine: Sendable {
                             completion: @escaping @Sendable (Result<QueueSettings, StoreError>) -> Void) {
         queue.updateQueue(name, settings, completion: completion)
     }
+
+    /// This node's id, when several nodes share the store.
+    public var nodeID: String? { queue.nodeID }
+
+    /// The nodes sharing the store (nil: the store is not shared).
+    public func nodes() throws(StoreError) -> [NodeInfo]? { try queue.nodes() }
 
     /// The queue's clock (now, in epoch seconds).
     public var now: Double { queue.clock.now() }
@@ -248,7 +276,8 @@ public final class JobEngine: Sendable {
     }
 
     /// Starts pending jobs while slots are free.
-    func pump() {
+    func pump(force: Bool = false) {
+        if queue.nodeID != nil { return pumpShared(force: force) }
         while true {
             let reserved = worker.withLock { w in
                 guard w.isRunning, w.active < capacity else { return false }
@@ -264,6 +293,36 @@ public final class JobEngine: Sendable {
                 return
             }
             start(job)
+        }
+    }
+
+    /// A shared store: the free slots' worth of jobs is claimed in the
+    /// database, one claim at a time; anything announced meanwhile claims again.
+    private func pumpShared(force: Bool) {
+        guard force || queue.hasClaimable else { return }
+        let wanted = worker.withLock { w -> Int in
+            guard w.isRunning else { return 0 }
+            if w.claiming {
+                w.claimAgain = true
+                return 0
+            }
+            let free = capacity - w.active
+            guard free > 0 else { return 0 }
+            w.claiming = true
+            w.claimAgain = false
+            w.active += free
+            return free
+        }
+        guard wanted > 0 else { return }
+        queue.claim(limit: wanted) { [self] jobs in
+            let again = worker.withLock { w -> Bool in
+                w.active -= wanted - jobs.count
+                w.claiming = false
+                return w.claimAgain || jobs.count == wanted
+            }
+            for job in jobs { start(job) }
+            if jobs.isEmpty { workerChanged() }
+            if again { pump() }
         }
     }
 

@@ -1,3 +1,4 @@
+import Dispatch
 import Synchronization
 
 /// One transition decided by the state machine: what the store writes, what
@@ -55,6 +56,10 @@ struct Locked: ~Copyable {
     var joined = false
     /// Webhook routes and delivery ids (`Webhooks.swift`); nil: none configured.
     var webhooks: WebhookState?
+    /// Silent nodes whose jobs this node (the leader) is taking over.
+    var rescuing = Set<String>()
+    /// Jobs to read again from the shared store after this batch (`remoteSkipped`).
+    var resync: [Int64] = []
 }
 
 /// The commit pipeline: the order is fixed under the lock, the store is called
@@ -108,8 +113,8 @@ extension JobQueue {
                 for before in change.touched.reversed() {
                     // Undo what the change did to the running counts.
                     if let now = l.q.current(before.id) {
-                        if now.status == .running && before.status != .running { l.q.scheduler.countRunning(now, -1) }
-                        if before.status == .running && now.status != .running { l.q.scheduler.countRunning(before, 1) }
+                        if now.status == .running && before.status != .running && runsHere(now) { l.q.scheduler.countRunning(now, -1) }
+                        if before.status == .running && now.status != .running && runsHere(before) { l.q.scheduler.countRunning(before, 1) }
                     }
                     l.q.release(before.id, revertTo: before)
                     if before.status == .pending { l.q.scheduler.schedule(before, now: clock.now()) }
@@ -130,6 +135,7 @@ extension JobQueue {
                     l.q.schedulesDeleting.remove(name)
                 default: break
                 }
+                if let job = change.effect.createdJob { l.q.creating.remove(job.id) }
                 // A new job that was not added: its key is free, its duplicates fail too.
                 if case .insert(let job) = change.effect {
                     if let key = job.idempotencyKey, l.q.keys[key] == job.id { l.q.keys[key] = nil }
@@ -139,6 +145,16 @@ extension JobQueue {
             }
             for w in waiters { w(.failure(error)) }
             flush()
+            if error.isConflict {
+                // Another node changed the job first: read it as that node left it
+                // (then a client's request may be decided again), off the writer thread.
+                let ids = change.touched.map(\.id)
+                DispatchQueue.global().async { [self] in
+                    resync(ids)
+                    change.done?(.failure(error))
+                }
+                return
+            }
             change.done?(.failure(error))
         }
     }
@@ -185,6 +201,14 @@ extension JobQueue {
             }
         }
         for before in change.touched { l.q.release(before.id) }
+        if cluster != nil {
+            // Another node changed these while this change was on its way.
+            if let job = change.effect.createdJob { l.q.creating.remove(job.id) }
+            for id in change.touched.map(\.id) + (change.effect.createdJob.map { [$0.id] } ?? [])
+            where l.q.inflight[id] == nil && !l.q.creating.contains(id) && l.q.remoteSkipped.remove(id) != nil {
+                l.resync.append(id)
+            }
+        }
         if let id = change.cancelOf { l.q.cancelling[id] = nil }
         if store == nil, let (id, lines, dropped) = change.logs {
             l.q.logs[id, default: JobLog()].append(lines, maxBytes: maxLogBytes)
@@ -209,13 +233,15 @@ extension JobQueue {
     /// its requesters, then let the worker start what joined the queue.
     func batchDone() {
         hub.deliver()
-        let (completions, joined) = state.withLock { l in
+        let (completions, joined, resyncIDs) = state.withLock { l in
             defer {
                 l.completions = []
                 l.joined = false
+                l.resync = []
             }
-            return (l.completions, l.joined)
+            return (l.completions, l.joined, l.resync)
         }
+        if !resyncIDs.isEmpty { DispatchQueue.global().async { [self] in resync(resyncIDs) } }
         // The timer is set before anyone hears the change is done.
         rearm()
         for c in completions { c() }
@@ -228,5 +254,11 @@ extension Change.Effect {
     var firedJob: Job? {
         if case .schedule(_, let job) = self { return job }
         return nil
+    }
+
+    /// The new job this change adds (a submission or a schedule's firing).
+    var createdJob: Job? {
+        if case .insert(let job) = self { return job }
+        return firedJob
     }
 }

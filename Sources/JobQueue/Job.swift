@@ -57,6 +57,9 @@ public struct Job: Sendable, Equatable {
     public var errors: [AttemptError] = []
     /// The schedule that made it, if one did.
     public var schedule: String?
+    /// The node that runs it, or ran its last attempt (a store shared by several
+    /// daemons only; nil elsewhere and before it first starts).
+    public var node: String?
 
     public init(id: Int64, type: String, params: JSONObject, createdAt: Double) {
         self.id = id

@@ -27,6 +27,10 @@ public final class JobQueue: Sendable {
     let state = Mutex(Locked())
     let hub = EventHub()
     let store: (any JobStore)?
+    /// The store, when several nodes share it (ids, claims and changes of others).
+    let cluster: (any ClusterStore)?
+    /// Ids for new jobs, from a shared store.
+    let ids: IDPool?
     /// Now, and the one timer for the earliest delayed job.
     public let clock: any QueueClock
     /// Finished jobs kept in memory with a durable store.
@@ -34,6 +38,7 @@ public final class JobQueue: Sendable {
     /// Bytes of log kept per job (`--max-log-bytes`); past it the oldest lines go.
     public let maxLogBytes: Int
     private let availability = Mutex<[@Sendable () -> Void]>([])
+    let taskStopper = Mutex<(@Sendable (Int64) -> Void)?>(nil)
     /// The cron arithmetic, and how to stop a running job (both from the engine).
     let scheduleHooks = Mutex<(next: NextSlot?, cancel: (@Sendable (Int64) -> Void)?)>((nil, nil))
 
@@ -44,6 +49,8 @@ public final class JobQueue: Sendable {
     /// An in-memory queue.
     public init(maxLogBytes: Int = 1 << 20, clock: any QueueClock = SystemClock()) {
         store = nil
+        cluster = nil
+        ids = nil
         self.clock = clock
         recentFinishedLimit = 1000
         self.maxLogBytes = maxLogBytes
@@ -56,6 +63,9 @@ public final class JobQueue: Sendable {
     public init(store: any JobStore, recentFinishedLimit: Int = 1000, maxLogBytes: Int = 1 << 20,
                 clock: any QueueClock = SystemClock(), webhooks: WebhookHook? = nil) throws(StoreError) {
         self.store = store
+        let cluster = store as? any ClusterStore
+        self.cluster = cluster
+        ids = cluster.map { IDPool(store: $0) }
         self.clock = clock
         self.recentFinishedLimit = recentFinishedLimit
         self.maxLogBytes = maxLogBytes
@@ -81,6 +91,9 @@ public final class JobQueue: Sendable {
                     l.q.scheduler.schedule(job, now: now)
                 case .running:
                     l.q.running.insert(job.id)
+                    // Another node's job runs on there; this node's own (from
+                    // before its restart) were interrupted.
+                    if let cluster, let node = job.node, node != cluster.nodeID { continue }
                     l.q.scheduler.countRunning(job, 1)
                     interrupted.append(job.id)
                 default:
@@ -89,6 +102,18 @@ public final class JobQueue: Sendable {
             }
             l.q.order = l.q.jobs.keys.sorted()
             return interrupted
+        }
+        if let cluster {
+            cluster.onRemoteChange { [weak self] change in self?.applyRemote(change) }
+            cluster.onSilentNodes { [weak self] nodes in self?.rescue(nodes) }
+            cluster.onLeadership { [weak self] leading in
+                guard leading, let self else { return }
+                // The schedules are this node's to fire now.
+                DispatchQueue.global().async {
+                    self.fireDueSchedules(now: self.clock.now(), all: true)
+                    self.rearm()
+                }
+            }
         }
         guard !interrupted.isEmpty else {
             rearm()
@@ -106,6 +131,13 @@ public final class JobQueue: Sendable {
     }
 
     public var isDurable: Bool { store != nil }
+
+    /// Whether a running job counts against this node's limits: always on one
+    /// node; with several, when it runs on this one.
+    func runsHere(_ job: Job) -> Bool {
+        guard let cluster else { return true }
+        return job.node == cluster.nodeID
+    }
 
     /// Why the store cannot commit now, or nil while it can.
     public var storageFailure: StoreError? { store?.failure }
@@ -176,6 +208,11 @@ public final class JobQueue: Sendable {
     }
 
 
+    /// How to stop a running job's task (another node ended the job).
+    public func onTaskStop(_ action: @escaping @Sendable (Int64) -> Void) {
+        taskStopper.withLock { $0 = action }
+    }
+
     /// Runs `action` whenever committed pending jobs join the queue (the worker's cue).
     public func onJobsAvailable(_ action: @escaping @Sendable () -> Void) {
         availability.withLock { $0.append(action) }
@@ -196,8 +233,23 @@ public final class JobQueue: Sendable {
     /// once it is committed; concurrent identical submissions make exactly one job.
     public func enqueue(type: String, params: JSONObject, options: JobOptions,
                         completion: @escaping @Sendable (Result<Submitted, StoreError>) -> Void) {
+        enqueue(type: type, params: params, options: options, id: nil, completion: completion)
+    }
+
+    private func enqueue(type: String, params: JSONObject, options: JobOptions, id: Int64?,
+                         completion: @escaping @Sendable (Result<Submitted, StoreError>) -> Void) {
         if let failure = store?.failure {
             completion(.failure(failure))
+            return
+        }
+        if id == nil, let ids {
+            // A shared store hands out the id (at once, or after a refill elsewhere).
+            ids.take { [self] result in
+                switch result {
+                case .success(let id): enqueue(type: type, params: params, options: options, id: id, completion: completion)
+                case .failure(let error): completion(.failure(error))
+                }
+            }
             return
         }
         // A key not held in memory may belong to an older job in the store.
@@ -220,8 +272,8 @@ public final class JobQueue: Sendable {
                 if let stored { return (stored, nil) }
             }
             let now = clock.now()
-            var job = Job(id: q.nextID, type: type, params: params, createdAt: now)
-            q.nextID += 1
+            var job = Job(id: id ?? q.nextID, type: type, params: params, createdAt: now)
+            if id == nil { q.nextID += 1 }
             job.queue = options.queue ?? "default"
             job.priority = options.priority ?? 0
             job.runAt = options.runAt
@@ -230,6 +282,7 @@ public final class JobQueue: Sendable {
             job.backoff = options.backoff ?? Backoff()
             job.idempotencyKey = options.idempotencyKey
             if let key = options.idempotencyKey { q.keys[key] = job.id }
+            if cluster != nil { q.creating.insert(job.id) }
             let created = job
             return (nil, Change(ops: [.upsert(job)], effect: .insert(job),
                                 events: [QueueEvent(jobID: job.id, sequence: job.sequence, kind: .created(job))],
@@ -266,7 +319,7 @@ public final class JobQueue: Sendable {
             job.sequence += 1
             q.stage(job)
             q.scheduler.countRunning(job, 1)
-            return (job, Change(ops: [.upsert(job)], effect: .update([job]),
+            return (job, Change(ops: [write(job, from: before)], effect: .update([job]),
                                 events: [QueueEvent(jobID: job.id, sequence: job.sequence, kind: .started(startedAt: now))],
                                 touched: [before]))
         }
@@ -370,6 +423,19 @@ public final class JobQueue: Sendable {
     /// cancel that happens, `completion` runs once it is committed (then a running
     /// job's task may be stopped), or gets the storage error and nothing changed.
     public func cancel(_ id: Int64, completion: @escaping @Sendable (Result<CancelOutcome, StoreError>) -> Void) {
+        cancel(id, tries: 3, completion: completion)
+    }
+
+    /// A cancel that lost to another node's change (a shared store) is decided
+    /// again from the job as that node left it.
+    private func cancel(_ id: Int64, tries: Int, completion: @escaping @Sendable (Result<CancelOutcome, StoreError>) -> Void) {
+        let completion: @Sendable (Result<CancelOutcome, StoreError>) -> Void = { [self] result in
+            if case .failure(let error) = result, error.isConflict, tries > 1 {
+                cancel(id, tries: tries - 1, completion: completion)
+            } else {
+                completion(result)
+            }
+        }
         let failing = store?.failure
         let outcome = transact { q -> (CancelOutcome, Change?) in
             guard let before = q.current(id) else { return (.notFound, nil) }
@@ -383,11 +449,11 @@ public final class JobQueue: Sendable {
             q.stage(job)
             if wasRunning {
                 q.cancelling[id] = QueueState.CancelInFlight()
-                q.scheduler.countRunning(job, -1)
+                if runsHere(before) { q.scheduler.countRunning(job, -1) }
             }
             q.progressWritten[id] = nil
             let result = CancelOutcome.cancelled(wasRunning: wasRunning)
-            let ops: [StoreOp] = [.upsert(job)]
+            let ops: [StoreOp] = [write(job, from: before)]
             q.logBuffer[id] = nil
             return (result, Change(ops: ops, effect: .update([job]),
                                    events: [QueueEvent(jobID: id, sequence: job.sequence, kind: .cancelled)],
@@ -444,6 +510,8 @@ public final class JobQueue: Sendable {
     /// memory and counters follow once that commit succeeded.
     public func pruneFinished(before: Double?, keep: Int?, completion: @escaping Completion = { _ in }) {
         guard before != nil || keep != nil else { return completion(.success(())) }
+        // With several nodes, the leader prunes for all (the others hear of it).
+        if let cluster, !cluster.isLeader { return completion(.success(())) }
         let pruned = Cell<[PrunedJob]>([])
         transact { q -> ((), Change?) in
             var ops: [StoreOp] = []
@@ -548,7 +616,7 @@ public final class JobQueue: Sendable {
         job.sequence += 1
         q.stage(job)
         q.progressWritten[job.id] = nil
-        var ops: [StoreOp] = [.upsert(job)]
+        var ops: [StoreOp] = [write(job, from: before)]
         var events = [QueueEvent(jobID: job.id, sequence: job.sequence, kind: kind)]
         if !lines.isEmpty || pending.dropped > 0 {
             if store != nil { ops.insert(.appendLog(id: job.id, lines: lines, dropped: pending.dropped, maxBytes: maxLogBytes), at: 0) }
@@ -562,6 +630,17 @@ public final class JobQueue: Sendable {
     /// (its earlier errors are kept). `completion` gets the job once committed;
     /// `nil` when there is no such job; `.notRetryable` for any other status.
     public func retry(_ id: Int64, completion: @escaping @Sendable (Result<RetryOutcome, StoreError>) -> Void) {
+        retry(id, tries: 3, completion: completion)
+    }
+
+    private func retry(_ id: Int64, tries: Int, completion: @escaping @Sendable (Result<RetryOutcome, StoreError>) -> Void) {
+        let completion: @Sendable (Result<RetryOutcome, StoreError>) -> Void = { [self] result in
+            if case .failure(let error) = result, error.isConflict, tries > 1 {
+                retry(id, tries: tries - 1, completion: completion)
+            } else {
+                completion(result)
+            }
+        }
         if let failure = store?.failure { return completion(.failure(failure)) }
         // A finished job may be old enough to be in the store only.
         var stored: Job?
@@ -584,7 +663,7 @@ public final class JobQueue: Sendable {
             job.sequence += 1
             q.stage(job)
             let queued = job
-            return (nil, Change(ops: [.upsert(job)], effect: .update([job]),
+            return (nil, Change(ops: [write(job, from: before)], effect: .update([job]),
                                 events: [QueueEvent(jobID: id, sequence: job.sequence, kind: .retried(job))], touched: [before],
                                 retry: false, done: { result in completion(result.map { .retried(queued) }) }))
         }
@@ -682,11 +761,24 @@ public final class JobQueue: Sendable {
     /// Makes the schedule's job now (its slots stay as they are); nil when there
     /// is no such schedule.
     public func runScheduleNow(_ name: String, completion: @escaping @Sendable (Result<Job?, StoreError>) -> Void) {
+        runScheduleNow(name, id: nil, completion: completion)
+    }
+
+    private func runScheduleNow(_ name: String, id: Int64?, completion: @escaping @Sendable (Result<Job?, StoreError>) -> Void) {
         if let failure = store?.failure { return completion(.failure(failure)) }
+        if id == nil, let ids {
+            ids.take { [self] result in
+                switch result {
+                case .success(let id): runScheduleNow(name, id: id, completion: completion)
+                case .failure(let error): completion(.failure(error))
+                }
+            }
+            return
+        }
         let now = clock.now()
         let found = transact { q -> (Bool, Change?) in
             guard let s = q.currentSchedule(name) else { return (false, nil) }
-            var change = fire(&q, s, slot: now, advance: false)
+            var change = fire(&q, s, slot: now, advance: false, id: id)
             let job = change.effect.firedJob
             change.retry = false
             change.done = { r in completion(r.map { job }) }
@@ -701,6 +793,8 @@ public final class JobQueue: Sendable {
     func fireDueSchedules(now: Double, all: Bool = false) {
         let hooks = scheduleHooks.withLock { $0 }
         guard let next = hooks.next else { return }
+        // With several nodes, the leader alone fires (each slot once).
+        if let cluster, !cluster.isLeader { return }
         let due = state.withLock { l -> [String] in
             // At start: schedules without a next run yet (made before the cron
             // arithmetic was handed in) get one.
@@ -713,6 +807,11 @@ public final class JobQueue: Sendable {
         }
         for name in due {
             var cancel: Int64?
+            var id: Int64?
+            if let ids {
+                guard case .success(let taken) = ids.takeNow() else { continue }
+                id = taken
+            }
             transact { q -> ((), Change?) in
                 guard var s = q.currentSchedule(name), !s.paused else { return ((), nil) }
                 guard let slot = s.nextRunAt else {
@@ -740,24 +839,25 @@ public final class JobQueue: Sendable {
                 }
                 if busy && s.overlap == .cancelPrevious { cancel = previous?.id }
                 s.nextRunAt = next(s, now)
-                return ((), fire(&q, s, slot: missed ? now : slot, advance: true))
+                return ((), fire(&q, s, slot: missed ? now : slot, advance: true, id: id))
             }
             if let cancel, let stop = hooks.cancel { stop(cancel) }
         }
     }
 
     /// The change that makes a schedule's job, with the schedule's new last run.
-    func fire(_ q: inout QueueState, _ schedule: Schedule, slot: Double, advance: Bool) -> Change {
+    func fire(_ q: inout QueueState, _ schedule: Schedule, slot: Double, advance: Bool, id: Int64? = nil) -> Change {
         var s = schedule
         let o = s.jobOptions
-        var job = Job(id: q.nextID, type: s.jobType, params: s.params, createdAt: clock.now())
-        q.nextID += 1
+        var job = Job(id: id ?? q.nextID, type: s.jobType, params: s.params, createdAt: clock.now())
+        if id == nil { q.nextID += 1 }
         job.queue = o.queue ?? "default"
         job.priority = o.priority ?? 0
         job.timeout = o.timeout
         job.maxAttempts = o.maxAttempts ?? 1
         job.backoff = o.backoff ?? Backoff()
         job.schedule = s.name
+        if cluster != nil { q.creating.insert(job.id) }
         s.lastRunAt = slot
         s.lastJobID = job.id
         q.stageSchedule(s)

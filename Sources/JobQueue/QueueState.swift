@@ -43,6 +43,10 @@ struct QueueState: ~Copyable {
     var nextID: Int64 = 1
     /// When progress of a job was last written to the store.
     var progressWritten: [Int64: Double] = [:]
+    /// New jobs whose creation is not applied yet, and jobs another node changed
+    /// while a change of this node was on its way (read again once it is applied).
+    var creating = Set<Int64>()
+    var remoteSkipped = Set<Int64>()
     /// Log lines of running jobs not yet emitted (their previous batch is still
     /// on its way to the store), and the jobs with a batch on its way.
     var logBuffer: [Int64: PendingLog] = [:]

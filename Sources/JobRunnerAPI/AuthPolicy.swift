@@ -51,6 +51,7 @@ public enum AuthPolicy {
         rule("POST", "/api/jobs/bulk/retry", .scope(.submit)),
         rule("POST", "/api/jobs/bulk/delete", .scope(.admin)),
         rule("GET", "/api/queues", .scope(.read)),
+        rule("GET", "/api/nodes", .scope(.read)),
         rule("PUT", "/api/queues/:name", .scope(.admin)),
         rule("GET", "/api/schedules", .scope(.read)),
         rule("GET", "/api/schedules/:name", .scope(.read)),

@@ -1,3 +1,5 @@
+import Essentials
+import Glibc
 import HTTPServer
 import JSON
 import JobEngine
@@ -167,6 +169,7 @@ public final class JobRunnerAPI: Sendable {
         r.get("/api/jobs/:id/log") { [self] req in try log(req) }
         r.post("/api/jobs/:id/retry") { [self] req in try retryJob(req) }
         r.get("/api/queues") { [self] _ in listQueues() }
+        r.get("/api/nodes") { [self] req in try listNodes(req) }
         r.put("/api/queues/:name") { [self] req in try updateQueue(req) }
         addScheduleRoutes(&r)
         r.get("/api/openapi.json") { [self] _ in .json(openAPIBytes()) }
@@ -357,6 +360,48 @@ public final class JobRunnerAPI: Sendable {
         w.raw("]")
         return .json(w.bytes)
     }
+
+    /// `GET /api/nodes`: the nodes sharing the store, or this daemon alone.
+    func listNodes(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
+        let shared: [NodeInfo]?
+        do { shared = try engine.nodes() } catch { throw HTTPError(503, error.message) }
+        let me = engine.nodeID
+        let nodes = shared ?? [NodeInfo(id: Self.hostName, address: request.header("host") ?? "", pid: Int64(getpid()),
+                                        startedAt: ProcessStats.current().startTimeSeconds, heartbeatAt: engine.now,
+                                        running: engine.stats.active, leader: true, alive: true)]
+        var w = JSONWriter(capacity: 256)
+        w.raw("[")
+        for (i, n) in nodes.enumerated() {
+            if i > 0 { w.raw(",") }
+            w.raw("{\"id\":")
+            w.string(n.id)
+            w.raw(",\"address\":")
+            w.string(n.address)
+            w.raw(",\"pid\":")
+            w.int(n.pid)
+            w.raw(",\"started_at\":")
+            w.double(n.startedAt)
+            w.raw(",\"heartbeat_at\":")
+            w.double(n.heartbeatAt)
+            w.raw(",\"running\":")
+            w.int(Int64(n.running))
+            w.raw(",\"leader\":")
+            w.raw(n.leader ? "true" : "false")
+            w.raw(",\"self\":")
+            w.raw(shared == nil || n.id == me ? "true" : "false")
+            w.raw(",\"alive\":")
+            w.raw(n.alive ? "true" : "false")
+            w.raw("}")
+        }
+        w.raw("]")
+        return .json(w.bytes)
+    }
+
+    static let hostName: String = {
+        var host = [CChar](repeating: 0, count: 256)
+        gethostname(&host, host.count - 1)
+        return String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }()
 
     /// `PUT /api/queues/:name` with `{"paused": bool}` and/or `{"concurrency": n|null}`.
     func updateQueue(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {

@@ -311,6 +311,10 @@ enum OpenAPI {
                                   "404": error("Metrics are turned off (--metrics off).")]),
             operation("GET", "/api/queues", id: "listQueues", tag: "queues", summary: "Every named queue with its settings and counts",
                       responses: ["200": response("The queues.", ["type": "array", "items": ref("Queue")])]),
+            operation("GET", "/api/nodes", id: "listNodes", tag: "status", summary: "The nodes sharing the store",
+                      description: "Every daemon on the same PostgreSQL database, by id; one entry, this daemon, otherwise.",
+                      responses: ["200": response("The nodes.", ["type": "array", "items": ref("Node")]),
+                                  "503": error("The store cannot be read.")]),
             operation("PUT", "/api/queues/:name", id: "updateQueue", tag: "queues", summary: "Pause, resume or limit a queue",
                       description: "Takes effect at once and is kept across restarts; a paused queue starts nothing (its running jobs go on).",
                       parameters: [queueName], body: ref("QueueUpdate"),
@@ -430,9 +434,16 @@ enum OpenAPI {
             "timeout": ["type": ["number", "null"], "description": "Seconds an attempt may run, or null."],
             "idempotency_key": nullable("string"),
             "schedule": ["type": ["string", "null"], "description": "The schedule that made the job, or null."],
+            "node": ["type": "string", "description": "With several nodes on PostgreSQL: the node that runs (or last ran) the job; absent before it first starts and on one node."],
             "errors": ["type": "array", "items": object(["attempt": ["type": "integer"], "error": ["type": "string"], "at": timestamp])],
-        ], description: "A job (docs/protocol.md, the job model).")
+        ], required: ["id", "type", "params", "status", "progress", "result", "error", "created_at", "started_at", "completed_at",
+                      "queue", "priority", "run_at", "attempt", "max_attempts", "timeout", "idempotency_key", "schedule", "errors"],
+           description: "A job (docs/protocol.md, the job model).")
         s["Cancelled"] = object(["success": ["const": true], "job_id": ["type": "integer"]])
+        s["Node"] = object(["id": ["type": "string"], "address": ["type": "string"], "pid": ["type": "integer"],
+                            "started_at": timestamp, "heartbeat_at": timestamp, "running": count,
+                            "leader": ["type": "boolean"], "self": ["type": "boolean"], "alive": ["type": "boolean"]],
+                           description: "A daemon sharing the store (docs/cluster.md).")
         s["Cleared"] = object(["cleared": count])
         s["LogLine"] = object(["seq": count, "ts": timestamp,
                                "stream": ["type": "string", "enum": .array(LogStream.allCases.map { .string($0.rawValue) })],

@@ -73,6 +73,21 @@ final class PostgresConnection {
 
     var isBroken: Bool { PQstatus(conn) != CONNECTION_OK }
 
+    /// The socket, for waiting on notifications with `poll`.
+    var socket: Int32 { PQsocket(conn) }
+
+    /// Reads what the server sent (after `poll` says the socket is readable) and
+    /// returns the notifications (`LISTEN`) that arrived, oldest first.
+    func notifications() throws(PostgresError) -> [(channel: String, payload: String)] {
+        guard PQconsumeInput(conn) == 1 else { throw lost() }
+        var out: [(channel: String, payload: String)] = []
+        while let n = PQnotifies(conn) {
+            out.append((String(cString: n.pointee.relname), String(cString: n.pointee.extra)))
+            PQfreemem(n)
+        }
+        return out
+    }
+
     /// The server's major version number (e.g. 15).
     var serverVersion: Int { Int(PQserverVersion(conn)) / 10000 }
 
@@ -252,6 +267,8 @@ final class PostgresResult {
     func double(_ row: Int, _ col: Int32) -> Double { Self.double(text(row, col)) }
     func optionalDouble(_ row: Int, _ col: Int32) -> Double? { isNull(row, col) ? nil : double(row, col) }
     func bool(_ row: Int, _ col: Int32) -> Bool { text(row, col) == "t" }
+    /// Rows an UPDATE or DELETE touched.
+    var affected: Int { Int(String(cString: PQcmdTuples(result))) ?? 0 }
 
     /// A `bytea` column (text format `\x` + hex) as UTF-8 text.
     func bytes(_ row: Int, _ col: Int32) -> String {

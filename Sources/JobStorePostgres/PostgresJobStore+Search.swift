@@ -240,7 +240,7 @@ extension PostgresJobStore {
                     ORDER BY id \(query.scansDown ? "DESC" : "ASC") LIMIT \(b.bind(.int(Int64(chunk))))
                     """, b.values)
                 for i in 0..<r.rows where jobs.count < want {
-                    if let s = query.search, search?.exact == false || r.bool(i, 23),
+                    if let s = query.search, search?.exact == false || r.bool(i, 24),
                        !s.matches(params: r.text(i, 2), error: r.optionalText(i, 7)) { continue }
                     jobs.append(try Self.job(r, i))
                 }

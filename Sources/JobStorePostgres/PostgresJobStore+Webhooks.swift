@@ -18,16 +18,18 @@ extension PostgresJobStore: WebhookOutboxStore {
 
     /// The statements of a webhook op; none needs an answer, so they join the
     /// writer's pipeline in order.
-    static func webhookStatements(_ op: StoreOp) -> [Statement] {
+    /// Each node delivers the deliveries it wrote (the leader takes over those
+    /// of a silent node), so no two nodes send one delivery.
+    static func webhookStatements(_ op: StoreOp, node: String) -> [Statement] {
         switch op {
         case .webhookOutbox(let d):
             // Rendered here, on the writer thread, not under the queue's lock.
             let body = String(decoding: d.body(), as: UTF8.self)
             return [("""
-                INSERT INTO webhook_deliveries (delivery_id, url, event, job_id, schedule, created_at, body, next_attempt_at)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                INSERT INTO webhook_deliveries (delivery_id, url, event, job_id, schedule, created_at, body, next_attempt_at, node)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                 """, [.text(d.id), .text(d.url), .text(d.event.rawValue), .int(d.jobID), .optional(d.scheduleName),
-                      .double(d.createdAt), .text(body), .double(d.createdAt)])]
+                      .double(d.createdAt), .text(body), .double(d.createdAt), .text(node)])]
         case .webhookAttempt(let a):
             return [("""
                 UPDATE webhook_deliveries SET status = $1, attempts = $2, last_attempt_at = $3, next_attempt_at = $4,
@@ -36,13 +38,13 @@ extension PostgresJobStore: WebhookOutboxStore {
                       a.httpStatus.map { .int(Int64($0)) } ?? .null, .optional(a.error), .int(a.seq)])]
         case .webhookMaintenance(let keep, let configured, let at):
             // No URL configured: every pending delivery is an orphan.
-            let kept = configured.isEmpty ? "" : " AND url NOT IN (" + configured.indices.map { "$\($0 + 2)" }.joined(separator: ",") + ")"
+            let kept = configured.isEmpty ? "" : " AND url NOT IN (" + configured.indices.map { "$\($0 + 3)" }.joined(separator: ",") + ")"
             return [
                 ("""
                  UPDATE webhook_deliveries SET status = 'dead', next_attempt_at = NULL, last_attempt_at = $1,
                      last_error = 'its URL is no longer in the webhooks configuration'
-                 WHERE status = 'pending'\(kept)
-                 """, [.double(at)] + configured.map { .text($0) }),
+                 WHERE status = 'pending' AND node IS NOT DISTINCT FROM $2\(kept)
+                 """, [.double(at), .text(node)] + configured.map { .text($0) }),
                 ("""
                  DELETE FROM webhook_deliveries WHERE status != 'pending' AND seq NOT IN
                      (SELECT seq FROM webhook_deliveries WHERE status != 'pending' ORDER BY seq DESC LIMIT $1)
@@ -56,9 +58,10 @@ extension PostgresJobStore: WebhookOutboxStore {
     public func dueWebhookDeliveries(url: String, limit: Int) throws(StoreError) -> [WebhookDeliveryRecord] {
         try read { db throws(PostgresError) in
             let r = try db.run("""
-                SELECT \(Self.webhookColumns) FROM webhook_deliveries WHERE status = 'pending' AND url = $1
+                SELECT \(Self.webhookColumns) FROM webhook_deliveries
+                WHERE status = 'pending' AND url = $1 AND (node IS NULL OR node = $3)
                 ORDER BY next_attempt_at, seq LIMIT $2
-                """, [.text(url), .int(Int64(limit))])
+                """, [.text(url), .int(Int64(limit)), .text(nodeID)])
             return (0..<r.rows).map { Self.delivery(r, $0) }
         }
     }

@@ -11,21 +11,21 @@ import Synchronization
 /// lookups and pages. A lost connection (the server restarted) fails the commit
 /// in progress like any storage failure; the next attempt connects again.
 ///
-/// One node today: ids and claims stay in the daemon's memory as with SQLite,
-/// and an advisory lock held by the writer's session keeps a second daemon out.
-/// What several nodes will need starts here: migrations in `schema_version`
-/// under an advisory lock, and the writer's loop where claims and notifications
-/// will go.
-public final class PostgresJobStore: JobStore, Sendable {
+/// Several daemons (nodes) may share one database: ids come from a sequence,
+/// claims are made in the database (`FOR UPDATE SKIP LOCKED`), transitions of
+/// existing jobs are guarded by the status and node the deciding node saw, and
+/// every commit notifies the other nodes (`NOTIFY jobrunner`) of what it
+/// changed. `PostgresCluster` keeps this node's heartbeat, listens, and holds
+/// the leader's lock.
+public final class PostgresJobStore: ClusterStore, Sendable {
     /// The schema version this build writes; a newer database is refused.
-    public static let schemaVersion = 3
+    public static let schemaVersion = 4
 
     /// Taken (for the transaction) by whoever migrates, so two daemons starting
     /// together on one database do not race; "JobRunr" in ASCII.
     static let migrationLock: Int64 = 0x4A_6F62_5275_6E72
-    /// Held by the writer's session for the store's life: one daemon per database
-    /// until claims are shared between nodes; "JobNode".
-    static let ownerLock: Int64 = 0x4A_6F62_4E6F_6465
+    /// The notification channel every node listens on.
+    static let channel = "jobrunner"
 
     private typealias Entry = StoreWriteQueue.Entry
 
@@ -40,6 +40,9 @@ public final class PostgresJobStore: JobStore, Sendable {
     private let readers = Mutex<[ConnectionBox]>([])
     private let finished = DispatchSemaphore(value: 0)
     private let writer: WriterConnection
+    /// Heartbeats, notifications and leadership (its own connection and thread).
+    public let cluster: PostgresCluster
+    public var nodeID: String { cluster.nodeID }
 
     /// True for the URLs this store takes (`postgresql://` or `postgres://`).
     public static func accepts(_ db: String) -> Bool {
@@ -72,7 +75,11 @@ public final class PostgresJobStore: JobStore, Sendable {
     /// for a server that cannot be reached or a database with a newer schema.
     /// `synchronousCommit: false` is `--sync normal`: a server crash may lose the
     /// latest commits (a crash of the daemon does not).
-    public init(url: String, synchronousCommit: Bool = true) throws(StoreError) {
+    /// `nodeID` names this daemon among those sharing the database (default:
+    /// `HOST:pidPID`); a live node with the same id makes this fail. A node
+    /// silent for `nodeTimeout` seconds has its running jobs rescued by the leader.
+    public init(url: String, synchronousCommit: Bool = true, nodeID: String? = nil, nodeTimeout: Double = 30,
+                address: String = "") throws(StoreError) {
         self.url = url
         displayURL = Self.redacted(url)
         let connection: PostgresConnection
@@ -82,10 +89,16 @@ public final class PostgresJobStore: JobStore, Sendable {
         } catch {
             throw StoreError("cannot use database \(displayURL): \(error.operatorMessage)")
         }
-        let writer = WriterConnection(url: url, synchronousCommit: synchronousCommit, connection)
+        let node = nodeID ?? PostgresCluster.defaultNodeID(port: nil)
         do throws(PostgresError) {
-            // Before the first write: a second daemon stops here.
-            try writer.prepare(connection, nameHolder: true)
+            // Before the first write: a second daemon with this node id stops here.
+            cluster = try PostgresCluster(url: url, nodeID: node, timeout: nodeTimeout, address: address)
+        } catch {
+            throw StoreError("cannot use database \(displayURL): \(error.operatorMessage)")
+        }
+        let writer = WriterConnection(url: url, synchronousCommit: synchronousCommit, node: node, connection)
+        do throws(PostgresError) {
+            try writer.prepare(connection)
             let last = try connection.run("SELECT id, created_at FROM jobs ORDER BY id DESC LIMIT 1")
             if last.rows > 0 {
                 writer.order.lastID = last.int(0, 0)
@@ -101,6 +114,13 @@ public final class PostgresJobStore: JobStore, Sendable {
         } catch {
             // No writer to wait for: `deinit`'s close returns at once.
             _ = writes.beginClosing()
+            cluster.close()
+            throw StoreError("cannot use database \(displayURL): \(error)")
+        }
+        do {
+            try cluster.start()
+        } catch {
+            close()
             throw StoreError("cannot use database \(displayURL): \(error)")
         }
     }
@@ -215,7 +235,28 @@ public final class PostgresJobStore: JobStore, Sendable {
                     ON CONFLICT (key) DO UPDATE SET value = excluded.value;
                     """)
             }
-            // Later versions add their steps here (`if version < 4 { ... }`).
+            if version < 4 {
+                // Several nodes: who runs a job, ids from a sequence (never below
+                // any id handed out), the claim's order, and the nodes' heartbeats.
+                try db.execute("""
+                    ALTER TABLE jobs ADD COLUMN node TEXT;
+                    CREATE INDEX jobs_claim ON jobs (priority DESC, id) WHERE status = 'pending';
+                    CREATE INDEX jobs_running_node ON jobs (node) WHERE status = 'running';
+                    CREATE SEQUENCE job_ids;
+                    SELECT setval('job_ids', GREATEST((SELECT value FROM meta WHERE key = 'next_id'),
+                                                      (SELECT COALESCE(MAX(id), 0) + 1 FROM jobs)), false);
+                    CREATE TABLE nodes (
+                        id TEXT COLLATE "C" PRIMARY KEY,
+                        address TEXT NOT NULL DEFAULT '',
+                        pid BIGINT NOT NULL,
+                        started_at DOUBLE PRECISION NOT NULL,
+                        heartbeat_at DOUBLE PRECISION NOT NULL,
+                        leader BOOLEAN NOT NULL DEFAULT false
+                    );
+                    ALTER TABLE webhook_deliveries ADD COLUMN node TEXT;
+                    """)
+            }
+            // Later versions add their steps here (`if version < 5 { ... }`).
             if version < schemaVersion {
                 try db.execute("DELETE FROM schema_version")
                 try db.run("INSERT INTO schema_version (version) VALUES ($1)", [.int(Int64(schemaVersion))])
@@ -333,6 +374,40 @@ public final class PostgresJobStore: JobStore, Sendable {
         guard writes.beginClosing() else { return }
         finished.wait()
         readers.withLock { $0 = [] }
+        cluster.close()
+    }
+
+    // MARK: ClusterStore
+
+    public func takeIDs(_ count: Int) throws(StoreError) -> [Int64] {
+        // One round trip for `count` ids; nodes asking at once get distinct
+        // (interleaved) ids, never the same one.
+        try read { db throws(PostgresError) in
+            let r = try db.run("SELECT nextval('job_ids') FROM generate_series(1, $1)", [.int(Int64(count))])
+            return (0..<r.rows).map { r.int($0, 0) }.sorted()
+        }
+    }
+
+    public func onRemoteChange(_ action: @escaping @Sendable (RemoteChange) -> Void) {
+        cluster.onRemoteChange(action)
+    }
+
+    public var isLeader: Bool { cluster.isLeader }
+
+    public var isAlone: Bool { cluster.isAlone }
+
+    public func onLeadership(_ action: @escaping @Sendable (Bool) -> Void) { cluster.onLeadership(action) }
+
+    public func onSilentNodes(_ action: @escaping @Sendable ([String]) -> Void) { cluster.onSilentNodes(action) }
+
+    public func jobs(_ ids: [Int64]) throws(StoreError) -> [Job] {
+        guard !ids.isEmpty else { return [] }
+        return try read { db throws(PostgresError) in
+            let r = try db.run("SELECT \(Self.columns) FROM jobs WHERE id = ANY($1::bigint[]) ORDER BY id", [Self.idArray(ids)])
+            var out: [Job] = []
+            for i in 0..<r.rows { out.append(try Self.job(r, i)) }
+            return out
+        }
     }
 
     // MARK: The writer
@@ -350,6 +425,8 @@ public final class PostgresJobStore: JobStore, Sendable {
         let entries: [Entry]
         /// The writer's `order` before that commit (made again if it did not commit).
         let order: WriterConnection.Order
+        /// The entries whose guarded writes found their job changed.
+        let conflicts: Set<Int>
     }
 
     private func writeUntilClosed() {
@@ -366,7 +443,7 @@ public final class PostgresJobStore: JobStore, Sendable {
                 case .committed:
                     doubt = nil
                     setFailure(nil)
-                    for e in d.entries { e.completion(.success(())) }
+                    for (i, e) in d.entries.enumerated() { e.completion(d.conflicts.contains(i) ? .failure(.conflict) : .success(())) }
                     writes.batchDone()
                 case .aborted:
                     // Nobody was told yet: the writes are simply made again.
@@ -395,12 +472,12 @@ public final class PostgresJobStore: JobStore, Sendable {
             }
             defer { writes.batchDone() }
             switch commit(entries) {
-            case .committed:
+            case .committed(let conflicts):
                 setFailure(nil)
-                for e in entries { e.completion(.success(())) }
-            case .inDoubt(let transaction, let order, let error):
+                for (i, e) in entries.enumerated() { e.completion(conflicts.contains(i) ? .failure(.conflict) : .success(())) }
+            case .inDoubt(let transaction, let order, let conflicts, let error):
                 setFailure(StoreError("Storage unavailable: \(error.message)"))
-                doubt = InDoubt(transaction: transaction, entries: entries, order: order)
+                doubt = InDoubt(transaction: transaction, entries: entries, order: order, conflicts: conflicts)
             case .failed(let error):
                 let storeError = StoreError("Storage unavailable: \(error.message)")
                 setFailure(storeError)
@@ -417,12 +494,13 @@ public final class PostgresJobStore: JobStore, Sendable {
     }
 
     private enum CommitResult {
-        case committed
+        /// Committed; the entries listed had a guarded write that found its job changed.
+        case committed(conflicts: Set<Int>)
         /// Not committed: nothing of it is in the database.
         case failed(PostgresError)
         /// The connection was lost while COMMIT was on its way (with the
         /// writer's `order` from before it).
-        case inDoubt(transaction: Int64, order: WriterConnection.Order, PostgresError)
+        case inDoubt(transaction: Int64, order: WriterConnection.Order, conflicts: Set<Int>, PostgresError)
     }
 
     /// One transaction for every op of `entries`.
@@ -437,10 +515,15 @@ public final class PostgresJobStore: JobStore, Sendable {
             return .failed(error)
         }
         let order = writer.order
+        var conflicts = Set<Int>()
         do throws(PostgresError) {
             var batch: [Statement] = []
-            for entry in entries {
-                for op in entry.ops { try apply(op, db, &batch) }
+            var notes = Notes()
+            for (i, entry) in entries.enumerated() {
+                for op in entry.ops where !(try apply(op, db, &batch, &notes)) { conflicts.insert(i) }
+            }
+            for payload in notes.payloads(node: writer.node) {
+                batch.append(("SELECT pg_notify($1, $2)", [.text(Self.channel), .text(payload)]))
             }
             try db.runAll(batch)
         } catch {
@@ -450,7 +533,7 @@ public final class PostgresJobStore: JobStore, Sendable {
         }
         do throws(PostgresError) {
             try db.execute("COMMIT")
-            return .committed
+            return .committed(conflicts: conflicts)
         } catch {
             guard error.connectionLost else {
                 _ = try? db.execute("ROLLBACK")
@@ -458,7 +541,7 @@ public final class PostgresJobStore: JobStore, Sendable {
                 return .failed(error)
             }
             writer.disconnect()
-            return .inDoubt(transaction: transaction, order: order, error)
+            return .inDoubt(transaction: transaction, order: order, conflicts: conflicts, error)
         }
     }
 
@@ -466,24 +549,61 @@ public final class PostgresJobStore: JobStore, Sendable {
 
     /// Every op, in one `switch` (new ops add a case here). Writes whose answer is
     /// not needed join `batch`, sent in pipeline mode; an op that reads what it
-    /// wrote sends the batch first (order is kept).
-    private func apply(_ op: StoreOp, _ db: PostgresConnection, _ batch: inout [Statement]) throws(PostgresError) {
+    /// wrote sends the batch first (order is kept). False: a guarded write found
+    /// its job changed (and did nothing). `notes` collects what the other nodes
+    /// are told.
+    private func apply(_ op: StoreOp, _ db: PostgresConnection, _ batch: inout [Statement],
+                       _ notes: inout Notes) throws(PostgresError) -> Bool {
         switch op {
+        case .update(let job, let expect):
+            try db.runAll(batch)
+            batch = []
+            let params = JSONValue.object(job.params).jsonString
+            let r = try db.run("""
+                UPDATE jobs SET status = $2, progress_percent = $3, progress_message = $4, result = $5, error = $6,
+                    started_at = $7, completed_at = $8, sequence = GREATEST(sequence + 1, $9), run_at = $10, attempt = $11,
+                    errors = $12, words = $13::tsvector, node = $14
+                WHERE id = $1 AND status = $15 AND node IS NOT DISTINCT FROM $16
+                """, [
+                    .int(job.id), .text(job.status.rawValue), .int(Int64(job.progress.percent)), .text(job.progress.message),
+                    .optional(job.result?.jsonString), .optional(job.error), .optional(job.startedAt), .optional(job.completedAt),
+                    .int(Int64(job.sequence)), .optional(job.runAt), .int(Int64(job.attempt)),
+                    .optional(job.errors.isEmpty ? nil : Self.errorsJSON(job.errors)),
+                    .text(Self.words(params: params, error: job.error)), .optional(job.node),
+                    .text(expect.status.rawValue), .optional(expect.node),
+                ])
+            guard r.affected == 1 else { return false }
+            notes.jobs.insert(job.id)
+        case .claim(let request):
+            try db.runAll(batch)
+            batch = []
+            try claim(request, db, &notes)
+        case .adopt(let silent, let node, let report):
+            try db.runAll(batch)
+            batch = []
+            let r = try db.run("UPDATE jobs SET node = $2 WHERE status = 'running' AND node = $1 RETURNING \(Self.columns)",
+                               [.text(silent), .text(node)])
+            // Its webhook deliveries still to send are the leader's to send now.
+            try db.run("UPDATE webhook_deliveries SET node = $2 WHERE status = 'pending' AND node = $1", [.text(silent), .text(node)])
+            var adopted: [Job] = []
+            for i in 0..<r.rows { adopted.append(try Self.job(r, i)) }
+            report(adopted.sorted { $0.id < $1.id })
         case .upsert(let job):
+            notes.jobs.insert(job.id)
             noteCreated(job, &batch)
             let params = JSONValue.object(job.params).jsonString
             batch.append(("""
                 INSERT INTO jobs (id, type, params, status, progress_percent, progress_message, result, error,
                                   created_at, started_at, completed_at, sequence, queue, priority, run_at, attempt,
-                                  max_attempts, timeout, backoff_initial, backoff_max, idempotency_key, errors, schedule, words)
+                                  max_attempts, timeout, backoff_initial, backoff_max, idempotency_key, errors, schedule, words, node)
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23,
-                        $24::tsvector)
+                        $24::tsvector, $25)
                 ON CONFLICT (id) DO UPDATE SET status = excluded.status,
                     progress_percent = excluded.progress_percent, progress_message = excluded.progress_message,
                     result = excluded.result, error = excluded.error, started_at = excluded.started_at,
                     completed_at = excluded.completed_at, sequence = excluded.sequence, run_at = excluded.run_at,
                     attempt = excluded.attempt, errors = excluded.errors,
-                    words = excluded.words
+                    words = excluded.words, node = excluded.node
                 """, [
                     .int(job.id), .text(job.type), .text(params), .text(job.status.rawValue),
                     .int(Int64(job.progress.percent)), .text(job.progress.message), .optional(job.result?.jsonString),
@@ -492,31 +612,37 @@ public final class PostgresJobStore: JobStore, Sendable {
                     .int(Int64(job.attempt)), .int(Int64(job.maxAttempts)), .optional(job.timeout),
                     .double(job.backoff.initial), .double(job.backoff.max), .optional(job.idempotencyKey),
                     .optional(job.errors.isEmpty ? nil : Self.errorsJSON(job.errors)), .optional(job.schedule),
-                    .text(Self.words(params: params, error: job.error)),
+                    .text(Self.words(params: params, error: job.error)), .optional(job.node),
                 ]))
         case .upsertSchedule(let schedule):
+            notes.schedules.insert(schedule.name)
             batch.append(("INSERT INTO schedules (name, body) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET body = excluded.body",
                           [.text(schedule.name), .text(schedule.stored.jsonString)]))
         case .deleteSchedule(let name):
+            notes.schedules.insert(name)
             batch.append(("DELETE FROM schedules WHERE name = $1", [.text(name)]))
         case .queueSettings(let name, let settings):
+            notes.queues.insert(name)
             batch.append(("""
                 INSERT INTO queues (name, concurrency, paused) VALUES ($1, $2, $3)
                 ON CONFLICT (name) DO UPDATE SET concurrency = excluded.concurrency, paused = excluded.paused
                 """, [.text(name), settings.concurrency.map { .int(Int64($0)) } ?? .null, .bool(settings.paused)]))
         case .progress(let id, let progress, let sequence):
-            batch.append(("UPDATE jobs SET progress_percent = $1, progress_message = $2, sequence = $3 WHERE id = $4 AND status = 'running'",
-                          [.int(Int64(progress.percent)), .text(progress.message), .int(Int64(sequence)), .int(id)]))
+            notes.jobs.insert(id)
+            batch.append(("UPDATE jobs SET progress_percent = $1, progress_message = $2, sequence = $3 WHERE id = $4 AND status = 'running' AND (node IS NULL OR node = $5)",
+                          [.int(Int64(progress.percent)), .text(progress.message), .int(Int64(sequence)), .int(id), .text(writer.node)]))
         case .deleteFinished:
             try db.runAll(batch)
             batch = []
             try rememberNextID(db)
             try db.execute("DELETE FROM job_logs WHERE job_id IN (SELECT id FROM jobs WHERE status IN ('completed','failed','cancelled'))")
             try db.execute("DELETE FROM jobs WHERE status IN ('completed','failed','cancelled')")
+            notes.cleared = true
         case .appendLog(let id, let lines, let dropped, let maxBytes):
             try db.runAll(batch)
             batch = []
             try appendLog(id, lines, maxBytes, db)
+            if let first = lines.first, let last = lines.last { notes.logs.append((id, first.seq, last.seq)) }
             if dropped > 0 { try db.run("UPDATE jobs SET log_dropped = log_dropped + $1 WHERE id = $2", [.int(Int64(dropped)), .int(id)]) }
         case .prune(let before, let keep, let report):
             try db.runAll(batch)
@@ -532,15 +658,61 @@ public final class PostgresJobStore: JobStore, Sendable {
                 params.append(.int(Int64(keep)))
                 clauses.append("id NOT IN (SELECT id FROM jobs WHERE status IN ('completed','failed','cancelled') ORDER BY id DESC LIMIT $\(params.count))")
             }
-            report(try deleteFinished(where: clauses.joined(separator: " OR "), params, db))
+            let removed = try deleteFinished(where: clauses.joined(separator: " OR "), params, db)
+            notes.deleted += removed
+            report(removed)
         case .deleteJobs(let ids, let report):
             try db.runAll(batch)
             batch = []
             try rememberNextID(db)
-            report(try deleteFinished(where: "id = ANY($1::bigint[])", [Self.idArray(ids)], db))
+            let removed = try deleteFinished(where: "id = ANY($1::bigint[])", [Self.idArray(ids)], db)
+            notes.deleted += removed
+            report(removed)
         case .webhookOutbox, .webhookAttempt, .webhookMaintenance:
-            batch += Self.webhookStatements(op)
+            batch += Self.webhookStatements(op, node: writer.node)
         }
+        return true
+    }
+
+    /// A node's claim: the best pending jobs that are due, locked with `SKIP
+    /// LOCKED` so nodes claiming at once never wait for or take the same rows,
+    /// picked within the per-node budgets, then marked running on the node.
+    private func claim(_ request: ClaimRequest, _ db: PostgresConnection, _ notes: inout Notes) throws(PostgresError) {
+        guard request.limit > 0 else { return }
+        let budgets = !request.queueBudgets.isEmpty || !request.typeBudgets.isEmpty
+        let candidates = try db.run("""
+            SELECT id, queue, type FROM jobs
+            WHERE status = 'pending' AND (run_at IS NULL OR run_at <= $1)
+              AND NOT (queue = ANY($2::text[])) AND NOT (type = ANY($3::text[]))
+            ORDER BY priority DESC, id LIMIT $4 FOR UPDATE SKIP LOCKED
+            """, [.double(request.now), Self.textArray(request.excludedQueues), Self.textArray(request.excludedTypes),
+                   .int(Int64(budgets ? request.limit * 4 : request.limit))])
+        let picked = request.pick((0..<candidates.rows).map { (candidates.int($0, 0), candidates.text($0, 1), candidates.text($0, 2)) })
+        guard !picked.isEmpty else { return }
+        let r = try db.run("""
+            UPDATE jobs SET status = 'running', started_at = $1, progress_percent = 0, progress_message = $2,
+                sequence = sequence + 1, node = $3
+            WHERE id = ANY($4::bigint[]) RETURNING \(Self.columns)
+            """, [.double(request.now), .text(JobProgress.starting.message), .text(request.node), Self.idArray(picked)])
+        var claimed: [Int64: Job] = [:]
+        for i in 0..<r.rows {
+            let job = try Self.job(r, i)
+            claimed[job.id] = job
+            notes.jobs.insert(job.id)
+        }
+        request.claimed.withLock { $0 = picked.compactMap { claimed[$0] } }
+    }
+
+    /// Names as one bound value: a PostgreSQL array literal of quoted text.
+    static func textArray(_ names: [String]) -> PostgresValue {
+        .text("{" + names.map { name in
+            var quoted = "\""
+            for c in name.unicodeScalars {
+                if c == "\"" || c == "\\" { quoted.unicodeScalars.append("\\") }
+                quoted.unicodeScalars.append(c)
+            }
+            return quoted + "\""
+        }.joined(separator: ",") + "}")
     }
 
     /// Deletes the finished jobs matching `condition`, and their logs; the jobs removed.
@@ -629,7 +801,7 @@ public final class PostgresJobStore: JobStore, Sendable {
 
     static let columns = """
         id, type, params, status, progress_percent, progress_message, result, error, created_at, started_at, completed_at, sequence,
-        queue, priority, run_at, attempt, max_attempts, timeout, backoff_initial, backoff_max, idempotency_key, errors, schedule
+        queue, priority, run_at, attempt, max_attempts, timeout, backoff_initial, backoff_max, idempotency_key, errors, schedule, node
         """
 
     static func errorsJSON(_ errors: [AttemptError]) -> String {
@@ -670,6 +842,7 @@ public final class PostgresJobStore: JobStore, Sendable {
         job.idempotencyKey = r.optionalText(i, 20)
         job.errors = errors(r.optionalText(i, 21))
         job.schedule = r.optionalText(i, 22)
+        job.node = r.optionalText(i, 23)
         return job
     }
 
@@ -728,37 +901,23 @@ final class ConnectionBox: @unchecked Sendable {
 final class WriterConnection: @unchecked Sendable {
     private let url: String
     private let synchronousCommit: Bool
+    /// This node's id (progress is written only while the job is still this node's).
+    let node: String
     private var connection: PostgresConnection?
     typealias Order = (lastID: Int64, lastCreated: Double, inOrder: Bool)
     /// The newest job written and whether creation times are still in id order
     /// (as of the last commit, or of the one in flight).
     var order: Order = (lastID: 0, lastCreated: 0, inOrder: true)
 
-    init(url: String, synchronousCommit: Bool, _ connection: PostgresConnection) {
+    init(url: String, synchronousCommit: Bool, node: String, _ connection: PostgresConnection) {
         self.url = url
         self.synchronousCommit = synchronousCommit
+        self.node = node
         self.connection = connection
     }
 
-    /// Session settings of the writer, on every (re)connect, and the owner lock:
-    /// a database another jobrunnerd holds is refused (also after a reconnect, if
-    /// one started during an outage).
-    /// `nameHolder` (at start-up, for the operator): the error names the holder's
-    /// pid and host, which a client's 503 after a reconnect does not show.
-    func prepare(_ db: PostgresConnection, nameHolder: Bool = false) throws(PostgresError) {
-        let r = try db.run("SELECT pg_try_advisory_lock($1)", [.int(PostgresJobStore.ownerLock)])
-        guard r.bool(0, 0) else {
-            guard nameHolder else {
-                throw PostgresError(message: "the database is in use by another jobrunnerd", state: nil, connectionLost: false)
-            }
-            let holder = try? db.run("""
-                SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-                WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-                  AND l.classid = $1 AND l.objid = $2 AND l.objsubid = 1
-                """, [.int(PostgresJobStore.ownerLock >> 32), .int(PostgresJobStore.ownerLock & 0xFFFF_FFFF)])
-            let who = holder.flatMap { $0.rows > 0 ? $0.text(0, 0) : nil }.map { " (\($0))" } ?? ""
-            throw PostgresError(message: "the database is in use by another jobrunnerd\(who)", state: nil, connectionLost: false)
-        }
+    /// Session settings of the writer, on every (re)connect.
+    func prepare(_ db: PostgresConnection) throws(PostgresError) {
         if !synchronousCommit { try db.execute("SET synchronous_commit = off") }
     }
 
@@ -774,15 +933,7 @@ final class WriterConnection: @unchecked Sendable {
 
     func disconnect() { connection = nil }
 
-    /// Gives the database up: the owner lock is released before `close()` returns
-    /// (closing the connection alone lets the server release it a moment later,
-    /// when the next daemon may already be asking).
-    func release() {
-        if let connection, !connection.isBroken {
-            _ = try? connection.run("SELECT pg_advisory_unlock($1)", [.int(PostgresJobStore.ownerLock)])
-        }
-        connection = nil
-    }
+    func release() { connection = nil }
 
     enum Outcome {
         case committed

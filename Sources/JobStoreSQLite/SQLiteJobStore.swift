@@ -516,6 +516,12 @@ public final class SQLiteJobStore: JobStore, Sendable {
 
     private func apply(_ op: StoreOp, _ db: SQLiteConnection) throws(SQLiteError) {
         switch op {
+        case .update(let job, _):
+            // One daemon per SQLite file: nothing else changes its jobs.
+            try apply(.upsert(job), db)
+        case .claim, .adopt:
+            // Only stores shared by several daemons claim (the queue never asks this one).
+            break
         case .upsert(let job):
             try noteCreated(job, db)
             try db.run("""

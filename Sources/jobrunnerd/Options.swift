@@ -64,6 +64,10 @@ struct Options: ParsableCommand {
     var rateLimit: String?
 
     @Option(help: "on or off: serve GET /metrics (Prometheus) and keep its counters. (default: on)") var metrics: String?
+    @Option(name: .customLong("node-id"), help: "This daemon's name among the nodes sharing a PostgreSQL database. (default: HOST:PORT)")
+    var nodeID: String?
+    @Option(name: .customLong("node-timeout"), help: "Seconds without a heartbeat before the leader rescues a node's running jobs. (default: 30)")
+    var nodeTimeout: String?
 
     /// The settings given as flags, by key.
     var given: [String: String] {
@@ -76,7 +80,7 @@ struct Options: ParsableCommand {
             ("log-level", logLevel), ("log-file", logFile), ("access-log", accessLog),
             ("job-types-dir", jobTypesDir), ("kill-grace", killGrace), ("max-log-bytes", maxLogBytes),
             ("auth", auth), ("session-lifetime", sessionLifetime), ("tls-cert", tlsCert), ("tls-key", tlsKey),
-            ("rate-limit", rateLimit), ("metrics", metrics),
+            ("rate-limit", rateLimit), ("metrics", metrics), ("node-id", nodeID), ("node-timeout", nodeTimeout),
         ]
         var out: [String: String] = [:]
         for (k, v) in pairs { if let v { out[k] = v } }

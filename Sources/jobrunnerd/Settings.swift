@@ -4,6 +4,7 @@ import JSON
 import JobEngine
 import JobQueue
 import JobRunnerAPI
+import JobStorePostgres
 import Webhooks
 
 /// A setting that cannot be used; the message names the key and where it came from.
@@ -38,7 +39,7 @@ struct Settings {
         "db", "sync", "retain-finished", "shutdown-grace", "log-level", "log-file", "access-log",
         "job-types-dir", "kill-grace", "max-log-bytes",
         "auth", "session-lifetime", "tls-cert", "tls-key", "rate-limit",
-        "metrics",
+        "metrics", "node-id", "node-timeout",
     ]
     /// Structured sections of the config file, beside the flag-named keys.
     static let sections = ["job_types", "queues", "schedules", "tokens", "webhooks"]
@@ -60,6 +61,10 @@ struct Settings {
     var wsPingInterval = 25.0
     var allowedOrigins: [String] = []
     var db = "/var/lib/jobrunner/jobs.db"
+    /// This daemon's name among those sharing a PostgreSQL database (nil: HOST:PORT).
+    var nodeID: String?
+    /// Seconds without a heartbeat before a node's running jobs are rescued.
+    var nodeTimeout = 30.0
     var sync = "full"
     var retainFinished: Retention?
     var shutdownGrace = 10.0
@@ -190,6 +195,13 @@ struct Settings {
             rateLimit = n
         }
         if let v = try choice("metrics", ["on", "off"]) { metrics = v == "on" }
+        if let (text, source) = value("node-id") {
+            if let problem = PostgresCluster.invalidNodeID(text) {
+                throw ConfigError(message: "invalid \(source) '\(text)': \(problem)")
+            }
+            nodeID = text
+        }
+        if let v = try seconds("node-timeout", min: 1) { nodeTimeout = v }
     }
 
     /// The file's keys as text, and its `job_types`, `queues`, `schedules`,

@@ -67,7 +67,9 @@ func openQueue(_ settings: Settings, _ logger: Logger) -> (JobQueue, (any JobSto
     do throws(StoreError) {
         let store: any JobStore
         if PostgresJobStore.accepts(settings.db) {
-            store = try PostgresJobStore(url: settings.db, synchronousCommit: settings.sync != "normal")
+            store = try PostgresJobStore(url: settings.db, synchronousCommit: settings.sync != "normal",
+                                         nodeID: settings.nodeID ?? PostgresCluster.defaultNodeID(port: settings.port),
+                                         nodeTimeout: settings.nodeTimeout)
         } else {
             let directory = settings.db.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
             if !directory.isEmpty && access(directory, F_OK) != 0 {
@@ -307,7 +309,12 @@ let notifier = ServiceNotifier(engine: engine)
 let shownHost = settings.host.contains(":") ? "[\(settings.host)]" : settings.host
 let scheme = tls == nil ? "http" : "https"
 let place = inherited.isEmpty ? "\(scheme)://\(shownHost):\(server.port)" : "an inherited socket (port \(server.port), \(scheme))"
-logger.log(.info, "listening on \(place) (web root \(webRoot), \(settings.concurrency) job slots, \(configuration.threads) threads, jobs in \(storeDescription(settings)), auth \(authMode == .open ? "none" : "tokens (\(settings.tokens.count))"), \(settings.webhooks.count) webhook endpoints)")
+var node = ""
+if let shared = store as? PostgresJobStore {
+    shared.cluster.setAddress("\(shownHost):\(server.port)")
+    node = " as node \(shared.nodeID) (node timeout \(settings.nodeTimeout) s)"
+}
+logger.log(.info, "listening on \(place) (web root \(webRoot), \(settings.concurrency) job slots, \(configuration.threads) threads, jobs in \(storeDescription(settings))\(node), auth \(authMode == .open ? "none" : "tokens (\(settings.tokens.count))"), \(settings.webhooks.count) webhook endpoints)")
 Systemd.notify("READY=1")
 if authMode == .open && !settings.tokens.isEmpty {
     logger.log(.warning, "--auth none: the \(settings.tokens.count) configured tokens are ignored; anyone who can connect may do anything")

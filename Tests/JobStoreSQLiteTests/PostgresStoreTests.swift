@@ -96,15 +96,19 @@ import Testing
     }
 
     /// Daemons starting together on one database: the schema is made once (under
-    /// the migration lock), one of them holds the database and the others are
-    /// refused, naming the holder; once it closes, the next one may start.
-    @Test func oneStorePerDatabaseAndTheOthersAreRefused() throws {
+    /// the migration lock); nodes with distinct ids share it, while a second
+    /// daemon with a live node's id is refused, naming the id; once that node
+    /// closes, its id may be used again.
+    @Test func nodesShareADatabaseButNotANodeID() throws {
         let url = try TestPostgres.cluster().newDatabase()
         let errors = Mutex<[String]>([])
         let started = Mutex<[PostgresJobStore]>([])
-        let threads = try (0..<4).map { _ in
+        let threads = try (0..<6).map { i in
             try ThreadLauncher.joinable(name: "store opener") {
-                do { let s = try PostgresJobStore(url: url); started.withLock { $0.append(s) } } catch {
+                do {
+                    let s = try PostgresJobStore(url: url, nodeID: "node-\(i % 3)")
+                    started.withLock { $0.append(s) }
+                } catch {
                     errors.withLock { $0.append("\(error)") }
                 }
             }
@@ -112,14 +116,23 @@ import Testing
         for t in threads { t.join() }
         let refused = errors.withLock { $0 }
         #expect(refused.count == 3)
-        #expect(refused.allSatisfy { $0.contains("in use by another jobrunnerd (jobrunnerd pid \(getpid()) on ") })
-        let stores = started.withLock { $0 }
-        try #require(stores.count == 1)
+        #expect(refused.allSatisfy { $0.contains("node id 'node-") && $0.contains("is in use by another running jobrunnerd") })
+        let stores = started.withLock { $0 }.sorted { $0.nodeID < $1.nodeID }
+        try #require(stores.map(\.nodeID) == ["node-0", "node-1", "node-2"])
+        #expect(try stores[0].nodes().map(\.id) == ["node-0", "node-1", "node-2"])
+        // Ids from the shared sequence never repeat across nodes.
+        let a = try stores[0].takeIDs(50)
+        let b = try stores[1].takeIDs(50)
+        #expect(Set(a).isDisjoint(with: b) && a.count == 50 && b.count == 50)
         try commit(stores[0], [.upsert(sampleJob(1))])
+        #expect(try stores[1].job(1) == sampleJob(1))
         stores[0].close()
-        let next = try PostgresJobStore(url: url)
-        defer { next.close() }
-        #expect(try next.job(1) == sampleJob(1))
+        // A clean stop removes the node's row; its id is free again.
+        #expect(try stores[1].nodes().map(\.id) == ["node-1", "node-2"])
+        let again = try PostgresJobStore(url: url, nodeID: "node-0")
+        again.close()
+        stores[1].close()
+        stores[2].close()
     }
 
     /// While another session holds a lock that keeps the writer from committing,

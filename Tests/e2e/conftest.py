@@ -40,7 +40,7 @@ class Daemon:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or self.proc.poll() is not None:
                 self.proc.kill()
-                raise RuntimeError("daemon did not start: " + "".join(self.log))
+                raise RuntimeError(f"daemon did not start (exit {self.proc.poll()}): " + "".join(self.log) + (self.proc.stderr.read() if self.proc.poll() is not None else ""))
             ready, _, _ = select.select([self.proc.stderr], [], [], remaining)
             if ready:
                 line = self.proc.stderr.readline()

@@ -1,14 +1,31 @@
+import Synchronization
 /// Why storage failed; `message` is safe to show to clients.
 public struct StoreError: Error, Sendable, CustomStringConvertible {
     public let message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }
+
+    /// A guarded write found the job changed by another node since this one read
+    /// it (a store shared by several daemons): nothing of that write happened.
+    public static let conflict = StoreError("Conflict: the job was changed by another node")
+    public var isConflict: Bool { message == Self.conflict.message }
 }
 
 /// A write the queue asks the store to make durable.
 public enum StoreOp: Sendable {
     /// The whole row: new jobs and state transitions.
     case upsert(Job)
+    /// A transition of an existing job, made only if its row still has the
+    /// status and node of `expect` (a store shared by several daemons). When it
+    /// does not, the transaction goes on without it and the submission gets
+    /// `StoreError.conflict`.
+    case update(Job, expect: JobGuard)
+    /// Claims pending jobs for a node (`FOR UPDATE SKIP LOCKED`, shared stores
+    /// only); the request gets the jobs claimed, inside the transaction.
+    case claim(ClaimRequest)
+    /// Takes over the running jobs of a node that went silent (the leader
+    /// rescuing them); the request gets them, now owned by `node`.
+    case adopt(from: String, node: String, report: @Sendable ([Job]) -> Void)
     /// Progress only (coalesced by the queue).
     case progress(id: Int64, progress: JobProgress, sequence: UInt64)
     /// Removes every completed, failed and cancelled job (and their logs).
@@ -37,6 +54,57 @@ public enum StoreOp: Sendable {
     /// Removes the listed jobs that are finished (completed, failed, cancelled),
     /// with their logs; others stay. `report` as for `prune`.
     case deleteJobs(ids: [Int64], report: @Sendable ([PrunedJob]) -> Void)
+}
+
+/// What a guarded write expects the row to hold.
+public struct JobGuard: Sendable, Equatable {
+    public let status: JobStatus
+    public let node: String?
+    public init(status: JobStatus, node: String?) {
+        self.status = status
+        self.node = node
+    }
+}
+
+/// A node's claim: at most `limit` pending jobs due at `now`, best first
+/// (priority, then id), none of `excludedQueues`/`excludedTypes` and at most
+/// `budgets` more of a queue or type with a per-node limit.
+public final class ClaimRequest: Sendable {
+    public let node: String
+    public let limit: Int
+    public let now: Double
+    public let excludedQueues: [String]
+    public let excludedTypes: [String]
+    public let queueBudgets: [String: Int]
+    public let typeBudgets: [String: Int]
+    /// The jobs claimed, set by the store inside its transaction.
+    public let claimed = Mutex<[Job]>([])
+
+    public init(node: String, limit: Int, now: Double, excludedQueues: [String], excludedTypes: [String],
+                queueBudgets: [String: Int], typeBudgets: [String: Int]) {
+        self.node = node
+        self.limit = limit
+        self.now = now
+        self.excludedQueues = excludedQueues
+        self.excludedTypes = excludedTypes
+        self.queueBudgets = queueBudgets
+        self.typeBudgets = typeBudgets
+    }
+
+    /// Picks from candidates in run order, within the budgets.
+    public func pick(_ candidates: [(id: Int64, queue: String, type: String)]) -> [Int64] {
+        var queues = queueBudgets
+        var types = typeBudgets
+        var out: [Int64] = []
+        for c in candidates where out.count < limit {
+            if let q = queues[c.queue], q <= 0 { continue }
+            if let t = types[c.type], t <= 0 { continue }
+            if queues[c.queue] != nil { queues[c.queue]! -= 1 }
+            if types[c.type] != nil { types[c.type]! -= 1 }
+            out.append(c.id)
+        }
+        return out
+    }
 }
 
 /// A finished job removed by a prune.
@@ -115,4 +183,71 @@ public protocol JobStore: AnyObject, Sendable {
 
 extension JobStore {
     public var metrics: StoreMetrics? { nil }
+}
+
+/// What changed in a store shared by several daemons, as another node's
+/// notification tells it.
+public struct RemoteChange: Sendable {
+    /// Jobs created or changed (their rows as committed).
+    public var jobs: [Job] = []
+    /// Finished jobs removed (pruned, deleted).
+    public var deleted: [PrunedJob] = []
+    /// Every finished job was removed (clear-completed).
+    public var cleared = false
+    /// Log lines added, by job.
+    public var logs: [Int64: [LogLine]] = [:]
+    /// Queues whose settings changed, with the settings now.
+    public var queues: [String: QueueSettings] = [:]
+    /// Schedules changed (nil: deleted).
+    public var schedules: [String: Schedule?] = [:]
+    /// The connection was lost and is back (notifications may have been missed):
+    /// `jobs` holds every pending and running job.
+    public var refreshed = false
+    public init() {}
+}
+
+/// One node as the database knows it (`GET /api/nodes`).
+public struct NodeInfo: Sendable, Equatable {
+    public let id: String
+    public let address: String
+    public let pid: Int64
+    public let startedAt: Double
+    public let heartbeatAt: Double
+    public let running: Int
+    public let leader: Bool
+    public let alive: Bool
+
+    public init(id: String, address: String, pid: Int64, startedAt: Double, heartbeatAt: Double, running: Int, leader: Bool, alive: Bool) {
+        self.id = id
+        self.address = address
+        self.pid = pid
+        self.startedAt = startedAt
+        self.heartbeatAt = heartbeatAt
+        self.running = running
+        self.leader = leader
+        self.alive = alive
+    }
+}
+
+/// A store several daemons share (PostgreSQL): ids come from the database,
+/// claims are decided there, and every node hears of the others' changes.
+public protocol ClusterStore: JobStore {
+    /// This daemon's node id.
+    var nodeID: String { get }
+    /// Fresh job ids, unique across nodes (blocking: never under a lock).
+    func takeIDs(_ count: Int) throws(StoreError) -> [Int64]
+    /// Called (on the listener's thread) with what other nodes committed.
+    func onRemoteChange(_ action: @escaping @Sendable (RemoteChange) -> Void)
+    /// Reads jobs by id (committed state).
+    func jobs(_ ids: [Int64]) throws(StoreError) -> [Job]
+    /// Whether this node leads now (fires schedules, prunes, rescues).
+    var isLeader: Bool { get }
+    /// Whether no other node was alive at the last heartbeat.
+    var isAlone: Bool { get }
+    /// Called when this node starts (true) or stops (false) leading.
+    func onLeadership(_ action: @escaping @Sendable (Bool) -> Void)
+    /// Called while this node leads with the nodes silent for too long.
+    func onSilentNodes(_ action: @escaping @Sendable ([String]) -> Void)
+    /// Every node the store knows, by id.
+    func nodes() throws(StoreError) -> [NodeInfo]
 }

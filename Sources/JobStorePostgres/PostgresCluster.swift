@@ -1,0 +1,419 @@
+import Dispatch
+import Essentials
+import Glibc
+import JSON
+import JobQueue
+import Synchronization
+
+/// What one commit tells the other nodes (`NOTIFY jobrunner`): the node that
+/// made it, then one item per line — `j` ids of jobs created or changed, `d` ids
+/// removed, `l` a job's new log lines (`lID:FIRST:LAST`), `q` a queue's name,
+/// `s` a schedule's name. A notification's payload stays under PostgreSQL's
+/// 8,000-byte limit; a big commit sends several.
+struct Notes {
+    var jobs = Set<Int64>()
+    var deleted: [PrunedJob] = []
+    /// Every finished job was removed (clear-completed).
+    var cleared = false
+    var logs: [(id: Int64, first: UInt64, last: UInt64)] = []
+    var queues = Set<String>()
+    var schedules = Set<String>()
+
+    static let maxPayload = 7000
+
+    func payloads(node: String) -> [String] {
+        guard !jobs.isEmpty || !deleted.isEmpty || cleared || !logs.isEmpty || !queues.isEmpty || !schedules.isEmpty else { return [] }
+        var out: [String] = []
+        var current = node
+        func add(_ line: String) {
+            if current.utf8.count + line.utf8.count + 1 > Self.maxPayload {
+                out.append(current)
+                current = node
+            }
+            current += "\n" + line
+        }
+        func ids(_ tag: String, _ list: [Int64]) {
+            var line = tag
+            for id in list {
+                let text = String(id)
+                if line.utf8.count + text.utf8.count + 1 > 1000 {
+                    add(line)
+                    line = tag
+                }
+                line += line == tag ? text : "," + text
+            }
+            if line != tag { add(line) }
+        }
+        ids("j", jobs.sorted())
+        if cleared { add("c") }
+        for d in deleted { add("d\(d.id):\(d.status.rawValue):\(d.queue)") }
+        for l in logs { add("l\(l.id):\(l.first):\(l.last)") }
+        for q in queues.sorted() { add("q" + q) }
+        for s in schedules.sorted() { add("s" + s) }
+        out.append(current)
+        return out
+    }
+
+    /// Parses a payload: the node that sent it and what it names.
+    static func parse(_ payload: String) -> (node: String, notes: Notes) {
+        var notes = Notes()
+        let lines = payload.split(separator: "\n", omittingEmptySubsequences: false)
+        guard let node = lines.first else { return ("", notes) }
+        for line in lines.dropFirst() {
+            guard let tag = line.first else { continue }
+            let rest = line.dropFirst()
+            switch tag {
+            case "j": for id in rest.split(separator: ",") { if let n = Int64(id) { notes.jobs.insert(n) } }
+            case "c": notes.cleared = true
+            case "d":
+                let parts = rest.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+                if parts.count == 3, let id = Int64(parts[0]), let status = JobStatus(rawValue: String(parts[1])) {
+                    notes.deleted.append(PrunedJob(id: id, status: status, queue: String(parts[2])))
+                }
+            case "l":
+                let parts = rest.split(separator: ":")
+                if parts.count == 3, let id = Int64(parts[0]), let first = UInt64(parts[1]), let last = UInt64(parts[2]) {
+                    notes.logs.append((id, first, last))
+                }
+            case "q": notes.queues.insert(String(rest))
+            case "s": notes.schedules.insert(String(rest))
+            default: break
+            }
+        }
+        return (String(node), notes)
+    }
+}
+
+/// This node's part in a shared database, on a connection and thread of its own:
+/// it holds the node id's lock (a second daemon with the same id is refused),
+/// writes the heartbeat every `timeout / 10` seconds (0.1–3 s), listens for the
+/// other nodes' notifications and reads what they name, and tries for the
+/// leader's lock. The leader hears of nodes silent for longer than `timeout`.
+/// Times are the database server's clock, so the nodes' clocks may differ.
+public final class PostgresCluster: Sendable {
+    public let nodeID: String
+    public let timeout: Double
+    let heartbeat: Double
+    private let url: String
+
+    /// Ids of the node lock's first key and the leader's lock ("JobNode", "JobLead").
+    static let nodeLockClass: Int32 = 0x4A6F_624E
+    static let leaderLock: Int64 = 0x4A_6F62_4C65_6164
+
+    private struct State {
+        var address: String
+        var leader = false
+        var alone = true
+        var remote: [@Sendable (RemoteChange) -> Void] = []
+        var silent: [@Sendable ([String]) -> Void] = []
+        var leadership: [@Sendable (Bool) -> Void] = []
+    }
+    private let state: Mutex<State>
+    /// The connection, used by `init` and then only by the cluster's thread.
+    private let link: LinkBox
+    /// A pipe: `close()` writes to the second to wake the thread's `poll`.
+    private let wakeFD: Int32
+    private let wakeWriteFD: Int32
+    private let stopped = DispatchSemaphore(value: 0)
+    private let running = Atomic<Bool>(false)
+
+    /// `HOST:PORT` (the port as configured, also 0): the same after a restart,
+    /// so a restarted node finds its own interrupted jobs at once. Without a
+    /// port (tests): `HOST:pidPID`.
+    public static func defaultNodeID(port: Int?) -> String {
+        var host = [CChar](repeating: 0, count: 256)
+        gethostname(&host, host.count - 1)
+        let name = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let safe = String(name.unicodeScalars.filter(Self.allowed).prefix(40))
+        if let port { return "\(safe.isEmpty ? "node" : safe):\(port)" }
+        return "\(safe.isEmpty ? "node" : safe):pid\(getpid())"
+    }
+
+    static func allowed(_ c: Unicode.Scalar) -> Bool {
+        (c >= "a" && c <= "z") || (c >= "A" && c <= "Z") || (c >= "0" && c <= "9") || c == "." || c == "_" || c == ":" || c == "-"
+    }
+
+    /// Why a node id cannot be used, or nil when it can.
+    public static func invalidNodeID(_ id: String) -> String? {
+        if id.isEmpty || id.unicodeScalars.count > 64 || !id.unicodeScalars.allSatisfy(allowed) {
+            return "a node id is 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-'"
+        }
+        return nil
+    }
+
+    init(url: String, nodeID: String, timeout: Double, address: String) throws(PostgresError) {
+        if let problem = Self.invalidNodeID(nodeID) {
+            throw PostgresError(message: "invalid node id '\(nodeID)': \(problem)", state: nil, connectionLost: false)
+        }
+        self.url = url
+        self.nodeID = nodeID
+        self.timeout = max(timeout, 0.2)
+        heartbeat = min(max(timeout / 10, 0.1), 3)
+        state = Mutex(State(address: address))
+        let db = try PostgresConnection(url: url)
+        try Self.join(db, nodeID: nodeID, address: address, refuse: true)
+        link = LinkBox(db)
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else {
+            throw PostgresError(message: "cannot make a pipe: \(String(cString: strerror(errno)))", state: nil, connectionLost: false)
+        }
+        for fd in fds {
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            _ = fcntl(fd, F_SETFL, O_NONBLOCK)
+        }
+        wakeFD = fds[0]
+        wakeWriteFD = fds[1]
+    }
+
+    /// Takes the node id's lock, writes the node's row and listens.
+    private static func join(_ db: PostgresConnection, nodeID: String, address: String, refuse: Bool) throws(PostgresError) {
+        // A node killed a moment ago holds its lock until the server sees its
+        // connection closed: its restart waits up to 2 s for that.
+        let deadline = monotonicNow() + 2
+        var locked = false
+        while true {
+            locked = try db.run("SELECT pg_try_advisory_lock($1, hashtext($2))", [.int(Int64(nodeLockClass)), .text(nodeID)]).bool(0, 0)
+            if locked || monotonicNow() >= deadline { break }
+            usleep(50_000)
+        }
+        guard locked else {
+            throw PostgresError(message: "node id '\(nodeID)' is in use by another running jobrunnerd on this database; give each node its own --node-id",
+                                state: nil, connectionLost: false)
+        }
+        try db.run("""
+            INSERT INTO nodes (id, address, pid, started_at, heartbeat_at)
+            VALUES ($1, $2, $3, extract(epoch from clock_timestamp()), extract(epoch from clock_timestamp()))
+            ON CONFLICT (id) DO UPDATE SET address = excluded.address, pid = excluded.pid,
+                started_at = CASE WHEN \(refuse ? "true" : "false") THEN excluded.started_at ELSE nodes.started_at END,
+                heartbeat_at = excluded.heartbeat_at
+            """, [.text(nodeID), .text(address), .int(Int64(getpid()))])
+        try db.execute("LISTEN \(PostgresJobStore.channel)")
+    }
+
+    deinit {
+        Glibc.close(wakeFD)
+        Glibc.close(wakeWriteFD)
+    }
+
+    func start() throws(ThreadLaunchError) {
+        running.store(true, ordering: .sequentiallyConsistent)
+        try ThreadLauncher.detached(name: "cluster") { [self] in
+            loop()
+            stopped.signal()
+        }
+    }
+
+    /// Stops the thread; the node's row is deleted (a clean stop is not a silence).
+    func close() {
+        guard running.exchange(false, ordering: .sequentiallyConsistent) else { return }
+        var one: UInt8 = 1
+        _ = write(wakeWriteFD, &one, 1)
+        stopped.wait()
+    }
+
+    public var isLeader: Bool { state.withLock { $0.leader } }
+
+    public var isAlone: Bool { state.withLock { $0.alone } }
+
+    /// The address other nodes and users reach this one at (set once bound).
+    public func setAddress(_ address: String) {
+        state.withLock { $0.address = address }
+    }
+
+    public func onRemoteChange(_ action: @escaping @Sendable (RemoteChange) -> Void) {
+        state.withLock { $0.remote.append(action) }
+    }
+
+    /// Called on the cluster's thread, while this node leads, with the nodes
+    /// silent for longer than `timeout` (at each heartbeat until their row goes).
+    public func onSilentNodes(_ action: @escaping @Sendable ([String]) -> Void) {
+        state.withLock { $0.silent.append(action) }
+    }
+
+    /// Called when this node becomes the leader (true) or stops being it (false).
+    public func onLeadership(_ action: @escaping @Sendable (Bool) -> Void) {
+        state.withLock { $0.leadership.append(action) }
+    }
+
+    // MARK: The thread
+
+    private func loop() {
+        var db: PostgresConnection? = link.connection
+        link.connection = nil
+        var nextBeat = 0.0
+        while running.load(ordering: .sequentiallyConsistent) {
+            let now = monotonicNow()
+            if db == nil || db!.isBroken {
+                setLeader(false)
+                db = nil
+                if now >= nextBeat {
+                    nextBeat = now + heartbeat
+                    if let fresh = try? PostgresConnection(url: url),
+                       (try? Self.join(fresh, nodeID: nodeID, address: state.withLock { $0.address }, refuse: false)) != nil {
+                        db = fresh
+                        nextBeat = 0
+                        // What other nodes did meanwhile was not heard: read it all.
+                        try? refresh(fresh)
+                    }
+                }
+                if db == nil {
+                    wait(fd: -1, seconds: max(0.01, nextBeat - now))
+                    continue
+                }
+            }
+            guard let conn = db else { continue }
+            do throws(PostgresError) {
+                if monotonicNow() >= nextBeat {
+                    nextBeat = monotonicNow() + heartbeat
+                    try beat(conn)
+                }
+                let readable = wait(fd: conn.socket, seconds: max(0.001, nextBeat - monotonicNow()))
+                if readable {
+                    let arrived = try conn.notifications()
+                    if !arrived.isEmpty { try receive(arrived, conn) }
+                }
+            } catch {
+                if error.connectionLost || conn.isBroken { db = nil }
+            }
+        }
+        if let conn = db, !conn.isBroken {
+            _ = try? conn.run("DELETE FROM nodes WHERE id = $1", [.text(nodeID)])
+        }
+        setLeader(false)
+    }
+
+    /// Waits until `fd` is readable (true), the wake-up is signalled or `seconds` pass.
+    @discardableResult
+    private func wait(fd: Int32, seconds: Double) -> Bool {
+        var fds = [pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0), pollfd(fd: fd, events: Int16(POLLIN), revents: 0)]
+        let n = poll(&fds, fd >= 0 ? 2 : 1, Int32(min(seconds, 60) * 1000) + 1)
+        return n > 0 && fd >= 0 && fds[1].revents != 0
+    }
+
+    private func setLeader(_ leader: Bool) {
+        let observers = state.withLock { s -> [@Sendable (Bool) -> Void] in
+            guard s.leader != leader else { return [] }
+            s.leader = leader
+            return s.leadership
+        }
+        for o in observers { o(leader) }
+    }
+
+    /// The heartbeat; the leader's lock; the leader's look for silent nodes.
+    private func beat(_ db: PostgresConnection) throws(PostgresError) {
+        let address = state.withLock { $0.address }
+        let r = try db.run("""
+            UPDATE nodes SET heartbeat_at = extract(epoch from clock_timestamp()), address = $2, pid = $3 WHERE id = $1
+            """, [.text(nodeID), .text(address), .int(Int64(getpid()))])
+        if r.affected == 0 {
+            // Our row was removed (we were silent too long and were rescued): back in.
+            try db.run("""
+                INSERT INTO nodes (id, address, pid, started_at, heartbeat_at)
+                VALUES ($1, $2, $3, extract(epoch from clock_timestamp()), extract(epoch from clock_timestamp()))
+                ON CONFLICT (id) DO NOTHING
+                """, [.text(nodeID), .text(address), .int(Int64(getpid()))])
+        }
+        let others = try db.scalar("SELECT COUNT(*) FROM nodes WHERE id <> $1 AND heartbeat_at >= extract(epoch from clock_timestamp()) - $2",
+                                   [.text(nodeID), .double(timeout)])
+        state.withLock { $0.alone = others == 0 }
+        if !isLeader {
+            guard try db.run("SELECT pg_try_advisory_lock($1)", [.int(Self.leaderLock)]).bool(0, 0) else { return }
+            try db.run("UPDATE nodes SET leader = (id = $1)", [.text(nodeID)])
+            setLeader(true)
+        }
+        let silent = try db.run("""
+            SELECT id FROM nodes WHERE id <> $1 AND heartbeat_at < extract(epoch from clock_timestamp()) - $2 ORDER BY id
+            """, [.text(nodeID), .double(timeout)])
+        guard silent.rows > 0 else { return }
+        let ids = (0..<silent.rows).map { silent.text($0, 0) }
+        for o in state.withLock({ $0.silent }) { o(ids) }
+        // A silent node's row goes once none of its jobs is left running.
+        try db.run("""
+            DELETE FROM nodes n WHERE id = ANY($1::text[]) AND heartbeat_at < extract(epoch from clock_timestamp()) - $2
+              AND NOT EXISTS (SELECT 1 FROM jobs WHERE status = 'running' AND node = n.id)
+            """, [PostgresJobStore.textArray(ids), .double(timeout)])
+    }
+
+    /// Every pending and running job, for a node that may have missed notifications.
+    private func refresh(_ db: PostgresConnection) throws(PostgresError) {
+        var change = RemoteChange()
+        change.refreshed = true
+        let r = try db.run("SELECT \(PostgresJobStore.columns) FROM jobs WHERE status IN ('pending','running') ORDER BY id")
+        for i in 0..<r.rows { change.jobs.append(try PostgresJobStore.job(r, i)) }
+        for o in state.withLock({ $0.remote }) { o(change) }
+    }
+
+    /// Reads what the other nodes' notifications name and hands it on.
+    private func receive(_ arrived: [(channel: String, payload: String)], _ db: PostgresConnection) throws(PostgresError) {
+        var notes = Notes()
+        for n in arrived {
+            let (node, parsed) = Notes.parse(n.payload)
+            guard node != nodeID else { continue }
+            notes.jobs.formUnion(parsed.jobs)
+            notes.deleted += parsed.deleted
+            notes.cleared = notes.cleared || parsed.cleared
+            notes.logs += parsed.logs
+            notes.queues.formUnion(parsed.queues)
+            notes.schedules.formUnion(parsed.schedules)
+        }
+        var change = RemoteChange()
+        change.deleted = notes.deleted
+        change.cleared = notes.cleared
+        if !notes.jobs.isEmpty {
+            let r = try db.run("SELECT \(PostgresJobStore.columns) FROM jobs WHERE id = ANY($1::bigint[]) ORDER BY id",
+                               [PostgresJobStore.idArray(notes.jobs.sorted())])
+            for i in 0..<r.rows { change.jobs.append(try PostgresJobStore.job(r, i)) }
+        }
+        for l in notes.logs {
+            let r = try db.run("SELECT seq, ts, stream, line FROM job_logs WHERE job_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq",
+                               [.int(l.id), .int(Int64(clamping: l.first)), .int(Int64(clamping: l.last))])
+            for i in 0..<r.rows {
+                change.logs[l.id, default: []].append(LogLine(seq: UInt64(r.int(i, 0)), ts: r.double(i, 1),
+                                                              stream: LogStream(rawValue: r.text(i, 2)) ?? .stdout, text: r.bytes(i, 3)))
+            }
+        }
+        for name in notes.queues {
+            let r = try db.run("SELECT concurrency, paused FROM queues WHERE name = $1", [.text(name)])
+            change.queues[name] = r.rows == 0 ? QueueSettings()
+                : QueueSettings(concurrency: r.optionalText(0, 0).flatMap { Int($0) }, paused: r.bool(0, 1))
+        }
+        for name in notes.schedules {
+            let r = try db.run("SELECT body FROM schedules WHERE name = $1", [.text(name)])
+            let schedule = r.rows == 0 ? nil : (try? JSONValue.parse(Array(r.text(0, 0).utf8))).flatMap { Schedule(stored: $0) }
+            change.schedules[name] = .some(schedule)
+        }
+        guard !change.jobs.isEmpty || !change.deleted.isEmpty || change.cleared || !change.logs.isEmpty || !change.queues.isEmpty
+                || !change.schedules.isEmpty else { return }
+        for o in state.withLock({ $0.remote }) { o(change) }
+    }
+}
+
+/// The connection `init` opened, handed to the cluster's thread.
+///
+/// `@unchecked Sendable`: `init` sets it before the thread starts, and from then
+/// on only the thread touches it.
+final class LinkBox: @unchecked Sendable {
+    var connection: PostgresConnection?
+    init(_ connection: PostgresConnection) { self.connection = connection }
+}
+
+extension PostgresJobStore {
+    /// Every node the database knows, with its running jobs and whether it is
+    /// alive (a heartbeat within the timeout) — by the server's clock.
+    public func nodes() throws(StoreError) -> [NodeInfo] {
+        let timeout = cluster.timeout
+        return try read { db throws(PostgresError) in
+            let r = try db.run("""
+                SELECT n.id, n.address, n.pid, n.started_at, n.heartbeat_at, n.leader,
+                       n.heartbeat_at >= extract(epoch from clock_timestamp()) - $1,
+                       (SELECT COUNT(*) FROM jobs WHERE status = 'running' AND node = n.id)
+                FROM nodes n ORDER BY n.id
+                """, [.double(timeout)])
+            return (0..<r.rows).map { i in
+                NodeInfo(id: r.text(i, 0), address: r.text(i, 1), pid: r.int(i, 2), startedAt: r.double(i, 3),
+                         heartbeatAt: r.double(i, 4), running: Int(r.int(i, 7)), leader: r.bool(i, 5) && r.bool(i, 6),
+                         alive: r.bool(i, 6))
+            }
+        }
+    }
+}
