@@ -41,11 +41,17 @@ def three(postgres, start_daemon, types_dir):
 
 def quiet_stats(c):
     """Waits until every live node's queue counts agree and nothing is pending or running; those counts."""
+    last = {}
+
     def agreed():
         counts = [get(d, "/api/stats")["queue"] for d in c.live()]
+        last.update({d.node_id: q for d, q in zip(c.live(), counts)})
         same = all(q == counts[0] for q in counts)
         return counts[0] if same and counts[0]["pending"] == 0 and counts[0]["running"] == 0 else None
-    return wait_for(agreed, timeout=60, what="the nodes' counts agree")
+    try:
+        return wait_for(agreed, timeout=60, what="the nodes' counts agree")
+    except AssertionError as e:
+        raise AssertionError(f"{e}: {last}") from None
 
 
 def test_jobs_submitted_to_any_node_run_exactly_once(three, tmp_path):
@@ -117,7 +123,8 @@ def test_every_node_sees_every_event_of_a_job(three, tmp_path):
         for n, ws in sockets.items():
             events = ws_events(ws)
             types = [m["type"] for m in events]
-            assert types[0] == "job_created" and events[0]["data"]["node"] is None, f"{n}: {types}"
+            assert types[0] == "job_created", f"{n}: {types}"
+            assert "node" in events[0]["data"] and events[0]["data"]["node"] is None, f"{n}: 'node' is null until it starts: {events[0]}"
             assert types[1] == "job_started", f"{n}: {types}"
             assert types[-1] == "job_completed", f"{n}: {types}"
             assert set(types[2:-1]) <= {"job_progress"} and types[2:-1], f"{n}: {types}"

@@ -73,7 +73,7 @@ export class NodesView {
     heartbeat.title = formatDateTime(n.heartbeat_at);
     return el("tr", { "data-node": n.id, class: n.alive ? "" : "silent-row" },
       name,
-      el("td", { class: "mono", text: n.address }),
+      el("td", { class: "mono", text: n.address || "—" }),
       el("td", {}, el("time", { dateTime: new Date(n.started_at * 1000).toISOString(), text: formatDateTime(n.started_at) })),
       el("td", {}, heartbeat),
       el("td", { class: "num", text: String(n.running) }),
