@@ -99,7 +99,7 @@ def test_every_node_sees_every_event_of_a_job(three, tmp_path):
         # A stream on every node, the runner's and the two that only hear of the job.
         streams = {}
         for n, d in c.nodes.items():
-            wait_for(lambda d=d: job(d, job_id), what=f"{n} knows the job")
+            wait_for(lambda d=d: (j := job(d, job_id)) and j["status"] == "running", what=f"{n} knows the job started")
             events = sse_events(f"{d.url}/api/jobs/{job_id}/progress", timeout=30)
             first = next(events)
             assert first[1] == "status" and first[2]["status"] == "running"
