@@ -24,8 +24,9 @@ final class IDPool: Sendable {
     /// An id now when one is at hand, else after a refill (on another thread).
     func take(_ then: @escaping @Sendable (Result<Int64, StoreError>) -> Void) {
         let now = monotonic()
+        let alone = store.isAlone
         let (id, refill) = state.withLock { s -> (Int64?, Bool) in
-            if now - s.fetchedAt > Self.freshFor && !store.isAlone { s.next = s.ids.count }
+            if now - s.fetchedAt > Self.freshFor && !alone { s.next = s.ids.count }
             if s.waiters.isEmpty, s.next < s.ids.count {
                 defer { s.next += 1 }
                 let low = s.ids.count - s.next < Self.block / 4 && !s.refilling
@@ -57,12 +58,13 @@ final class IDPool: Sendable {
         let fetched: Result<[Int64], StoreError>
         do { fetched = .success(try store.takeIDs(Self.block)) } catch { fetched = .failure(error) }
         let now = monotonic()
+        let alone = store.isAlone
         var served: [(@Sendable (Result<Int64, StoreError>) -> Void, Result<Int64, StoreError>)] = []
         let again = state.withLock { s -> Bool in
             s.refilling = false
             switch fetched {
             case .success(let ids):
-                s.ids = (now - s.fetchedAt > Self.freshFor && !store.isAlone ? [] : Array(s.ids[s.next...])) + ids
+                s.ids = (now - s.fetchedAt > Self.freshFor && !alone ? [] : Array(s.ids[s.next...])) + ids
                 s.next = 0
                 s.fetchedAt = now
                 while !s.waiters.isEmpty && s.next < s.ids.count {
@@ -153,6 +155,7 @@ extension JobQueue {
     /// A job now running on this node (claimed, or adopted from a silent node):
     /// visible, counted against this node's limits, its `started` event recorded.
     private func adoptRunning(_ l: inout Locked, _ job: Job) {
+        _ = l.q.noteStored(job)
         let old = l.q.jobs[job.id]
         if old == nil { l.q.insert(pendingCopy(job), now: clock.now()) }
         var running = job
@@ -209,6 +212,8 @@ extension JobQueue {
                     l.q.remoteSkipped.insert(job.id)
                     continue
                 }
+                // Read before a state already applied (re-reads and the listener race).
+                guard l.q.noteStored(job) else { continue }
                 let old = l.q.jobs[job.id]
                 var lines = change.logs[job.id] ?? []
                 if let old, old.status == job.status, old.progress == job.progress, old.node == job.node,

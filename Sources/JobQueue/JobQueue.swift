@@ -464,8 +464,16 @@ public final class JobQueue: Sendable {
         case .cancelled:
             if let failing { completion(.failure(failing)) }
         case .notFound:
-            // Not in memory: finished long ago (read outside the lock), or never existed.
+            // Not in memory: finished long ago (read outside the lock), or never
+            // existed, or (several nodes) made on another node a moment ago and
+            // not heard of yet: then it is taken in and the cancel decided again.
             if let stored = try? store?.job(id) {
+                if cluster != nil, !stored.status.isFinished, tries > 1 {
+                    var change = RemoteChange()
+                    change.jobs = [stored]
+                    applyRemote(change)
+                    return cancel(id, tries: tries - 1, completion: completion)
+                }
                 completion(.success(.notCancellable(stored.status)))
             } else {
                 completion(.success(.notFound))

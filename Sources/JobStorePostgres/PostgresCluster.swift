@@ -152,6 +152,9 @@ public final class PostgresCluster: Sendable {
         state = Mutex(State(address: address))
         let db = try PostgresConnection(url: url)
         try Self.join(db, nodeID: nodeID, address: address, refuse: true)
+        // The first node leads from its start (schedules made at start fire).
+        let leads = try Self.lead(db, nodeID: nodeID)
+        state.withLock { $0.leader = leads }
         link = LinkBox(db)
         var fds: [Int32] = [-1, -1]
         guard pipe(&fds) == 0 else {
@@ -193,6 +196,13 @@ public final class PostgresCluster: Sendable {
     deinit {
         Glibc.close(wakeFD)
         Glibc.close(wakeWriteFD)
+    }
+
+    /// Takes the leader's lock if nobody holds it; the node's row says so.
+    private static func lead(_ db: PostgresConnection, nodeID: String) throws(PostgresError) -> Bool {
+        guard try db.run("SELECT pg_try_advisory_lock($1)", [.int(leaderLock)]).bool(0, 0) else { return false }
+        try db.run("UPDATE nodes SET leader = (id = $1)", [.text(nodeID)])
+        return true
     }
 
     func start() throws(ThreadLaunchError) {
@@ -267,11 +277,13 @@ public final class PostgresCluster: Sendable {
                     nextBeat = monotonicNow() + heartbeat
                     try beat(conn)
                 }
-                let readable = wait(fd: conn.socket, seconds: max(0.001, nextBeat - monotonicNow()))
-                if readable {
-                    let arrived = try conn.notifications()
-                    if !arrived.isEmpty { try receive(arrived, conn) }
+                // Notifications that came in with the heartbeat's answers are
+                // already read from the socket: take them before waiting.
+                var arrived = try conn.notifications()
+                if arrived.isEmpty && wait(fd: conn.socket, seconds: max(0.001, nextBeat - monotonicNow())) {
+                    arrived = try conn.notifications()
                 }
+                if !arrived.isEmpty { try receive(arrived, conn) }
             } catch {
                 if error.connectionLost || conn.isBroken { db = nil }
             }
@@ -317,8 +329,7 @@ public final class PostgresCluster: Sendable {
                                    [.text(nodeID), .double(timeout)])
         state.withLock { $0.alone = others == 0 }
         if !isLeader {
-            guard try db.run("SELECT pg_try_advisory_lock($1)", [.int(Self.leaderLock)]).bool(0, 0) else { return }
-            try db.run("UPDATE nodes SET leader = (id = $1)", [.text(nodeID)])
+            guard try Self.lead(db, nodeID: nodeID) else { return }
             setLeader(true)
         }
         let silent = try db.run("""

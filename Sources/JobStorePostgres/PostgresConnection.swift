@@ -114,20 +114,25 @@ final class PostgresConnection {
     /// Runs statements whose rows are not needed in libpq's pipeline mode: sent
     /// together, answered together, one round trip per `pipelineDepth` instead of
     /// one each. The first failure is thrown (the statements after it did not run).
-    func runAll(_ statements: [(sql: String, params: [PostgresValue])]) throws(PostgresError) {
+    /// Returns the rows each statement touched (for guarded updates).
+    @discardableResult
+    func runAll(_ statements: [(sql: String, params: [PostgresValue])]) throws(PostgresError) -> [Int] {
+        var affected: [Int] = []
+        affected.reserveCapacity(statements.count)
         var start = 0
         while start < statements.count {
             let end = min(start + Self.pipelineDepth, statements.count)
             if end - start == 1 {
-                try run(statements[start].sql, statements[start].params)
+                affected.append(try run(statements[start].sql, statements[start].params).affected)
             } else {
-                try pipeline(statements[start..<end])
+                try pipeline(statements[start..<end], &affected)
             }
             start = end
         }
+        return affected
     }
 
-    private func pipeline(_ statements: ArraySlice<(sql: String, params: [PostgresValue])>) throws(PostgresError) {
+    private func pipeline(_ statements: ArraySlice<(sql: String, params: [PostgresValue])>, _ affected: inout [Int]) throws(PostgresError) {
         guard PQenterPipelineMode(conn) == 1 else { throw lost() }
         defer { _ = PQexitPipelineMode(conn) }
         for statement in statements {
@@ -145,7 +150,7 @@ final class PostgresConnection {
             if status == PGRES_PIPELINE_ABORTED {
                 PQclear(result)
             } else if failure == nil {
-                do throws(PostgresError) { _ = try check(result) } catch { failure = error }
+                do throws(PostgresError) { affected.append(try check(result).affected) } catch { failure = error }
             } else {
                 PQclear(result)
             }

@@ -517,15 +517,17 @@ public final class PostgresJobStore: ClusterStore, Sendable {
         let order = writer.order
         var conflicts = Set<Int>()
         do throws(PostgresError) {
-            var batch: [Statement] = []
+            var batch = Batch()
             var notes = Notes()
             for (i, entry) in entries.enumerated() {
-                for op in entry.ops where !(try apply(op, db, &batch, &notes)) { conflicts.insert(i) }
+                batch.entry = i
+                for op in entry.ops { try apply(op, db, &batch, &notes) }
             }
             for payload in notes.payloads(node: writer.node) {
                 batch.append(("SELECT pg_notify($1, $2)", [.text(Self.channel), .text(payload)]))
             }
-            try db.runAll(batch)
+            try batch.flush(db)
+            conflicts = batch.conflicts
         } catch {
             if error.connectionLost { writer.disconnect() } else { _ = try? db.execute("ROLLBACK") }
             writer.order = order
@@ -547,19 +549,43 @@ public final class PostgresJobStore: ClusterStore, Sendable {
 
     typealias Statement = (sql: String, params: [PostgresValue])
 
+    /// Statements waiting to be sent in one pipeline, and which of them are
+    /// guarded updates (of which entry): one that touches no row is a conflict.
+    struct Batch {
+        var statements: [Statement] = []
+        var guards: [(statement: Int, entry: Int)] = []
+        var entry = 0
+        var conflicts = Set<Int>()
+
+        mutating func append(_ statement: Statement) { statements.append(statement) }
+
+        mutating func guarded(_ statement: Statement) {
+            guards.append((statements.count, entry))
+            statements.append(statement)
+        }
+
+        static func += (batch: inout Batch, more: [Statement]) { batch.statements += more }
+
+        mutating func flush(_ db: PostgresConnection) throws(PostgresError) {
+            guard !statements.isEmpty else { return }
+            let affected = try db.runAll(statements)
+            for g in guards where affected[g.statement] == 0 { conflicts.insert(g.entry) }
+            statements = []
+            guards = []
+        }
+    }
+
     /// Every op, in one `switch` (new ops add a case here). Writes whose answer is
     /// not needed join `batch`, sent in pipeline mode; an op that reads what it
-    /// wrote sends the batch first (order is kept). False: a guarded write found
-    /// its job changed (and did nothing). `notes` collects what the other nodes
-    /// are told.
-    private func apply(_ op: StoreOp, _ db: PostgresConnection, _ batch: inout [Statement],
-                       _ notes: inout Notes) throws(PostgresError) -> Bool {
+    /// wrote sends the batch first (order is kept); a guarded write that finds
+    /// its job changed does nothing and marks its entry a conflict. `notes`
+    /// collects what the other nodes are told.
+    private func apply(_ op: StoreOp, _ db: PostgresConnection, _ batch: inout Batch,
+                       _ notes: inout Notes) throws(PostgresError) {
         switch op {
         case .update(let job, let expect):
-            try db.runAll(batch)
-            batch = []
             let params = JSONValue.object(job.params).jsonString
-            let r = try db.run("""
+            batch.guarded(("""
                 UPDATE jobs SET status = $2, progress_percent = $3, progress_message = $4, result = $5, error = $6,
                     started_at = $7, completed_at = $8, sequence = GREATEST(sequence + 1, $9), run_at = $10, attempt = $11,
                     errors = $12, words = $13::tsvector, node = $14
@@ -571,16 +597,13 @@ public final class PostgresJobStore: ClusterStore, Sendable {
                     .optional(job.errors.isEmpty ? nil : Self.errorsJSON(job.errors)),
                     .text(Self.words(params: params, error: job.error)), .optional(job.node),
                     .text(expect.status.rawValue), .optional(expect.node),
-                ])
-            guard r.affected == 1 else { return false }
+                ]))
             notes.jobs.insert(job.id)
         case .claim(let request):
-            try db.runAll(batch)
-            batch = []
+            try batch.flush(db)
             try claim(request, db, &notes)
         case .adopt(let silent, let node, let report):
-            try db.runAll(batch)
-            batch = []
+            try batch.flush(db)
             let r = try db.run("UPDATE jobs SET node = $2 WHERE status = 'running' AND node = $1 RETURNING \(Self.columns)",
                                [.text(silent), .text(node)])
             // Its webhook deliveries still to send are the leader's to send now.
@@ -632,21 +655,18 @@ public final class PostgresJobStore: ClusterStore, Sendable {
             batch.append(("UPDATE jobs SET progress_percent = $1, progress_message = $2, sequence = $3 WHERE id = $4 AND status = 'running' AND (node IS NULL OR node = $5)",
                           [.int(Int64(progress.percent)), .text(progress.message), .int(Int64(sequence)), .int(id), .text(writer.node)]))
         case .deleteFinished:
-            try db.runAll(batch)
-            batch = []
+            try batch.flush(db)
             try rememberNextID(db)
             try db.execute("DELETE FROM job_logs WHERE job_id IN (SELECT id FROM jobs WHERE status IN ('completed','failed','cancelled'))")
             try db.execute("DELETE FROM jobs WHERE status IN ('completed','failed','cancelled')")
             notes.cleared = true
         case .appendLog(let id, let lines, let dropped, let maxBytes):
-            try db.runAll(batch)
-            batch = []
+            try batch.flush(db)
             try appendLog(id, lines, maxBytes, db)
             if let first = lines.first, let last = lines.last { notes.logs.append((id, first.seq, last.seq)) }
             if dropped > 0 { try db.run("UPDATE jobs SET log_dropped = log_dropped + $1 WHERE id = $2", [.int(Int64(dropped)), .int(id)]) }
         case .prune(let before, let keep, let report):
-            try db.runAll(batch)
-            batch = []
+            try batch.flush(db)
             try rememberNextID(db)
             var clauses: [String] = []
             var params: [PostgresValue] = []
@@ -662,8 +682,7 @@ public final class PostgresJobStore: ClusterStore, Sendable {
             notes.deleted += removed
             report(removed)
         case .deleteJobs(let ids, let report):
-            try db.runAll(batch)
-            batch = []
+            try batch.flush(db)
             try rememberNextID(db)
             let removed = try deleteFinished(where: "id = ANY($1::bigint[])", [Self.idArray(ids)], db)
             notes.deleted += removed
@@ -671,7 +690,6 @@ public final class PostgresJobStore: ClusterStore, Sendable {
         case .webhookOutbox, .webhookAttempt, .webhookMaintenance:
             batch += Self.webhookStatements(op, node: writer.node)
         }
-        return true
     }
 
     /// A node's claim: the best pending jobs that are due, locked with `SKIP
@@ -736,7 +754,7 @@ public final class PostgresJobStore: ClusterStore, Sendable {
     }
 
     /// A new job created earlier than one before it clears `created_in_order`.
-    private func noteCreated(_ job: Job, _ batch: inout [Statement]) {
+    private func noteCreated(_ job: Job, _ batch: inout Batch) {
         guard job.id > writer.order.lastID else { return }
         if writer.order.inOrder && job.createdAt < writer.order.lastCreated {
             batch.append(("UPDATE meta SET value = 0 WHERE key = 'created_in_order'", []))

@@ -1,0 +1,215 @@
+import Dispatch
+import Essentials
+import Glibc
+import JobQueue
+import JobStorePostgres
+import PostgresTestSupport
+import Synchronization
+import Testing
+
+/// Several nodes on one PostgreSQL database, each a queue over its own store
+/// in this process (as separate daemons would be): claims, what each node
+/// sees of the others, cancels across nodes, and the leader's rescue.
+@Suite struct ClusterTests {
+    /// Waits for `condition` (polled every 10 ms), failing after `seconds`.
+    static func eventually(_ what: String, seconds: Double = 10, _ condition: () throws -> Bool) throws {
+        let deadline = monotonicNow() + seconds
+        while try !condition() {
+            guard monotonicNow() < deadline else {
+                Issue.record("timed out waiting for \(what)")
+                return
+            }
+            usleep(10_000)
+        }
+    }
+
+    static func node(_ url: String, _ id: String, timeout: Double = 30) throws -> (PostgresJobStore, JobQueue) {
+        let store = try PostgresJobStore(url: url, nodeID: id, nodeTimeout: timeout)
+        return (store, try JobQueue(store: store))
+    }
+
+    static func enqueue(_ queue: JobQueue, _ type: String = "echo", options: JobOptions = JobOptions()) throws -> Job {
+        let result = Mutex<Result<JobQueue.Submitted, StoreError>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        queue.enqueue(type: type, params: [:], options: options) { r in
+            result.withLock { $0 = r }
+            done.signal()
+        }
+        done.wait()
+        return try result.withLock { $0 }!.get().job
+    }
+
+    static func claim(_ queue: JobQueue, _ limit: Int) -> [Job] {
+        let result = Mutex<[Job]>([])
+        let done = DispatchSemaphore(value: 0)
+        queue.claim(limit: limit) { jobs in
+            result.withLock { $0 = jobs }
+            done.signal()
+        }
+        done.wait()
+        return result.withLock { $0 }
+    }
+
+    /// Two nodes claiming at once from 200 jobs made on either: every job is
+    /// claimed exactly once, and both nodes show every job (made, started and
+    /// completed on either) with the same counts.
+    @Test func twoNodesClaimEveryJobOnceAndSeeEachOthersJobs() async throws {
+        try await offPool {
+            let url = try TestPostgres.cluster().newDatabase()
+            let (storeA, a) = try Self.node(url, "a")
+            let (storeB, b) = try Self.node(url, "b")
+            defer { storeA.close(); storeB.close() }
+            var made: [Int64] = []
+            for i in 0..<200 { made.append(try Self.enqueue(i % 2 == 0 ? a : b).id) }
+            #expect(Set(made).count == 200)
+            let claimed = Mutex<[String: [Int64]]>([:])
+            let threads = try [("a", a), ("b", b)].map { name, queue in
+                try ThreadLauncher.joinable(name: "claimer \(name)") {
+                    while true {
+                        let jobs = Self.claim(queue, 7)
+                        if jobs.isEmpty && queue.stats().pending == 0 { break }
+                        for job in jobs {
+                            #expect(job.status == .running && job.node == name)
+                            queue.complete(job.id, result: .object([:]))
+                        }
+                        claimed.withLock { $0[name, default: []] += jobs.map(\.id) }
+                    }
+                }
+            }
+            for t in threads { t.join() }
+            let all = claimed.withLock { $0 }
+            let ids = (all["a"] ?? []) + (all["b"] ?? [])
+            #expect(ids.count == 200 && Set(ids) == Set(made), "each job claimed exactly once")
+            try Self.eventually("both nodes to show 200 completed") {
+                a.stats().completed == 200 && b.stats().completed == 200 && a.stats().total == 200 && b.stats().total == 200
+            }
+            #expect(a.stats() == b.stats())
+            // Who ran a job is the same on both nodes.
+            for id in made.prefix(20) { #expect(a.job(id)?.node != nil && a.job(id)?.node == b.job(id)?.node) }
+        }
+    }
+
+    /// A job made on one node: the other publishes its events in order
+    /// (created, started, log, completed).
+    @Test func anotherNodePublishesEveryChangeOfAJob() async throws {
+        try await offPool {
+            let url = try TestPostgres.cluster().newDatabase()
+            let (storeA, a) = try Self.node(url, "a")
+            let (storeB, b) = try Self.node(url, "b")
+            defer { storeA.close(); storeB.close() }
+            let events = Mutex<[QueueEvent]>([])
+            let token = b.subscribe { e in if e.jobID != 0 { events.withLock { $0.append(e) } } }
+            _ = token
+            let job = try Self.enqueue(a)
+            let running = Self.claim(a, 1)
+            try #require(running.map(\.id) == [job.id])
+            a.appendLog(job.id, .stdout, ["one", "two"])
+            try Self.eventually("the log on node b") { events.withLock { $0.contains { if case .log = $0.kind { true } else { false } } } }
+            a.complete(job.id, result: .object(["ok": .bool(true)]))
+            try Self.eventually("completed on node b") { b.job(job.id)?.status == .completed }
+            let kinds = events.withLock { $0 }.filter { $0.jobID == job.id }.map { e -> String in
+                switch e.kind {
+                case .created: "created"
+                case .started: "started"
+                case .progress(let p): "progress \(p.percent)"
+                case .log(let lines): "log \(lines.count)"
+                case .completed: "completed"
+                default: "other"
+                }
+            }
+            #expect(kinds.first == "created" && kinds.last == "completed", "\(kinds)")
+            #expect(kinds.contains("started") && kinds.contains("log 2"), "\(kinds)")
+            let sequences = events.withLock { $0 }.filter { $0.jobID == job.id }.map(\.sequence)
+            #expect(sequences == sequences.sorted(), "a job's events in order: \(sequences)")
+            #expect(b.job(job.id)?.node == "a")
+        }
+    }
+
+    /// A cancel on another node of a running job: committed there, the running
+    /// node hears of it and stops the job's task; later writes of the running
+    /// node lose (guarded) and change nothing.
+    @Test func aCancelOnAnotherNodeStopsTheRunningNodesTask() async throws {
+        try await offPool {
+            let url = try TestPostgres.cluster().newDatabase()
+            let (storeA, a) = try Self.node(url, "a")
+            let (storeB, b) = try Self.node(url, "b")
+            defer { storeA.close(); storeB.close() }
+            let stopped = Mutex<[Int64]>([])
+            a.onTaskStop { id in stopped.withLock { $0.append(id) } }
+            let job = try Self.enqueue(a)
+            try #require(Self.claim(a, 1).map(\.id) == [job.id])
+            try Self.eventually("running on node b") { b.job(job.id)?.status == .running }
+            let outcome = Mutex<Result<JobQueue.CancelOutcome, StoreError>?>(nil)
+            let done = DispatchSemaphore(value: 0)
+            b.cancel(job.id) { r in
+                outcome.withLock { $0 = r }
+                done.signal()
+            }
+            done.wait()
+            #expect(try outcome.withLock { $0 }?.get() == .cancelled(wasRunning: true))
+            try Self.eventually("node a to stop the task") { stopped.withLock { $0 } == [job.id] }
+            #expect(a.job(job.id)?.status == .cancelled)
+            // The task's own end arrives late: ignored.
+            a.complete(job.id, result: .object([:]))
+            a.whenDurable { _ in }
+            #expect(try storeB.job(job.id)?.status == .cancelled)
+            #expect(a.stats().running == 0 && b.stats().cancelled == 1)
+        }
+    }
+
+    /// A pending job cancelled on a node whose view is behind (another node
+    /// claimed it meanwhile): the guarded write loses, the job is read again
+    /// and the cancel is decided again, as a cancel of a running job.
+    @Test func aCancelDecidedOnAStaleViewIsDecidedAgain() async throws {
+        try await offPool {
+            let url = try TestPostgres.cluster().newDatabase()
+            let (storeA, a) = try Self.node(url, "a")
+            let (storeB, b) = try Self.node(url, "b")
+            defer { storeA.close(); storeB.close() }
+            let job = try Self.enqueue(a)
+            try Self.eventually("pending on node b") { b.job(job.id)?.status == .pending }
+            // Claimed on a, straight in the database (b has not heard yet when it decides).
+            try commit(storeA, [.update({ var j = job; j.status = .running; j.node = "a"; j.startedAt = 1; return j }(),
+                                        expect: JobGuard(status: .pending, node: nil))])
+            let outcome = Mutex<Result<JobQueue.CancelOutcome, StoreError>?>(nil)
+            let done = DispatchSemaphore(value: 0)
+            b.cancel(job.id) { r in
+                outcome.withLock { $0 = r }
+                done.signal()
+            }
+            done.wait()
+            #expect(try outcome.withLock { $0 }?.get() == .cancelled(wasRunning: true), "\(String(describing: outcome.withLock { $0 }))")
+            #expect(try storeA.job(job.id)?.status == .cancelled)
+        }
+    }
+
+    /// The leader rescues the running jobs of a node gone silent: one with
+    /// attempts left is retried (and claimable again), one without fails as
+    /// interrupted; the silent node's row goes.
+    @Test func theLeaderRescuesASilentNodesJobs() async throws {
+        try await offPool {
+            let cluster = try TestPostgres.cluster()
+            let url = try cluster.newDatabase()
+            let (storeA, a) = try Self.node(url, "a", timeout: 1)
+            var options = JobOptions()
+            options.maxAttempts = 2
+            let retried = try Self.enqueue(a, options: options)
+            let failed = try Self.enqueue(a)
+            try #require(Set(Self.claim(a, 2).map(\.id)) == [retried.id, failed.id])
+            storeA.close()
+            // Node a was killed: its row stays, its heartbeat stops.
+            try cluster.execute(url, "INSERT INTO nodes (id, address, pid, started_at, heartbeat_at) VALUES ('a', '', 1, 0, 0)")
+            let (storeB, b) = try Self.node(url, "b", timeout: 1)
+            defer { storeB.close() }
+            try Self.eventually("the rescue") {
+                try storeB.job(retried.id)?.status == .pending && storeB.job(failed.id)?.status == .failed
+            }
+            let again = try #require(try storeB.job(retried.id))
+            #expect(again.attempt == 2 && again.errors.map(\.error) == [JobQueue.interruptedMessage])
+            #expect(try storeB.job(failed.id)?.error == JobQueue.interruptedMessage)
+            try Self.eventually("node a's row to go") { try storeB.nodes().map(\.id) == ["b"] }
+            #expect(try storeB.nodes().first?.leader == true)
+            #expect(b.job(retried.id)?.status == .pending)
+        }
+    }
+}
