@@ -217,11 +217,13 @@ def test_nodes_list_every_node_once_with_one_leader(three, postgres, start_daemo
         for x in listed:
             assert set(x) == NODE_KEYS, x
             node = c.nodes[x["id"]]
-            assert x["address"] == f"127.0.0.1:{node.port}" and x["pid"] == node.proc.pid, x
             assert x["self"] == (x["id"] == n) and x["alive"] is True, x
             assert x["started_at"] <= x["heartbeat_at"] and abs(now - x["heartbeat_at"]) < 10, x
             assert x["running"] == (1 if x["id"] == runner else 0), x
+            assert x["pid"] == node.proc.pid, x
         assert sum(x["leader"] for x in listed) == 1, listed
+        # Each node's address as it listens, from its start on.
+        assert [x["address"] for x in listed] == [f"127.0.0.1:{c.nodes[x['id']].port}" for x in listed], listed
         answers[n] = [{k: v for k, v in x.items() if k not in ("self", "heartbeat_at")} for x in listed]
     assert answers["n1"] == answers["n2"] == answers["n3"], "every node lists the same nodes and the same leader"
     # A node that stops cleanly removes its own row at once.
@@ -240,9 +242,9 @@ def test_one_node_without_postgresql_lists_itself(start_daemon):
         listed = get(d, "/api/nodes")
         assert len(listed) == 1 and set(listed[0]) == NODE_KEYS, listed
         me = listed[0]
-        assert me["id"] == f"{socket.gethostname()}:pid{d.proc.pid}", me  # the default with --port 0
         assert me["self"] is True and me["leader"] is True and me["alive"] is True and me["running"] == 0
         assert me["address"] == f"127.0.0.1:{d.port}" and me["pid"] == d.proc.pid
+        assert me["id"] == f"{socket.gethostname()}:pid{d.proc.pid}", me  # the default with --port 0
     d = start_daemon("--node-id", "solo.1:a-b")
     assert get(d, "/api/nodes")[0]["id"] == "solo.1:a-b"
     job = post_job(d, "prime", {"limit": 10})
