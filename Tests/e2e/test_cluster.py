@@ -244,11 +244,11 @@ def test_one_node_without_postgresql_lists_itself(start_daemon):
         me = listed[0]
         assert me["self"] is True and me["leader"] is True and me["alive"] is True and me["running"] == 0
         assert me["address"] == f"127.0.0.1:{d.port}" and me["pid"] == d.proc.pid
-        assert me["id"] == f"{socket.gethostname()}:pid{d.proc.pid}", me  # the default with --port 0
+        assert me["id"] == f"{socket.gethostname()}:0", me  # HOST:PORT as configured (--port 0)
     d = start_daemon("--node-id", "solo.1:a-b")
     assert get(d, "/api/nodes")[0]["id"] == "solo.1:a-b"
     job = post_job(d, "prime", {"limit": 10})
-    assert "node" not in job, "only a PostgreSQL store adds the node to a job"
+    assert job["node"] is None, "only a PostgreSQL store names a node"
 
 
 def test_a_node_id_in_use_or_malformed_is_refused(three):

@@ -45,7 +45,7 @@ export class NodesView {
   /** Called when the job list changes: a job with a `node` field means PostgreSQL. */
   updateTab() {
     const clustered = this.nodes.length > 1 || this.nodes.some((n) => !n.self)
-      || [...this.store.jobs.values()].some((job) => "node" in job);
+      || [...this.store.jobs.values()].some((job) => job.node != null);
     $("tab-nodes").hidden = !clustered;
   }
 
