@@ -114,6 +114,8 @@ import Testing
     /// server's side of its connection, once it is open.
     func withServerSideSocket(_ body: (TestWebSocket, WebSocket) throws -> Void) throws {
         let sockets = Mutex<[WebSocket]>([])
+        // Each socket's handler holds `sockets`: emptied, or socket and box keep each other.
+        defer { sockets.withLock { $0 = [] } }
         let opened = DispatchSemaphore(value: 0)
         try withServer({ r in
             r.get("/ws") { req in
