@@ -119,6 +119,18 @@ func dead(_ pid: pid_t) -> Bool {
         #expect(monotonicSeconds() - start < 10)
     }
 
+    /// A stop that comes as the job starts (before its command exists) still
+    /// reaches the command: SIGTERM, not SIGKILL after the grace period.
+    @Test func aTimeoutAsTheJobStartsStillEndsItWithSIGTERM() async {
+        for _ in 0..<20 {
+            let r = Recording()
+            _ = runner.start(sh("sleep 30", timeout: 0.0005), events: r.events)
+            let seen = await r.finished()
+            #expect(seen.end?.1 == .timedOut)
+            #expect(seen.end?.0 == .signaled(SIGTERM))
+        }
+    }
+
     @Test func terminateKillsTheWholeGroupAndSIGKILLFollowsWhenIgnored() async {
         let pids = Mutex<[pid_t]>([])
         let started = AsyncStream<Void>.makeStream()
