@@ -112,11 +112,12 @@ func dead(_ pid: pid_t) -> Bool {
     @Test func timeoutStopsTheGroupWithSIGTERM() async {
         let r = Recording()
         let start = monotonicSeconds()
-        _ = runner.start(sh("sleep 30", timeout: 0.2), events: r.events)
+        _ = runner.start(sh("sleep 300", timeout: 0.2), events: r.events)
         let seen = await r.finished()
         #expect(seen.end?.1 == .timedOut)
         #expect(seen.end?.0 == .signaled(SIGTERM))
-        #expect(monotonicSeconds() - start < 10)
+        // Long before the command's own end, however loaded the machine.
+        #expect(monotonicSeconds() - start < 60)
     }
 
     /// A stop that comes as the job starts (before its command exists) still
