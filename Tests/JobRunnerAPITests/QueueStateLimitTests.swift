@@ -20,6 +20,15 @@ struct BlockingJob: JobType {
     }
 }
 
+/// Does nothing; its `payload` parameter makes each of its events large (every
+/// `job_created` frame carries the job's params).
+struct PayloadJob: JobType {
+    let name = "payload"
+    let description = "carries a large parameter"
+    let parameters: [ParameterSpec] = [.string("payload", default: "", maxLength: 1 << 16, "filler")]
+    func run(_ params: JSONObject, _ context: JobContext) async throws -> JSONValue { .null }
+}
+
 /// `queue_state` over the WebSocket: bounded, at most one per client at a time,
 /// and counted towards the client's outbound limit.
 @Suite struct QueueStateLimitTests {
@@ -32,6 +41,7 @@ struct BlockingJob: JobType {
         init(pending: Int, maxQueuedBytes: Int = 1 << 20) throws {
             var registry = JobRegistry.builtIn
             registry.register(BlockingJob())
+            registry.register(PayloadJob())
             engine = JobEngine(registry: registry, capacity: 1)
             let api = JobRunnerAPI(engine: engine, webRoot: nil)
             var configuration = ServerConfiguration()
@@ -119,13 +129,17 @@ struct BlockingJob: JobType {
             try ws.send(burst)
             // Enough events to fill both kernel buffers (the server's send buffer grows
             // to tcp_wmem's maximum at most; the client's receive buffer does not grow
-            // while nothing is read) and then the 64 KiB queue: each frame is over 100 bytes.
+            // while nothing is read) and then the 64 KiB queue. Each job's job_created
+            // frame is over 16 KiB (its params), so a few hundred jobs do it: the
+            // flood ends soon after the daemon gives up on the client, well inside the
+            // 5 s it then allows the close frame to drain, however slow the build.
             var rcvbuf: Int32 = 0
             var len = socklen_t(MemoryLayout<Int32>.size)
             getsockopt(ws.connection.fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &len)
             let wmem = maxSendBuffer()
             let needed = wmem + 2 * Int(rcvbuf) + 64 * 1024 + (1 << 20)
-            for _ in 0..<(needed / 100) { _ = try d.engine.submit(type: "echo", params: ["message": "more", "delay": 1]) }
+            let payload = JSONValue.string(String(repeating: "x", count: 16 * 1024))
+            for _ in 0...(needed / (16 * 1024)) { _ = try d.engine.submit(type: "payload", params: ["payload": payload]) }
             var states = 0
             var code: UInt16?
             while code == nil, let (op, payload) = try ws.receive() {
