@@ -40,8 +40,9 @@ static inline void cprocess_write_all(int fd, const void *buf, size_t n) {
      group, so no process of the job outlives the daemon;
    - when the command ends, reports how on fd 4 and then kills what is left of
      the group (background processes the job forgot), itself included.
-   SIGTERM/SIGINT/SIGHUP sent to the group reach the command; the supervisor
-   ignores them (they are blocked and consumed here). Never returns. */
+   SIGTERM/SIGINT/SIGHUP sent to the group reach the command (one sent before
+   the command was started is passed on to it); the supervisor ignores them
+   (they are blocked and consumed here). Never returns. */
 static inline void cprocess_supervise(pid_t daemon, const char *path, char *const argv[],
                                       char *const envp[], const char *cwd, sigset_t *all) {
     if (prctl(PR_SET_PDEATHSIG, SIGUSR1) != 0 || getppid() != daemon) _exit(127);
@@ -89,6 +90,17 @@ static inline void cprocess_supervise(pid_t daemon, const char *path, char *cons
         kill(-getpid(), SIGKILL);
         _exit(127);
     }
+    /* A stop sent to the group before the command existed (a job cancelled or
+       timed out as it starts) reached only the supervisor, where it waits
+       blocked: pass it on, or the command runs on until SIGKILL. One sent
+       after the fork reached the command too, which may then see it twice. */
+    sigset_t stops;
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGTERM);
+    sigaddset(&stops, SIGINT);
+    sigaddset(&stops, SIGHUP);
+    const struct timespec now = {0, 0};
+    for (int s; (s = sigtimedwait(&stops, NULL, &now)) > 0;) kill(child, s);
     /* The command's end, reported once; then the rest of the group goes. */
     for (;;) {
         siginfo_t info;

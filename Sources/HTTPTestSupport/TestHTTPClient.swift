@@ -22,7 +22,9 @@ public struct TestClientError: Error, CustomStringConvertible {
 /// A blocking HTTP/1.1 client over one TCP connection to 127.0.0.1, for tests:
 /// it sends exactly the bytes it is told to (malformed ones too) and parses
 /// Content-Length, chunked and read-until-close bodies. Every read times out
-/// after `timeoutSeconds` so a broken server fails a test instead of hanging it.
+/// after `timeoutSeconds` so a broken server fails a test instead of hanging it
+/// (30 s by default: on 2 cores shared with other builds, under ThreadSanitizer,
+/// a daemon's job events took over 10 s to come while the tests were working).
 public final class TestHTTPConnection {
     /// -1 once closed: a failed init closes it and deinit must not close the
     /// number again (by then it may be another thread's new socket).
@@ -30,7 +32,7 @@ public final class TestHTTPConnection {
     public let port: Int
     private var pending: [UInt8] = []
 
-    public init(port: Int, timeoutSeconds: Int = 10) throws {
+    public init(port: Int, timeoutSeconds: Int = 30) throws {
         self.port = port
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestClientError("socket failed") }

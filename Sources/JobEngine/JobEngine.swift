@@ -374,8 +374,10 @@ public final class JobEngine: Sendable {
                 if timedOut.value.load(ordering: .sequentiallyConsistent) {
                     queue.fail(id, error: Self.timedOutMessage(job.timeout ?? 0))
                 } else {
-                    // Cancelled through `cancel` (already recorded) or by `stop`.
-                    queue.fail(id, error: JobQueue.interruptedMessage, retryable: false)
+                    // Cancelled through `cancel` (already recorded) or by `stop`. With
+                    // several nodes a stopped node's job is retried (while attempts
+                    // remain) by another, as the leader does for a silent node's.
+                    queue.fail(id, error: JobQueue.interruptedMessage, retryable: queue.nodeID != nil)
                 }
             } catch let failure as JobFailure {
                 deadline?.cancel()

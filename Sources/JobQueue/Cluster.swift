@@ -24,8 +24,9 @@ final class IDPool: Sendable {
     /// An id now when one is at hand, else after a refill (on another thread).
     func take(_ then: @escaping @Sendable (Result<Int64, StoreError>) -> Void) {
         let now = monotonic()
+        let alone = store.isAlone
         let (id, refill) = state.withLock { s -> (Int64?, Bool) in
-            if now - s.fetchedAt > Self.freshFor && !store.isAlone { s.next = s.ids.count }
+            if now - s.fetchedAt > Self.freshFor && !alone { s.next = s.ids.count }
             if s.waiters.isEmpty, s.next < s.ids.count {
                 defer { s.next += 1 }
                 let low = s.ids.count - s.next < Self.block / 4 && !s.refilling
@@ -57,12 +58,13 @@ final class IDPool: Sendable {
         let fetched: Result<[Int64], StoreError>
         do { fetched = .success(try store.takeIDs(Self.block)) } catch { fetched = .failure(error) }
         let now = monotonic()
+        let alone = store.isAlone
         var served: [(@Sendable (Result<Int64, StoreError>) -> Void, Result<Int64, StoreError>)] = []
         let again = state.withLock { s -> Bool in
             s.refilling = false
             switch fetched {
             case .success(let ids):
-                s.ids = (now - s.fetchedAt > Self.freshFor && !store.isAlone ? [] : Array(s.ids[s.next...])) + ids
+                s.ids = (now - s.fetchedAt > Self.freshFor && !alone ? [] : Array(s.ids[s.next...])) + ids
                 s.next = 0
                 s.fetchedAt = now
                 while !s.waiters.isEmpty && s.next < s.ids.count {
@@ -153,6 +155,7 @@ extension JobQueue {
     /// A job now running on this node (claimed, or adopted from a silent node):
     /// visible, counted against this node's limits, its `started` event recorded.
     private func adoptRunning(_ l: inout Locked, _ job: Job) {
+        _ = l.q.noteStored(job)
         let old = l.q.jobs[job.id]
         if old == nil { l.q.insert(pendingCopy(job), now: clock.now()) }
         var running = job
@@ -209,23 +212,22 @@ extension JobQueue {
                     l.q.remoteSkipped.insert(job.id)
                     continue
                 }
+                // Read before a state already applied (re-reads and the listener race).
+                guard l.q.noteStored(job) else { continue }
                 let old = l.q.jobs[job.id]
                 var lines = change.logs[job.id] ?? []
                 if let old, old.status == job.status, old.progress == job.progress, old.node == job.node,
                    old.attempt == job.attempt, old.runAt == job.runAt, lines.isEmpty { continue }
+                // Events carry the numbers the node that made them gave them (the
+                // stored sequence; log lines their own), in that order, so a
+                // stream's ids here are the ones it has on that node.
                 var fresh = job
-                var sequence = max(job.sequence, old?.sequence ?? 0)
                 if old == nil {
                     var created = pendingCopy(job)
                     created.sequence = min(job.sequence, 1)
                     l.q.insert(created, now: now)
                     hub.record(QueueEvent(jobID: job.id, sequence: created.sequence, kind: .created(created)))
                     l.joined = true
-                }
-                if !lines.isEmpty {
-                    lines.sort { $0.seq < $1.seq }
-                    hub.record(QueueEvent(jobID: job.id, sequence: lines.last!.seq, kind: .log(lines)))
-                    sequence = max(sequence, lines.last!.seq)
                 }
                 let before = old ?? pendingCopy(job)
                 let kind: QueueEvent.Kind? = switch (before.status, job.status) {
@@ -238,10 +240,14 @@ extension JobQueue {
                 case (let from, .pending) where from.isFinished: .retried(job)
                 default: nil
                 }
-                if kind != nil, old != nil || job.status != .pending { sequence += 1 }
-                fresh.sequence = sequence
+                lines.sort { $0.seq < $1.seq }
+                let earlier = lines.filter { $0.seq < job.sequence }
+                let later = lines.filter { $0.seq >= job.sequence }
+                if !earlier.isEmpty { hub.record(QueueEvent(jobID: job.id, sequence: earlier.last!.seq, kind: .log(earlier))) }
+                fresh.sequence = max(job.sequence, lines.last?.seq ?? 0, old?.sequence ?? 0)
                 l.q.update(fresh, keepFinished: recentFinishedLimit, now: now)
-                if let kind { hub.record(QueueEvent(jobID: job.id, sequence: sequence, kind: kind)) }
+                if let kind { hub.record(QueueEvent(jobID: job.id, sequence: job.sequence, kind: kind)) }
+                if !later.isEmpty { hub.record(QueueEvent(jobID: job.id, sequence: later.last!.seq, kind: .log(later))) }
                 if job.status == .pending { l.joined = true }
                 // A job this node runs that another node ended or took over.
                 if let old, old.status == .running, old.node == node, !(job.status == .running && job.node == node) {
@@ -313,7 +319,10 @@ extension JobQueue {
                 let jobs = adopted.withLock { $0 }
                 if case .success = result, !jobs.isEmpty {
                     state.withLock { l in
-                        for job in jobs { adoptRunning(&l, job) }
+                        for job in jobs {
+                            adoptRunning(&l, job)
+                            l.q.adoptedFrom[job.id] = silent
+                        }
                     }
                     batchDone()
                     for job in jobs { fail(job.id, error: Self.interruptedMessage, retryable: true) }

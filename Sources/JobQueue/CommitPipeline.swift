@@ -202,6 +202,14 @@ extension JobQueue {
         }
         for before in change.touched { l.q.release(before.id) }
         if cluster != nil {
+            // This node's own rows: stored with at least this sequence number, so a
+            // re-read from before them is older.
+            for op in change.ops {
+                switch op {
+                case .upsert(let job), .update(let job, _): _ = l.q.noteStored(job)
+                default: break
+                }
+            }
             // Another node changed these while this change was on its way.
             if let job = change.effect.createdJob { l.q.creating.remove(job.id) }
             for id in change.touched.map(\.id) + (change.effect.createdJob.map { [$0.id] } ?? [])

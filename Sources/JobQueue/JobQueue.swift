@@ -596,6 +596,8 @@ public final class JobQueue: Sendable {
         job.completedAt = now
         let kind: QueueEvent.Kind
         q.scheduler.countRunning(job, -1)
+        // A rescued attempt ends as the silent node's, which ran it.
+        if let from = q.adoptedFrom.removeValue(forKey: job.id) { job.node = from }
         if end.status == .completed {
             job.status = .completed
             let result = end.result ?? .object([:])

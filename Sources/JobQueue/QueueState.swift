@@ -47,6 +47,23 @@ struct QueueState: ~Copyable {
     /// while a change of this node was on its way (read again once it is applied).
     var creating = Set<Int64>()
     var remoteSkipped = Set<Int64>()
+    /// The newest stored sequence number applied per job (several nodes): a row
+    /// read before it (a re-read racing a notification) is older and ignored.
+    var storedSequence: [Int64: UInt64] = [:]
+    /// Jobs this node (the leader) took over from a silent node, with that node:
+    /// their end is written as that node's (the leader never ran them).
+    var adoptedFrom: [Int64: String] = [:]
+
+    /// Notes a stored state applied; false when an newer one already was.
+    mutating func noteStored(_ job: Job) -> Bool {
+        if let seen = storedSequence[job.id], job.sequence < seen { return false }
+        storedSequence[job.id] = job.sequence
+        if storedSequence.count > 2 * jobs.count + 1024 {
+            let held = jobs
+            storedSequence = storedSequence.filter { held[$0.key] != nil }
+        }
+        return true
+    }
     /// Log lines of running jobs not yet emitted (their previous batch is still
     /// on its way to the store), and the jobs with a batch on its way.
     var logBuffer: [Int64: PendingLog] = [:]

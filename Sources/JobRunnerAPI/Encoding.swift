@@ -67,11 +67,9 @@ extension JSONWriter {
         if let k = job.idempotencyKey { string(k) } else { raw("null") }
         raw(",\"schedule\":")
         if let sch = job.schedule { string(sch) } else { raw("null") }
-        if let node = job.node {
-            // Several nodes share the store: the one that runs (or ran) it.
-            raw(",\"node\":")
-            string(node)
-        }
+        // Several nodes on PostgreSQL: the node that runs (or ran) it; else null.
+        raw(",\"node\":")
+        if let node = job.node { string(node) } else { raw("null") }
         raw(",\"errors\":[")
         for (i, e) in job.errors.enumerated() {
             if i > 0 { raw(",") }

@@ -10,6 +10,9 @@ import Synchronization
 public struct APIConfiguration: Sendable {
     /// Directory of the dashboard's files; nil serves none.
     public var webRoot: String?
+    /// This daemon's name in `GET /api/nodes` when it shares no store (with
+    /// PostgreSQL the store's node id is used); nil: the host name.
+    public var nodeName: String?
     public var maxBodyBytes = 1 << 20
     /// Largest WebSocket command accepted.
     public var maxWebSocketMessageBytes = 64 * 1024
@@ -366,7 +369,7 @@ public final class JobRunnerAPI: Sendable {
         let shared: [NodeInfo]?
         do { shared = try engine.nodes() } catch { throw HTTPError(503, error.message) }
         let me = engine.nodeID
-        let nodes = shared ?? [NodeInfo(id: Self.hostName, address: request.header("host") ?? "", pid: Int64(getpid()),
+        let nodes = shared ?? [NodeInfo(id: configuration.nodeName ?? Self.hostName, address: request.header("host") ?? "", pid: Int64(getpid()),
                                         startedAt: ProcessStats.current().startTimeSeconds, heartbeatAt: engine.now,
                                         running: engine.stats.active, leader: true, alive: true)]
         var w = JSONWriter(capacity: 256)

@@ -434,10 +434,10 @@ enum OpenAPI {
             "timeout": ["type": ["number", "null"], "description": "Seconds an attempt may run, or null."],
             "idempotency_key": nullable("string"),
             "schedule": ["type": ["string", "null"], "description": "The schedule that made the job, or null."],
-            "node": ["type": "string", "description": "With several nodes on PostgreSQL: the node that runs (or last ran) the job; absent before it first starts and on one node."],
+            "node": ["type": ["string", "null"], "description": "On PostgreSQL: the node that runs (or last ran) the job; null before it first starts, and with SQLite or in memory."],
             "errors": ["type": "array", "items": object(["attempt": ["type": "integer"], "error": ["type": "string"], "at": timestamp])],
         ], required: ["id", "type", "params", "status", "progress", "result", "error", "created_at", "started_at", "completed_at",
-                      "queue", "priority", "run_at", "attempt", "max_attempts", "timeout", "idempotency_key", "schedule", "errors"],
+                      "queue", "priority", "run_at", "attempt", "max_attempts", "timeout", "idempotency_key", "schedule", "node", "errors"],
            description: "A job (docs/protocol.md, the job model).")
         s["Cancelled"] = object(["success": ["const": true], "job_id": ["type": "integer"]])
         s["Node"] = object(["id": ["type": "string"], "address": ["type": "string"], "pid": ["type": "integer"],

@@ -251,19 +251,24 @@ public final class PostgresCluster: Sendable {
         var db: PostgresConnection? = link.connection
         link.connection = nil
         var nextBeat = 0.0
+        /// When the connection was lost (epoch seconds): what changed since is read again.
+        var lostAt: Double?
         while running.load(ordering: .sequentiallyConsistent) {
             let now = monotonicNow()
             if db == nil || db!.isBroken {
                 setLeader(false)
                 db = nil
+                if lostAt == nil { lostAt = Self.epochNow() }
                 if now >= nextBeat {
                     nextBeat = now + heartbeat
                     if let fresh = try? PostgresConnection(url: url),
                        (try? Self.join(fresh, nodeID: nodeID, address: state.withLock { $0.address }, refuse: false)) != nil {
                         db = fresh
                         nextBeat = 0
-                        // What other nodes did meanwhile was not heard: read it all.
-                        try? refresh(fresh)
+                        // What other nodes did meanwhile was not heard: read it again
+                        // (30 s of margin for the nodes' clocks).
+                        try? refresh(fresh, since: (lostAt ?? 0) - 30)
+                        lostAt = nil
                     }
                 }
                 if db == nil {
@@ -345,11 +350,21 @@ public final class PostgresCluster: Sendable {
             """, [PostgresJobStore.textArray(ids), .double(timeout)])
     }
 
-    /// Every pending and running job, for a node that may have missed notifications.
-    private func refresh(_ db: PostgresConnection) throws(PostgresError) {
+    static func epochNow() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    /// Every pending and running job, and those made or ended since `since`, for
+    /// a node that may have missed notifications.
+    private func refresh(_ db: PostgresConnection, since: Double) throws(PostgresError) {
         var change = RemoteChange()
         change.refreshed = true
-        let r = try db.run("SELECT \(PostgresJobStore.columns) FROM jobs WHERE status IN ('pending','running') ORDER BY id")
+        let r = try db.run("""
+            SELECT \(PostgresJobStore.columns) FROM jobs
+            WHERE status IN ('pending','running') OR created_at >= $1 OR completed_at >= $1 ORDER BY id
+            """, [.double(since)])
         for i in 0..<r.rows { change.jobs.append(try PostgresJobStore.job(r, i)) }
         for o in state.withLock({ $0.remote }) { o(change) }
     }
@@ -409,6 +424,15 @@ final class LinkBox: @unchecked Sendable {
 }
 
 extension PostgresJobStore {
+    /// The address users reach this node at (once bound), written at once so
+    /// `GET /api/nodes` shows it from the first request.
+    public func setAddress(_ address: String) {
+        cluster.setAddress(address)
+        _ = try? read { db throws(PostgresError) in
+            try db.run("UPDATE nodes SET address = $2 WHERE id = $1", [.text(nodeID), .text(address)])
+        }
+    }
+
     /// Every node the database knows, with its running jobs and whether it is
     /// alive (a heartbeat within the timeout) — by the server's clock.
     public func nodes() throws(StoreError) -> [NodeInfo] {

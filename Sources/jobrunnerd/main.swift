@@ -229,6 +229,7 @@ engine.whenDurable { _ in configured.signal() }
 configured.wait()
 
 var apiConfiguration = APIConfiguration(webRoot: webRoot)
+apiConfiguration.nodeName = settings.nodeID ?? PostgresCluster.defaultNodeID(port: settings.port)
 apiConfiguration.version = jobRunnerVersion
 apiConfiguration.maxBodyBytes = settings.maxBody
 apiConfiguration.maxWebSocketMessageBytes = settings.wsMaxMessage
@@ -311,7 +312,7 @@ let scheme = tls == nil ? "http" : "https"
 let place = inherited.isEmpty ? "\(scheme)://\(shownHost):\(server.port)" : "an inherited socket (port \(server.port), \(scheme))"
 var node = ""
 if let shared = store as? PostgresJobStore {
-    shared.cluster.setAddress("\(shownHost):\(server.port)")
+    shared.setAddress("\(shownHost):\(server.port)")
     node = " as node \(shared.nodeID) (node timeout \(settings.nodeTimeout) s)"
 }
 logger.log(.info, "listening on \(place) (web root \(webRoot), \(settings.concurrency) job slots, \(configuration.threads) threads, jobs in \(storeDescription(settings))\(node), auth \(authMode == .open ? "none" : "tokens (\(settings.tokens.count))"), \(settings.webhooks.count) webhook endpoints)")

@@ -13,6 +13,8 @@ import Testing
     /// the server's side of its connection, once it is open.
     func withSocket(_ body: (TestWebSocket, WebSocket) throws -> Void) throws {
         let sockets = Mutex<[WebSocket]>([])
+        // Each socket's handler holds `sockets`: emptied, or socket and box keep each other.
+        defer { sockets.withLock { $0 = [] } }
         let opened = DispatchSemaphore(value: 0)
         try withServer({ r in
             r.get("/ws") { req in

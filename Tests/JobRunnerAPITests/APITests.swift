@@ -86,7 +86,7 @@ final class TestDaemon {
             #expect(status == 200)
             #expect(job.objectValue?.keys == ["id", "type", "params", "status", "progress", "result", "error",
                                               "created_at", "started_at", "completed_at", "queue", "priority", "run_at",
-                                              "attempt", "max_attempts", "timeout", "idempotency_key", "schedule", "errors"])
+                                              "attempt", "max_attempts", "timeout", "idempotency_key", "schedule", "node", "errors"])
             #expect(job["status"] == "pending")
             #expect(job["progress"] == ["percent": 0, "message": "Queued"])
             #expect(job["params"] == ["message": "Hello, World!", "delay": 3])

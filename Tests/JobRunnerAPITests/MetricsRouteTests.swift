@@ -87,8 +87,9 @@ import Testing
     @Test func readyWhenTheEventLoopsAnswer() async throws {
         try await offPool {
             let s = try Stack()
-            let server = s.server
-            s.api.setEventLoopProbe { done in server.probeEventLoop(done) }
+            // Weakly: the server's router holds the API, which keeps the probe (a
+            // strong capture is a cycle that outlives the test's daemon).
+            s.api.setEventLoopProbe { [weak server = s.server] done in server?.probeEventLoop(done) ?? false }
             let r = try s.get("/readyz")
             #expect(r.status == 200 && r.text == #"{"status":"ready"}"#)
         }

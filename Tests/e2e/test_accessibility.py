@@ -252,3 +252,24 @@ def test_history_bulk_confirmation(browser, dependable, scheme):
     expect(tab.page.locator("#bulk-title")).to_have_text("Retry 1 job?")
     check(tab, "history-bulk", scheme)
     tab.close()
+
+
+# --- Nodes: three daemons on one PostgreSQL database. -------------------------------
+
+@pytest.fixture(scope="module")
+def three_nodes(postgres):
+    url = postgres.new_database()
+    started = [Daemon("--db", url, "--node-id", n) for n in ("n1", "n2", "n3")]
+    yield started
+    for d in started:
+        d.stop()
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_nodes_view(browser, three_nodes, scheme):
+    tab = dependable_tab(browser, three_nodes[0], scheme, "#/nodes")
+    expect(tab.page.locator("#nodes-body tr")).to_have_count(3)
+    expect(tab.page.locator("#nodes-body .badge.leader")).to_have_count(1)
+    expect(tab.page.locator("#tab-nodes")).to_be_visible()
+    check(tab, "nodes", scheme)
+    tab.close()

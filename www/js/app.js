@@ -9,6 +9,7 @@ import { Pager } from "./pager.js";
 import { QueuesView } from "./queues.js";
 import { SchedulesView } from "./schedules.js";
 import { HistoryView } from "./history.js";
+import { NodesView } from "./nodes.js";
 import { Session } from "./session.js";
 
 const store = new Store();
@@ -37,6 +38,7 @@ const detail = new JobDetail(store, {
 const queues = new QueuesView();
 const history = new HistoryView({ onNavigate: (hash) => navigate(hash) });
 const schedules = new SchedulesView(store, { onNavigate: (hash) => navigate(hash) });
+const nodes = new NodesView(store);
 const charts = new Charts(store);
 const form = new JobForm({ onCreated: (job) => announce(`Job ${job.id} (${job.type}) queued`) });
 
@@ -71,11 +73,13 @@ store.onChange((kind, job, data) => {
     pager.prefetch();
     schedules.load();
     queues.refresh();
+    nodes.load(); // decides whether the Nodes tab shows
     store.ready = true;
     route();
     if (detail.dialog.open) detail.render();
   }
   if (kind === "reset" || kind === "paged" || kind === "cleared") renderMore();
+  if (kind === "created" && $("tab-nodes").hidden) nodes.updateTab();
   if (kind === "worker" || kind === "reset") charts.drawWorker();
   if (kind !== "progress" && kind !== "worker") renderCounts();
   if (job && (kind === "completed" || kind === "failed" || kind === "cancelled" || kind === "running")) {
@@ -86,7 +90,7 @@ store.onChange((kind, job, data) => {
 });
 
 // --- Views: #/ (jobs), #/jobs/ID, #/history?FILTERS, #/queues, #/schedules, #/schedules/new,
-// #/schedules/NAME, #/schedules/NAME/edit ------------------------------------
+// #/schedules/NAME, #/schedules/NAME/edit, #/nodes ----------------------------
 
 function navigate(hash) {
   if (location.hash === hash) route();
@@ -97,6 +101,7 @@ function parseRoute(hash) {
   const path = hash.replace(/^#/, "");
   let m;
   if (path === "/queues") return { view: "queues" };
+  if (path === "/nodes") return { view: "nodes" };
   if ((m = path.match(/^\/history(?:\?(.*))?$/))) return { view: "history", params: new URLSearchParams(m[1] ?? "") };
   if (path === "/schedules") return { view: "schedules" };
   if (path === "/schedules/new") return { view: "schedules", create: true };
@@ -116,13 +121,14 @@ function route() {
   const r = parseRoute(location.hash);
   const changed = currentView !== r.view;
   currentView = r.view;
-  for (const name of ["jobs", "history", "queues", "schedules"]) {
+  for (const name of ["jobs", "history", "queues", "schedules", "nodes"]) {
     $(`view-${name}`).hidden = name !== r.view;
     const tab = $(`tab-${name}`);
     if (name === r.view) tab.setAttribute("aria-current", "page");
     else tab.removeAttribute("aria-current");
   }
   if (r.view === "queues") queues.show(); else queues.hide();
+  if (r.view === "nodes") nodes.show(); else nodes.hide();
   if (r.view === "history") { if (r.params) history.show(r.params); history.loadQueues(); } else history.hide();
   // The schedule form needs the job types: it opens once `queue_state` is in.
   if (r.view === "schedules") { if (store.ready) schedules.show(r); } else schedules.hide();
@@ -211,4 +217,4 @@ document.addEventListener("visibilitychange", () => {
 });
 
 connect();
-window.jobrunner = { store, detail }; // for debugging from the console
+window.jobrunner = { store, detail, nodes }; // for debugging from the console

@@ -18,6 +18,9 @@ final class WebSocketLoop: @unchecked Sendable {
         var probes: [@Sendable () -> Void] = []
         var wakeupPending = false
         var stopping = false
+        /// The loop has ended: requests are dropped, not kept (each would hold
+        /// its WebSocket, which holds the loop: a cycle nothing frees).
+        var ended = false
     }
 
     let limits: WebSocketLimits
@@ -94,6 +97,7 @@ final class WebSocketLoop: @unchecked Sendable {
     /// writes to the eventfd, so a broadcast to thousands costs one wake-up.
     private func request(_ record: (inout Shared) -> Void) {
         let needWake = shared.withLock { s -> Bool in
+            if s.ended { return false }
             record(&s)
             defer { s.wakeupPending = true }
             return !s.wakeupPending
@@ -343,6 +347,13 @@ final class WebSocketLoop: @unchecked Sendable {
             ws.close(.goingAway, reason: "server shutting down")
             flush(ws)
             finalize(ws)
+        }
+        // The closes above asked for turns that will not come.
+        shared.withLock { s in
+            s.ended = true
+            s.toFlush = []
+            s.toClose = []
+            s.probes = []
         }
     }
 }

@@ -201,7 +201,7 @@ public struct RemoteChange: Sendable {
     /// Schedules changed (nil: deleted).
     public var schedules: [String: Schedule?] = [:]
     /// The connection was lost and is back (notifications may have been missed):
-    /// `jobs` holds every pending and running job.
+    /// `jobs` holds every pending and running job, and those made or ended since.
     public var refreshed = false
     public init() {}
 }
