@@ -165,26 +165,28 @@ import Testing
     }
 
     /// An embedding that stops its server gets the memory of its connections back.
-    @Test func aStoppedServerLetsGoOfItsWebSockets() throws {
-        struct Weak { weak var socket: WebSocket? }
-        let seen = Mutex(Weak())
-        var router = Router()
-        router.get("/ws") { req in
-            try HTTPResponse.webSocket(req, handler: WebSocketHandler(
-                onOpen: { ws in seen.withLock { $0.socket = ws } }, onText: { _, _ in }))
+    @Test func aStoppedServerLetsGoOfItsWebSockets() async throws {
+        try await offPool {
+            struct Weak { weak var socket: WebSocket? }
+            let seen = Mutex(Weak())
+            var router = Router()
+            router.get("/ws") { req in
+                try HTTPResponse.webSocket(req, handler: WebSocketHandler(
+                    onOpen: { ws in seen.withLock { $0.socket = ws } }, onText: { _, _ in }))
+            }
+            var configuration = ServerConfiguration()
+            configuration.port = 0
+            let server = HTTPServer(configuration: configuration, router: router)
+            try server.start()
+            let ws = try TestWebSocket(port: server.port)
+            try ws.send(clientFrame(0x9, []))
+            #expect(try ws.receive()?.0 == 0xA)
+            #expect(seen.withLock { $0.socket != nil })
+            server.stop()
+            #expect(try ws.closeCode() == 1001)
+            let deadline = DispatchTime.now() + 10
+            while seen.withLock({ $0.socket != nil }) && DispatchTime.now() < deadline { sched_yield() }
+            #expect(seen.withLock { $0.socket == nil })
         }
-        var configuration = ServerConfiguration()
-        configuration.port = 0
-        let server = HTTPServer(configuration: configuration, router: router)
-        try server.start()
-        let ws = try TestWebSocket(port: server.port)
-        try ws.send(clientFrame(0x9, []))
-        #expect(try ws.receive()?.0 == 0xA)
-        #expect(seen.withLock { $0.socket != nil })
-        server.stop()
-        #expect(try ws.closeCode() == 1001)
-        let deadline = DispatchTime.now() + 10
-        while seen.withLock({ $0.socket != nil }) && DispatchTime.now() < deadline { sched_yield() }
-        #expect(seen.withLock { $0.socket == nil })
     }
 }
