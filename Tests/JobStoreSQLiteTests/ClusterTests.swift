@@ -28,6 +28,26 @@ import Testing
         return (store, try JobQueue(store: store))
     }
 
+    /// Two nodes, "a" and "b", on a fresh database.
+    static func twoNodes() throws -> (PostgresJobStore, JobQueue, PostgresJobStore, JobQueue) {
+        let url = try TestPostgres.cluster().newDatabase()
+        let (storeA, a) = try node(url, "a")
+        let (storeB, b) = try node(url, "b")
+        return (storeA, a, storeB, b)
+    }
+
+    /// A cancel's outcome once it is committed.
+    static func cancel(_ queue: JobQueue, _ id: Int64) -> Result<JobQueue.CancelOutcome, StoreError> {
+        let outcome = Mutex<Result<JobQueue.CancelOutcome, StoreError>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        queue.cancel(id) { r in
+            outcome.withLock { $0 = r }
+            done.signal()
+        }
+        guard done.wait(timeout: .now() + 10) == .success else { return .failure(StoreError("no answer in 10 s")) }
+        return outcome.withLock { $0 }!
+    }
+
     static func enqueue(_ queue: JobQueue, _ type: String = "echo", options: JobOptions = JobOptions()) throws -> Job {
         let result = Mutex<Result<JobQueue.Submitted, StoreError>?>(nil)
         let done = DispatchSemaphore(value: 0)
@@ -56,9 +76,7 @@ import Testing
     /// completed on either) with the same counts.
     @Test func twoNodesClaimEveryJobOnceAndSeeEachOthersJobs() async throws {
         try await offPool {
-            let url = try TestPostgres.cluster().newDatabase()
-            let (storeA, a) = try Self.node(url, "a")
-            let (storeB, b) = try Self.node(url, "b")
+            let (storeA, a, storeB, b) = try Self.twoNodes()
             defer { storeA.close(); storeB.close() }
             var made: [Int64] = []
             for i in 0..<200 { made.append(try Self.enqueue(i % 2 == 0 ? a : b).id) }
@@ -99,9 +117,7 @@ import Testing
     /// (created, started, log, completed).
     @Test func anotherNodePublishesEveryChangeOfAJob() async throws {
         try await offPool {
-            let url = try TestPostgres.cluster().newDatabase()
-            let (storeA, a) = try Self.node(url, "a")
-            let (storeB, b) = try Self.node(url, "b")
+            let (storeA, a, storeB, b) = try Self.twoNodes()
             defer { storeA.close(); storeB.close() }
             let events = Mutex<[QueueEvent]>([])
             let token = b.subscribe { e in if e.jobID != 0 { events.withLock { $0.append(e) } } }
@@ -136,23 +152,15 @@ import Testing
     /// node lose (guarded) and change nothing.
     @Test func aCancelOnAnotherNodeStopsTheRunningNodesTask() async throws {
         try await offPool {
-            let url = try TestPostgres.cluster().newDatabase()
-            let (storeA, a) = try Self.node(url, "a")
-            let (storeB, b) = try Self.node(url, "b")
+            let (storeA, a, storeB, b) = try Self.twoNodes()
             defer { storeA.close(); storeB.close() }
             let stopped = Mutex<[Int64]>([])
             a.onTaskStop { id in stopped.withLock { $0.append(id) } }
             let job = try Self.enqueue(a)
             try #require(Self.claim(a, 1).map(\.id) == [job.id])
             try Self.eventually("running on node b") { b.job(job.id)?.status == .running }
-            let outcome = Mutex<Result<JobQueue.CancelOutcome, StoreError>?>(nil)
-            let done = DispatchSemaphore(value: 0)
-            b.cancel(job.id) { r in
-                outcome.withLock { $0 = r }
-                done.signal()
-            }
-            done.wait()
-            #expect(try outcome.withLock { $0 }?.get() == .cancelled(wasRunning: true))
+            let outcome = Self.cancel(b, job.id)
+            #expect(try outcome.get() == .cancelled(wasRunning: true))
             try Self.eventually("node a to stop the task") { stopped.withLock { $0 } == [job.id] }
             #expect(a.job(job.id)?.status == .cancelled)
             // The task's own end arrives late: ignored.
@@ -170,23 +178,15 @@ import Testing
     /// and the cancel is decided again, as a cancel of a running job.
     @Test func aCancelDecidedOnAStaleViewIsDecidedAgain() async throws {
         try await offPool {
-            let url = try TestPostgres.cluster().newDatabase()
-            let (storeA, a) = try Self.node(url, "a")
-            let (storeB, b) = try Self.node(url, "b")
+            let (storeA, a, storeB, b) = try Self.twoNodes()
             defer { storeA.close(); storeB.close() }
             let job = try Self.enqueue(a)
             try Self.eventually("pending on node b") { b.job(job.id)?.status == .pending }
             // Claimed on a, straight in the database (b has not heard yet when it decides).
             try commit(storeA, [.update({ var j = job; j.status = .running; j.node = "a"; j.startedAt = 1; return j }(),
                                         expect: JobGuard(status: .pending, node: nil))])
-            let outcome = Mutex<Result<JobQueue.CancelOutcome, StoreError>?>(nil)
-            let done = DispatchSemaphore(value: 0)
-            b.cancel(job.id) { r in
-                outcome.withLock { $0 = r }
-                done.signal()
-            }
-            done.wait()
-            #expect(try outcome.withLock { $0 }?.get() == .cancelled(wasRunning: true), "\(String(describing: outcome.withLock { $0 }))")
+            let outcome = Self.cancel(b, job.id)
+            #expect(try outcome.get() == .cancelled(wasRunning: true), "\(outcome)")
             #expect(try storeA.job(job.id)?.status == .cancelled)
         }
     }
