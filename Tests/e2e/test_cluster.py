@@ -4,6 +4,7 @@ exactly once on one of them; every node shows every job and its events; a cancel
 works from any node; the leader rescues the jobs of a node killed with -9, and
 fires each schedule slot once, also after the leader itself is killed; a
 PostgreSQL restart under load loses nothing acknowledged."""
+import contextlib
 import json
 import socket
 import subprocess
@@ -88,8 +89,9 @@ def test_every_node_sees_every_event_of_a_job(three, tmp_path):
     c = three
     gate = tmp_path / "gate"
     n_lines = 30
-    sockets = {n: connect(f"ws://127.0.0.1:{d.port}/ws/queue") for n, d in c.nodes.items()}
-    try:
+    stack = contextlib.ExitStack()
+    sockets = {n: stack.enter_context(connect(f"ws://127.0.0.1:{d.port}/ws/queue")) for n, d in c.nodes.items()}
+    with stack:
         for ws in sockets.values():
             assert json.loads(ws.recv(timeout=10))["type"] == "queue_state"
         created = post_job(c.nodes["n1"], "gated-lines", {"gate": str(gate), "lines": n_lines})
@@ -144,9 +146,6 @@ def test_every_node_sees_every_event_of_a_job(three, tmp_path):
             assert percents and percents == sorted(percents), f"{n}: {percents}"
         log = requests.get(f"{c.nodes['n3'].url}/api/jobs/{job_id}/log?format=jsonl").text.splitlines()
         assert [json.loads(line)["line"] for line in log] == [f"line {i}" for i in range(1, n_lines + 1)]
-    finally:
-        for ws in sockets.values():
-            ws.close()
 
 
 def test_a_cancel_on_another_node_stops_the_job_where_it_runs(three, tmp_path):
