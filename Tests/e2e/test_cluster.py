@@ -376,6 +376,14 @@ def test_the_nodes_view_lists_the_nodes_and_marks_the_leader(browser, three):
     expect(tab.page.locator("#nodes-body .badge.alive")).to_have_count(3)
     expect(tab.page.locator('#nodes-body tr[data-node="n3"] td').first).to_have_text(f"127.0.0.1:{c.nodes['n3'].port}")
     tab.shot("nodes-three")
+    # A job's detail on n2 names the node that ran it.
+    done = post_job(c.nodes["n1"], "prime", {"limit": 10})
+    ran = wait_for(lambda: (j := job(c.nodes["n2"], done["id"])) and j["status"] == "completed" and j["node"], what="completed")
+    detail = Page(browser, f"{c.nodes['n2'].url}/#/jobs/{done['id']}", viewport={"width": 1280, "height": 800})
+    expect(detail.page.locator("#detail")).to_be_visible()
+    expect(detail.page.locator("#detail-fields")).to_contain_text(f"Node{ran}")
+    assert detail.errors == [], detail.errors
+    detail.close()
     # Refreshed while open: a node that stops leaves the table.
     assert c.nodes["n3"].stop() == 0
     expect(rows).to_have_count(2, timeout=10000)

@@ -173,6 +173,8 @@ export class JobDetail {
     ];
     if (job.run_at != null) rows.push(["Run at", formatDateTime(job.run_at)]);
     if (job.schedule) rows.push(["Schedule", job.schedule]);
+    // Several nodes on PostgreSQL: the node that runs (or ran) it.
+    if (job.node) rows.push(["Node", job.node]);
     $("detail-fields").replaceChildren(...rows.map(([k, v]) => el("div", {}, el("dt", { text: k }),
       k === "Schedule" ? el("dd", {}, el("a", { href: `#/schedules/${encodeURIComponent(v)}`, text: v })) : el("dd", { text: v }))));
     this.renderWaiting(job);
