@@ -150,10 +150,12 @@ def test_long_results_stay_readable(dash, daemon):
     tab = dash()
     job = submit(daemon.url, "fibonacci", count=50)
     wait_for(lambda: requests.get(f"{daemon.url}/api/jobs/{job['id']}").json()["status"] == "completed")
+    # The REST answer can come before the dashboard's own event: wait for the row.
+    expect(tab.row(job["id"]).locator(".badge")).to_have_text("completed")
     tab.row(job["id"]).locator(".open").click()
-    text = tab.page.locator("#detail-result").text_content()
-    assert '"sequence": [0, 1, 1, 2, 3, 5' in text  # one line, not fifty
-    assert "7778742049" in text
+    result = tab.page.locator("#detail-result")
+    expect(result).to_contain_text('"sequence": [0, 1, 1, 2, 3, 5')  # one line, not fifty
+    expect(result).to_contain_text("7778742049")
 
 
 def test_keyboard_only(dash):
