@@ -308,6 +308,11 @@ def test_a_postgresql_restart_under_load_with_three_nodes(own_postgres, start_da
     lines = tmp_path / "lines.txt"
     acknowledged = {}
     refused = {n: [] for n in c.nodes}
+    # A submission whose commit was on its way when the server went is answered
+    # only once the server can say whether it committed (a 503 always means
+    # nothing changed): its client gives up waiting and moves on; such a job
+    # may exist, at most once.
+    unknown = set()
     lock = threading.Lock()
     stop = threading.Event()
 
@@ -318,8 +323,13 @@ def test_a_postgresql_restart_under_load_with_three_nodes(own_postgres, start_da
             while not stop.is_set():
                 tag = f"c{k}-{i}"
                 i += 1
-                r = s.post(f"{d.url}/api/jobs", json={"job_type": "append-line", "params": {"tag": tag, "path": str(lines)}},
-                           timeout=30)
+                try:
+                    r = s.post(f"{d.url}/api/jobs", json={"job_type": "append-line", "params": {"tag": tag, "path": str(lines)}},
+                               timeout=3)
+                except requests.exceptions.ReadTimeout:
+                    with lock:
+                        unknown.add(tag)
+                    continue
                 with lock:
                     if r.status_code == 201:
                         acknowledged[r.json()["id"]] = tag
@@ -346,13 +356,17 @@ def test_a_postgresql_restart_under_load_with_three_nodes(own_postgres, start_da
             t.join()
     for d in ring:
         wait_for(lambda d=d: requests.get(f"{d.url}/readyz").status_code == 200)
+    first = {j["id"]: j["params"]["tag"] for j in all_jobs(ring[0])}
+    extra = {i: t for i, t in first.items() if i not in acknowledged}
+    assert set(extra.values()) <= unknown, f"only submissions without an answer may be there unacknowledged: {extra}"
     counts = quiet_stats(c)
-    assert counts["completed"] == len(acknowledged) and counts["total"] == len(acknowledged), counts
+    assert counts["completed"] == len(first) and counts["total"] == len(first), counts
     for d in ring:
         stored = {j["id"]: j["params"]["tag"] for j in all_jobs(d)}
-        assert stored == acknowledged, f"{d.node_id}: every acknowledged job, nothing refused"
+        assert stored == first and all(stored.get(i) == t for i, t in acknowledged.items()), \
+            f"{d.node_id}: every acknowledged job, nothing refused, the same on every node"
     written = lines.read_text().split()
-    assert sorted(written) == sorted(acknowledged.values()), "each acknowledged job ran once"
+    assert sorted(written) == sorted(first.values()), "each stored job ran once"
     assert not {t for r in refused.values() for t in r} & set(written)
 
 
