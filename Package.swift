@@ -71,7 +71,7 @@ let package = Package(
         .executableTarget(name: "jobrunner-supervisor", path: "Sources/jobrunner-supervisor"),
         // sd_notify, the watchdog and socket activation for the daemon.
         .target(name: "Systemd", dependencies: ["CSystemd"], swiftSettings: settings),
-        .target(name: "JobQueue", dependencies: ["JSON"], swiftSettings: settings),
+        .target(name: "JobQueue", dependencies: ["JSON", "Essentials"], swiftSettings: settings),
         .target(name: "JobEngine", dependencies: ["JobQueue", "JSON", "Cron"], swiftSettings: settings),
         // Job types an operator defines: programs run with the job's params, logs and progress.
         .target(name: "CommandJobs", dependencies: ["JobEngine", "JobQueue", "ProcessRunner", "JSON", "Essentials"], swiftSettings: settings),

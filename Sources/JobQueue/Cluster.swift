@@ -1,4 +1,5 @@
 import Dispatch
+import Essentials
 import Synchronization
 
 /// Fresh job ids from a store shared by several nodes, fetched ahead in small
@@ -23,7 +24,7 @@ final class IDPool: Sendable {
 
     /// An id now when one is at hand, else after a refill (on another thread).
     func take(_ then: @escaping @Sendable (Result<Int64, StoreError>) -> Void) {
-        let now = monotonic()
+        let now = monotonicNow()
         let alone = store.isAlone
         let (id, refill) = state.withLock { s -> (Int64?, Bool) in
             if now - s.fetchedAt > Self.freshFor && !alone { s.next = s.ids.count }
@@ -57,7 +58,7 @@ final class IDPool: Sendable {
     private func refill() {
         let fetched: Result<[Int64], StoreError>
         do { fetched = .success(try store.takeIDs(Self.block)) } catch { fetched = .failure(error) }
-        let now = monotonic()
+        let now = monotonicNow()
         let alone = store.isAlone
         var served: [(@Sendable (Result<Int64, StoreError>) -> Void, Result<Int64, StoreError>)] = []
         let again = state.withLock { s -> Bool in
@@ -84,17 +85,7 @@ final class IDPool: Sendable {
         for (waiter, result) in served { waiter(result) }
         if again { refill() }
     }
-
-    private func monotonic() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
 }
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Several nodes on one store: claims made by the store, other nodes' changes
 /// applied as they are heard of, guarded writes that lose to another node's.

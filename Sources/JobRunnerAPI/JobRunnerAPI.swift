@@ -369,7 +369,7 @@ public final class JobRunnerAPI: Sendable {
         let shared: [NodeInfo]?
         do { shared = try engine.nodes() } catch { throw HTTPError(503, error.message) }
         let me = engine.nodeID
-        let nodes = shared ?? [NodeInfo(id: configuration.nodeName ?? Self.hostName, address: request.header("host") ?? "", pid: Int64(getpid()),
+        let nodes = shared ?? [NodeInfo(id: configuration.nodeName ?? hostName(), address: request.header("host") ?? "", pid: Int64(getpid()),
                                         startedAt: ProcessStats.current().startTimeSeconds, heartbeatAt: engine.now,
                                         running: engine.stats.active, leader: true, alive: true)]
         var w = JSONWriter(capacity: 256)
@@ -399,12 +399,6 @@ public final class JobRunnerAPI: Sendable {
         w.raw("]")
         return .json(w.bytes)
     }
-
-    static let hostName: String = {
-        var host = [CChar](repeating: 0, count: 256)
-        gethostname(&host, host.count - 1)
-        return String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }()
 
     /// `PUT /api/queues/:name` with `{"paused": bool}` and/or `{"concurrency": n|null}`.
     func updateQueue(_ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {

@@ -121,10 +121,7 @@ public final class PostgresCluster: Sendable {
     /// so a restarted node finds its own interrupted jobs at once. Without a
     /// port (tests): `HOST:pidPID`.
     public static func defaultNodeID(port: Int?) -> String {
-        var host = [CChar](repeating: 0, count: 256)
-        gethostname(&host, host.count - 1)
-        let name = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        let safe = String(name.unicodeScalars.filter(Self.allowed).prefix(40))
+        let safe = String(hostName().unicodeScalars.filter(Self.allowed).prefix(40))
         if let port { return "\(safe.isEmpty ? "node" : safe):\(port)" }
         return "\(safe.isEmpty ? "node" : safe):pid\(getpid())"
     }
@@ -258,7 +255,7 @@ public final class PostgresCluster: Sendable {
             if db == nil || db!.isBroken {
                 setLeader(false)
                 db = nil
-                if lostAt == nil { lostAt = Self.epochNow() }
+                if lostAt == nil { lostAt = epochNow() }
                 if now >= nextBeat {
                     nextBeat = now + heartbeat
                     if let fresh = try? PostgresConnection(url: url),
@@ -348,12 +345,6 @@ public final class PostgresCluster: Sendable {
             DELETE FROM nodes n WHERE id = ANY($1::text[]) AND heartbeat_at < extract(epoch from clock_timestamp()) - $2
               AND NOT EXISTS (SELECT 1 FROM jobs WHERE status = 'running' AND node = n.id)
             """, [PostgresJobStore.textArray(ids), .double(timeout)])
-    }
-
-    static func epochNow() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 
     /// Every pending and running job, and those made or ended since `since`, for

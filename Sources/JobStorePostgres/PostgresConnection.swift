@@ -1,4 +1,5 @@
 import CPostgres
+import Essentials
 import Glibc
 
 /// A failed libpq call. `message` is safe to show to clients: the server's
@@ -49,11 +50,8 @@ final class PostgresConnection {
         // Keywords are processed in order and the last one wins, so `dbname`
         // (expanded as the URL) comes last and may override the defaults.
         let keys = ["connect_timeout", "application_name", "dbname"]
-        var host = [CChar](repeating: 0, count: 256)
-        gethostname(&host, host.count - 1)
-        // Names this daemon in pg_stat_activity (and in the error a second daemon gets).
-        let hostName = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        let name = "jobrunnerd pid \(getpid()) on \(hostName)"
+        // Names this daemon in pg_stat_activity.
+        let name = "jobrunnerd pid \(getpid()) on \(hostName())"
         let values = ["10", name, url]
         let handle: OpaquePointer? = withCStrings(keys) { k in
             withCStrings(values) { v in PQconnectdbParams(k, v, 1) }
