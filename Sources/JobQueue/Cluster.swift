@@ -154,7 +154,7 @@ extension JobQueue {
         l.q.update(running, keepFinished: recentFinishedLimit, now: clock.now())
         l.q.scheduler.countRunning(running, 1)
         if old?.status != .running {
-            hub.record(QueueEvent(jobID: job.id, sequence: running.sequence, kind: .started(startedAt: job.startedAt ?? clock.now())))
+            hub.record(QueueEvent(jobID: job.id, sequence: running.sequence, kind: .started(startedAt: job.startedAt ?? clock.now(), node: job.node)))
         }
     }
 
@@ -222,7 +222,7 @@ extension JobQueue {
                 }
                 let before = old ?? pendingCopy(job)
                 let kind: QueueEvent.Kind? = switch (before.status, job.status) {
-                case (.pending, .running): .started(startedAt: job.startedAt ?? now)
+                case (.pending, .running): .started(startedAt: job.startedAt ?? now, node: job.node)
                 case (.running, .running): before.progress != job.progress ? .progress(job.progress) : nil
                 case (_, .completed): .completed(result: job.result ?? .object([:]), duration: job.duration ?? 0)
                 case (_, .failed): .failed(error: job.error ?? "")

@@ -320,7 +320,7 @@ public final class JobQueue: Sendable {
             q.stage(job)
             q.scheduler.countRunning(job, 1)
             return (job, Change(ops: [write(job, from: before)], effect: .update([job]),
-                                events: [QueueEvent(jobID: job.id, sequence: job.sequence, kind: .started(startedAt: now))],
+                                events: [QueueEvent(jobID: job.id, sequence: job.sequence, kind: .started(startedAt: now, node: job.node))],
                                 touched: [before]))
         }
     }

@@ -5,7 +5,8 @@ import JSON
 public struct QueueEvent: Sendable {
     public enum Kind: Sendable {
         case created(Job)
-        case started(startedAt: Double)
+        /// `node`: the node that runs it (PostgreSQL), else nil.
+        case started(startedAt: Double, node: String?)
         case progress(JobProgress)
         case completed(result: JSONValue, duration: Double)
         case failed(error: String)

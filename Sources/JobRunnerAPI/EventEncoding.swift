@@ -52,11 +52,13 @@ enum EventEncoding {
             w.raw("{\"type\":\"job_created\",\"data\":")
             w.job(job)
             w.raw("}")
-        case .started(let startedAt):
+        case .started(let startedAt, let node):
             w.raw("{\"type\":\"job_started\",\"data\":{\"job_id\":")
             w.int(event.jobID)
             w.raw(",\"started_at\":")
             w.double(startedAt)
+            w.raw(",\"node\":")
+            if let node { w.string(node) } else { w.raw("null") }
             w.raw("}}")
         case .progress(let p):
             w.raw("{\"type\":\"job_progress\",\"data\":{\"job_id\":")

@@ -128,6 +128,7 @@ def test_every_node_sees_every_event_of_a_job(three, tmp_path):
             assert types[0] == "job_created", f"{n}: {types}"
             assert "node" in events[0]["data"] and events[0]["data"]["node"] is None, f"{n}: 'node' is null until it starts: {events[0]}"
             assert types[1] == "job_started", f"{n}: {types}"
+            assert events[1]["data"]["node"] == runner, f"{n}: job_started names the node that runs it: {events[1]}"
             assert types[-1] == "job_completed", f"{n}: {types}"
             assert set(types[2:-1]) <= {"job_progress"} and types[2:-1], f"{n}: {types}"
             percents = [m["data"]["percent"] for m in events if m["type"] == "job_progress"]
@@ -398,6 +399,20 @@ def test_the_nodes_view_lists_the_nodes_and_marks_the_leader(browser, three):
     expect(detail.page.locator("#detail-fields")).to_contain_text(f"Node{ran}")
     assert detail.errors == [], detail.errors
     detail.close()
+    # Open on n2 while it waits, the detail names the node as the job starts there
+    # or elsewhere (from job_started), with no reload.
+    queue = f"{c.nodes['n1'].url}/api/queues/default"
+    assert requests.put(queue, json={"paused": True}, timeout=10).status_code == 200
+    waiting = post_job(c.nodes["n1"], "prime", {"limit": 10})
+    wait_for(lambda: job(c.nodes["n2"], waiting["id"]), what="n2 knows the job")
+    live = Page(browser, f"{c.nodes['n2'].url}/#/jobs/{waiting['id']}", viewport={"width": 1280, "height": 800})
+    expect(live.page.locator("#detail-fields")).to_contain_text("Started—")
+    expect(live.page.locator("#detail-fields")).not_to_contain_text("Node")
+    assert requests.put(queue, json={"paused": False}, timeout=10).status_code == 200
+    ran = wait_for(lambda: (j := job(c.nodes["n2"], waiting["id"])) and j["status"] == "completed" and j["node"], what="completed")
+    expect(live.page.locator("#detail-fields")).to_contain_text(f"Node{ran}")
+    assert live.errors == [], live.errors
+    live.close()
     # Refreshed while open: a node that stops leaves the table.
     assert c.nodes["n3"].stop() == 0
     expect(rows).to_have_count(2, timeout=10000)

@@ -162,7 +162,8 @@ def test_ws_protocol(daemon):
         created = next(m for m in seen if m["type"] == "job_created")
         assert created["data"]["id"] == job_id and created["data"]["status"] == "pending"
         started = next(m for m in seen if m["type"] == "job_started")
-        assert set(started["data"]) == {"job_id", "started_at"}
+        assert set(started["data"]) == {"job_id", "started_at", "node"}
+        assert started["data"]["node"] is None, "one daemon on SQLite: no node"
         progress = [m["data"] for m in seen if m["type"] == "job_progress"]
         assert progress and all(set(p) == {"job_id", "percent", "message"} for p in progress)
         assert types.index("job_created") < types.index("job_started") < types.index("job_completed")

@@ -63,6 +63,7 @@ export class Store {
       case "job_started":
         return this.transition(d.job_id, "running", (j) => {
           j.started_at = d.started_at;
+          if (d.node !== undefined) j.node = d.node;
           j.progress = { percent: 0, message: "Starting..." };
         });
       case "job_progress": {
