@@ -213,14 +213,20 @@ extension JobQueue {
                 // stored sequence; log lines their own), in that order, so a
                 // stream's ids here are the ones it has on that node.
                 var fresh = job
+                var before = old ?? pendingCopy(job)
                 if old == nil {
-                    var created = pendingCopy(job)
-                    created.sequence = min(job.sequence, 1)
-                    l.q.insert(created, now: now)
-                    hub.record(QueueEvent(jobID: job.id, sequence: created.sequence, kind: .created(created)))
+                    before.sequence = min(job.sequence, 1)
+                    l.q.insert(before, now: now)
+                    hub.record(QueueEvent(jobID: job.id, sequence: before.sequence, kind: .created(before)))
                     l.joined = true
                 }
-                let before = old ?? pendingCopy(job)
+                // A job that started and ended between two reads here: its start
+                // is published first (with the number it had on its node), so
+                // watchers learn when and where it ran, as they would have.
+                if before.status == .pending, job.status.isFinished, let startedAt = job.startedAt,
+                   before.sequence + 1 < job.sequence {
+                    hub.record(QueueEvent(jobID: job.id, sequence: before.sequence + 1, kind: .started(startedAt: startedAt, node: job.node)))
+                }
                 let kind: QueueEvent.Kind? = switch (before.status, job.status) {
                 case (.pending, .running): .started(startedAt: job.startedAt ?? now, node: job.node)
                 case (.running, .running): before.progress != job.progress ? .progress(job.progress) : nil
@@ -228,6 +234,9 @@ extension JobQueue {
                 case (_, .failed): .failed(error: job.error ?? "")
                 case (_, .cancelled): .cancelled
                 case (.running, .pending): .retrying(attempt: job.attempt, runAt: job.runAt ?? now, error: job.errors.last?.error ?? "")
+                // An attempt that started and failed between two reads here.
+                case (.pending, .pending) where job.attempt > before.attempt && !job.errors.isEmpty:
+                    .retrying(attempt: job.attempt, runAt: job.runAt ?? now, error: job.errors.last?.error ?? "")
                 case (let from, .pending) where from.isFinished: .retried(job)
                 default: nil
                 }

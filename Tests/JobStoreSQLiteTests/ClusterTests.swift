@@ -128,7 +128,10 @@ import Testing
             a.appendLog(job.id, .stdout, ["one", "two"])
             try Self.eventually("the log on node b") { events.withLock { $0.contains { if case .log = $0.kind { true } else { false } } } }
             a.complete(job.id, result: .object(["ok": .bool(true)]))
-            try Self.eventually("completed on node b") { b.job(job.id)?.status == .completed }
+            // Events reach subscribers just after the view changes: wait for the event.
+            try Self.eventually("node b to publish completed") {
+                events.withLock { $0.contains { if case .completed = $0.kind { true } else { false } } }
+            }
             let kinds = events.withLock { $0 }.filter { $0.jobID == job.id }.map { e -> String in
                 switch e.kind {
                 case .created: "created"
@@ -144,6 +147,42 @@ import Testing
             let sequences = events.withLock { $0 }.filter { $0.jobID == job.id }.map(\.sequence)
             #expect(sequences == sequences.sorted(), "a job's events in order: \(sequences)")
             #expect(b.job(job.id)?.node == "a")
+        }
+    }
+
+    /// A job that started and ended on one node before another heard of its
+    /// start: the other still publishes `started` (when, and which node) before
+    /// `completed`, so its dashboards and streams learn where it ran.
+    @Test func aStartAnotherNodeMissedIsStillPublished() async throws {
+        try await offPool {
+            let (storeA, a, storeB, b) = try Self.twoNodes()
+            defer { storeA.close(); storeB.close() }
+            let events = Mutex<[QueueEvent]>([])
+            let token = b.subscribe { e in if e.jobID != 0 { events.withLock { $0.append(e) } } }
+            _ = token
+            let job = try Self.enqueue(a)
+            try Self.eventually("pending on node b") { b.job(job.id)?.status == .pending }
+            // Started and completed on a in one transaction, as node b may read it.
+            var done = job
+            done.status = .completed
+            done.node = "a"
+            done.startedAt = job.createdAt + 1
+            done.completedAt = job.createdAt + 2
+            done.result = .object([:])
+            done.sequence = job.sequence + 2
+            try commit(storeA, [.update(done, expect: JobGuard(status: .pending, node: nil))])
+            // Events reach subscribers just after the view changes: wait for the event.
+            try Self.eventually("node b to publish completed") {
+                events.withLock { $0.contains { if case .completed = $0.kind { true } else { false } } }
+            }
+            let seen = events.withLock { $0 }.filter { $0.jobID == job.id }
+            let started = seen.compactMap { e -> (UInt64, Double, String?)? in
+                if case .started(let at, let node) = e.kind { (e.sequence, at, node) } else { nil }
+            }
+            #expect(started.count == 1 && started.first?.0 == job.sequence + 1 && started.first?.1 == job.createdAt + 1 && started.first?.2 == "a",
+                    "\(started)")
+            #expect(seen.map(\.sequence) == seen.map(\.sequence).sorted())
+            #expect(seen.last.map { if case .completed = $0.kind { true } else { false } } == true)
         }
     }
 
