@@ -7,6 +7,24 @@ import PostgresTestSupport
 import Synchronization
 import Testing
 
+/// The job events one node publishes, in order.
+final class JobEvents: Sendable {
+    private let events = Mutex<[QueueEvent]>([])
+
+    init(_ queue: JobQueue) {
+        _ = queue.subscribe { e in if e.jobID != 0 { self.events.withLock { $0.append(e) } } }
+    }
+
+    var all: [QueueEvent] { events.withLock { $0 } }
+
+    /// Events reach subscribers just after the view changes: tests wait for the event.
+    func waitForCompleted(_ node: String) throws {
+        try ClusterTests.eventually("\(node) to publish completed") {
+            all.contains { if case .completed = $0.kind { true } else { false } }
+        }
+    }
+}
+
 /// Several nodes on one PostgreSQL database, each a queue over its own store
 /// in this process (as separate daemons would be): claims, what each node
 /// sees of the others, cancels across nodes, and the leader's rescue.
@@ -119,20 +137,15 @@ import Testing
         try await offPool {
             let (storeA, a, storeB, b) = try Self.twoNodes()
             defer { storeA.close(); storeB.close() }
-            let events = Mutex<[QueueEvent]>([])
-            let token = b.subscribe { e in if e.jobID != 0 { events.withLock { $0.append(e) } } }
-            _ = token
+            let events = JobEvents(b)
             let job = try Self.enqueue(a)
             let running = Self.claim(a, 1)
             try #require(running.map(\.id) == [job.id])
             a.appendLog(job.id, .stdout, ["one", "two"])
-            try Self.eventually("the log on node b") { events.withLock { $0.contains { if case .log = $0.kind { true } else { false } } } }
+            try ClusterTests.eventually("the log on node b") { events.all.contains { if case .log = $0.kind { true } else { false } } }
             a.complete(job.id, result: .object(["ok": .bool(true)]))
-            // Events reach subscribers just after the view changes: wait for the event.
-            try Self.eventually("node b to publish completed") {
-                events.withLock { $0.contains { if case .completed = $0.kind { true } else { false } } }
-            }
-            let kinds = events.withLock { $0 }.filter { $0.jobID == job.id }.map { e -> String in
+            try events.waitForCompleted("node b")
+            let kinds = events.all.filter { $0.jobID == job.id }.map { e -> String in
                 switch e.kind {
                 case .created: "created"
                 case .started: "started"
@@ -144,7 +157,7 @@ import Testing
             }
             #expect(kinds.first == "created" && kinds.last == "completed", "\(kinds)")
             #expect(kinds.contains("started") && kinds.contains("log 2"), "\(kinds)")
-            let sequences = events.withLock { $0 }.filter { $0.jobID == job.id }.map(\.sequence)
+            let sequences = events.all.filter { $0.jobID == job.id }.map(\.sequence)
             #expect(sequences == sequences.sorted(), "a job's events in order: \(sequences)")
             #expect(b.job(job.id)?.node == "a")
         }
@@ -157,9 +170,7 @@ import Testing
         try await offPool {
             let (storeA, a, storeB, b) = try Self.twoNodes()
             defer { storeA.close(); storeB.close() }
-            let events = Mutex<[QueueEvent]>([])
-            let token = b.subscribe { e in if e.jobID != 0 { events.withLock { $0.append(e) } } }
-            _ = token
+            let events = JobEvents(b)
             let job = try Self.enqueue(a)
             try Self.eventually("pending on node b") { b.job(job.id)?.status == .pending }
             // Started and completed on a in one transaction, as node b may read it.
@@ -171,11 +182,8 @@ import Testing
             done.result = .object([:])
             done.sequence = job.sequence + 2
             try commit(storeA, [.update(done, expect: JobGuard(status: .pending, node: nil))])
-            // Events reach subscribers just after the view changes: wait for the event.
-            try Self.eventually("node b to publish completed") {
-                events.withLock { $0.contains { if case .completed = $0.kind { true } else { false } } }
-            }
-            let seen = events.withLock { $0 }.filter { $0.jobID == job.id }
+            try events.waitForCompleted("node b")
+            let seen = events.all.filter { $0.jobID == job.id }
             let started = seen.compactMap { e -> (UInt64, Double, String?)? in
                 if case .started(let at, let node) = e.kind { (e.sequence, at, node) } else { nil }
             }
