@@ -58,8 +58,10 @@ let package = Package(
             pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-gnutls-dev", "libgnutls28-dev"])]
         ),
-        // fork/exec of a job's supervisor: only async-signal-safe C between the two.
-        .systemLibrary(name: "CProcess", path: "Modules/CProcess"),
+        // posix_spawn of a job's supervisor, and the supervisor's own C. A C target
+        // (not a system library in Modules/): SwiftPM rebuilds what imports it
+        // when its header changes, and ignores edits to a system library's.
+        .target(name: "CProcess", path: "Sources/CProcess"),
         // The monotonic clock, log levels and a checked thread launcher: shared by
         // every layer, with no C dependency beyond Glibc.
         .target(name: "Essentials", swiftSettings: settings),

@@ -37,15 +37,33 @@ public final class HTTPServer: Sendable {
         } else {
             fd = try Listener.bind(host: configuration.host, port: configuration.port)
         }
+        // A socket we bound is ours to close when starting fails; an inherited
+        // one stays its owner's.
+        let ours = configuration.listenSocket == nil
         let address = Listener.address(fd)
         connections.listening.withLock { $0 = address }
-        try connections.startWebSockets()
-        configuration.tls?.install()
-        guard let started = MHDDaemon.start(listenFD: fd, configuration: configuration, connections: connections) else {
-            connections.stopWebSockets()
-            if configuration.listenSocket == nil { close(fd) }
-            throw ServerError("libmicrohttpd failed to start (thread or descriptor limits?)")
+        do {
+            try connections.startWebSockets()
+        } catch {
+            if ours { close(fd) }
+            throw error
         }
+        configuration.tls?.install()
+        // libmicrohttpd gets a descriptor of its own: when it fails to start,
+        // 0.9.75 has closed the socket it was given on some paths (threads, TLS,
+        // mutexes) and not on others (bad options, where its copy stays open
+        // until the process ends), so closing the one it was given could close
+        // that number twice, the second time as another thread's new descriptor
+        // (a job's pipe, a client's socket). Here each number is closed once.
+        let given = fcntl(fd, F_DUPFD_CLOEXEC, 0)
+        guard given >= 0, let started = MHDDaemon.start(listenFD: given, configuration: configuration, connections: connections) else {
+            let reason = given < 0 ? String(cString: strerror(errno)) : "thread or descriptor limits?"
+            connections.stopWebSockets()
+            if ours { close(fd) }
+            throw ServerError("libmicrohttpd failed to start (\(reason))")
+        }
+        // Running, libmicrohttpd owns its copy and closes it in `stop`.
+        close(fd)
         daemon.withLock { $0 = Running(daemon: started, port: address.port) }
         connections.startHeartbeat()
     }

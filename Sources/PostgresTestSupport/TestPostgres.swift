@@ -45,6 +45,10 @@ public final class TestPostgres: @unchecked Sendable {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, input[0], 0)
         posix_spawn_file_actions_adddup2(&actions, output[1], 1)
+        // Nothing else of this process's: a test's socket or pipe without
+        // close-on-exec would otherwise stay open in the server for as long as
+        // it runs, and the test would wait in vain for its peer to see it close.
+        posix_spawn_file_actions_addclosefrom_np(&actions, 3)
         var child: pid_t = 0
         let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sh"), strdup(script), nil]
         defer { for a in argv { free(a) } }

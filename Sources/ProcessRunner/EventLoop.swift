@@ -86,7 +86,7 @@ final class EventLoop: @unchecked Sendable {
             }
             pipes.append((fds[0], fds[1]))
         }
-        // The supervisor program runs the command (Modules/CProcess/shim.h).
+        // The supervisor program runs the command (Sources/CProcess/include/CProcess.h).
         let argv = CStrings([runner.supervisor, String(getpid()), command.directory ?? "", command.path] + command.arguments)
         let envp = CStrings(command.environment)
         let pid = argv.withPointers { a in

@@ -8,7 +8,7 @@ import Synchronization
 /// nothing here ever waits for a reader: output is read as fast as it comes and
 /// handed to the callbacks.
 ///
-/// Each job runs under a small supervisor (see `Modules/CProcess`): its own
+/// Each job runs under a small supervisor (see `Sources/CProcess`): its own
 /// session and process group, stdin `/dev/null`, stdout/stderr/fd 3 pipes, and
 /// the whole group killed when the daemon dies or the command ends.
 public final class ProcessRunner: Sendable {

@@ -3,13 +3,13 @@
    leader of a new session, stdin /dev/null, the job's stdout, stderr and
    progress pipes as fds 1-3 and its own status pipe as fd 4, every signal
    blocked, and the job's environment. It runs the command and reports how it
-   ended: see cprocess_supervise in Modules/CProcess/shim.h.
+   ended: see cprocess_supervise in Sources/CProcess/include/CProcess.h.
 
    Usage (by jobrunnerd only): jobrunner-supervisor DAEMON-PID DIR PATH ARGV0 [ARG...]
    DIR is the working directory, or "" for the daemon's. */
 #define _GNU_SOURCE
 #include <stdlib.h>
-#include "../../Modules/CProcess/shim.h"
+#include "../CProcess/include/CProcess.h"
 
 int main(int argc, char **argv, char **envp) {
     if (argc < 5) {

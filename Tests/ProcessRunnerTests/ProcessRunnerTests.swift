@@ -240,6 +240,8 @@ func dead(_ pid: pid_t) -> Bool {
         #expect(seen.stdout == ["out"])
         #expect(seen.stderr == ["err"])
         #expect(seen.progress == [#"{"progress": 50}"#])
+        // A pipe that lost its reader ends the job with SIGPIPE instead.
+        #expect(seen.end?.0 == .exited(0))
     }
 
     @Test func aMissingSupervisorIsRefusedAtStart() {
