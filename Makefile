@@ -134,8 +134,6 @@ fuzz: build-deps
 # only what Tests/sanitizers/lsan.supp names (XCTest's own objects), with why.
 SWIFT_CLANG ?= $(dir $(realpath $(shell command -v $(SWIFT))))clang
 TSAN_MUTEX_SHIM := .build-tsan/tsan-mutex-slow-paths.so
-# Package.swift links the job supervisor statically, which sanitizers cannot do.
-test-sanitized: export JOBRUNNER_SANITIZE := 1
 test-sanitized: build-deps
 	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
 	$(SWIFT_CLANG) -shared -fPIC -O2 -Wall -Wextra -Werror -o $(TSAN_MUTEX_SHIM) Tests/sanitizers/tsan_mutex_slow_paths.c -ldl
