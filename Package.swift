@@ -84,7 +84,7 @@ let package = Package(
         // The SQLite adapter behind JobQueue's JobStore protocol.
         .target(name: "JobStoreSQLite", dependencies: ["JobQueue", "JSON", "CSQLite", "Essentials"], swiftSettings: settings),
         // The PostgreSQL adapter behind the same protocol (libpq; one node today).
-        .target(name: "JobStorePostgres", dependencies: ["JobQueue", "JSON", "CPostgres", "Essentials"], swiftSettings: settings),
+        .target(name: "JobStorePostgres", dependencies: ["JobQueue", "JSON", "CPostgres", "CEpoll", "Essentials"], swiftSettings: settings),
         .target(name: "HTTPServer", dependencies: ["CMicroHTTPD", "CEpoll", "Essentials"], swiftSettings: settings),
         // The thin libcurl adapter: many POSTs on one thread (multi interface), HMAC-SHA256.
         .target(name: "CurlClient", dependencies: ["CCurl"], swiftSettings: settings),

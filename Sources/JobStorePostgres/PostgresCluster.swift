@@ -1,3 +1,4 @@
+import CEpoll
 import Dispatch
 import Essentials
 import Glibc
@@ -111,9 +112,9 @@ public final class PostgresCluster: Sendable {
     private let state: Mutex<State>
     /// The connection, used by `init` and then only by the cluster's thread.
     private let link: LinkBox
-    /// A pipe: `close()` writes to the second to wake the thread's `poll`.
+    /// An eventfd (close-on-exec from the start: a job spawned meanwhile never
+    /// inherits it): `close()` signals it to wake the thread's `poll`.
     private let wakeFD: Int32
-    private let wakeWriteFD: Int32
     private let stopped = DispatchSemaphore(value: 0)
     private let running = Atomic<Bool>(false)
 
@@ -153,16 +154,10 @@ public final class PostgresCluster: Sendable {
         let leads = try Self.lead(db, nodeID: nodeID)
         state.withLock { $0.leader = leads }
         link = LinkBox(db)
-        var fds: [Int32] = [-1, -1]
-        guard pipe(&fds) == 0 else {
-            throw PostgresError(message: "cannot make a pipe: \(String(cString: strerror(errno)))", state: nil, connectionLost: false)
+        wakeFD = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
+        guard wakeFD >= 0 else {
+            throw PostgresError(message: "cannot make an eventfd: \(String(cString: strerror(errno)))", state: nil, connectionLost: false)
         }
-        for fd in fds {
-            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-            _ = fcntl(fd, F_SETFL, O_NONBLOCK)
-        }
-        wakeFD = fds[0]
-        wakeWriteFD = fds[1]
     }
 
     /// Takes the node id's lock, writes the node's row and listens.
@@ -192,7 +187,6 @@ public final class PostgresCluster: Sendable {
 
     deinit {
         Glibc.close(wakeFD)
-        Glibc.close(wakeWriteFD)
     }
 
     /// Takes the leader's lock if nobody holds it; the node's row says so.
@@ -213,8 +207,8 @@ public final class PostgresCluster: Sendable {
     /// Stops the thread; the node's row is deleted (a clean stop is not a silence).
     func close() {
         guard running.exchange(false, ordering: .sequentiallyConsistent) else { return }
-        var one: UInt8 = 1
-        _ = write(wakeWriteFD, &one, 1)
+        var one: UInt64 = 1
+        _ = write(wakeFD, &one, 8)
         stopped.wait()
     }
 

@@ -100,7 +100,7 @@ final class EventLoop: @unchecked Sendable {
             events.ended(.couldNotStart("Cannot start the job supervisor \(runner.supervisor): \(String(cString: strerror(-pid)))"), nil)
             return
         }
-        let pidfd = cprocess_pidfd_open(pid)
+        let pidfd = runner.pidfds ? cprocess_pidfd_open(pid) : -1
         let child = Child(id: id, pid: pid, pidfd: pidfd, pipes: pipes.map(\.read), events: events, command: command,
                           outputBudget: runner.outputBudget)
         children[id] = child
@@ -217,7 +217,10 @@ final class EventLoop: @unchecked Sendable {
 
     private func reap(_ child: Child) {
         var status: Int32 = 0
-        let r = waitpid(child.pid, &status, WNOHANG)
+        // Without a pidfd the end shows as EOF on the status pipe, which the
+        // supervisor closes only as it kills itself: wait for that exit.
+        var r: pid_t
+        repeat { r = waitpid(child.pid, &status, child.reapOnStatusEOF ? 0 : WNOHANG) } while r < 0 && errno == EINTR
         guard r == child.pid else { return }
         child.exit = status & 0x7f == 0 ? .exited((status >> 8) & 0xff) : .signaled(status & 0x7f)
         child.killAt = nil
@@ -232,7 +235,8 @@ final class EventLoop: @unchecked Sendable {
     }
 
     private func finishIfDone(_ child: Child, force: Bool = false) {
-        guard let exit = child.exit else { return }
+        // Once only: a reap on the status pipe's EOF finishes it before that drain returns.
+        guard let exit = child.exit, children[child.id] === child else { return }
         if !force && child.pipes.contains(where: { $0 >= 0 }) { return }
         for i in 0..<4 { closePipe(child, i) }
         children[child.id] = nil

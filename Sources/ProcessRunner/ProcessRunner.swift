@@ -21,6 +21,10 @@ public final class ProcessRunner: Sendable {
     public let outputBudget: Int
     /// The `jobrunner-supervisor` program every job runs under.
     public let supervisor: String
+    /// Whether ends are watched through pidfds (Linux 5.3+); without them an
+    /// end shows as EOF on the supervisor's status pipe. False only in tests
+    /// of that fallback, or when the kernel refuses `pidfd_open`.
+    let pidfds: Bool
 
     /// `jobrunner-supervisor` next to the running program (jobrunnerd, or the
     /// test runner in the build folder), if it is there and executable.
@@ -49,7 +53,11 @@ public final class ProcessRunner: Sendable {
     }
 
     /// Starts the I/O thread. Throws if the kernel refuses epoll, an eventfd or a thread.
-    public init(killGrace: Double = 5, outputBudget: Int = 1 << 20, supervisor: String? = nil) throws(RunnerError) {
+    public convenience init(killGrace: Double = 5, outputBudget: Int = 1 << 20, supervisor: String? = nil) throws(RunnerError) {
+        try self.init(killGrace: killGrace, outputBudget: outputBudget, supervisor: supervisor, pidfds: true)
+    }
+
+    init(killGrace: Double, outputBudget: Int, supervisor: String?, pidfds: Bool) throws(RunnerError) {
         guard let supervisor = supervisor ?? Self.findSupervisor() else {
             throw RunnerError("cannot find jobrunner-supervisor next to this program (make build builds it; make install installs it beside jobrunnerd)")
         }
@@ -59,6 +67,7 @@ public final class ProcessRunner: Sendable {
         self.killGrace = killGrace
         self.outputBudget = outputBudget
         self.supervisor = supervisor
+        self.pidfds = pidfds
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
         wake = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
         guard epoll >= 0, wake >= 0 else { throw RunnerError("cannot create the process runner's event loop: \(errnoText())") }

@@ -1,7 +1,7 @@
 import CProcess
 import Glibc
 import HTTPTestSupport
-import ProcessRunner
+@testable import ProcessRunner
 import Synchronization
 import Testing
 
@@ -14,6 +14,8 @@ final class Recording: Sendable {
         /// Lines the runner let go before delivering, stdout and stderr.
         var dropped = [0, 0]
         var end: (ProcessEnd, StopReason?)?
+        /// How many times the end was reported (once, always).
+        var ends = 0
     }
 
     let seen = Mutex(Seen())
@@ -34,7 +36,10 @@ final class Recording: Sendable {
             },
             progress: { lines in self.seen.withLock { $0.progress += lines } },
             ended: { end, reason in
-                self.seen.withLock { $0.end = (end, reason) }
+                self.seen.withLock {
+                    $0.end = (end, reason)
+                    $0.ends += 1
+                }
                 self.done.continuation.yield()
             })
     }
@@ -242,6 +247,31 @@ func dead(_ pid: pid_t) -> Bool {
         #expect(seen.progress == [#"{"progress": 50}"#])
         // A pipe that lost its reader ends the job with SIGPIPE instead.
         #expect(seen.end?.0 == .exited(0))
+    }
+
+    /// Without pidfds (kernels before 5.3) an end shows as EOF on the status
+    /// pipe: each job still ends once, with its status, output and stop reason.
+    @Test func withoutPidfdsEachJobEndsOnceWithItsStatus() async throws {
+        let old = try ProcessRunner(killGrace: 0.5, outputBudget: 1 << 20, supervisor: nil, pidfds: false)
+        // Which of a job's pipes reaches EOF last varies: 20 jobs see most orders.
+        var quick: [Recording] = []
+        for i in 0..<20 {
+            let r = Recording()
+            _ = old.start(sh("echo out \(i); echo err >&2; exit 4"), events: r.events)
+            quick.append(r)
+        }
+        for (i, r) in quick.enumerated() {
+            let seen = await r.finished()
+            #expect(seen.stdout == ["out \(i)"] && seen.stderr == ["err"])
+            #expect(seen.end?.0 == .exited(4))
+        }
+        let stopped = Recording()
+        _ = old.start(sh("exec sleep 30", timeout: 0.2), events: stopped.events)
+        let end = await stopped.finished().end
+        #expect(end?.0 == .signaled(SIGTERM) && end?.1 == .timedOut)
+        // One I/O thread: a second report of the first job would have come before this one.
+        #expect(quick.map { $0.seen.withLock { $0.ends } } == Array(repeating: 1, count: 20))
+        #expect(stopped.seen.withLock { $0.ends } == 1)
     }
 
     @Test func aMissingSupervisorIsRefusedAtStart() {
