@@ -77,6 +77,9 @@ struct BlockingJob: JobType {
         deinit {
             engine.stop()
             server.stop()
+            // Each socket's handler holds `opened` (its onOpen notes it there):
+            // let them go, or the sockets, their loop and its buffer leak.
+            opened.sockets.withLock { $0.removeAll() }
         }
 
         var webSocketClients: Int64? {
