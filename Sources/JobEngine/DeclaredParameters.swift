@@ -54,6 +54,7 @@ extension ParameterSpec {
             }
         case .string(_, let maxLength):
             guard case .string(let s) = value else { throw ValidationError("Parameter '\(name)' must be a string") }
+            try refuseNUL(s)
             if let maxLength, s.unicodeScalars.count > maxLength {
                 throw ValidationError("Parameter '\(name)' is too long (max \(maxLength))")
             }

@@ -137,6 +137,7 @@ extension ParameterSpec {
             }
             guard case .string(let s) = value else { throw ValidationError("Parameter '\(name)' must be a string") }
             if s.isEmpty { throw ValidationError("Parameter '\(name)' cannot be empty") }
+            try refuseNUL(s)
             if let maxLength, s.unicodeScalars.count > maxLength {
                 throw ValidationError("Parameter '\(name)' is too long (max \(maxLength))")
             }
@@ -144,6 +145,12 @@ extension ParameterSpec {
         case .number, .boolean:
             return try normaliseDeclared(value, Declared(required: true))
         }
+    }
+
+    /// A string parameter never holds U+0000: a program's argument ends at the
+    /// first NUL, so what was validated would not be what it received.
+    func refuseNUL(_ s: String) throws(ValidationError) {
+        if s.utf8.contains(0) { throw ValidationError("Parameter '\(name)' must not contain U+0000 (NUL)") }
     }
 
     /// A non-negative whole number, or one too large for 64 bits.

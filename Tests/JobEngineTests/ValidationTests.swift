@@ -46,6 +46,7 @@ import Testing
         ("fibonacci", ["count": 51], "Parameter 'count' must be at most 50"),
         ("echo", ["message": ""], "Parameter 'message' cannot be empty"),
         ("echo", ["message": 5], "Parameter 'message' must be a string"),
+        ("echo", ["message": "/etc/shadow\u{0}.txt"], "Parameter 'message' must not contain U+0000 (NUL)"),
         ("echo", ["message": ["x"]], "Parameter 'message' must be a string"),
         ("echo", ["message": .string(String(repeating: "é", count: 201))], "Parameter 'message' is too long (max 200)"),
         ("echo", ["delay": 31], "Parameter 'delay' must be at most 30"),

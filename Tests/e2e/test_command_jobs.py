@@ -381,7 +381,8 @@ def test_the_job_environment_working_directory_and_stdin(runner, tmp_path, monke
     ({"name": "ok", "count": 9}, "Parameter 'count' must be at most 5"),
     ({"name": "ok", "count": "x"}, "Parameter 'count' must be an integer"),
     ({"name": "ok", "bogus": 1}, "Unknown parameter: bogus"),
-], ids=["required", "pattern", "pattern-newline", "pattern-dash", "max-length", "enum", "max", "integer", "unknown"])
+    ({"name": "ok\u0000-rf"}, "Parameter 'name' must not contain U+0000 (NUL)"),
+], ids=["required", "pattern", "pattern-newline", "pattern-dash", "max-length", "enum", "max", "integer", "unknown", "nul"])
 def test_invalid_params_are_refused_with_the_rule(runner, params, message):
     d = runner()
     r = requests.post(f"{d.url}/api/jobs", json={"job_type": "validated", "params": params})
@@ -771,6 +772,29 @@ def test_a_broken_file_stops_the_start(tmp_path, name, content, expected):
     assert bad in err and expected in err, err
 
 
+def test_a_fifo_among_the_definitions_stops_the_start_at_once(tmp_path):
+    # A FIFO would block the open (no writer ever comes): refused by name instead.
+    types = TypesDir(tmp_path / "jobs.d")
+    types.add("fine", {"command": ["/bin/true"]})
+    fifo = os.path.join(types.path, "pipe.json")
+    os.mkfifo(fifo)
+    code, err = start_fails("--job-types-dir", types.path)
+    assert code == 2 and f"{fifo}: not a regular file" in err, err
+
+
+def test_sighup_with_a_fifo_among_the_definitions_keeps_the_daemon_serving(runner, types):
+    d = runner()
+    before = requests.get(f"{d.url}/api/job-types").json()
+    fifo = os.path.join(types.path, "pipe.json")
+    os.mkfifo(fifo)
+    d.proc.send_signal(signal.SIGHUP)
+    line = wait_for(lambda: next((l for l in d.log if "SIGHUP: job types not reloaded" in l), None))
+    assert f"{fifo}: not a regular file" in line, line
+    assert requests.get(f"{d.url}/api/job-types").json() == before
+    # The main thread is not stuck in an open: SIGTERM still drains and exits.
+    assert d.stop(signal.SIGTERM, timeout=15) == 0
+
+
 def test_a_name_defined_twice_stops_the_start(tmp_path):
     types = TypesDir(tmp_path / "jobs.d")
     types.add("twice", {"command": ["/bin/true"]}, filename="a.json")
@@ -904,6 +928,9 @@ def test_the_documented_shell_example_runs(start_daemon, tmp_path):
 
     r = requests.post(f"{d.url}/api/jobs", json={"job_type": "checksum", "params": {"directory": "relative"}})
     assert r.status_code == 400 and r.json() == {"error": "Parameter 'directory' must match ^/"}
+    # A NUL would end the program's argument after the pattern passed on the whole value.
+    r = requests.post(f"{d.url}/api/jobs", json={"job_type": "checksum", "params": {"directory": "/etc\u0000/x"}})
+    assert r.status_code == 400 and r.json() == {"error": "Parameter 'directory' must not contain U+0000 (NUL)"}
 
 
 def test_the_documented_python_example_runs(start_daemon, tmp_path):
