@@ -186,6 +186,9 @@ public final class Authenticator: Sendable {
     public let sessionLifetime: Double
     /// Sessions held at once; past it the oldest go.
     static let maxSessions = 10_000
+    /// Sessions one token holds at once; past it that token's oldest go, so a
+    /// token that signs in over and over can only end its own sessions.
+    static let maxSessionsPerToken = 100
     public static let cookieName = "jobrunner_session"
 
     private struct Session {
@@ -295,6 +298,14 @@ public final class Authenticator: Sendable {
         let idHash = sha256(Array(id.utf8))
         let now = Self.now()
         state.withLock { s in
+            let mine = s.sessions.filter { $0.value.tokenHash == tokenHash }
+            if mine.count >= Self.maxSessionsPerToken {
+                for (key, session) in mine where session.expires <= now { s.sessions[key] = nil }
+                let live = mine.filter { $0.value.expires > now }
+                if live.count >= Self.maxSessionsPerToken, let oldest = live.min(by: { $0.value.created < $1.value.created }) {
+                    s.sessions[oldest.key] = nil
+                }
+            }
             if s.sessions.count >= Self.maxSessions {
                 s.sessions = s.sessions.filter { $0.value.expires > now }
                 if s.sessions.count >= Self.maxSessions, let oldest = s.sessions.min(by: { $0.value.created < $1.value.created }) {

@@ -53,6 +53,8 @@ public final class JobRunnerAPI: Sendable {
     let finishedJobs = JobJSONCache()
     let sockets: QueueSocket
     let gate: AuthGate
+    /// Sign-in attempts per client address (`POST /api/session`).
+    let signIns = RateLimiter.signIns()
     private let pinger = Mutex<Task<Void, Never>?>(nil)
     /// `/api/openapi.json` serialized, and the job types' version it was made from.
     private let openAPIDocument = Mutex<(version: UInt64, bytes: [UInt8])?>(nil)

@@ -1,9 +1,10 @@
 import Synchronization
 
 /// `--rate-limit N/s`: a token bucket per caller (a token's name, or the client's
-/// address when authentication is off) that refills at N per second and holds at
-/// most N (the burst). Guards submissions: `POST /api/jobs` and the WebSocket's
-/// `create_job`.
+/// address when authentication is off, every loopback address counting as one)
+/// that refills at N per second and holds at most N (the burst). Guards
+/// submissions: `POST /api/jobs` and the WebSocket's `create_job`. The same kind
+/// of bucket, per address, guards sign-in (`POST /api/session`).
 public final class RateLimiter: Sendable {
     public let perSecond: Double
     public let burst: Double
@@ -18,10 +19,13 @@ public final class RateLimiter: Sendable {
 
     private let buckets = Mutex<[String: Bucket]>([:])
 
-    public init(perSecond: Double) {
+    public init(perSecond: Double, burst: Double? = nil) {
         self.perSecond = perSecond
-        self.burst = max(1, perSecond)
+        self.burst = max(1, burst ?? perSecond)
     }
+
+    /// Sign-in attempts per client address: 5 a second, 30 at once.
+    public static func signIns() -> RateLimiter { RateLimiter(perSecond: 5, burst: 30) }
 
     /// Takes one token for `key`: nil when allowed, else the whole seconds
     /// (at least 1) until one is there again, for `Retry-After`.
@@ -54,7 +58,15 @@ public final class RateLimiter: Sendable {
 
     /// The key a caller's submissions count against.
     static func key(_ principal: Principal, address: String?) -> String {
-        principal.name.map { "token " + $0 } ?? "address " + (address ?? "?")
+        principal.name.map { "token " + $0 } ?? key(address: address)
+    }
+
+    /// The key of a client address. Every loopback address is one caller: any
+    /// local process can pick its source among 127.0.0.0/8.
+    static func key(address: String?) -> String {
+        guard let address else { return "address ?" }
+        if address.hasPrefix("127.") || address == "::1" || address.hasPrefix("::ffff:127.") { return "address loopback" }
+        return "address " + address
     }
 
     /// Parses `N/s` or `N` (submissions per second, > 0).

@@ -16,6 +16,10 @@ extension JobRunnerAPI {
         guard authenticator.mode == .tokens else {
             throw HTTPError(400, "Authentication is off (no tokens configured, or --auth none): there is nothing to sign in to")
         }
+        if let wait = signIns.take(RateLimiter.key(address: request.remoteAddress)) {
+            throw HTTPError(429, "Too many sign-ins from this address: try again in \(wait) s",
+                            headers: [("Retry-After", String(wait)), ("Cache-Control", "no-store")])
+        }
         guard let body = try? JSONValue.parse(request.body, limits: JSONLimits(maxBytes: 4096, maxDepth: 4)),
               case .object(let object) = body else {
             throw HTTPError(400, "Invalid JSON body")

@@ -58,6 +58,33 @@ import Testing
         #expect(auth.sessionCount == 0)
     }
 
+    @Test func oneTokenSigningInOverAndOverEndsOnlyItsOwnSessions() throws {
+        let admin = try #require(Tokens.generate()), reader = try #require(Tokens.generate())
+        func entry(_ name: String, _ token: String, _ scopes: Set<Scope>) throws -> TokenEntry {
+            TokenEntry(name: name, hash: try #require(TokenEntry.hexBytes(Tokens.hashHex(token))), scopes: scopes)
+        }
+        let auth = Authenticator(mode: .tokens, tokens: [try entry("admin", admin, [.admin]), try entry("ro", reader, [.read])])
+        let (adminSession, _) = try #require(auth.signIn(token: admin))
+        var readerSessions: [String] = []
+        for _ in 0..<(Authenticator.maxSessionsPerToken + 50) {
+            readerSessions.append(try #require(auth.signIn(token: reader)).id)
+        }
+        #expect(auth.sessionCount == Authenticator.maxSessionsPerToken + 1)
+        let byCookie = { (id: String) in try? auth.authenticate([("cookie", "jobrunner_session=\(id)")]).get() }
+        #expect(byCookie(adminSession)?.name == "admin")
+        // The reader's oldest went, its newest stay.
+        #expect(byCookie(readerSessions[0]) == nil)
+        #expect(byCookie(readerSessions.last!)?.name == "ro")
+    }
+
+    @Test func everyLoopbackAddressIsOneCaller() {
+        #expect(RateLimiter.key(address: "127.0.0.1") == RateLimiter.key(address: "127.3.2.1"))
+        #expect(RateLimiter.key(address: "::1") == RateLimiter.key(address: "127.0.0.2"))
+        #expect(RateLimiter.key(address: "::ffff:127.0.0.9") == RateLimiter.key(address: "127.0.0.1"))
+        #expect(RateLimiter.key(address: "10.0.0.1") != RateLimiter.key(address: "10.0.0.2"))
+        #expect(RateLimiter.key(.anybody, address: "127.9.9.9") == "address loopback")
+    }
+
     @Test func tokenSectionErrorsNameTheEntryAndField() {
         func error(_ json: String) -> String? {
             do { _ = try TokenEntry.parseSection(try JSONValue.parse(json)); return nil } catch { return (error as? TokenConfigError)?.message }

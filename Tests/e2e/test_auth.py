@@ -1,5 +1,6 @@
 """Tokens, scopes, sessions, reload and revocation, rate limits, the audit log and
 the loopback-only rule (docs/security.md), from outside against the real binary."""
+import http.client
 import http.server
 import json
 import os
@@ -318,6 +319,42 @@ def test_rate_limit_per_address_when_open(start_daemon):
     assert requests.post(f"{d.url}/api/jobs", json=body).status_code == 201
     r = requests.post(f"{d.url}/api/jobs", json=body)
     assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
+
+
+def post_from(d, source, path, body):
+    """A POST from a chosen loopback source address: its status."""
+    host, port = d.url.split("//")[1].rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=10, source_address=(source, 0))
+    try:
+        conn.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"})
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+def test_every_loopback_source_shares_one_bucket_when_open(start_daemon):
+    # Any local process can pick its source among 127/8: 30 sources are one caller.
+    d = start_daemon("--rate-limit", "2/s")
+    body = {"job_type": "echo", "params": {"delay": 1}}
+    statuses = [post_from(d, f"127.0.0.{i}", "/api/jobs", body) for i in range(2, 32)]
+    assert statuses.count(201) <= 4 and statuses.count(429) >= 26, statuses
+
+
+def test_sign_in_is_rate_limited_and_cannot_sign_others_out(secured):
+    d = secured()
+    boss = requests.post(f"{d.url}/api/session", json={"token": TOKENS["boss"][0]})
+    assert boss.status_code == 200
+    jar = {"jobrunner_session": boss.cookies["jobrunner_session"]}
+    # A read token signing in from many loopback sources: one bucket, then 429.
+    statuses = [post_from(d, f"127.0.0.{2 + i % 200}", "/api/session", {"token": TOKENS["reader"][0]})
+                for i in range(300)]
+    assert statuses.count(429) >= 200, statuses
+    assert set(statuses) == {200, 429}
+    r = requests.post(f"{d.url}/api/session", json={"token": TOKENS["reader"][0]})
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
+    assert r.json()["error"].startswith("Too many sign-ins from this address")
+    # The admin's session is still there.
+    assert requests.get(f"{d.url}/api/session", cookies=jar).json()["name"] == "boss"
 
 
 def test_audit_log_names_the_token_never_the_secret(secured):
