@@ -274,7 +274,7 @@ extension JobQueue {
                 if !removed.isEmpty { hub.record(QueueEvent(jobID: 0, sequence: 0, kind: .pruned(PruneCounts(removed)))) }
             }
             for (name, settings) in change.queues.sorted(by: { $0.key < $1.key }) {
-                l.q.scheduler.queues[name] = settings
+                l.q.scheduler.setQueue(name, settings)
                 hub.record(QueueEvent(jobID: 0, sequence: 0, kind: .queueUpdated(name: name, settings)))
                 l.joined = true
             }

@@ -176,7 +176,7 @@ extension JobQueue {
                 if job.status == .pending { l.joined = true }
             }
         case .queue(let name, let settings):
-            l.q.scheduler.queues[name] = settings
+            l.q.scheduler.setQueue(name, settings)
             l.joined = true
         case .schedule(let schedule, let job):
             l.q.schedules[schedule.name] = schedule

@@ -77,7 +77,7 @@ public final class JobQueue: Sendable {
             l.q.nextID = snapshot.nextID
             l.q.stats = snapshot.stats
             l.q.queueCounts = snapshot.queueCounts
-            l.q.scheduler.queues = snapshot.queues
+            l.q.scheduler.queues = snapshot.queues.filter { $0.value != QueueSettings() }
             for schedule in snapshot.schedules {
                 l.q.schedules[schedule.name] = schedule
                 l.q.noteScheduleDue(schedule)

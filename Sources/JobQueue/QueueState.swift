@@ -246,7 +246,14 @@ struct QueueState: ~Copyable {
             queueCounts[job.queue, default: QueueStats()][job.status] += 1
             queueCounts[job.queue, default: QueueStats()].total += 1
         }
+        forgetEmptyQueues(Array(queueCounts.keys))
         return (count, removed)
+    }
+
+    /// A queue that holds no job any more leaves the counters, so names that
+    /// submitters made up do not pile up (its settings, if any, stay).
+    mutating func forgetEmptyQueues(_ names: some Sequence<String>) {
+        for name in names where queueCounts[name]?.total ?? 1 <= 0 { queueCounts[name] = nil }
     }
 
     /// Removes the given finished jobs (the result of a prune) from memory and the
@@ -260,6 +267,7 @@ struct QueueState: ~Copyable {
             stats.total -= 1
             queueCounts[r.queue, default: QueueStats()][r.status] -= 1
             queueCounts[r.queue, default: QueueStats()].total -= 1
+            if queueCounts[r.queue]?.total ?? 1 <= 0 { queueCounts[r.queue] = nil }
             logs[r.id] = nil
             if let job = jobs[r.id], job.status.isFinished {
                 forgetKey(of: job)

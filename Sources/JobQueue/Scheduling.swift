@@ -37,6 +37,12 @@ struct Scheduler {
         }
     }
 
+    /// A queue's settings; default ones are no settings (the queue is listed
+    /// only while it holds jobs).
+    mutating func setQueue(_ name: String, _ settings: QueueSettings) {
+        queues[name] = settings == QueueSettings() ? nil : settings
+    }
+
     /// Whether a job of this queue and type may start now.
     func allowed(_ key: ReadyKey) -> Bool {
         let settings = queues[key.queue]
@@ -49,6 +55,8 @@ struct Scheduler {
     mutating func countRunning(_ job: Job, _ delta: Int) {
         runningByQueue[job.queue, default: 0] += delta
         runningByType[job.type, default: 0] += delta
+        if runningByQueue[job.queue] == 0 { runningByQueue[job.queue] = nil }
+        if runningByType[job.type] == 0 { runningByType[job.type] = nil }
     }
 
     /// The earliest time a delayed job becomes due.

@@ -53,6 +53,24 @@ import Testing
         #expect(q.queues().first { $0.name == "mail" }?.counts.running == 1)
     }
 
+    @Test func aQueueWithNoJobsAndNoSettingsLeaves() {
+        let q = queue()
+        var ids: [Int64] = []
+        for i in 0..<50 { ids.append(submit(q) { $0.queue = "made-up-\(i)" }.job.id) }
+        q.updateQueue("kept", QueueSettings(paused: true)) { _ in }
+        #expect(q.queues().count == 52)
+        for id in claimAll(q) { q.complete(id, result: [:]) }
+        // Finished jobs still count: the queues stay until the jobs go.
+        #expect(q.queues().count == 52)
+        q.deleteFinished(ids: Array(ids[0..<25])) { _ in }
+        #expect(q.queues().count == 27)
+        #expect(q.clearFinished() == 25)
+        #expect(q.queues().map(\.name) == ["default", "kept"])
+        // Settings put back to the defaults are no settings.
+        q.updateQueue("kept", QueueSettings()) { _ in }
+        #expect(q.queues().map(\.name) == ["default"])
+    }
+
     @Test func typeConcurrency() {
         let q = queue()
         q.setTypeLimits(["backup": 1])
