@@ -13,6 +13,9 @@
 ///   error (all phrases, in any order).
 public struct JobSearch: Sendable, Equatable {
     public static let maxLength = 200
+    /// Which rules `tokens` follows; a store that keeps tokens (PostgreSQL's
+    /// words) writes them anew when this changes. 2: SQLite's own tables.
+    public static let tokenizerVersion = 2
     public static let maxPhrases = 16
 
     public struct Phrase: Sendable, Equatable {
@@ -103,42 +106,70 @@ public struct JobSearch: Sendable, Equatable {
             var ok = true
             for (i, t) in words.enumerated() {
                 let token = tokens[start + i]
-                if i == last && phrase.prefix ? !token.hasPrefix(t) : token != t { ok = false; break }
+                // By code units, as the indexes compare: Swift's `==` would take
+                // `é` and `e` + U+0301 for the same text.
+                if i == last && phrase.prefix ? !token.utf8.starts(with: t.utf8) : !token.utf8.elementsEqual(t.utf8) { ok = false; break }
             }
             if ok { return true }
         }
         return false
     }
 
-    /// The tokens of a text, as SQLite's `unicode61` tokenizer (without
-    /// diacritic folding) cuts them: letters, digits and private-use characters
-    /// join; anything else separates; lower-cased.
+    /// The tokens of a text, exactly as SQLite's `unicode61` tokenizer (without
+    /// diacritic folding) cuts and folds them for the index: ASCII letters and
+    /// digits join, other ASCII separates; above ASCII, SQLite's own tables
+    /// (`SearchTables`, generated from SQLite) say what separates and how a
+    /// letter folds, one code point to one (so `İ` stays, `ẞ` is `ß`, a final
+    /// `ς` is `σ`), whatever Swift's newer Unicode data would say.
     public static func tokens(_ text: String) -> [String] {
         var out: [String] = []
         var current = String.UnicodeScalarView()
         for scalar in text.unicodeScalars {
-            if isTokenScalar(scalar) {
-                current.append(scalar)
+            if let folded = tokenScalar(scalar) {
+                current.append(folded)
             } else if !current.isEmpty {
-                out.append(String(current).lowercased())
+                out.append(String(current))
                 current = String.UnicodeScalarView()
             }
         }
-        if !current.isEmpty { out.append(String(current).lowercased()) }
+        if !current.isEmpty { out.append(String(current)) }
         return out
     }
 
-    private static func isTokenScalar(_ s: Unicode.Scalar) -> Bool {
-        if s.isASCII {
-            let v = s.value
-            return (v >= 0x30 && v <= 0x39) || (v >= 0x41 && v <= 0x5A) || (v >= 0x61 && v <= 0x7A)
+    /// A scalar as it joins a token (folded), or nil when it separates.
+    static func tokenScalar(_ s: Unicode.Scalar) -> Unicode.Scalar? {
+        let v = s.value
+        if v < 0x80 {
+            if v >= 0x41 && v <= 0x5A { return Unicode.Scalar(UInt8(v + 0x20)) }
+            return (v >= 0x30 && v <= 0x39) || (v >= 0x61 && v <= 0x7A) ? s : nil
         }
-        switch s.properties.generalCategory {
-        case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter,
-             .decimalNumber, .letterNumber, .otherNumber, .privateUse:
-            return true
-        default:
-            return false
+        if isSeparator(v) { return nil }
+        return Unicode.Scalar(fold(v)) ?? s
+    }
+
+    private static func isSeparator(_ v: UInt32) -> Bool {
+        let pairs = SearchTables.separators
+        // The last pair starting at or before v.
+        var lo = 0, hi = pairs.count / 2
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if pairs[mid * 2] <= v { lo = mid + 1 } else { hi = mid }
         }
+        return lo > 0 && v <= pairs[(lo - 1) * 2 + 1]
+    }
+
+    private static func fold(_ v: UInt32) -> UInt32 {
+        let runs = SearchTables.folds
+        let value = Int32(v)
+        var lo = 0, hi = runs.count / 4
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if runs[mid * 4] <= value { lo = mid + 1 } else { hi = mid }
+        }
+        guard lo > 0 else { return v }
+        let run = (lo - 1) * 4
+        let offset = value - runs[run]
+        guard offset % runs[run + 2] == 0, offset / runs[run + 2] < runs[run + 1] else { return v }
+        return UInt32(value + runs[run + 3])
     }
 }

@@ -24,9 +24,16 @@ extension PostgresJobStore {
 
     /// The `tsvector` text of a job's words (each distinct token quoted).
     static func words(params: String, error: String?) -> String {
-        var distinct = Set<String>()
-        for token in JobSearch.tokens(params) { distinct.insert(lexeme(token).text) }
-        if let error { for token in JobSearch.tokens(error) { distinct.insert(lexeme(token).text) } }
+        // Distinct by bytes: a Set of Strings would take `é` and `e` + U+0301
+        // for one word, and the index tells them apart.
+        var seen = Set<[UInt8]>()
+        var distinct: [String] = []
+        func add(_ token: String) {
+            let text = lexeme(token).text
+            if seen.insert(Array(text.utf8)).inserted { distinct.append(text) }
+        }
+        for token in JobSearch.tokens(params) { add(token) }
+        if let error { for token in JobSearch.tokens(error) { add(token) } }
         var bytes = 0
         for d in distinct { bytes += d.utf8.count }
         guard bytes <= maxWordsBytes else { return quoted(overflowLexeme) }

@@ -257,6 +257,7 @@ public final class PostgresJobStore: ClusterStore, Sendable {
                     """)
             }
             // Later versions add their steps here (`if version < 5 { ... }`).
+            try refreshWords(db, fresh: version < 3)
             if version < schemaVersion {
                 try db.execute("DELETE FROM schema_version")
                 try db.run("INSERT INTO schema_version (version) VALUES ($1)", [.int(Int64(schemaVersion))])
@@ -268,11 +269,24 @@ public final class PostgresJobStore: ClusterStore, Sendable {
         }
     }
 
-    /// Writes the words of the jobs a version 2 database holds, 1,000 at a time.
-    private static func fillWords(_ db: PostgresConnection) throws(PostgresError) {
+    /// Writes the words anew where an older `JobSearch.tokens` cut them
+    /// (`JobSearch.tokenizerVersion`, kept in `meta`): only jobs whose text goes
+    /// beyond ASCII can differ. Nothing to do when the words were just written.
+    private static func refreshWords(_ db: PostgresConnection, fresh: Bool) throws(PostgresError) {
+        let current = Int64(JobSearch.tokenizerVersion)
+        let stored = try db.scalar("SELECT COALESCE((SELECT value FROM meta WHERE key = 'words_tokenizer'), 1)")
+        guard stored != current else { return }
+        if !fresh { try fillWords(db, where: "(params !~ '^[[:ascii:]]*$' OR error !~ '^[[:ascii:]]*$')") }
+        try db.run("INSERT INTO meta (key, value) VALUES ('words_tokenizer', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                   [.int(current)])
+    }
+
+    /// Writes the words of the jobs a version 2 database holds (or those that
+    /// `condition` picks), 1,000 at a time.
+    private static func fillWords(_ db: PostgresConnection, where condition: String = "true") throws(PostgresError) {
         var last: Int64 = 0
         while true {
-            let r = try db.run("SELECT id, params, error FROM jobs WHERE id > $1 ORDER BY id LIMIT 1000", [.int(last)])
+            let r = try db.run("SELECT id, params, error FROM jobs WHERE id > $1 AND \(condition) ORDER BY id LIMIT 1000", [.int(last)])
             guard r.rows > 0 else { return }
             var updates: [Statement] = []
             updates.reserveCapacity(r.rows)

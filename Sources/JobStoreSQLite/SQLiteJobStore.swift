@@ -9,6 +9,10 @@ import Synchronization
 /// every submission waiting since the last commit into one transaction (one fsync
 /// for many), and a small pool of read connections for lookups and pages.
 public final class SQLiteJobStore: JobStore, Sendable {
+    /// The FTS5 tokenizer of the search index; `JobSearch.tokens` cuts text as
+    /// it does (scripts/search-tables.py), so every store answers alike.
+    static let searchTokenizer = "unicode61 remove_diacritics 0"
+
     public enum Sync: String, Sendable, CaseIterable {
         /// fsync on every commit: a power cut loses nothing acknowledged.
         case full
@@ -168,7 +172,7 @@ public final class SQLiteJobStore: JobStore, Sendable {
                 BEGIN;
                 -- columnsize=0: no per-row sizes (nothing ranks by them), one write less per job.
                 CREATE VIRTUAL TABLE jobs_fts USING fts5(params, error, content='jobs', content_rowid='id',
-                                                         tokenize='unicode61 remove_diacritics 0', columnsize=0);
+                                                         tokenize='\(Self.searchTokenizer)', columnsize=0);
                 INSERT INTO jobs_fts(jobs_fts) VALUES ('rebuild');
                 CREATE TRIGGER jobs_fts_insert AFTER INSERT ON jobs BEGIN
                     INSERT INTO jobs_fts(rowid, params, error) VALUES (new.id, new.params, new.error);
