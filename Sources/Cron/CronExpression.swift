@@ -12,6 +12,9 @@
 ///
 /// See `next(after:in:)` for what happens around daylight-saving changes.
 public struct CronExpression: Sendable, Equatable, CustomStringConvertible {
+    /// The longest expression taken, wherever it comes from (API, config file).
+    public static let maxBytes = 200
+
     /// The expression as given, its fields separated by single spaces.
     public let description: String
 
@@ -26,6 +29,9 @@ public struct CronExpression: Sendable, Equatable, CustomStringConvertible {
     /// Parses `text`; the error names the expression and what is wrong with it,
     /// e.g. "invalid cron expression '61 * * * *': minute field '61' is out of range 0-59".
     public init(_ text: String) throws(CronError) {
+        guard text.utf8.count <= Self.maxBytes else {
+            throw CronError(message: "invalid cron expression: longer than \(Self.maxBytes) bytes")
+        }
         let words = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" })
         let normalised = words.joined(separator: " ")
         let fields: CronParser.Fields

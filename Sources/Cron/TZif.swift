@@ -10,6 +10,11 @@ struct TZif: Sendable {
 
     /// Reads a file of at most 1 MiB; nil when it cannot be read or is not TZif.
     static func load(path: String) -> TZif? {
+        regularFile(path).flatMap(parse)
+    }
+
+    /// The bytes of a regular file of at most 1 MiB (opened without blocking), or nil.
+    static func regularFile(_ path: String) -> [UInt8]? {
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
@@ -25,7 +30,7 @@ struct TZif: Sendable {
             guard n > 0 else { return nil }
             filled += n
         }
-        return parse(bytes)
+        return bytes
     }
 
     /// Parses the 64-bit section of a version 2+ file (and its footer), or the

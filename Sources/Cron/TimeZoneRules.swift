@@ -56,7 +56,7 @@ public final class TimeZoneRules: Sendable {
         if let cached = cache.withLock({ $0[name] }) {
             return cached
         }
-        let file = isPlausibleName(name) ? TZif.load(path: "\(directory)/\(name)") : nil
+        let file = isZoneName(name) ? TZif.load(path: "\(directory)/\(name)") : nil
         guard let zone = file ?? (name == "Etc/UTC" ? TZif() : nil) else {
             throw CronError(message: "unknown time zone '\(name)'")
         }
@@ -66,6 +66,34 @@ public final class TimeZoneRules: Sendable {
             cache[name] = loaded
             return loaded
         }
+    }
+
+    /// The zone and link names of the IANA database (`tzdata.zi` beside the
+    /// zone files), without `Factory`; nil where that index is missing.
+    static let ianaNames: Set<String>? = {
+        guard let bytes = TZif.regularFile("\(directory)/tzdata.zi") else { return nil }
+        var names = Set<String>()
+        for line in bytes.split(separator: UInt8(ascii: "\n")) {
+            let words = line.split(separator: UInt8(ascii: " "))
+            // "Z NAME ..." is a zone, "L TARGET NAME" a link to one.
+            if words.count >= 2, words[0].elementsEqual("Z".utf8) {
+                names.insert(String(decoding: words[1], as: UTF8.self))
+            } else if words.count >= 3, words[0].elementsEqual("L".utf8) {
+                names.insert(String(decoding: words[2], as: UTF8.self))
+            }
+        }
+        names.remove("Factory")
+        return names.isEmpty ? nil : names
+    }()
+
+    /// A real IANA zone name: listed in the database's index; without the
+    /// index, a plausible name that is none of the files that sit among the
+    /// zones without being one (`Factory`, `localtime`, `posixrules`, the
+    /// `right/` and `posix/` copies).
+    static func isZoneName(_ name: String) -> Bool {
+        guard isPlausibleName(name) else { return false }
+        if let names = ianaNames { return names.contains(name) }
+        return !["Factory", "localtime", "posixrules"].contains(name) && !name.hasPrefix("right/") && !name.hasPrefix("posix/")
     }
 
     /// Relative, at most 255 bytes, components of letters, digits, `_ - + .`,

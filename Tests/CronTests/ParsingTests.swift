@@ -104,6 +104,17 @@ import Testing
         }
     }
 
+    @Test func anExpressionPast200BytesIsRefusedWhereverItComesFrom() throws {
+        let padded = "0 3 * * *" + String(repeating: " ", count: 191)
+        #expect(try CronExpression(padded).description == "0 3 * * *")
+        #expect(throws: CronError(message: "invalid cron expression: longer than 200 bytes")) {
+            try CronExpression(padded + " ")
+        }
+        #expect(throws: CronError(message: "invalid cron expression: longer than 200 bytes")) {
+            try CronExpression(String(repeating: "1,", count: 200_000) + "1 * * * *")
+        }
+    }
+
     @Test func equalityFollowsTheNormalisedText() throws {
         #expect(try CronExpression("0  3 * * *") == CronExpression("0 3 * * *"))
         #expect(try CronExpression("0 3 * * *") != CronExpression("0 4 * * *"))

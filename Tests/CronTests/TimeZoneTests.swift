@@ -42,9 +42,17 @@ import Testing
     }
 
     @Test(arguments: ["../etc/passwd", "/etc/passwd", "Europe/../Europe/Berlin", "./UTC", "Europe//Berlin",
-                      "", "Nowhere/City", "Europe", "Europe/Berlin/", ".hidden", "Europe/Berlin\u{0}x", "zone.tab"])
+                      "", "Nowhere/City", "Europe", "Europe/Berlin/", ".hidden", "Europe/Berlin\u{0}x", "zone.tab",
+                      // Files among the zones that are not IANA zone names.
+                      "Factory", "localtime", "posixrules", "right/UTC", "posix/Europe/Berlin", "tzdata.zi", "leapseconds"])
     func unknownNames(_ name: String) {
         #expect(throws: CronError(message: "unknown time zone '\(name)'")) { try TimeZoneRules.named(name) }
+    }
+
+    @Test func realNamesAndTheirOldAliasesLoad() throws {
+        for name in ["Europe/Berlin", "Etc/UTC", "US/Eastern", "EST5EDT", "Asia/Kolkata", "Asia/Calcutta", "Etc/GMT+5"] {
+            #expect(try TimeZoneRules.named(name).name == name)
+        }
     }
 
     @Test func zonesAreCached() throws {

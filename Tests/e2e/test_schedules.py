@@ -53,6 +53,10 @@ def test_bad_input_names_the_field_and_stores_nothing(daemon):
         (nightly(cron="* * * *"), "Invalid 'cron' field:"),
         (nightly(timezone="Mars/Olympus"), "Invalid 'timezone' field: unknown time zone 'Mars/Olympus'"),
         (nightly(timezone="../../etc/passwd"), "Invalid 'timezone' field:"),
+        (nightly(timezone="Factory"), "Invalid 'timezone' field: unknown time zone 'Factory'"),
+        (nightly(timezone="posixrules"), "Invalid 'timezone' field: unknown time zone 'posixrules'"),
+        (nightly(timezone="right/UTC"), "Invalid 'timezone' field: unknown time zone 'right/UTC'"),
+        (nightly(cron="0 4 * * * " + "1," * 200_000), "Invalid 'cron' field: invalid cron expression: longer than 200 bytes"),
         (nightly(job_type="nope"), "Invalid 'job_type' field: unknown job type 'nope'"),
         (nightly(params={"delay": 99}), "Invalid 'params' field: Parameter 'delay' must be at most 30"),
         (nightly(options={"priority": 1000}), "Invalid 'options' field: Invalid 'priority' field"),
@@ -68,6 +72,9 @@ def test_bad_input_names_the_field_and_stores_nothing(daemon):
     r = requests.put(f"{url}/api/schedules/Bad Name", json=nightly())
     assert r.status_code == 400 and "Invalid 'name' field" in r.json()["error"]
     assert requests.get(f"{url}/api/schedules").json() == []
+    # The form's preview has the same bound and says so.
+    r = requests.get(f"{url}/api/cron", params={"cron": "* " * 101})
+    assert r.status_code == 400 and r.json() == {"error": "Invalid 'cron' field: invalid cron expression: longer than 200 bytes"}
 
 
 def test_jr_schedule(daemon):
