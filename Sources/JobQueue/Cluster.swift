@@ -299,10 +299,31 @@ extension JobQueue {
     /// After a guarded write lost to another node: the jobs it touched are read
     /// again and applied as the other node left them.
     func resync(_ ids: [Int64]) {
-        guard let cluster, !ids.isEmpty, let jobs = try? cluster.jobs(ids) else { return }
+        guard let cluster else { return }
+        guard !ids.isEmpty, let jobs = try? cluster.jobs(ids) else { return }
         var change = RemoteChange()
         change.jobs = jobs
         applyRemote(change)
+    }
+
+    /// A guarded write of a daemon alone on its store found no row: a delete
+    /// (bulk, clear, prune) committed first. Jobs the store no longer holds
+    /// leave memory and the counters as that delete's did.
+    func forgetDeleted(_ ids: [Int64], then: @escaping @Sendable () -> Void) {
+        guard let store else { return then() }
+        var gone: [Int64] = []
+        for id in ids {
+            do { if try store.job(id) == nil { gone.append(id) } } catch { continue }
+        }
+        guard !gone.isEmpty else { return then() }
+        let removed = Cell<[PrunedJob]>([])
+        transact { q -> ((), Change?) in
+            removed.value = gone.compactMap { id in
+                guard let job = q.current(id), job.status.isFinished else { return nil }
+                return PrunedJob(id: id, status: job.status, queue: job.queue)
+            }
+            return ((), Change(ops: [], effect: .prune(removed), retry: false, done: { _ in then() }))
+        }
     }
 
     /// The leader takes over the running jobs of silent nodes and ends each

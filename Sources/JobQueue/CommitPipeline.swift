@@ -150,8 +150,14 @@ extension JobQueue {
                 // (then a client's request may be decided again), off the writer thread.
                 let ids = change.touched.map(\.id)
                 DispatchQueue.global().async { [self] in
-                    resync(ids)
-                    change.done?(.failure(error))
+                    if cluster != nil {
+                        resync(ids)
+                        change.done?(.failure(error))
+                    } else {
+                        // A daemon alone: the row was deleted first. The answer
+                        // waits until memory has let the job go too.
+                        forgetDeleted(ids) { change.done?(.failure(error)) }
+                    }
                 }
                 return
             }

@@ -539,6 +539,9 @@ public final class JobQueue: Sendable {
     public func deleteFinished(ids: [Int64], completion: @escaping @Sendable (Result<Int, StoreError>) -> Void) {
         if let failure = store?.failure { return completion(.failure(failure)) }
         let removed = Cell<[PrunedJob]>([])
+        // What the store removed (memory may keep a job a retry is on its way
+        // for until that retry finds the row gone).
+        let count = Cell<Int>(0)
         transact { q -> ((), Change?) in
             var ops: [StoreOp] = []
             if store == nil {
@@ -546,11 +549,12 @@ public final class JobQueue: Sendable {
                     guard let job = q.current(id), job.status.isFinished else { return nil }
                     return PrunedJob(id: id, status: job.status, queue: job.queue)
                 }
+                count.value = removed.value.count
             } else {
-                ops = [.deleteJobs(ids: ids, report: { removed.value = $0 })]
+                ops = [.deleteJobs(ids: ids, report: { removed.value = $0; count.value = $0.count })]
             }
             return ((), Change(ops: ops, effect: .prune(removed), retry: false,
-                               done: { r in completion(r.map { removed.value.count }) }))
+                               done: { r in completion(r.map { count.value }) }))
         }
     }
 
@@ -673,7 +677,10 @@ public final class JobQueue: Sendable {
             job.sequence += 1
             q.stage(job)
             let queued = job
-            return (nil, Change(ops: [write(job, from: before)], effect: .update([job]),
+            // Guarded in every store: a delete (bulk, clear, prune) committed
+            // first leaves no row, and the retry then writes nothing back.
+            let op = StoreOp.update(job, expect: JobGuard(status: before.status, node: before.node))
+            return (nil, Change(ops: [op], effect: .update([job]),
                                 events: [QueueEvent(jobID: id, sequence: job.sequence, kind: .retried(job))], touched: [before],
                                 retry: false, done: { result in completion(result.map { .retried(queued) }) }))
         }

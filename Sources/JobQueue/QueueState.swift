@@ -235,7 +235,9 @@ struct QueueState: ~Copyable {
         orderHoles = 0
         finished = []
         finishedHead = 0
-        let count = stats.completed + stats.failed + stats.cancelled - kept.count
+        // Jobs kept for a retry decided after the clear are gone from the store
+        // too (that retry finds no row and writes nothing): counted as removed.
+        let count = stats.completed + stats.failed + stats.cancelled
         stats.completed = 0
         stats.failed = 0
         stats.cancelled = 0

@@ -472,10 +472,10 @@ public final class SQLiteJobStore: JobStore, Sendable {
             do {
                 try identity.check(path)
                 let started = monotonicNow()
-                try commit(entries, db)
+                let conflicts = try commit(entries, db)
                 metrics?.committed(seconds: monotonicNow() - started, submissions: entries.count)
                 setFailure(nil)
-                for e in entries { e.completion(.success(())) }
+                for (i, e) in entries.enumerated() { e.completion(conflicts.contains(i) ? .failure(.conflict) : .success(())) }
             } catch {
                 let storeError = StoreError("Storage unavailable: \(error.message)")
                 metrics?.failed()
@@ -492,12 +492,25 @@ public final class SQLiteJobStore: JobStore, Sendable {
         }
     }
 
-    private func commit(_ entries: [Entry], _ db: SQLiteConnection) throws(SQLiteError) {
+    /// Commits every entry in one transaction; returns the entries whose guarded
+    /// write found its row changed or gone (nothing of such an entry is written).
+    private func commit(_ entries: [Entry], _ db: SQLiteConnection) throws(SQLiteError) -> Set<Int> {
         let order = writer.order
+        var conflicts = Set<Int>()
         try db.execute("BEGIN IMMEDIATE")
         do {
-            for entry in entries {
-                for op in entry.ops { try apply(op, db) }
+            for (i, entry) in entries.enumerated() {
+                let guarded = entry.ops.contains { if case .update = $0 { true } else { false } }
+                if guarded { try db.execute("SAVEPOINT guarded") }
+                var held = true
+                for op in entry.ops where held { held = try apply(op, db) }
+                if guarded {
+                    if !held {
+                        try db.execute("ROLLBACK TO guarded")
+                        conflicts.insert(i)
+                    }
+                    try db.execute("RELEASE guarded")
+                }
             }
             try db.execute("COMMIT")
         } catch {
@@ -505,6 +518,7 @@ public final class SQLiteJobStore: JobStore, Sendable {
             writer.order = order
             throw error
         }
+        return conflicts
     }
 
     /// A new job created earlier than one before it clears `created_in_order`.
@@ -518,11 +532,25 @@ public final class SQLiteJobStore: JobStore, Sendable {
         writer.order.lastCreated = max(writer.order.lastCreated, job.createdAt)
     }
 
-    private func apply(_ op: StoreOp, _ db: SQLiteConnection) throws(SQLiteError) {
+    /// Writes one op; false when a guarded write found its row changed or gone.
+    @discardableResult
+    private func apply(_ op: StoreOp, _ db: SQLiteConnection) throws(SQLiteError) -> Bool {
         switch op {
-        case .update(let job, _):
-            // One daemon per SQLite file: nothing else changes its jobs.
-            try apply(.upsert(job), db)
+        case .update(let job, let expect):
+            // One daemon per SQLite file, but a delete (bulk, clear, prune)
+            // decided first may have removed the row: then nothing is written back.
+            var held = false
+            try db.run("""
+                UPDATE jobs SET status = ?, progress_percent = ?, progress_message = ?, result = ?, error = ?,
+                    started_at = ?, completed_at = ?, sequence = ?, run_at = ?, attempt = ?, errors = ?
+                WHERE id = ? AND status = ? RETURNING id
+                """, [
+                    .text(job.status.rawValue), .int(Int64(job.progress.percent)), .text(job.progress.message),
+                    .optional(job.result?.jsonString), .optional(job.error), .optional(job.startedAt), .optional(job.completedAt),
+                    .int(Int64(job.sequence)), .optional(job.runAt), .int(Int64(job.attempt)),
+                    .optional(job.errors.isEmpty ? nil : Self.errorsJSON(job.errors)), .int(job.id), .text(expect.status.rawValue),
+                ]) { _ in held = true }
+            return held
         case .claim, .adopt:
             // Only stores shared by several daemons claim (the queue never asks this one).
             break
@@ -603,6 +631,7 @@ public final class SQLiteJobStore: JobStore, Sendable {
         case .webhookOutbox, .webhookAttempt, .webhookMaintenance:
             try applyWebhookOp(op, db)
         }
+        return true
     }
 
     /// Adds lines; past `maxBytes` the oldest go, down to three quarters of the

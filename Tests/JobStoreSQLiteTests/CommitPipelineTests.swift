@@ -71,9 +71,10 @@ import Testing
     }
 
     /// A bulk delete decided before a retry of one of its jobs, both committed
-    /// together: the store deletes the row, then the retry writes it back as
-    /// pending. Memory and the counters must end as the file does (the job
-    /// pending, counted once), and the delete does not count it as removed.
+    /// together: the store deletes the row, and the retry, a guarded write,
+    /// finds it gone and writes nothing back (it used to re-insert the deleted
+    /// row). The retry answers "not found"; memory and the counters end as the
+    /// file does (nothing left), and the delete counts both jobs.
     @Test func aRetryDecidedWhileABulkDeleteCommitsKeepsTheCountersTrue() async throws {
         try await offPool {
             let path = tempDB()
@@ -104,21 +105,21 @@ import Testing
             answers.wait()
             try durable(queue)
 
-            #expect((try? retried.withLock { $0 }?.get()).map { if case .retried = $0 { true } else { false } } == true)
+            #expect((try? retried.withLock { $0 }?.get()).map { if case .notFound = $0 { true } else { false } } == true)
             #expect(try store.job(gone.id) == nil)
-            #expect(try store.job(kept.id)?.status == .pending)
-            #expect((try? deleted.withLock { $0 }?.get()) == 1)
-            #expect(queue.job(kept.id)?.status == .pending)
+            #expect(try store.job(kept.id) == nil)
+            #expect((try? deleted.withLock { $0 }?.get()) == 2)
+            #expect(queue.job(kept.id) == nil)
             let stats = queue.stats()
-            #expect(stats.pending == 1 && stats.cancelled == 0 && stats.total == 1)
-            #expect(try fileCounts(store) == [.pending: 1])
+            #expect(stats.pending == 0 && stats.cancelled == 0 && stats.total == 0)
+            #expect(try fileCounts(store) == [:])
         }
     }
 
-    /// The same with "clear finished": the retried job is written back and
-    /// counted once as pending; the clear reports only the job that left. Also
-    /// when the retried job had left memory (only the newest finished job
-    /// stays, and 1,100 more finished after it).
+    /// The same with "clear finished": the retried job is not written back,
+    /// and the clear counts it with the others. Also when the retried job had
+    /// left memory (only the newest finished job stays, and 1,100 more
+    /// finished after it).
     @Test(arguments: [(1000, 0), (1, 1100)])
     func aRetryDecidedWhileAClearCommitsKeepsTheCountersTrue(recentFinished: Int, later: Int) async throws {
         try await offPool {
@@ -151,14 +152,14 @@ import Testing
             answers.wait()
             try durable(queue)
 
-            #expect((try? retried.withLock { $0 }?.get()).map { if case .retried = $0 { true } else { false } } == true)
-            #expect((try? cleared.withLock { $0 }?.get()) == 1 + later)
+            #expect((try? retried.withLock { $0 }?.get()).map { if case .notFound = $0 { true } else { false } } == true)
+            #expect((try? cleared.withLock { $0 }?.get()) == 2 + later)
             #expect(try store.job(gone.id) == nil)
-            #expect(try store.job(kept.id)?.status == .pending)
-            #expect(queue.job(kept.id)?.status == .pending)
+            #expect(try store.job(kept.id) == nil)
+            #expect(queue.job(kept.id) == nil)
             let stats = queue.stats()
-            #expect(stats.pending == 1 && stats.cancelled == 0 && stats.total == 1)
-            #expect(try fileCounts(store) == [.pending: 1])
+            #expect(stats.pending == 0 && stats.cancelled == 0 && stats.total == 0)
+            #expect(try fileCounts(store) == [:])
         }
     }
 
