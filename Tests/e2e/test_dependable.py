@@ -757,7 +757,24 @@ def test_get_queues_counts(start_daemon):
     assert [x["name"] for x in requests.get(f"{d.url}/api/queues").json()] == ["a", "b", "default", "empty"]
     requests.post(f"{d.url}/api/jobs/clear-completed")
     q = queues(d.url)
-    assert q["a"]["counts"]["total"] == 0 and q["b"]["counts"]["total"] == 2
+    # A queue whose last job is gone and that has no settings leaves the list.
+    assert "a" not in q and q["b"]["counts"]["total"] == 2 and q["empty"]["paused"] is True
+    assert put_queue(d.url, "empty", {"paused": False}).status_code == 200
+    assert set(queues(d.url)) == {"b", "default"}
+
+
+def test_queues_named_by_submitters_leave_with_their_jobs(start_daemon):
+    d = start_daemon()
+    jobs = [create(d.url, "prime", {"limit": 10}, queue=f"made-up-{i}") for i in range(40)]
+    for job in jobs:
+        finished(d.url, job["id"])
+    assert len(queues(d.url)) == 41
+    body = {"filter": {"queue": [f"made-up-{i}" for i in range(20)]}, "expected_count": 20}
+    r = requests.post(f"{d.url}/api/jobs/bulk/delete", json=body)
+    assert r.status_code == 200 and r.json()["done"] == 20, r.text
+    assert len(queues(d.url)) == 21
+    requests.post(f"{d.url}/api/jobs/clear-completed")
+    assert set(queues(d.url)) == {"default"}
 
 
 def test_put_queue_validation(daemon):
