@@ -35,7 +35,7 @@ public struct CommandJobType: JobType {
 
     public func run(_ params: JSONObject, _ context: JobContext) async throws -> JSONValue {
         // The job's timeout (its own, else this type's) is kept by the engine, which
-        // cancels the attempt: the process group then gets SIGTERM, SIGKILL later.
+        // cancels the attempt: every process of the job then gets SIGTERM, SIGKILL later.
         let command = Command(path: path, arguments: template.map { $0.render(params) },
                               environment: environment(for: context.jobID, params), directory: directory)
         let run = CommandRun(context: context)

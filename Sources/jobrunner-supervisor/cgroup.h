@@ -1,0 +1,24 @@
+#ifndef JOBRUNNER_SUPERVISOR_CGROUP_H
+#define JOBRUNNER_SUPERVISOR_CGROUP_H
+/* The job's own cgroup (v2), where the daemon has a delegated one (its own
+   cgroup writable, e.g. systemd's Delegate=yes): PARENT/job-SUPERVISOR-PID.
+   The command is moved into it as it starts, so are its processes whatever
+   they do, and cgroup.kill ends them all in one write. The supervisor stays
+   outside (it must live to reap them and report). Each call does nothing
+   when there is no such cgroup: the subreaper (descendants.h) works alone. */
+
+/* Creates the job's cgroup under `parent` ("" or NULL: none). Returns 0, or -1
+   when it cannot be created or used (then there is none). */
+int job_cgroup_create(const char *parent);
+
+/* Moves the calling process into it: for the command's vfork child before
+   exec (one write(2)). */
+void job_cgroup_enter(void);
+
+/* SIGKILL to every process in it (cgroup.kill, Linux 5.14+). */
+void job_cgroup_kill(void);
+
+/* Removes it once empty (after the job's processes are reaped). */
+void job_cgroup_remove(void);
+
+#endif
