@@ -97,7 +97,7 @@ final class EventLoop: @unchecked Sendable {
         for p in pipes { close(p.write) }
         guard pid > 0 else {
             for p in pipes { close(p.read) }
-            events.ended(.couldNotStart("Cannot start the job supervisor \(runner.supervisor): \(String(cString: strerror(-pid)))"), nil)
+            events.ended(.couldNotStart(Self.spawnFailure(command, runner.supervisor, -pid)), nil)
             return
         }
         let pidfd = runner.pidfds ? cprocess_pidfd_open(pid) : -1
@@ -118,6 +118,15 @@ final class EventLoop: @unchecked Sendable {
             child.reapOnStatusEOF = true
         }
         if let timeout = command.timeout { child.timeoutAt = monotonic() + timeout }
+    }
+
+    /// Why a job's supervisor did not start, for users: the arguments and
+    /// environment the job would get, or the supervisor (an installation problem).
+    static func spawnFailure(_ command: Command, _ supervisor: String, _ error: Int32) -> String {
+        if error == E2BIG {
+            return "Cannot start \(command.path): its arguments and environment are more than the system allows (\(String(cString: strerror(error))))"
+        }
+        return "Cannot start the job supervisor \(supervisor): \(String(cString: strerror(error)))"
     }
 
     private func watch(_ fd: Int32, _ id: Int, _ slot: Slot) {

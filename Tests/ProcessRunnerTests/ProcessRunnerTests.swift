@@ -242,6 +242,15 @@ func dead(_ pid: pid_t) -> Bool {
         #expect(await notExecutable.finished().end?.0 == .couldNotStart("Cannot start /etc/passwd: Permission denied"))
     }
 
+    /// The system's "Argument list too long" names the program, not the
+    /// supervisor's install path (nothing a user can change).
+    @Test(.timeLimit(.minutes(1))) func anArgumentTooLongNamesTheProgram() async {
+        let r = Recording()
+        _ = runner.start(Command(path: "/bin/echo", arguments: ["echo", String(repeating: "a", count: 200_000)], environment: []), events: r.events)
+        let end = await r.finished().end
+        #expect(end?.0 == .couldNotStart("Cannot start /bin/echo: its arguments and environment are more than the system allows (Argument list too long)"))
+    }
+
     @Test func aMissingWorkingDirectoryCannotStart() async {
         let r = Recording()
         _ = runner.start(Command(path: "/bin/true", arguments: ["true"], environment: [], directory: "/nonexistent/dir"), events: r.events)

@@ -18,6 +18,7 @@ import requests
 from test_command_jobs import TypesDir, fixture, get_job, proc_stat, wait_finished, wait_log
 from test_rest import submit, wait_for
 
+ARG_MAX = os.sysconf("SC_ARG_MAX")
 MODES = ["timeout", "setpgid", "setsid", "daemon"]
 ESCAPER = {"command": [fixture("escaper.py"), "{mode}", "{end}"],
            "params": {"mode": {"type": "string", "enum": MODES, "required": True},
@@ -31,6 +32,10 @@ def runner(start_daemon, tmp_path):
     d.add("escaper", ESCAPER)
     d.add("escaper-timeout", {**ESCAPER, "timeout": 2})
     d.add("status", {"command": ["/bin/cat", "/proc/self/status"]})
+    text = {"text": {"type": "string", "required": True}}
+    d.add("echo-long", {"command": ["/bin/echo", "--", "x={text}"], "params": text})
+    d.add("params-long", {"command": ["/bin/true"], "params": text})
+    d.add("many-long", {"command": ["/bin/echo"] + ["{text}"] * (ARG_MAX // 100_000 + 2), "params": text})
 
     def start(*args, **kwargs):
         return start_daemon("--job-types-dir", d.path, "--kill-grace", "1", *args, **kwargs)
@@ -207,3 +212,24 @@ def test_with_a_delegated_cgroup_each_job_has_its_own(runner, delegated_cgroup, 
     # The supervisor removes the job's cgroup as it ends.
     wait_for(lambda: not job_cgroups(path), timeout=10)
 
+
+# --- arguments the system cannot pass ---------------------------------------------------
+
+
+@pytest.mark.parametrize("job_type,length,expected", [
+    ("echo-long", 200_000, "Cannot start /bin/echo: argument 2 (from parameter 'text') is 200002 bytes, more than "
+                           "the 131071 bytes the system allows in one argument: give a shorter value"),
+    ("params-long", 200_000, "Cannot start /bin/true: the environment variable JOBRUNNER_PARAMS is 200011 bytes "
+                             "(the longest is 'text'), more than the 131071 bytes the system allows in one variable"),
+    ("many-long", 100_000, "Cannot start /bin/echo: its arguments and environment are "),
+])
+def test_an_argument_too_long_for_the_system_names_the_parameter_and_the_limit(runner, job_type, length, expected):
+    d = runner()
+    job = submit(d.url, job_type, text="a" * length)
+    done = wait_finished(d.url, job["id"])
+    assert done["status"] == "failed"
+    assert done["error"].startswith(expected), done["error"]
+    assert "supervisor" not in done["error"]
+    if job_type == "many-long":
+        assert done["error"].endswith(f"(the longest parameter is 'text'), more than the {ARG_MAX} bytes "
+                                      "the system allows in all"), done["error"]
