@@ -2,10 +2,13 @@
 #define JOBRUNNER_SUPERVISOR_CGROUP_H
 /* The job's own cgroup (v2), where the daemon has a delegated one (its own
    cgroup writable, e.g. systemd's Delegate=yes): PARENT/job-SUPERVISOR-PID.
-   The command is moved into it as it starts, so are its processes whatever
-   they do, and cgroup.kill ends them all in one write. The supervisor stays
-   outside (it must live to reap them and report). Each call does nothing
-   when there is no such cgroup: the subreaper (descendants.h) works alone. */
+   The command is moved into it as it starts, its processes are born in it
+   whatever group or session they move to, and cgroup.kill ends them all in
+   one write, with no fork racing the kill. (The job's user may move its own
+   processes elsewhere in the daemon's cgroup: the subreaper still finds
+   them.) The supervisor stays outside (it must live to reap them and
+   report). Each call does nothing when there is no such cgroup: the
+   subreaper (descendants.h) works alone. */
 
 /* Creates the job's cgroup under `parent` ("" or NULL: none). Returns 0, or -1
    when it cannot be created or used (then there is none). */
