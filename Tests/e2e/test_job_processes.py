@@ -21,7 +21,7 @@ from test_rest import submit, wait_for
 ARG_MAX = os.sysconf("SC_ARG_MAX")
 MODES = ["timeout", "setpgid", "setsid", "daemon"]
 ESCAPER = {"command": [fixture("escaper.py"), "{mode}", "{end}"],
-           "params": {"mode": {"type": "string", "enum": MODES, "required": True},
+           "params": {"mode": {"type": "string", "enum": MODES + ["graceful", "uncgroup"], "required": True},
                       "end": {"type": "string", "enum": ["wait", "exit"], "default": "wait"},
                       "marker": {"type": "string", "required": True}}}
 
@@ -127,6 +127,20 @@ def test_kill_9_of_the_daemon_ends_processes_that_left_the_group(runner, marker,
     wait_for(lambda: none_left(marker), timeout=10)
 
 
+def test_a_process_that_left_the_group_gets_sigterm_and_the_grace(runner, marker):
+    d = runner()
+    job = start_escaper(d, marker, "graceful")
+    assert requests.delete(f"{d.url}/api/jobs/{job['id']}").status_code == 200
+    note = f"/tmp/{marker}.sigterm"
+    try:
+        wait_for(lambda: none_left(marker), timeout=10)
+        with open(note) as f:
+            assert f.read() == "escaped process got SIGTERM\n"
+    finally:
+        if os.path.exists(note):
+            os.remove(note)
+
+
 def test_a_cancelled_jobs_slot_is_free_only_once_its_last_process_is_gone(runner, marker):
     """The daemon's one slot: the next job starts only after the cancelled one's
     daemon (which ignores SIGTERM) is gone."""
@@ -211,6 +225,16 @@ def test_with_a_delegated_cgroup_each_job_has_its_own(runner, delegated_cgroup, 
     wait_for(lambda: none_left(marker), timeout=10)
     # The supervisor removes the job's cgroup as it ends.
     wait_for(lambda: not job_cgroups(path), timeout=10)
+
+
+def test_with_a_delegated_cgroup_a_process_that_moves_out_of_its_jobs_still_ends(runner, delegated_cgroup, marker):
+    path, enter = delegated_cgroup
+    d = runner(preexec_fn=enter)
+    job = submit(d.url, "escaper", mode="uncgroup", end="exit", marker=marker)
+    lines = wait_log(d.url, job["id"], lambda l: l["line"].startswith('{"escaped"'))
+    pid = json.loads(next(l["line"] for l in lines if l["line"].startswith('{"escaped"')))["escaped"][0]
+    assert wait_finished(d.url, job["id"])["status"] == "completed"
+    assert marked(marker) == [], (cgroup_of(pid), path)
 
 
 # --- arguments the system cannot pass ---------------------------------------------------
