@@ -231,7 +231,7 @@ final class EventLoop: @unchecked Sendable {
         var r: pid_t
         repeat { r = waitpid(child.pid, &status, child.reapOnStatusEOF ? 0 : WNOHANG) } while r < 0 && errno == EINTR
         guard r == child.pid else { return }
-        if let cgroup = runner.jobCgroup { JobCgroup.removeLeftover(cgroup, supervisor: child.pid) }
+        if let cgroup = runner.jobCgroup { JobCgroup.removeLeftover(cgroup, daemon: getpid(), supervisor: child.pid) }
         child.exit = status & 0x7f == 0 ? .exited((status >> 8) & 0xff) : .signaled(status & 0x7f)
         child.killAt = nil
         child.timeoutAt = nil

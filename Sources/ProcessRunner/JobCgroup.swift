@@ -42,9 +42,11 @@ enum JobCgroup {
     }
 
     /// Kills and removes what is left of a job's cgroup whose supervisor is gone
-    /// (killed before it could): nothing to do after a normal end.
-    static func removeLeftover(_ parent: String, supervisor pid: pid_t) {
-        let dir = "\(parent)/job-\(pid)"
+    /// (killed before it could): nothing to do after a normal end. A job's
+    /// cgroup is `job-DAEMON-SUPERVISOR` (pids), so that daemons sharing a
+    /// cgroup never touch each other's.
+    static func removeLeftover(_ parent: String, daemon: pid_t, supervisor: pid_t) {
+        let dir = "\(parent)/job-\(daemon)-\(supervisor)"
         guard access(dir, F_OK) == 0 else { return }
         let fd = open(dir + "/cgroup.kill", O_WRONLY | O_CLOEXEC)
         if fd >= 0 {
@@ -54,17 +56,20 @@ enum JobCgroup {
         rmdir(dir)
     }
 
-    /// At start: the job cgroups an earlier daemon left (it was killed with its
-    /// supervisors), emptied and removed.
+    /// At start: the job cgroups that daemons no longer running left (killed
+    /// with their supervisors), emptied and removed. Those of a daemon that
+    /// still runs (another one in the same cgroup) stay.
     static func removeLeftovers(_ parent: String) {
         guard let dir = opendir(parent) else { return }
-        var pids: [pid_t] = []
+        var leftovers: [(pid_t, pid_t)] = []
         while let entry = readdir(dir) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name.hasPrefix("job-"), let pid = pid_t(name.dropFirst(4)) { pids.append(pid) }
+            let pids = name.split(separator: "-").dropFirst().compactMap { pid_t($0) }
+            guard name.hasPrefix("job-"), pids.count == 2, pids[0] != getpid() else { continue }
+            if kill(pids[0], 0) != 0 && errno == ESRCH { leftovers.append((pids[0], pids[1])) }
         }
         closedir(dir)
-        for pid in pids { removeLeftover(parent, supervisor: pid) }
+        for (daemon, supervisor) in leftovers { removeLeftover(parent, daemon: daemon, supervisor: supervisor) }
     }
 
     /// mountinfo writes a space as `\040`, a tab `\011`, a newline `\012`, a backslash `\134`.

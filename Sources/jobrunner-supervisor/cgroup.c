@@ -14,9 +14,9 @@ static char path[PATH_MAX];
 static int procs = -1;    /* its cgroup.procs, open for writing */
 static int killer = -1;   /* its cgroup.kill, open for writing */
 
-int job_cgroup_create(const char *parent) {
+int job_cgroup_create(const char *parent, pid_t daemon) {
     if (!parent || !parent[0]) return -1;
-    int n = snprintf(path, sizeof path, "%s/job-%d", parent, (int)getpid());
+    int n = snprintf(path, sizeof path, "%s/job-%d-%d", parent, (int)daemon, (int)getpid());
     if (n <= 0 || (size_t)n >= sizeof path) return -1;
     /* A leftover of an earlier job with this pid (its supervisor was killed)
        is taken over: it holds nothing of a living job. */

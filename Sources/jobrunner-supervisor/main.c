@@ -128,7 +128,7 @@ int main(int argc, char **argv, char **envp) {
     sigprocmask(SIG_SETMASK, &all, NULL);
     if (prctl(PR_SET_PDEATHSIG, SIGUSR1) != 0 || getppid() != daemon) _exit(127);
     if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) _exit(127);
-    job_cgroup_create(argv[2]);
+    job_cgroup_create(argv[2], daemon);
     pid_t child = start(argv[4], argv + 5, envp, cwd);
     pid_t group = getpgrp();
     /* A stop sent to the group before the command existed (a job cancelled or

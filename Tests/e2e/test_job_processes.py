@@ -215,7 +215,7 @@ def test_with_a_delegated_cgroup_each_job_has_its_own(runner, delegated_cgroup, 
     job = start_escaper(d, marker, "daemon")
     # The supervisor (which carries the job's environment too) stays outside.
     groups = {cgroup_of(pid) for pid, _, name in marked(marker) if not name.startswith("jobrunner-")}
-    assert len(groups) == 1 and re.fullmatch(rf".*/{name}/job-\d+", groups.pop()), groups
+    assert len(groups) == 1 and re.fullmatch(rf".*/{name}/job-{d.proc.pid}-\d+", groups.pop()), groups
     assert len(job_cgroups(path)) == 1
     if stop == "cancel":
         assert requests.delete(f"{d.url}/api/jobs/{job['id']}").status_code == 200
@@ -257,3 +257,15 @@ def test_an_argument_too_long_for_the_system_names_the_parameter_and_the_limit(r
     if job_type == "many-long":
         assert done["error"].endswith(f"(the longest parameter is 'text'), more than the {ARG_MAX} bytes "
                                       "the system allows in all"), done["error"]
+
+
+def test_a_daemon_starting_in_the_same_cgroup_leaves_the_others_jobs_alone(runner, delegated_cgroup, marker):
+    """A daemon removes the job cgroups of dead daemons as it starts, never
+    those of one still running beside it (two daemons run from one shell)."""
+    path, enter = delegated_cgroup
+    first = runner(preexec_fn=enter)
+    job = start_escaper(first, marker, "setsid")
+    runner(preexec_fn=enter)
+    before = marked(marker)
+    assert get_job(first.url, job["id"])["status"] == "running" and before
+    assert len(job_cgroups(path)) == 1
