@@ -64,7 +64,7 @@ $(VENV)/.installed: Tests/e2e/requirements.txt
 
 build: build-deps
 	$(RELEASE) --product jobrunnerd
-	$(CC) -O2 -static -Wall -Wextra -Werror -o $(SUPERVISOR) Sources/jobrunner-supervisor/main.c
+	$(CC) -O2 -static -Wall -Wextra -Werror -o $(SUPERVISOR) Sources/jobrunner-supervisor/*.c
 
 run: build
 	$(BIN) --host $(HOST) --port $(PORT) --www www --db ./var/jobs.db --job-types-dir deploy/jobs.d

@@ -35,9 +35,13 @@ public struct CommandJobType: JobType {
 
     public func run(_ params: JSONObject, _ context: JobContext) async throws -> JSONValue {
         // The job's timeout (its own, else this type's) is kept by the engine, which
-        // cancels the attempt: the process group then gets SIGTERM, SIGKILL later.
+        // cancels the attempt: every process of the job then gets SIGTERM, SIGKILL later.
         let command = Command(path: path, arguments: template.map { $0.render(params) },
                               environment: environment(for: context.jobID, params), directory: directory)
+        if let problem = ArgumentLimits.problem(arguments: command.arguments, templates: template, environment: command.environment,
+                                                params: params, extra: runner.supervisorArguments(command)) {
+            throw JobFailure("Cannot start \(path): \(problem)")
+        }
         let run = CommandRun(context: context)
         let end: (ProcessEnd, StopReason?) = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in

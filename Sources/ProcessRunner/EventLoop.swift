@@ -86,8 +86,8 @@ final class EventLoop: @unchecked Sendable {
             }
             pipes.append((fds[0], fds[1]))
         }
-        // The supervisor program runs the command (Sources/CProcess/include/CProcess.h).
-        let argv = CStrings([runner.supervisor, String(getpid()), command.directory ?? "", command.path] + command.arguments)
+        // The supervisor program runs the command (Sources/jobrunner-supervisor/main.c).
+        let argv = CStrings(runner.supervisorArguments(command) + command.arguments)
         let envp = CStrings(command.environment)
         let pid = argv.withPointers { a in
             envp.withPointers { e in
@@ -97,7 +97,7 @@ final class EventLoop: @unchecked Sendable {
         for p in pipes { close(p.write) }
         guard pid > 0 else {
             for p in pipes { close(p.read) }
-            events.ended(.couldNotStart("Cannot start the job supervisor \(runner.supervisor): \(String(cString: strerror(-pid)))"), nil)
+            events.ended(.couldNotStart(Self.spawnFailure(command, runner.supervisor, -pid)), nil)
             return
         }
         let pidfd = runner.pidfds ? cprocess_pidfd_open(pid) : -1
@@ -118,6 +118,15 @@ final class EventLoop: @unchecked Sendable {
             child.reapOnStatusEOF = true
         }
         if let timeout = command.timeout { child.timeoutAt = monotonic() + timeout }
+    }
+
+    /// Why a job's supervisor did not start, for users: the arguments and
+    /// environment the job would get, or the supervisor (an installation problem).
+    static func spawnFailure(_ command: Command, _ supervisor: String, _ error: Int32) -> String {
+        if error == E2BIG {
+            return "Cannot start \(command.path): its arguments and environment are more than the system allows (\(String(cString: strerror(error))))"
+        }
+        return "Cannot start the job supervisor \(supervisor): \(String(cString: strerror(error)))"
     }
 
     private func watch(_ fd: Int32, _ id: Int, _ slot: Slot) {
@@ -218,10 +227,11 @@ final class EventLoop: @unchecked Sendable {
     private func reap(_ child: Child) {
         var status: Int32 = 0
         // Without a pidfd the end shows as EOF on the status pipe, which the
-        // supervisor closes only as it kills itself: wait for that exit.
+        // supervisor closes only as it exits: wait for that exit.
         var r: pid_t
         repeat { r = waitpid(child.pid, &status, child.reapOnStatusEOF ? 0 : WNOHANG) } while r < 0 && errno == EINTR
         guard r == child.pid else { return }
+        if let cgroup = runner.jobCgroup { JobCgroup.removeLeftover(cgroup, daemon: getpid(), supervisor: child.pid) }
         child.exit = status & 0x7f == 0 ? .exited((status >> 8) & 0xff) : .signaled(status & 0x7f)
         child.killAt = nil
         child.timeoutAt = nil
@@ -246,6 +256,8 @@ final class EventLoop: @unchecked Sendable {
     private func stop(_ child: Child, _ reason: StopReason) {
         guard child.exit == nil, child.killAt == nil else { return }
         if child.reason == nil { child.reason = reason }
+        // To the group; the supervisor passes it on to the job's processes
+        // that left it.
         kill(-child.pid, SIGTERM)
         child.killAt = monotonic() + runner.killGrace
         child.timeoutAt = nil
@@ -256,7 +268,10 @@ final class EventLoop: @unchecked Sendable {
         for child in Array(children.values) {
             if let t = child.timeoutAt, now >= t { stop(child, .timedOut) }
             if let k = child.killAt, now >= k {
-                kill(-child.pid, SIGKILL)
+                // The grace is over: the supervisor kills every process of the
+                // job (its group, and those that left it) and exits once they
+                // are gone, which ends the job.
+                kill(child.pid, SIGUSR2)
                 child.killAt = nil
             }
             if let f = child.flushAt, now >= f { deliverOutput(child, now) }

@@ -8,9 +8,11 @@ import Synchronization
 /// nothing here ever waits for a reader: output is read as fast as it comes and
 /// handed to the callbacks.
 ///
-/// Each job runs under a small supervisor (see `Sources/CProcess`): its own
-/// session and process group, stdin `/dev/null`, stdout/stderr/fd 3 pipes, and
-/// the whole group killed when the daemon dies or the command ends.
+/// Each job runs under a small supervisor (`Sources/jobrunner-supervisor`): its
+/// own session and process group, stdin `/dev/null`, stdout/stderr/fd 3 pipes,
+/// and every process of the job (the supervisor's descendants, wherever they
+/// went) killed when the daemon dies or the command ends; its exit, once they
+/// are all gone, is the job's end.
 public final class ProcessRunner: Sendable {
     /// Seconds between SIGTERM and SIGKILL when a process is stopped.
     public let killGrace: Double
@@ -21,6 +23,9 @@ public final class ProcessRunner: Sendable {
     public let outputBudget: Int
     /// The `jobrunner-supervisor` program every job runs under.
     public let supervisor: String
+    /// The daemon's delegated cgroup (v2) directory, in which each job gets a
+    /// cgroup of its own; nil where there is none (see `JobCgroup`).
+    public let jobCgroup: String?
     /// Whether ends are watched through pidfds (Linux 5.3+); without them an
     /// end shows as EOF on the supervisor's status pipe. False only in tests
     /// of that fallback, or when the kernel refuses `pidfd_open`.
@@ -68,6 +73,8 @@ public final class ProcessRunner: Sendable {
         self.outputBudget = outputBudget
         self.supervisor = supervisor
         self.pidfds = pidfds
+        jobCgroup = JobCgroup.delegated()
+        if let jobCgroup { JobCgroup.removeLeftovers(jobCgroup) }
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
         wake = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
         guard epoll >= 0, wake >= 0 else { throw RunnerError("cannot create the process runner's event loop: \(errnoText())") }
@@ -83,6 +90,12 @@ public final class ProcessRunner: Sendable {
         }
     }
 
+    /// What the supervisor is started with before the command's argv:
+    /// `jobrunner-supervisor DAEMON-PID CGROUP DIR PATH` (see its main.c).
+    public func supervisorArguments(_ command: Command) -> [String] {
+        [supervisor, String(getpid()), jobCgroup ?? "", command.directory ?? "", command.path]
+    }
+
     /// Starts `command`; its output, progress lines and end go to `events`. A
     /// command that cannot start ends with `.couldNotStart`.
     public func start(_ command: Command, events: ProcessEvents) -> ProcessHandle {
@@ -95,7 +108,7 @@ public final class ProcessRunner: Sendable {
         return ProcessHandle(id: id, runner: self)
     }
 
-    /// SIGTERM to the process group, SIGKILL after `killGrace`.
+    /// SIGTERM to every process of the job, SIGKILL after `killGrace`.
     func stop(_ id: Int) {
         inbox.withLock { $0.stops.append(id) }
         poke()
@@ -122,7 +135,7 @@ public struct ProcessHandle: Sendable {
     let id: Int
     let runner: ProcessRunner
 
-    /// SIGTERM to the job's process group, then SIGKILL after the grace period.
+    /// SIGTERM to every process of the job, then SIGKILL after the grace period.
     public func terminate() {
         runner.stop(id)
     }

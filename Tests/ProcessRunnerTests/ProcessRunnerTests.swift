@@ -174,6 +174,32 @@ func dead(_ pid: pid_t) -> Bool {
         #expect(try await offPool { dead(pid) })
     }
 
+    /// `setsid` leaves the job's process group and session: the supervisor, a
+    /// child subreaper, kills it all the same, and the job ends only after.
+    @Test(.timeLimit(.minutes(1))) func aProcessThatLeftTheGroupEndsWithTheJob() async throws {
+        let r = Recording()
+        _ = runner.start(sh("setsid sleep 100 & echo $!"), events: r.events)
+        let seen = await r.finished()
+        #expect(seen.end?.0 == .exited(0))
+        let pid = pid_t(seen.stdout.first ?? "") ?? 0
+        #expect(pid > 0 && kill(pid, 0) != 0)
+    }
+
+    /// After a stop, what the command leaves behind outside its group gets the
+    /// rest of the kill grace, then SIGKILL; without pidfds the end waits for
+    /// that too (the status pipe stays open until the supervisor exits).
+    @Test(.timeLimit(.minutes(1)), arguments: [true, false])
+    func aStoppedJobsProcessThatLeftTheGroupAndIgnoresSIGTERMIsKilled(pidfds: Bool) async throws {
+        let runner = try ProcessRunner(killGrace: 0.5, outputBudget: 1 << 20, supervisor: nil, pidfds: pidfds)
+        let r = Recording()
+        _ = runner.start(sh("setsid sh -c 'trap \"\" TERM; sleep 100' & echo $!; exec sleep 30", timeout: 0.3), events: r.events)
+        let seen = await r.finished()
+        #expect(seen.end?.0 == .signaled(SIGTERM) && seen.end?.1 == .timedOut)
+        let pid = pid_t(seen.stdout.first ?? "") ?? 0
+        #expect(pid > 0 && kill(pid, 0) != 0)
+        #expect(seen.ends == 1)
+    }
+
     @Test func aChattyJobIsDrainedCompletely() async {
         let r = Recording()
         _ = runner.start(sh("seq 1 200000; seq 1 1000 >&2"), events: r.events)
@@ -214,6 +240,15 @@ func dead(_ pid: pid_t) -> Bool {
         let notExecutable = Recording()
         _ = runner.start(Command(path: "/etc/passwd", arguments: ["x"], environment: []), events: notExecutable.events)
         #expect(await notExecutable.finished().end?.0 == .couldNotStart("Cannot start /etc/passwd: Permission denied"))
+    }
+
+    /// The system's "Argument list too long" names the program, not the
+    /// supervisor's install path (nothing a user can change).
+    @Test(.timeLimit(.minutes(1))) func anArgumentTooLongNamesTheProgram() async {
+        let r = Recording()
+        _ = runner.start(Command(path: "/bin/echo", arguments: ["echo", String(repeating: "a", count: 200_000)], environment: []), events: r.events)
+        let end = await r.finished().end
+        #expect(end?.0 == .couldNotStart("Cannot start /bin/echo: its arguments and environment are more than the system allows (Argument list too long)"))
     }
 
     @Test func aMissingWorkingDirectoryCannotStart() async {

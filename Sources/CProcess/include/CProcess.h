@@ -3,7 +3,9 @@
 /* Starting a job's process safely from a multi-threaded daemon. Between fork and
    exec only async-signal-safe system calls may run, so that part is C, not
    Swift: Swift's runtime may hold locks that a forked child would never see
-   released. Everything else about running jobs is in Sources/ProcessRunner. */
+   released. Everything else about running jobs is in Sources/ProcessRunner,
+   and the supervisor each job runs under in Sources/jobrunner-supervisor
+   (which shares the status codes and cprocess_write_all below). */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -17,8 +19,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* What the supervisor reports on its status pipe: how the command ended, or
-   why it never started (with the errno). */
+/* What the supervisor reports on its status pipe (two int32s): how the command
+   ended (exit status, signal), or why it never started (with the errno). */
 enum { CPROCESS_EXITED = 1, CPROCESS_SIGNALED = 2, CPROCESS_EXEC_FAILED = 3, CPROCESS_CHDIR_FAILED = 4 };
 
 int pipe2(int pipefd[2], int flags);
@@ -31,102 +33,6 @@ static inline void cprocess_write_all(int fd, const void *buf, size_t n) {
         if (w <= 0) return;
         p += w;
         n -= (size_t)w;
-    }
-}
-
-/* The supervisor: leader of the job's own session and process group, it runs the
-   command as its child and
-   - when the daemon dies (PR_SET_PDEATHSIG; kill -9 included) kills the whole
-     group, so no process of the job outlives the daemon;
-   - when the command ends, reports how on fd 4 and then kills what is left of
-     the group (background processes the job forgot), itself included.
-   SIGTERM/SIGINT/SIGHUP sent to the group reach the command (one sent before
-   the command was started is passed on to it); the supervisor ignores them
-   (they are blocked and consumed here). Never returns. */
-static inline void cprocess_supervise(pid_t daemon, const char *path, char *const argv[],
-                                      char *const envp[], const char *cwd, sigset_t *all) {
-    if (prctl(PR_SET_PDEATHSIG, SIGUSR1) != 0 || getppid() != daemon) _exit(127);
-    /* The command's exec failure comes back on this pipe; a successful exec
-       closes it (O_CLOEXEC), which the supervisor reads as end of file. */
-    int failed[2];
-    if (pipe2(failed, O_CLOEXEC) != 0) _exit(127);
-    /* vfork: the supervisor is single-threaded and the child only resets its
-       signals, changes directory and execs (each safe in a vfork child, which
-       has its own descriptor table, signal table and working directory), so the
-       page tables are not copied a second time for every job. */
-    pid_t child = vfork();
-    if (child < 0) {
-        static const char msg[] = "jobrunnerd: cannot fork the job's process\n";
-        cprocess_write_all(2, msg, sizeof msg - 1);
-        int32_t status[2] = {CPROCESS_EXEC_FAILED, EAGAIN};
-        cprocess_write_all(4, status, sizeof status);
-        _exit(127);
-    }
-    if (child == 0) {
-        close(4);
-        close(failed[0]);
-        for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        if (cwd && chdir(cwd) != 0) {
-            int32_t why[2] = {CPROCESS_CHDIR_FAILED, errno};
-            cprocess_write_all(failed[1], why, sizeof why);
-            _exit(127);
-        }
-        execve(path, argv, envp);
-        int32_t why[2] = {CPROCESS_EXEC_FAILED, errno};
-        cprocess_write_all(failed[1], why, sizeof why);
-        _exit(127);
-    }
-    close(failed[1]);
-    int32_t why[2];
-    ssize_t got;
-    do got = read(failed[0], why, sizeof why); while (got < 0 && errno == EINTR);
-    close(failed[0]);
-    if (got == (ssize_t)sizeof why) {
-        cprocess_write_all(4, why, sizeof why);
-        close(4);
-        kill(-getpid(), SIGKILL);
-        _exit(127);
-    }
-    /* A stop sent to the group before the command existed (a job cancelled or
-       timed out as it starts) reached only the supervisor, where it waits
-       blocked: pass it on, or the command runs on until SIGKILL. One sent
-       after the fork reached the command too, which may then see it twice. */
-    sigset_t stops;
-    sigemptyset(&stops);
-    sigaddset(&stops, SIGTERM);
-    sigaddset(&stops, SIGINT);
-    sigaddset(&stops, SIGHUP);
-    const struct timespec now = {0, 0};
-    for (int s; (s = sigtimedwait(&stops, NULL, &now)) > 0;) kill(child, s);
-    /* The command's end, reported once; then the rest of the group goes. */
-    for (;;) {
-        siginfo_t info;
-        int s = sigwaitinfo(all, &info);
-        if (s == SIGUSR1) {
-            kill(-getpid(), SIGKILL);
-            _exit(137);
-        }
-        if (s != SIGCHLD) continue;
-        int st;
-        pid_t w;
-        while ((w = waitpid(-1, &st, WNOHANG)) > 0) {
-            if (w != child) continue;
-            int32_t status[2];
-            if (WIFEXITED(st)) {
-                status[0] = CPROCESS_EXITED;
-                status[1] = WEXITSTATUS(st);
-            } else {
-                status[0] = CPROCESS_SIGNALED;
-                status[1] = WTERMSIG(st);
-            }
-            cprocess_write_all(4, status, sizeof status);
-            close(4);
-            kill(-getpid(), SIGKILL);
-            _exit(0);
-        }
     }
 }
 
