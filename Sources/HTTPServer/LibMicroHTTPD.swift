@@ -72,6 +72,12 @@ struct MHDConnection: @unchecked Sendable {
     func suspend() { MHD_suspend_connection(pointer) }
     func resume() { MHD_resume_connection(pointer) }
 
+    /// The connection's socket, or nil if libmicrohttpd does not say.
+    func socket() -> Int32? {
+        let fd = CMicroHTTPD_connection_fd(pointer)
+        return fd >= 0 ? fd : nil
+    }
+
     /// Every header line, duplicates too, names lower-cased, in arrival order.
     func headers() -> [(name: String, value: String)] { values(.HEADER_KIND, lowercaseNames: true) }
 
@@ -118,8 +124,15 @@ struct MHDConnection: @unchecked Sendable {
             if mhd == nil {
                 Unmanaged<ByteStream>.fromOpaque(streamRef).release()
             } else {
-                stream.attach(self)
+                stream.attach(self, peers: connections.peerWatch)
                 connections.register(stream)
+                // The kernel's share bounded too (as for WebSockets): a client
+                // that does not read backs up into the stream's bounded buffer
+                // within 64 KiB, not into megabytes of an autotuned send buffer.
+                if let fd = socket() {
+                    var sendBuffer: Int32 = 64 * 1024
+                    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sendBuffer, socklen_t(MemoryLayout<Int32>.size))
+                }
             }
         case .upgrade:
             mhd = MHD_create_response_for_upgrade(upgraded, Unmanaged.passUnretained(connections).toOpaque())

@@ -13,6 +13,7 @@ final class ServerConnections: Sendable {
     private let live = Mutex(Book())
     private let heartbeat = Mutex<Task<Void, Never>?>(nil)
     private let webSockets = Mutex<WebSocketLoop?>(nil)
+    private let peers = Mutex<PeerWatch?>(nil)
     /// Where requests come in, set at start before the first request.
     let listening = Mutex<ListeningAddress?>(nil)
 
@@ -228,6 +229,24 @@ final class ServerConnections: Sendable {
 
     // MARK: Streams and shutdown
 
+    /// Starts the thread that notices clients leaving idle streams.
+    func startPeerWatch() throws(ServerError) {
+        let watch = try PeerWatch()
+        try watch.start()
+        peers.withLock { $0 = watch }
+    }
+
+    func stopPeerWatch() {
+        let watch = peers.withLock { p -> PeerWatch? in
+            defer { p = nil }
+            return p
+        }
+        watch?.stop()
+    }
+
+    /// The hang-up watch streams register with while suspended (nil when stopped).
+    var peerWatch: PeerWatch? { peers.withLock { $0 } }
+
     func register(_ stream: ByteStream) {
         let id = ObjectIdentifier(stream)
         let stopping = live.withLock { l -> Bool in
@@ -268,6 +287,7 @@ final class ServerConnections: Sendable {
         for s in streams { s.finish() }
         for d in deferred { d.respond(configuration.renderError(HTTPError(503, "Shutting down"))) }
         stopWebSockets()
+        stopPeerWatch()
         var waited = 0.0
         while waited < grace && live.withLock({ !$0.streams.isEmpty || $0.deferredInFlight > 0 }) {
             usleep(1000)
