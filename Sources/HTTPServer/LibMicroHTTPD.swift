@@ -142,6 +142,11 @@ struct MHDConnection: @unchecked Sendable {
         }
         guard let mhd else { return false }
         for (name, value) in response.headers { MHD_add_response_header(mhd, name, value) }
+        // No response is meant to be sniffed: a job's log served as text stays
+        // text, whatever bytes the job wrote.
+        if !response.headers.contains(where: { $0.name.lowercased() == "x-content-type-options" }) {
+            MHD_add_response_header(mhd, "X-Content-Type-Options", "nosniff")
+        }
         let result = MHD_queue_response(pointer, UInt32(response.status), mhd)
         MHD_destroy_response(mhd)
         return result == .YES

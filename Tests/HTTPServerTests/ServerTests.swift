@@ -255,6 +255,22 @@ struct Boom: Error {}
         }
     }
 
+    @Test func everyResponseSaysNosniffOnce() async throws {
+        try await offPool {
+            try withServer({ r in
+                r.get("/text") { _ in HTTPResponse(status: 200, headers: [("Content-Type", "text/plain")], body: .bytes([0x1B, 0])) }
+                r.get("/own") { _ in HTTPResponse(status: 200, headers: [("x-content-type-options", "nosniff")], body: .empty) }
+            }) { server in
+                for path in ["/text", "/missing"] {
+                    let r = try httpRequest(port: server.port, "GET", path)
+                    #expect(r.headers.filter { $0.name.lowercased() == "x-content-type-options" }.map(\.value) == ["nosniff"])
+                }
+                let own = try httpRequest(port: server.port, "GET", "/own")
+                #expect(own.headers.filter { $0.name.lowercased() == "x-content-type-options" }.count == 1)
+            }
+        }
+    }
+
     @Test(.timeLimit(.minutes(1))) func anIdleStreamIsLetGoWhenItsClientHangsUpWithoutAWrite() async throws {
         try await offPool {
             let closed = DispatchSemaphore(value: 0)

@@ -80,6 +80,29 @@ def test_dashboard_files_carry_security_headers(daemon):
         assert "default-src 'self'" in r.headers["Content-Security-Policy"]
 
 
+def test_every_api_response_says_nosniff(daemon):
+    """No answer is meant to be sniffed: JSON, text, streams and errors alike."""
+    job = requests.post(daemon.url + "/api/jobs", json={"job_type": "echo", "params": {"message": "hi"}}).json()
+    answers = [
+        requests.get(f"{daemon.url}/api/jobs/{job['id']}/log"),
+        requests.get(f"{daemon.url}/api/jobs/{job['id']}/log?format=jsonl"),
+        requests.get(f"{daemon.url}/api/jobs/{job['id']}"),
+        requests.get(f"{daemon.url}/api/jobs/{job['id']}/progress", stream=True, timeout=20),
+        requests.get(daemon.url + "/api/jobs/999/log"),
+        requests.get(daemon.url + "/api/jobs?limit=nope"),
+        requests.put(daemon.url + "/api/stats"),
+        requests.get(daemon.url + "/healthz"),
+        requests.get(daemon.url + "/api/nothing-here"),
+    ]
+    for r in answers:
+        assert r.headers.get("X-Content-Type-Options") == "nosniff", (r.request.method, r.url, r.status_code)
+        r.close()
+    assert [r.status_code for r in answers] == [200, 200, 200, 200, 404, 400, 405, 200, 404]
+    # Once, also where a route sets it itself (the dashboard's files).
+    r = requests.get(daemon.url + "/")
+    assert r.raw.headers.getlist("X-Content-Type-Options") == ["nosniff"]
+
+
 # --- Ambiguous framing ----------------------------------------------------------
 
 def exchange(port, data, timeout=10):
