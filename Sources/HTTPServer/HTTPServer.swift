@@ -74,6 +74,7 @@ public final class HTTPServer: Sendable {
         close(fd)
         daemon.withLock { $0 = Running(daemon: started, port: address.port) }
         connections.startHeartbeat()
+        connections.headerDeadlines?.start()
     }
 
     /// Runs `done` on the WebSocket I/O thread at its next turn, to show that the

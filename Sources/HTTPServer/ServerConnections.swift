@@ -16,6 +16,8 @@ final class ServerConnections: Sendable {
     private let peers = Mutex<PeerWatch?>(nil)
     /// Where requests come in, set at start before the first request.
     let listening = Mutex<ListeningAddress?>(nil)
+    /// The time a request's head may take (the idle timeout; nil when that is off).
+    let headerDeadlines: HeaderDeadlines?
 
     private struct Book {
         var streams: [ObjectIdentifier: ByteStream] = [:]
@@ -29,6 +31,7 @@ final class ServerConnections: Sendable {
         self.configuration = configuration
         self.router = router
         self.counters = router.counters
+        headerDeadlines = configuration.idleTimeoutSeconds > 0 ? HeaderDeadlines(seconds: Double(configuration.idleTimeoutSeconds)) : nil
     }
 
     // MARK: A request's calls
@@ -280,6 +283,7 @@ final class ServerConnections: Sendable {
     /// libmicrohttpd up to `grace` seconds to send those last bytes.
     func shutdown(grace: Double = 2) {
         heartbeat.withLock { $0?.cancel() }
+        headerDeadlines?.stop()
         let (streams, deferred) = live.withLock { l in
             l.stopping = true
             return (Array(l.streams.values), Array(l.deferred.values))
