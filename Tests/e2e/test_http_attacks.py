@@ -122,6 +122,14 @@ def test_a_client_dripping_header_lines_is_cut_off_at_the_header_deadline(start_
             s.sendall(body[i:i + 6])
             time.sleep(0.3)
         assert s.recv(4096).startswith(b"HTTP/1.1 201")
+    # Nor is a WebSocket, whose head is long done: it outlives the deadline.
+    with connect(f"ws://127.0.0.1:{d.port}/ws/queue") as ws:
+        assert json.loads(ws.recv(timeout=10))["type"] == "queue_state"
+        time.sleep(3)
+        ws.send(json.dumps({"type": "ping", "ts": 7}))
+        while (m := json.loads(ws.recv(timeout=10)))["type"] != "pong":
+            pass
+        assert m["ts"] == 7
 
 
 # --- Ambiguous framing ----------------------------------------------------------
