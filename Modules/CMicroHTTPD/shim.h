@@ -35,6 +35,21 @@ static inline const struct sockaddr *CMicroHTTPD_client_address(struct MHD_Conne
     return info ? info->client_addr : NULL;
 }
 
+/* MHD_get_connection_info again: the connection's socket (-1 if unknown), which
+   the server watches for a hang-up while a stream is suspended. */
+static inline int CMicroHTTPD_connection_fd(struct MHD_Connection *connection) {
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+    return info ? info->connect_fd : -1;
+}
+
+/* And the pointer the connection-notify callback left for the connection. */
+static inline void *CMicroHTTPD_socket_context(struct MHD_Connection *connection) {
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info ? info->socket_context : NULL;
+}
+
 /* SHA-1 for the WebSocket handshake through GnuTLS (a libmicrohttpd dependency);
    the algorithm constant is an enum Swift would need spelled out. */
 static inline int CMicroHTTPD_sha1(const void *data, size_t size, void *digest20) {

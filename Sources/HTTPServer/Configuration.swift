@@ -18,7 +18,9 @@ public struct ServerConfiguration: Sendable {
     public var maxConnections = 4096
     /// Connections from one IP address; 0 means no per-address limit.
     public var maxConnectionsPerIP = 0
-    /// Seconds a plain HTTP connection may sit idle (suspended streams do not time out).
+    /// Seconds a plain HTTP connection may sit idle (suspended streams do not
+    /// time out), and the most a request's head (request line and headers) may
+    /// take, from the connection's start or the previous request's end. 0: neither.
     public var idleTimeoutSeconds = 60
     /// Seconds between `: keep-alive` comments on open streams.
     public var streamHeartbeatSeconds = 15.0

@@ -48,6 +48,13 @@ public final class HTTPServer: Sendable {
             if ours { close(fd) }
             throw error
         }
+        do {
+            try connections.startPeerWatch()
+        } catch {
+            connections.stopWebSockets()
+            if ours { close(fd) }
+            throw error
+        }
         configuration.tls?.install()
         // libmicrohttpd gets a descriptor of its own: when it fails to start,
         // 0.9.75 has closed the socket it was given on some paths (threads, TLS,
@@ -59,6 +66,7 @@ public final class HTTPServer: Sendable {
         guard given >= 0, let started = MHDDaemon.start(listenFD: given, configuration: configuration, connections: connections) else {
             let reason = given < 0 ? String(cString: strerror(errno)) : "thread or descriptor limits?"
             connections.stopWebSockets()
+            connections.stopPeerWatch()
             if ours { close(fd) }
             throw ServerError("libmicrohttpd failed to start (\(reason))")
         }
@@ -66,6 +74,7 @@ public final class HTTPServer: Sendable {
         close(fd)
         daemon.withLock { $0 = Running(daemon: started, port: address.port) }
         connections.startHeartbeat()
+        connections.headerDeadlines?.start()
     }
 
     /// Runs `done` on the WebSocket I/O thread at its next turn, to show that the

@@ -29,6 +29,7 @@ struct MHDDaemon: @unchecked Sendable {
             MHD_OptionItem(option: .CONNECTION_LIMIT, value: configuration.maxConnections, ptr_value: nil),
             MHD_OptionItem(option: .CONNECTION_TIMEOUT, value: configuration.idleTimeoutSeconds, ptr_value: nil),
             MHD_OptionItem(option: .NOTIFY_COMPLETED, value: unsafeBitCast(requestCompleted, to: Int.self), ptr_value: cls),
+            MHD_OptionItem(option: .NOTIFY_CONNECTION, value: unsafeBitCast(connectionNotified, to: Int.self), ptr_value: cls),
             MHD_OptionItem(option: .URI_LOG_CALLBACK, value: unsafeBitCast(uriLogged, to: Int.self), ptr_value: nil),
         ]
         if configuration.tls != nil {
@@ -71,6 +72,15 @@ struct MHDConnection: @unchecked Sendable {
 
     func suspend() { MHD_suspend_connection(pointer) }
     func resume() { MHD_resume_connection(pointer) }
+
+    /// The connection's socket, or nil if libmicrohttpd does not say.
+    func socket() -> Int32? {
+        let fd = CMicroHTTPD_connection_fd(pointer)
+        return fd >= 0 ? fd : nil
+    }
+
+    /// The header-deadline token noted when the connection opened (0: none).
+    var deadlineToken: UInt { UInt(bitPattern: CMicroHTTPD_socket_context(pointer)) }
 
     /// Every header line, duplicates too, names lower-cased, in arrival order.
     func headers() -> [(name: String, value: String)] { values(.HEADER_KIND, lowercaseNames: true) }
@@ -118,8 +128,15 @@ struct MHDConnection: @unchecked Sendable {
             if mhd == nil {
                 Unmanaged<ByteStream>.fromOpaque(streamRef).release()
             } else {
-                stream.attach(self)
+                stream.attach(self, peers: connections.peerWatch)
                 connections.register(stream)
+                // The kernel's share bounded too (as for WebSockets): a client
+                // that does not read backs up into the stream's bounded buffer
+                // within 64 KiB, not into megabytes of an autotuned send buffer.
+                if let fd = socket() {
+                    var sendBuffer: Int32 = 64 * 1024
+                    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sendBuffer, socklen_t(MemoryLayout<Int32>.size))
+                }
             }
         case .upgrade:
             mhd = MHD_create_response_for_upgrade(upgraded, Unmanaged.passUnretained(connections).toOpaque())
@@ -129,6 +146,11 @@ struct MHDConnection: @unchecked Sendable {
         }
         guard let mhd else { return false }
         for (name, value) in response.headers { MHD_add_response_header(mhd, name, value) }
+        // No response is meant to be sniffed: a job's log served as text stays
+        // text, whatever bytes the job wrote.
+        if !response.headers.contains(where: { $0.name.lowercased() == "x-content-type-options" }) {
+            MHD_add_response_header(mhd, "X-Content-Type-Options", "nosniff")
+        }
         let result = MHD_queue_response(pointer, UInt32(response.status), mhd)
         MHD_destroy_response(mhd)
         return result == .YES
@@ -215,6 +237,7 @@ private let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, m
     let handle = MHDConnection(pointer: connection)
     guard let raw = reqCls.pointee, raw != nulInTargetMarker else {
         // First call: the headers are complete, nothing of the body is read yet.
+        connections.headerDeadlines?.headComplete(handle.deadlineToken)
         let context = RequestContext(nulInTarget: reqCls.pointee != nil)
         reqCls.pointee = Unmanaged.passRetained(context).toOpaque()
         return connections.begin(handle, context, url: url, method: method, version: version) ? .YES : .NO
@@ -241,13 +264,39 @@ private let uriLogged: @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<C
     return nulInTargetMarker
 }
 
-private let requestCompleted: MHD_RequestCompletedCallback = { cls, _, reqCls, _ in
-    guard let reqCls, let raw = reqCls.pointee else { return }
-    reqCls.pointee = nil
-    guard raw != nulInTargetMarker else { return }
-    let context = Unmanaged<RequestContext>.fromOpaque(raw).takeRetainedValue()
-    if context.wasDeferred, let cls {
-        Unmanaged<ServerConnections>.fromOpaque(cls).takeUnretainedValue().deferredCompleted()
+private let requestCompleted: MHD_RequestCompletedCallback = { cls, connection, reqCls, _ in
+    guard let cls else { return }
+    let connections = Unmanaged<ServerConnections>.fromOpaque(cls).takeUnretainedValue()
+    var context: RequestContext?
+    if let reqCls, let raw = reqCls.pointee {
+        reqCls.pointee = nil
+        if raw != nulInTargetMarker { context = Unmanaged<RequestContext>.fromOpaque(raw).takeRetainedValue() }
+    }
+    if let context, context.wasDeferred { connections.deferredCompleted() }
+    // The connection waits for its next request's head, unless it was handed
+    // over (a WebSocket), which has no more heads.
+    if context?.upgrade == nil, let connection {
+        connections.headerDeadlines?.requestEnded(MHDConnection(pointer: connection).deadlineToken)
+    }
+}
+
+/// A connection opened or closed: its header deadline is armed or forgotten
+/// (the close notice comes before libmicrohttpd closes the socket).
+private let connectionNotified: MHD_NotifyConnectionCallback = { cls, connection, socketContext, code in
+    guard let cls, let connection, let socketContext else { return }
+    let connections = Unmanaged<ServerConnections>.fromOpaque(cls).takeUnretainedValue()
+    guard let deadlines = connections.headerDeadlines else { return }
+    switch code {
+    case .CONNECTION_NOTIFY_STARTED:
+        guard let fd = MHDConnection(pointer: connection).socket() else { return }
+        socketContext.pointee = UnsafeMutableRawPointer(bitPattern: deadlines.opened(fd: fd))
+    case .CONNECTION_NOTIFY_CLOSED:
+        if let token = socketContext.pointee {
+            deadlines.closed(UInt(bitPattern: token))
+            socketContext.pointee = nil
+        }
+    @unknown default:
+        break
     }
 }
 

@@ -13,8 +13,11 @@ final class ServerConnections: Sendable {
     private let live = Mutex(Book())
     private let heartbeat = Mutex<Task<Void, Never>?>(nil)
     private let webSockets = Mutex<WebSocketLoop?>(nil)
+    private let peers = Mutex<PeerWatch?>(nil)
     /// Where requests come in, set at start before the first request.
     let listening = Mutex<ListeningAddress?>(nil)
+    /// The time a request's head may take (the idle timeout; nil when that is off).
+    let headerDeadlines: HeaderDeadlines?
 
     private struct Book {
         var streams: [ObjectIdentifier: ByteStream] = [:]
@@ -28,6 +31,7 @@ final class ServerConnections: Sendable {
         self.configuration = configuration
         self.router = router
         self.counters = router.counters
+        headerDeadlines = configuration.idleTimeoutSeconds > 0 ? HeaderDeadlines(seconds: Double(configuration.idleTimeoutSeconds)) : nil
     }
 
     // MARK: A request's calls
@@ -228,6 +232,24 @@ final class ServerConnections: Sendable {
 
     // MARK: Streams and shutdown
 
+    /// Starts the thread that notices clients leaving idle streams.
+    func startPeerWatch() throws(ServerError) {
+        let watch = try PeerWatch()
+        try watch.start()
+        peers.withLock { $0 = watch }
+    }
+
+    func stopPeerWatch() {
+        let watch = peers.withLock { p -> PeerWatch? in
+            defer { p = nil }
+            return p
+        }
+        watch?.stop()
+    }
+
+    /// The hang-up watch streams register with while suspended (nil when stopped).
+    var peerWatch: PeerWatch? { peers.withLock { $0 } }
+
     func register(_ stream: ByteStream) {
         let id = ObjectIdentifier(stream)
         let stopping = live.withLock { l -> Bool in
@@ -261,6 +283,7 @@ final class ServerConnections: Sendable {
     /// libmicrohttpd up to `grace` seconds to send those last bytes.
     func shutdown(grace: Double = 2) {
         heartbeat.withLock { $0?.cancel() }
+        headerDeadlines?.stop()
         let (streams, deferred) = live.withLock { l in
             l.stopping = true
             return (Array(l.streams.values), Array(l.deferred.values))
@@ -268,6 +291,7 @@ final class ServerConnections: Sendable {
         for s in streams { s.finish() }
         for d in deferred { d.respond(configuration.renderError(HTTPError(503, "Shutting down"))) }
         stopWebSockets()
+        stopPeerWatch()
         var waited = 0.0
         while waited < grace && live.withLock({ !$0.streams.isEmpty || $0.deferredInFlight > 0 }) {
             usleep(1000)

@@ -224,7 +224,7 @@ public final class JobEngine: Sendable {
     public var maxLogBytes: Int { queue.maxLogBytes }
 
     /// A job's log after `seq` (committed), or nil for an unknown job.
-    public func log(_ id: Int64, after seq: UInt64 = 0) throws(StoreError) -> JobLog? { try queue.log(id, after: seq) }
+    public func log(_ id: Int64, after seq: UInt64 = 0, limit: Int? = nil) throws(StoreError) -> JobLog? { try queue.log(id, after: seq, limit: limit) }
 
     /// What a live client starts from (see `JobQueue.snapshot`).
     public func snapshot(pendingLimit: Int = 1000, finishedLimit: Int = 1000) -> QueueSnapshot {

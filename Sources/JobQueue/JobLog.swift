@@ -53,14 +53,19 @@ public struct JobLog: Sendable, Equatable {
         dropped += cut
     }
 
-    /// The lines after `seq`.
-    public func after(_ seq: UInt64) -> JobLog {
-        var copy = self
-        if let first = lines.firstIndex(where: { $0.seq > seq }) {
-            copy.lines = Array(lines[first...])
-        } else {
-            copy.lines = []
+    /// The lines after `seq`, at most `limit` of them (nil: all). Lines are in
+    /// sequence order, so the first is found by bisection: a page costs what it
+    /// returns.
+    public func after(_ seq: UInt64, limit: Int? = nil) -> JobLog {
+        var low = 0
+        var high = lines.count
+        while low < high {
+            let mid = (low + high) / 2
+            if lines[mid].seq > seq { high = mid } else { low = mid + 1 }
         }
+        var copy = self
+        let end = limit.map { min(lines.count, low + max(0, $0)) } ?? lines.count
+        copy.lines = Array(lines[low..<end])
         return copy
     }
 }

@@ -394,15 +394,16 @@ public final class JobQueue: Sendable {
                       touched: [before], logs: (id, out, pending.dropped), logOf: id)
     }
 
-    /// A job's log lines after `seq` (committed), or nil for an unknown job.
-    public func log(_ id: Int64, after seq: UInt64 = 0) throws(StoreError) -> JobLog? {
+    /// A job's log lines after `seq` (committed), at most `limit` of them (nil:
+    /// all), or nil for an unknown job.
+    public func log(_ id: Int64, after seq: UInt64 = 0, limit: Int? = nil) throws(StoreError) -> JobLog? {
         guard let store else {
             return state.withLock { l in
                 guard l.q.jobs[id] != nil else { return nil }
-                return (l.q.logs[id] ?? JobLog()).after(seq)
+                return (l.q.logs[id] ?? JobLog()).after(seq, limit: limit)
             }
         }
-        return try store.log(id, after: seq)
+        return try store.log(id, after: seq, limit: limit)
     }
 
     /// Marks a running job completed with its result.

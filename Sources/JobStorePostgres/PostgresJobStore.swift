@@ -364,13 +364,14 @@ public final class PostgresJobStore: ClusterStore, Sendable {
         }
     }
 
-    public func log(_ id: Int64, after seq: UInt64) throws(StoreError) -> JobLog? {
+    public func log(_ id: Int64, after seq: UInt64, limit: Int?) throws(StoreError) -> JobLog? {
         try read(snapshot: true) { db throws(PostgresError) in
             let head = try db.run("SELECT log_dropped, log_bytes FROM jobs WHERE id = $1", [.int(id)])
             guard head.rows > 0 else { return nil }
             var found = JobLog(lines: [], dropped: Int(head.int(0, 0)), bytes: Int(head.int(0, 1)))
-            let lines = try db.run("SELECT seq, ts, stream, line FROM job_logs WHERE job_id = $1 AND seq > $2 ORDER BY seq",
-                                   [.int(id), .int(Int64(clamping: seq))])
+            // The primary key (job_id, seq) finds the first line; LIMIT NULL is none.
+            let lines = try db.run("SELECT seq, ts, stream, line FROM job_logs WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                                   [.int(id), .int(Int64(clamping: seq)), limit.map { .int(Int64(max(0, $0))) } ?? .null])
             found.lines.reserveCapacity(lines.rows)
             for r in 0..<lines.rows {
                 found.lines.append(LogLine(seq: UInt64(lines.int(r, 0)), ts: lines.double(r, 1),

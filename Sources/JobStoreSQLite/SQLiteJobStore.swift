@@ -302,15 +302,16 @@ public final class SQLiteJobStore: JobStore, Sendable {
         }
     }
 
-    public func log(_ id: Int64, after seq: UInt64) throws(StoreError) -> JobLog? {
+    public func log(_ id: Int64, after seq: UInt64, limit: Int?) throws(StoreError) -> JobLog? {
         try read { db throws(SQLiteError) in
             var log: JobLog?
             try db.run("SELECT log_dropped, log_bytes FROM jobs WHERE id = ?", [.int(id)]) { row in
                 log = JobLog(lines: [], dropped: Int(row.int(0)), bytes: Int(row.int(1)))
             }
             guard var found = log else { return nil }
-            try db.run("SELECT seq, ts, stream, line FROM job_logs WHERE job_id = ? AND seq > ? ORDER BY seq",
-                       [.int(id), .int(Int64(clamping: seq))]) { row in
+            // The primary key (job_id, seq) finds the first line; LIMIT -1 is none.
+            try db.run("SELECT seq, ts, stream, line FROM job_logs WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                       [.int(id), .int(Int64(clamping: seq)), .int(Int64(limit.map { max(0, $0) } ?? -1))]) { row in
                 found.lines.append(LogLine(seq: UInt64(row.int(0)), ts: row.double(1),
                                            stream: LogStream(rawValue: row.text(2)) ?? .stdout, text: row.text(3)))
             }

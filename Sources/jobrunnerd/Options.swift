@@ -27,7 +27,7 @@ struct Options: ParsableCommand {
     @Option(name: .customLong("max-connections"), help: "Connections open at once. (default: 4096)") var maxConnections: String?
     @Option(name: .customLong("max-connections-per-ip"), help: "Connections from one address; 0: no limit. (default: 0)")
     var maxConnectionsPerIP: String?
-    @Option(name: .customLong("idle-timeout"), help: "Seconds before an idle HTTP connection is closed. (default: 60)")
+    @Option(name: .customLong("idle-timeout"), help: "Seconds before an idle HTTP connection is closed; also the most a request's head may take. (default: 60)")
     var idleTimeout: String?
     @Option(name: .customLong("sse-heartbeat"), help: "Seconds between keep-alive comments on SSE streams. (default: 15)")
     var sseHeartbeat: String?

@@ -254,4 +254,60 @@ struct Boom: Error {}
             #expect(stream.write([1]) == .closed)
         }
     }
+
+    @Test func everyResponseSaysNosniffOnce() async throws {
+        try await offPool {
+            try withServer({ r in
+                r.get("/text") { _ in HTTPResponse(status: 200, headers: [("Content-Type", "text/plain")], body: .bytes([0x1B, 0])) }
+                r.get("/own") { _ in HTTPResponse(status: 200, headers: [("x-content-type-options", "nosniff")], body: .empty) }
+            }) { server in
+                for path in ["/text", "/missing"] {
+                    let r = try httpRequest(port: server.port, "GET", path)
+                    #expect(r.headers.filter { $0.name.lowercased() == "x-content-type-options" }.map(\.value) == ["nosniff"])
+                }
+                let own = try httpRequest(port: server.port, "GET", "/own")
+                #expect(own.headers.filter { $0.name.lowercased() == "x-content-type-options" }.count == 1)
+            }
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1))) func anIdleStreamIsLetGoWhenItsClientHangsUpWithoutAWrite() async throws {
+        try await offPool {
+            let closed = DispatchSemaphore(value: 0)
+            let streams = Mutex<[ByteStream]>([])
+            var router = Router()
+            router.get("/stream") { _ in
+                let s = ByteStream()
+                s.write(Array("hello\n".utf8))
+                s.onClose { closed.signal() }
+                streams.withLock { $0.append(s) }
+                return HTTPResponse(status: 200, body: .stream(s))
+            }
+            var configuration = ServerConfiguration()
+            configuration.port = 0
+            configuration.streamHeartbeatSeconds = 0
+            let server = HTTPServer(configuration: configuration, router: router)
+            try server.start()
+            defer { server.stop() }
+            // Several rounds: descriptor numbers are reused, and a stream still
+            // open must never be taken for one that left.
+            let kept = try TestHTTPConnection(port: server.port)
+            try kept.send("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(try kept.readUntil(Array("hello\n".utf8)) != nil)
+            for _ in 0..<5 {
+                do {
+                    let c = try TestHTTPConnection(port: server.port)
+                    try c.send("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+                    // Read to its end for now: the stream is idle, its connection suspended.
+                    #expect(try c.readUntil(Array("hello\n".utf8)) != nil)
+                }
+                // No write, no heartbeat: the hang-up alone ends it.
+                try #require(closed.wait(timeout: .now() + 10) == .success)
+            }
+            let first = try #require(streams.withLock { $0.first })
+            #expect(!first.isClosed)
+            first.write(Array("still here\n".utf8))
+            #expect(try kept.readUntil(Array("still here\n".utf8)) != nil)
+        }
+    }
 }

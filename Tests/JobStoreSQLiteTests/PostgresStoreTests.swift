@@ -38,6 +38,16 @@ import Testing
             let last = expected.lines[expected.lines.count - 2].seq
             #expect(try store.log(1, after: last)?.lines == Array(expected.lines.suffix(1)))
             #expect(try store.log(2, after: 0) == nil)
+            // A page: at most `limit` lines after `seq`, the same from every store
+            // and from a log kept in memory.
+            let from = expected.lines[1].seq
+            let page = try #require(try store.log(1, after: from, limit: 3))
+            #expect(page.lines == Array(expected.lines[2..<5]))
+            #expect(page.dropped == expected.dropped && page.bytes == expected.bytes)
+            #expect(expected.after(from, limit: 3) == page)
+            #expect(try store.log(1, after: 0, limit: 0)?.lines == [])
+            #expect(try store.log(1, after: last, limit: 10)?.lines == Array(expected.lines.suffix(1)))
+            #expect(try store.log(2, after: 0, limit: 1) == nil)
         }
     }
 

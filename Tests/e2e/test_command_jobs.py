@@ -480,6 +480,9 @@ def text_log(url, job_id):
     r = requests.get(f"{url}/api/jobs/{job_id}/log")
     assert r.status_code == 200
     assert r.headers["Content-Type"] == "text/plain; charset=utf-8"
+    # Whatever bytes the job wrote, a browser shows the log as text (it does not
+    # sniff ESC and NUL into a download).
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
     return r, r.content.decode("utf-8")  # strict: raises on invalid UTF-8
 
 

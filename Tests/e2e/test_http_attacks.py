@@ -2,11 +2,14 @@
 pages, DNS rebinding, and ambiguous framing on raw sockets."""
 import json
 import socket
+import time
 
 import pytest
 import requests
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
+
+from test_tls import drip_headers
 
 REFUSED = {"error": "Cross-site request refused"}
 
@@ -78,6 +81,55 @@ def test_dashboard_files_carry_security_headers(daemon):
         assert r.headers["X-Content-Type-Options"] == "nosniff"
         assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
         assert "default-src 'self'" in r.headers["Content-Security-Policy"]
+
+
+def test_every_api_response_says_nosniff(daemon):
+    """No answer is meant to be sniffed: JSON, text, streams and errors alike."""
+    job = requests.post(daemon.url + "/api/jobs", json={"job_type": "echo", "params": {"message": "hi"}}).json()
+    answers = [
+        requests.get(f"{daemon.url}/api/jobs/{job['id']}/log"),
+        requests.get(f"{daemon.url}/api/jobs/{job['id']}/log?format=jsonl"),
+        requests.get(f"{daemon.url}/api/jobs/{job['id']}"),
+        requests.get(f"{daemon.url}/api/jobs/{job['id']}/progress", stream=True, timeout=20),
+        requests.get(daemon.url + "/api/jobs/999/log"),
+        requests.get(daemon.url + "/api/jobs?limit=nope"),
+        requests.put(daemon.url + "/api/stats"),
+        requests.get(daemon.url + "/healthz"),
+        requests.get(daemon.url + "/api/nothing-here"),
+    ]
+    for r in answers:
+        assert r.headers.get("X-Content-Type-Options") == "nosniff", (r.request.method, r.url, r.status_code)
+        r.close()
+    assert [r.status_code for r in answers] == [200, 200, 200, 200, 404, 400, 405, 200, 404]
+    # Once, also where a route sets it itself (the dashboard's files).
+    r = requests.get(daemon.url + "/")
+    assert r.raw.headers.getlist("X-Content-Type-Options") == ["nosniff"]
+
+
+def test_a_client_dripping_header_lines_is_cut_off_at_the_header_deadline(start_daemon):
+    d = start_daemon("--idle-timeout", "2")
+    with socket.create_connection(("127.0.0.1", d.port), timeout=10) as s:
+        took = drip_headers(s)
+    assert took is not None, "a dripping client held its connection for 30 s"
+    assert took < 6
+    # A request body may take its time: the deadline is the head's.
+    with socket.create_connection(("127.0.0.1", d.port), timeout=10) as s:
+        body = json.dumps({"job_type": "echo", "params": {"message": "slow"}}).encode()
+        s.sendall(b"POST /api/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(body))
+        # About 3 s in all, each piece well within the idle timeout.
+        for i in range(0, len(body), 6):
+            s.sendall(body[i:i + 6])
+            time.sleep(0.3)
+        assert s.recv(4096).startswith(b"HTTP/1.1 201")
+    # Nor is a WebSocket, whose head is long done: it outlives the deadline.
+    with connect(f"ws://127.0.0.1:{d.port}/ws/queue") as ws:
+        assert json.loads(ws.recv(timeout=10))["type"] == "queue_state"
+        time.sleep(3)
+        ws.send(json.dumps({"type": "ping", "ts": 7}))
+        while (m := json.loads(ws.recv(timeout=10)))["type"] != "pong":
+            pass
+        assert m["ts"] == 7
 
 
 # --- Ambiguous framing ----------------------------------------------------------

@@ -230,3 +230,49 @@ def test_dashboard_over_https_goes_live_on_wss(tls_daemon):
         expect(page.locator(f'.row[data-id="{job["id"]}"] .badge')).to_have_text("completed", timeout=15000)
         assert errors == []
         browser.close()
+
+
+def drip_headers(sock, every=0.3, limit=30):
+    """Sends a request line, then a header line every `every` seconds (never the
+    blank line that ends the head) until the daemon closes the connection:
+    seconds until then, or None if it was still open after `limit` seconds."""
+    started = time.monotonic()
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+    sock.settimeout(every)
+    i = 0
+    while time.monotonic() - started < limit:
+        try:
+            sock.sendall(b"X-Drip-%d: y\r\n" % i)
+            i += 1
+            if sock.recv(4096) == b"":
+                return time.monotonic() - started
+        except (socket.timeout, ssl.SSLWantReadError):
+            continue
+        except (ConnectionError, ssl.SSLError, OSError):
+            return time.monotonic() - started
+    return None
+
+
+def test_a_client_dripping_header_lines_is_cut_off_at_the_header_deadline(tls_daemon):
+    d = tls_daemon("--idle-timeout", "2")
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with context.wrap_socket(socket.create_connection(("127.0.0.1", d.port), timeout=10)) as s:
+        # Each line restarts the idle timeout; the head's own deadline (the same
+        # 2 s, from the connection's start) does not move.
+        took = drip_headers(s)
+    assert took is not None, "a dripping client held its connection for 30 s"
+    assert took < 6
+    # A request whose head comes in time is answered, and a keep-alive
+    # connection gets the same time again for each later request.
+    c = KeepAlive(d.port)
+    try:
+        assert c.get("/healthz").startswith(b"HTTP/1.1 200")
+        assert c.get("/healthz").startswith(b"HTTP/1.1 200")
+    finally:
+        c.close()
+    # A stream outlives the deadline: it applies to a request's head only.
+    job = requests.post(f"{d.url}/api/jobs", json={"job_type": "countdown", "params": {"seconds": 4}}, verify=d.ca).json()
+    with requests.get(f"{d.url}/api/jobs/{job['id']}/progress", verify=d.ca, stream=True, timeout=20) as sse:
+        assert "event: complete" in sse.text

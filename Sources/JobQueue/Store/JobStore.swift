@@ -173,8 +173,10 @@ public protocol JobStore: AnyObject, Sendable {
     func job(idempotencyKey: String) throws(StoreError) -> Job?
     /// A page of jobs (committed state).
     func query(_ query: JobQuery) throws(StoreError) -> JobPage
-    /// A job's log lines after `seq` (committed state); nil for a job that is not stored.
-    func log(_ id: Int64, after seq: UInt64) throws(StoreError) -> JobLog?
+    /// A job's log lines after `seq` (committed state), at most `limit` of them
+    /// (nil: all), oldest first; nil for a job that is not stored. A page costs
+    /// what it returns, not what the log holds.
+    func log(_ id: Int64, after seq: UInt64, limit: Int?) throws(StoreError) -> JobLog?
     /// Commits what is queued and stops the writer.
     func close()
     /// Commit latency and batch sizes for `/metrics`; nil for a store that keeps none.
@@ -183,6 +185,11 @@ public protocol JobStore: AnyObject, Sendable {
 
 extension JobStore {
     public var metrics: StoreMetrics? { nil }
+
+    /// Every log line after `seq`.
+    public func log(_ id: Int64, after seq: UInt64) throws(StoreError) -> JobLog? {
+        try log(id, after: seq, limit: nil)
+    }
 }
 
 /// What changed in a store shared by several daemons, as another node's
