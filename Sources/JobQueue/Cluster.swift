@@ -100,10 +100,18 @@ extension JobQueue {
     }
 
     /// The store op that writes a transition of an existing job: guarded by the
-    /// status and node it had when decided, when several nodes share the store.
+    /// status, node and attempt it had when decided, when several nodes share
+    /// the store.
     func write(_ job: Job, from before: Job) -> StoreOp {
         guard cluster != nil else { return .upsert(job) }
-        return .update(job, expect: JobGuard(status: before.status, node: before.node))
+        return .update(job, expect: JobGuard(before))
+    }
+
+    /// What a log write of a running job expects the row to hold (several nodes):
+    /// still that attempt, so lines of an attempt taken over never land in the
+    /// log of the one that replaced it.
+    func logGuard(_ running: Job) -> JobGuard? {
+        cluster == nil ? nil : JobGuard(running)
     }
 
     /// Claims up to `limit` due pending jobs for this node in the store (shared

@@ -338,11 +338,12 @@ public final class JobQueue: Sendable {
         announceAvailable()
     }
 
-    /// Records progress of a running job; ignored (returns false) once it is not running.
+    /// Records progress of a running job; ignored (returns false) once it is not
+    /// running, or not on `attempt` (when given: the task's own) anymore.
     @discardableResult
-    public func updateProgress(_ id: Int64, percent: Int, message: String) -> Bool {
+    public func updateProgress(_ id: Int64, percent: Int, message: String, attempt: JobAttempt? = nil) -> Bool {
         transact { q -> (Bool, Change?) in
-            guard let before = q.current(id), before.status == .running else { return (false, nil) }
+            guard let before = q.current(id), before.status == .running, attempt?.matches(before) ?? true else { return (false, nil) }
             var job = before
             let p = JobProgress(percent: min(max(percent, 0), 100), message: message)
             job.progress = p
@@ -370,12 +371,13 @@ public final class JobQueue: Sendable {
     /// sequence number; a batch is one `log` event. `dropped` counts lines the
     /// job wrote before these that its writer already let go (they count as
     /// dropped from the log).
+    /// With `attempt` (a task's own), ignored once the job is on another attempt.
     @discardableResult
-    public func appendLog(_ id: Int64, _ stream: LogStream, _ lines: [String], dropped: Int = 0) -> Bool {
+    public func appendLog(_ id: Int64, _ stream: LogStream, _ lines: [String], dropped: Int = 0, attempt: JobAttempt? = nil) -> Bool {
         guard !lines.isEmpty || dropped > 0 else { return true }
         let now = clock.now()
         return transact { q -> (Bool, Change?) in
-            guard let job = q.current(id), job.status == .running else { return (false, nil) }
+            guard let job = q.current(id), job.status == .running, attempt?.matches(job) ?? true else { return (false, nil) }
             q.logBuffer[id, default: PendingLog()].add(lines, stream: stream, at: now, maxBytes: maxLogBytes, dropped: dropped)
             guard !q.logInFlight.contains(id) else { return (true, nil) }
             return (true, logChange(&q, id))
@@ -389,7 +391,8 @@ public final class JobQueue: Sendable {
         let out = pending.numbered(after: &job.sequence)
         q.stage(job)
         if store != nil { q.logInFlight.insert(id) }
-        let ops: [StoreOp] = store == nil ? [] : [.appendLog(id: id, lines: out, dropped: pending.dropped, maxBytes: maxLogBytes)]
+        let ops: [StoreOp] = store == nil ? [] : [.appendLog(id: id, lines: out, dropped: pending.dropped, maxBytes: maxLogBytes,
+                                                             expect: logGuard(before))]
         return Change(ops: ops, effect: .update([job]), events: out.isEmpty ? [] : [QueueEvent(jobID: id, sequence: job.sequence, kind: .log(out))],
                       touched: [before], logs: (id, out, pending.dropped), logOf: id)
     }
@@ -405,18 +408,21 @@ public final class JobQueue: Sendable {
         return try store.log(id, after: seq)
     }
 
-    /// Marks a running job completed with its result.
+    /// Marks a running job completed with its result. With `attempt` (a task
+    /// reporting its end) only while the job is still on that attempt: a task
+    /// of an attempt that was taken over (its node went silent and another runs
+    /// the job now) ends without changing the job.
     @discardableResult
-    public func complete(_ id: Int64, result: JSONValue) -> Bool {
-        finish(id, QueueState.Finish(status: .completed, result: result, error: nil, retryable: false))
+    public func complete(_ id: Int64, result: JSONValue, attempt: JobAttempt? = nil) -> Bool {
+        finish(id, QueueState.Finish(status: .completed, result: result, error: nil, retryable: false), attempt)
     }
 
     /// Marks a running job's attempt failed with an error message: it is retried
     /// after its backoff while attempts remain (unless `retryable` is false, as
-    /// for an interruption by a stop), else it fails.
+    /// for an interruption by a stop), else it fails. `attempt` as for `complete`.
     @discardableResult
-    public func fail(_ id: Int64, error: String, retryable: Bool = true) -> Bool {
-        finish(id, QueueState.Finish(status: .failed, result: nil, error: error, retryable: retryable))
+    public func fail(_ id: Int64, error: String, retryable: Bool = true, attempt: JobAttempt? = nil) -> Bool {
+        finish(id, QueueState.Finish(status: .failed, result: nil, error: error, retryable: retryable), attempt)
     }
 
     /// Cancels a pending or running job. The outcome is known at once; for a
@@ -574,9 +580,11 @@ public final class JobQueue: Sendable {
 
     // MARK: Internals
 
-    private func finish(_ id: Int64, _ end: QueueState.Finish) -> Bool {
+    private func finish(_ id: Int64, _ end: QueueState.Finish, _ attempt: JobAttempt?) -> Bool {
         transact { q -> (Bool, Change?) in
-            guard let before = q.current(id), before.status == .running else {
+            // Another attempt's end (an older one, taken over): nothing to record.
+            guard let before = q.current(id), attempt?.matches(before) ?? true else { return (false, nil) }
+            guard before.status == .running else {
                 // Its cancel is on the way to the store: keep the outcome in case
                 // that cancel fails to commit.
                 if q.cancelling[id] != nil { q.cancelling[id] = QueueState.CancelInFlight(finish: end) }
@@ -629,7 +637,9 @@ public final class JobQueue: Sendable {
         var ops: [StoreOp] = [write(job, from: before)]
         var events = [QueueEvent(jobID: job.id, sequence: job.sequence, kind: kind)]
         if !lines.isEmpty || pending.dropped > 0 {
-            if store != nil { ops.insert(.appendLog(id: job.id, lines: lines, dropped: pending.dropped, maxBytes: maxLogBytes), at: 0) }
+            if store != nil {
+                ops.insert(.appendLog(id: job.id, lines: lines, dropped: pending.dropped, maxBytes: maxLogBytes, expect: logGuard(before)), at: 0)
+            }
             if let last = lines.last { events.insert(QueueEvent(jobID: job.id, sequence: last.seq, kind: .log(lines)), at: 0) }
         }
         return Change(ops: ops, effect: .update([job]), events: events, touched: [before],

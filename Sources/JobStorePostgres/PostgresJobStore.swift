@@ -590,6 +590,7 @@ public final class PostgresJobStore: ClusterStore, Sendable {
                     started_at = $7, completed_at = $8, sequence = GREATEST(sequence + 1, $9), run_at = $10, attempt = $11,
                     errors = $12, words = $13::tsvector, node = $14
                 WHERE id = $1 AND status = $15 AND node IS NOT DISTINCT FROM $16
+                  AND ($17::bigint IS NULL OR (attempt = $17 AND started_at IS NOT DISTINCT FROM $18))
                 """, [
                     .int(job.id), .text(job.status.rawValue), .int(Int64(job.progress.percent)), .text(job.progress.message),
                     .optional(job.result?.jsonString), .optional(job.error), .optional(job.startedAt), .optional(job.completedAt),
@@ -597,6 +598,7 @@ public final class PostgresJobStore: ClusterStore, Sendable {
                     .optional(job.errors.isEmpty ? nil : Self.errorsJSON(job.errors)),
                     .text(Self.words(params: params, error: job.error)), .optional(job.node),
                     .text(expect.status.rawValue), .optional(expect.node),
+                    expect.attempt.map { .int(Int64($0)) } ?? .null, .optional(expect.startedAt),
                 ]))
             notes.jobs.insert(job.id)
         case .claim(let request):
@@ -660,8 +662,12 @@ public final class PostgresJobStore: ClusterStore, Sendable {
             try db.execute("DELETE FROM job_logs WHERE job_id IN (SELECT id FROM jobs WHERE status IN ('completed','failed','cancelled'))")
             try db.execute("DELETE FROM jobs WHERE status IN ('completed','failed','cancelled')")
             notes.cleared = true
-        case .appendLog(let id, let lines, let dropped, let maxBytes):
+        case .appendLog(let id, let lines, let dropped, let maxBytes, let expect):
             try batch.flush(db)
+            if let expect, try !holds(id, expect, db) {
+                batch.conflicts.insert(batch.entry)
+                return
+            }
             try appendLog(id, lines, maxBytes, db)
             if let first = lines.first, let last = lines.last { notes.logs.append((id, first.seq, last.seq)) }
             if dropped > 0 { try db.run("UPDATE jobs SET log_dropped = log_dropped + $1 WHERE id = $2", [.int(Int64(dropped)), .int(id)]) }
@@ -719,6 +725,16 @@ public final class PostgresJobStore: ClusterStore, Sendable {
             notes.jobs.insert(job.id)
         }
         request.claimed.withLock { $0 = picked.compactMap { claimed[$0] } }
+    }
+
+    /// Whether the job's row is as `expect` says, locked until the commit (a
+    /// rescue taking the job over waits for it).
+    private func holds(_ id: Int64, _ expect: JobGuard, _ db: PostgresConnection) throws(PostgresError) -> Bool {
+        try db.run("""
+            SELECT 1 FROM jobs WHERE id = $1 AND status = $2 AND node IS NOT DISTINCT FROM $3
+              AND ($4::bigint IS NULL OR (attempt = $4 AND started_at IS NOT DISTINCT FROM $5)) FOR UPDATE
+            """, [.int(id), .text(expect.status.rawValue), .optional(expect.node), expect.attempt.map { .int(Int64($0)) } ?? .null,
+                   .optional(expect.startedAt)]).rows > 0
     }
 
     /// Names as one bound value: a PostgreSQL array literal of quoted text.

@@ -6,6 +6,7 @@ fires each schedule slot once, also after the leader itself is killed; a
 PostgreSQL restart under load loses nothing acknowledged."""
 import contextlib
 import json
+import signal
 import socket
 import subprocess
 import threading
@@ -18,7 +19,7 @@ from playwright.sync_api import expect
 from websockets.sync.client import connect
 
 from cluster import (FINAL, INTERRUPTED, Cluster, Watcher, all_jobs, get, job, leaders, nodes, post_job, process_gone,
-                     read_pid, wait_for, write_types)
+                     read_pid, runs, wait_for, write_types)
 from conftest import BINARY
 from live import sse_events
 from test_dashboard import Page
@@ -201,6 +202,56 @@ def test_the_jobs_of_a_node_killed_with_9_are_rescued(postgres, start_daemon, ty
     assert all(e is None or not e["self"] for e in seen)
     assert [n["id"] for n in nodes(n1)] == ["n1", "n2"] and all(n["alive"] for n in nodes(n1))
     requests.delete(f"{n1.url}/api/jobs/{blocker['id']}")
+
+
+def test_a_node_back_from_a_stall_leaves_the_retry_of_its_jobs_alone(postgres, start_daemon, types_dir, tmp_path):
+    """A worker frozen (SIGSTOP) for 3x --node-timeout while it runs 12 s jobs:
+    the leader rescues them and their second attempts start on another node.
+    When the frozen node wakes up, its own runs are stale: their end changes
+    nothing, and the second attempts run to their own end, undisturbed."""
+    c = Cluster(start_daemon, postgres.new_database(), types_dir, "--node-timeout", "3")
+    # n1 leads, its one slot taken: the jobs run on n2, their retries on n3.
+    n1 = c.start("n1", "--concurrency", "1")
+    blocker = post_job(n1, "sleeper", {"pidfile": str(tmp_path / "blocker.pid")})
+    wait_for(lambda: job(n1, blocker["id"])["status"] == "running")
+    n2 = c.start("n2")
+    record = tmp_path / "runs.txt"
+    made = [post_job(n2, "attempts", {"path": str(record), "seconds": 12}, max_attempts=3,
+                     backoff={"initial": 0.1, "max": 0.1})["id"] for _ in range(2)]
+    for i in made:
+        wait_for(lambda i=i: (j := job(n1, i)) and j["status"] == "running" and j["node"] == "n2", what=f"job {i} on n2")
+        wait_for(lambda i=i: record.exists() and len(runs(record, i)) == 1, what=f"job {i} started")
+    n3 = c.start("n3")
+    assert leaders(n3) == ["n1"]
+    n2.proc.send_signal(signal.SIGSTOP)
+    frozen_at = time.monotonic()
+    try:
+        for i in made:
+            retry = wait_for(lambda i=i: (j := job(n1, i)) and j["status"] == "running" and j["node"] == "n3" and j,
+                             timeout=8, what=f"job {i}'s retry on n3")
+            assert retry["attempt"] == 2 and [(e["attempt"], e["error"]) for e in retry["errors"]] == [(1, INTERRUPTED)], retry
+            wait_for(lambda i=i: len(runs(record, i)) == 2, timeout=5, what=f"job {i}'s second run started")
+        assert time.monotonic() - frozen_at < 9, "the retries started while n2 was frozen"
+        time.sleep(max(0.0, frozen_at + 9 - time.monotonic()))  # the stall itself, not a wait for an event
+    finally:
+        n2.proc.send_signal(signal.SIGCONT)
+    for i in made:
+        done = wait_for(lambda i=i: (j := job(n1, i)) and j["status"] in FINAL and j, timeout=30, what=f"job {i} ended")
+        assert (done["status"], done["attempt"], done["node"]) == ("completed", 2, "n3"), done
+        assert [(e["attempt"], e["error"]) for e in done["errors"]] == [(1, INTERRUPTED)], done["errors"]
+        for d in c.nodes.values():
+            seen = wait_for(lambda d=d, i=i: (j := job(d, i)) and j["status"] in FINAL and j, what=f"{d.node_id} sees job {i} end")
+            assert {k: seen[k] for k in ("status", "attempt", "node", "errors")} == \
+                {k: done[k] for k in ("status", "attempt", "node", "errors")}, d.node_id
+    # Once every run has ended: two runs per job; the second ran to its end
+    # (never signalled); the stale first one was stopped by its own node, or ended.
+    for i in made:
+        recorded = wait_for(lambda i=i: (r := runs(record, i)) and all(len(events) == 2 for _, events in r) and r,
+                            timeout=30, what=f"job {i}'s runs ended")
+        assert len(recorded) == 2, recorded
+        assert recorded[1][1] == ["start", "end"], f"job {i}: the healthy attempt was stopped: {recorded}"
+        assert recorded[0][1][1] in ("term", "end"), recorded
+    assert requests.delete(f"{n1.url}/api/jobs/{blocker['id']}").status_code == 200
 
 
 def test_nodes_list_every_node_once_with_one_leader(three, postgres, start_daemon, tmp_path):
