@@ -314,15 +314,15 @@ extension JobQueue {
     }
 
     /// The leader takes over the running jobs of silent nodes and ends each
-    /// attempt as interrupted (retried when attempts remain). One rescue per
-    /// node at a time.
+    /// attempt as interrupted (retried when attempts remain), fenced by its
+    /// lease. One rescue per node at a time.
     public func rescue(_ nodes: [String]) {
-        guard let cluster else { return }
+        guard let cluster, let epoch = cluster.leaderEpoch else { return }
         for silent in nodes {
             let fresh = state.withLock { $0.rescuing.insert(silent).inserted }
             guard fresh else { continue }
             let adopted = Mutex<[Job]>([])
-            cluster.submit([.adopt(from: silent, node: cluster.nodeID, report: { jobs in adopted.withLock { $0 = jobs } })],
+            cluster.submit([.fence(epoch: epoch), .adopt(from: silent, node: cluster.nodeID, report: { jobs in adopted.withLock { $0 = jobs } })],
                            retry: false) { [self] result in
                 let jobs = adopted.withLock { $0 }
                 if case .success = result, !jobs.isEmpty {

@@ -524,15 +524,20 @@ public final class JobQueue: Sendable {
     /// memory and counters follow once that commit succeeded.
     public func pruneFinished(before: Double?, keep: Int?, completion: @escaping Completion = { _ in }) {
         guard before != nil || keep != nil else { return completion(.success(())) }
-        // With several nodes, the leader prunes for all (the others hear of it).
-        if let cluster, !cluster.isLeader { return completion(.success(())) }
+        // With several nodes, the leader prunes for all (the others hear of it),
+        // fenced by its lease.
+        var fence: [StoreOp] = []
+        if let cluster {
+            guard let epoch = cluster.leaderEpoch else { return completion(.success(())) }
+            fence = [.fence(epoch: epoch)]
+        }
         let pruned = Cell<[PrunedJob]>([])
         transact { q -> ((), Change?) in
             var ops: [StoreOp] = []
             if store == nil {
                 pruned.value = q.pruneCandidates(before: before, keep: keep)
             } else {
-                ops = [.prune(before: before, keep: keep, report: { removed in pruned.value = removed })]
+                ops = fence + [.prune(before: before, keep: keep, report: { removed in pruned.value = removed })]
             }
             return ((), Change(ops: ops, effect: .prune(pruned), retry: true, done: completion))
         }
@@ -813,14 +818,25 @@ public final class JobQueue: Sendable {
     func fireDueSchedules(now: Double, all: Bool = false) {
         let hooks = scheduleHooks.withLock { $0 }
         guard let next = hooks.next else { return }
-        // With several nodes, the leader alone fires (each slot once).
-        if let cluster, !cluster.isLeader { return }
+        // With several nodes, the leader alone fires (each slot once), every
+        // change fenced by the lease it leads under. Another node lets the due
+        // schedules go (the leader's firing brings their next run); should it
+        // come to lead, it looks at every schedule then (`all`).
+        var fence: [StoreOp] = []
+        if let cluster {
+            guard let epoch = cluster.leaderEpoch else {
+                state.withLock { _ = $0.q.takeDueSchedules(now: now) }
+                return
+            }
+            fence = [.fence(epoch: epoch)]
+        }
         let due = state.withLock { l -> [String] in
-            // At start: schedules without a next run yet (made before the cron
-            // arithmetic was handed in) get one.
+            // At start and when this node comes to lead: schedules without a
+            // next run yet (made before the cron arithmetic was handed in) get
+            // one, and those whose time came fire.
             var names = !all ? Set<String>() : Set(l.q.schedules.keys).union(l.q.schedulesWorking.keys).filter { name in
                 guard let s = l.q.currentSchedule(name) else { return false }
-                return !s.paused && s.nextRunAt == nil
+                return !s.paused && (s.nextRunAt.map { $0 <= now } ?? true)
             }
             names.formUnion(l.q.takeDueSchedules(now: now))
             return names.sorted()
@@ -837,7 +853,7 @@ public final class JobQueue: Sendable {
                 guard let slot = s.nextRunAt else {
                     s.nextRunAt = next(s, now)
                     q.stageSchedule(s)
-                    return ((), Change(ops: [.upsertSchedule(s)], effect: .schedule(s, job: nil)))
+                    return ((), Change(ops: fence + [.upsertSchedule(s)], effect: .schedule(s, job: nil)))
                 }
                 guard slot <= now else { return ((), nil) }
                 // Slots missed while the daemon was down: none, or the latest once.
@@ -846,7 +862,7 @@ public final class JobQueue: Sendable {
                 if missed && s.catchUp == .none {
                     s.nextRunAt = next(s, now)
                     q.stageSchedule(s)
-                    return ((), Change(ops: [.upsertSchedule(s)], effect: .schedule(s, job: nil),
+                    return ((), Change(ops: fence + [.upsertSchedule(s)], effect: .schedule(s, job: nil),
                                        events: [QueueEvent(jobID: 0, sequence: 0, kind: .scheduleUpdated(s))]))
                 }
                 let previous = s.lastJobID.flatMap { q.current($0) }
@@ -854,12 +870,14 @@ public final class JobQueue: Sendable {
                 if busy && s.overlap == .skip {
                     s.nextRunAt = next(s, now)
                     q.stageSchedule(s)
-                    return ((), Change(ops: [.upsertSchedule(s)], effect: .schedule(s, job: nil),
+                    return ((), Change(ops: fence + [.upsertSchedule(s)], effect: .schedule(s, job: nil),
                                        events: [QueueEvent(jobID: 0, sequence: 0, kind: .scheduleUpdated(s))]))
                 }
                 if busy && s.overlap == .cancelPrevious { cancel = previous?.id }
                 s.nextRunAt = next(s, now)
-                return ((), fire(&q, s, slot: missed ? now : slot, advance: true, id: id))
+                var change = fire(&q, s, slot: missed ? now : slot, advance: true, id: id)
+                change.ops = fence + change.ops
+                return ((), change)
             }
             if let cancel, let stop = hooks.cancel { stop(cancel) }
         }

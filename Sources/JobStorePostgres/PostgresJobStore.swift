@@ -13,13 +13,13 @@ import Synchronization
 ///
 /// Several daemons (nodes) may share one database: ids come from a sequence,
 /// claims are made in the database (`FOR UPDATE SKIP LOCKED`), transitions of
-/// existing jobs are guarded by the status and node the deciding node saw, and
-/// every commit notifies the other nodes (`NOTIFY jobrunner`) of what it
-/// changed. `PostgresCluster` keeps this node's heartbeat, listens, and holds
-/// the leader's lock.
+/// existing jobs are guarded by the status, node and attempt the deciding node
+/// saw, and every commit notifies the other nodes (`NOTIFY jobrunner`) of what
+/// it changed. `PostgresCluster` keeps this node's heartbeat, listens, and holds
+/// or takes the leader's lease (`PostgresLease.swift`).
 public final class PostgresJobStore: ClusterStore, Sendable {
     /// The schema version this build writes; a newer database is refused.
-    public static let schemaVersion = 4
+    public static let schemaVersion = 5
 
     /// Taken (for the transaction) by whoever migrates, so two daemons starting
     /// together on one database do not race; "JobRunr" in ASCII.
@@ -96,7 +96,7 @@ public final class PostgresJobStore: ClusterStore, Sendable {
         } catch {
             throw StoreError("cannot use database \(displayURL): \(error.operatorMessage)")
         }
-        let writer = WriterConnection(url: url, synchronousCommit: synchronousCommit, node: node, connection)
+        let writer = WriterConnection(url: url, synchronousCommit: synchronousCommit, node: node, idleTimeout: cluster.timeout, connection)
         do throws(PostgresError) {
             try writer.prepare(connection)
             let last = try connection.run("SELECT id, created_at FROM jobs ORDER BY id DESC LIMIT 1")
@@ -256,7 +256,21 @@ public final class PostgresJobStore: ClusterStore, Sendable {
                     ALTER TABLE webhook_deliveries ADD COLUMN node TEXT;
                     """)
             }
-            // Later versions add their steps here (`if version < 5 { ... }`).
+            if version < 5 {
+                // The leader's lease (PostgresLease.swift), in place of a session
+                // lock that a frozen leader kept: one row, its epoch the fencing
+                // token of every leader chore. Who leads is read from it.
+                try db.execute("""
+                    CREATE TABLE leader_lease (
+                        id SMALLINT PRIMARY KEY CHECK (id = 1),
+                        node TEXT NOT NULL,
+                        epoch BIGINT NOT NULL,
+                        expires_at DOUBLE PRECISION NOT NULL
+                    );
+                    ALTER TABLE nodes DROP COLUMN leader;
+                    """)
+            }
+            // Later versions add their steps here (`if version < 6 { ... }`).
             if version < schemaVersion {
                 try db.execute("DELETE FROM schema_version")
                 try db.run("INSERT INTO schema_version (version) VALUES ($1)", [.int(Int64(schemaVersion))])
@@ -394,6 +408,8 @@ public final class PostgresJobStore: ClusterStore, Sendable {
 
     public var isLeader: Bool { cluster.isLeader }
 
+    public var leaderEpoch: Int64? { cluster.leaderEpoch }
+
     public var isAlone: Bool { cluster.isAlone }
 
     public func onLeadership(_ action: @escaping @Sendable (Bool) -> Void) { cluster.onLeadership(action) }
@@ -521,7 +537,8 @@ public final class PostgresJobStore: ClusterStore, Sendable {
             var notes = Notes()
             for (i, entry) in entries.enumerated() {
                 batch.entry = i
-                for op in entry.ops { try apply(op, db, &batch, &notes) }
+                batch.fencedOut = false
+                for op in entry.ops where !batch.fencedOut { try apply(op, db, &batch, &notes) }
             }
             for payload in notes.payloads(node: writer.node) {
                 batch.append(("SELECT pg_notify($1, $2)", [.text(Self.channel), .text(payload)]))
@@ -556,6 +573,8 @@ public final class PostgresJobStore: ClusterStore, Sendable {
         var guards: [(statement: Int, entry: Int)] = []
         var entry = 0
         var conflicts = Set<Int>()
+        /// The entry's fence found the lease taken over: its other ops are not made.
+        var fencedOut = false
 
         mutating func append(_ statement: Statement) { statements.append(statement) }
 
@@ -604,6 +623,12 @@ public final class PostgresJobStore: ClusterStore, Sendable {
         case .claim(let request):
             try batch.flush(db)
             try claim(request, db, &notes)
+        case .fence(let epoch):
+            try batch.flush(db)
+            if try !LeaderLease.holds(db, node: writer.node, epoch: epoch) {
+                batch.conflicts.insert(batch.entry)
+                batch.fencedOut = true
+            }
         case .adopt(let silent, let node, let report):
             try batch.flush(db)
             let r = try db.run("UPDATE jobs SET node = $2 WHERE status = 'running' AND node = $1 RETURNING \(Self.columns)",
@@ -943,16 +968,23 @@ final class WriterConnection: @unchecked Sendable {
     /// (as of the last commit, or of the one in flight).
     var order: Order = (lastID: 0, lastCreated: 0, inOrder: true)
 
-    init(url: String, synchronousCommit: Bool, node: String, _ connection: PostgresConnection) {
+    /// The node timeout: a transaction left open longer (this process frozen
+    /// between its statements) is ended by the server, so its locks never hold
+    /// up the other nodes (a rescue, the lease's take-over).
+    private let idleTimeout: Double
+
+    init(url: String, synchronousCommit: Bool, node: String, idleTimeout: Double, _ connection: PostgresConnection) {
         self.url = url
         self.synchronousCommit = synchronousCommit
         self.node = node
+        self.idleTimeout = idleTimeout
         self.connection = connection
     }
 
     /// Session settings of the writer, on every (re)connect.
     func prepare(_ db: PostgresConnection) throws(PostgresError) {
         if !synchronousCommit { try db.execute("SET synchronous_commit = off") }
+        try db.execute("SET idle_in_transaction_session_timeout = \(max(Int(idleTimeout * 1000), 100))")
     }
 
     /// The open connection, or a new one when the last was lost.

@@ -519,7 +519,7 @@ public final class SQLiteJobStore: JobStore, Sendable {
         case .update(let job, _):
             // One daemon per SQLite file: nothing else changes its jobs.
             try apply(.upsert(job), db)
-        case .claim, .adopt:
+        case .claim, .adopt, .fence:
             // Only stores shared by several daemons claim (the queue never asks this one).
             break
         case .upsert(let job):

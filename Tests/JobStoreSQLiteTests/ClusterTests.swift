@@ -27,7 +27,8 @@ final class JobEvents: Sendable {
 
 /// Several nodes on one PostgreSQL database, each a queue over its own store
 /// in this process (as separate daemons would be): claims, what each node
-/// sees of the others, cancels across nodes, and the leader's rescue.
+/// sees of the others, cancels across nodes (silent nodes and the leader:
+/// `ClusterFailoverTests`).
 @Suite struct ClusterTests {
     /// Waits for `condition` (polled every 10 ms), failing after `seconds`.
     static func eventually(_ what: String, seconds: Double = 10, _ condition: () throws -> Bool) throws {
@@ -235,98 +236,6 @@ final class JobEvents: Sendable {
             let outcome = Self.cancel(b, job.id)
             #expect(try outcome.get() == .cancelled(wasRunning: true), "\(outcome)")
             #expect(try storeA.job(job.id)?.status == .cancelled)
-        }
-    }
-
-    /// A node back from a stall: its job was rescued and retried on node b.
-    /// The stale task's reports (log, progress, its end, whichever way it
-    /// ends) are for an attempt the job is no longer on: they change nothing,
-    /// here or in the database, and b's attempt is not stopped. The store
-    /// refuses such writes too, for a node that has not heard yet.
-    @Test func aStaleAttemptsEndChangesNothing() async throws {
-        try await offPool {
-            let (storeA, a, storeB, b) = try Self.twoNodes()
-            defer { storeA.close(); storeB.close() }
-            let stoppedOnA = Mutex<[Int64]>([])
-            let stoppedOnB = Mutex<[Int64]>([])
-            a.onTaskStop { id in stoppedOnA.withLock { $0.append(id) } }
-            b.onTaskStop { id in stoppedOnB.withLock { $0.append(id) } }
-            var options = JobOptions()
-            options.maxAttempts = 3
-            options.backoff = Backoff(initial: 0.01, max: 0.01)
-            let job = try Self.enqueue(a, options: options)
-            let stale = try #require(Self.claim(a, 1).first)
-            try Self.eventually("running on node b") { b.job(job.id)?.status == .running }
-            // Node a went silent: b rescues its job and runs the retry.
-            b.rescue(["a"])
-            try Self.eventually("the retry pending") { try storeB.job(job.id)?.status == .pending }
-            var retry: [Job] = []
-            try Self.eventually("the retry claimed on b") {
-                retry = Self.claim(b, 1)
-                return !retry.isEmpty
-            }
-            let healthy = try #require(retry.first)
-            #expect(healthy.attempt == 2 && healthy.node == "b")
-            try Self.eventually("node a to hear and stop its task") { stoppedOnA.withLock { $0 } == [job.id] }
-            try Self.eventually("node a to see b's attempt") { a.job(job.id).map { JobAttempt($0) } == JobAttempt(healthy) }
-            // The stale task's reports and end, every way it can end.
-            let attempt = JobAttempt(stale)
-            #expect(!a.appendLog(job.id, .stdout, ["stale line"], attempt: attempt))
-            #expect(!a.updateProgress(job.id, percent: 50, message: "stale", attempt: attempt))
-            #expect(!a.fail(job.id, error: JobQueue.interruptedMessage, retryable: true, attempt: attempt))
-            #expect(!a.fail(job.id, error: "boom", attempt: attempt))
-            #expect(!a.complete(job.id, result: .object([:]), attempt: attempt))
-            let settled = Mutex(false)
-            a.whenDurable { _ in settled.withLock { $0 = true } }
-            try Self.eventually("node a's changes committed") { settled.withLock { $0 } }
-            // A node that has not heard yet decides from its old view: the store refuses.
-            var ended = stale
-            ended.status = .completed
-            ended.completedAt = stale.startedAt.map { $0 + 1 }
-            ended.sequence = stale.sequence + 5
-            #expect(throws: StoreError.self) { try commit(storeA, [.update(ended, expect: JobGuard(stale))]) }
-            #expect(throws: StoreError.self) {
-                try commit(storeA, [.appendLog(id: job.id, lines: [LogLine(seq: healthy.sequence + 1, ts: 1, stream: .stdout, text: "stale")],
-                                               dropped: 0, maxBytes: 1 << 20, expect: JobGuard(stale))])
-            }
-            let row = try #require(try storeB.job(job.id))
-            #expect(row.status == .running && row.node == "b" && row.attempt == 2 && row.startedAt == healthy.startedAt)
-            #expect(try storeB.log(job.id, after: 0)?.lines.isEmpty == true)
-            #expect(stoppedOnB.withLock { $0 }.isEmpty, "b's attempt was not stopped")
-            // b's attempt runs to its own end.
-            #expect(b.complete(job.id, result: .object(["ok": .bool(true)]), attempt: JobAttempt(healthy)))
-            try Self.eventually("completed on both nodes") { a.job(job.id)?.status == .completed && b.job(job.id)?.status == .completed }
-            #expect(try storeA.job(job.id)?.attempt == 2)
-        }
-    }
-
-    /// The leader rescues the running jobs of a node gone silent: one with
-    /// attempts left is retried (and claimable again), one without fails as
-    /// interrupted; the silent node's row goes.
-    @Test func theLeaderRescuesASilentNodesJobs() async throws {
-        try await offPool {
-            let cluster = try TestPostgres.cluster()
-            let url = try cluster.newDatabase()
-            let (storeA, a) = try Self.node(url, "a", timeout: 1)
-            var options = JobOptions()
-            options.maxAttempts = 2
-            let retried = try Self.enqueue(a, options: options)
-            let failed = try Self.enqueue(a)
-            try #require(Set(Self.claim(a, 2).map(\.id)) == [retried.id, failed.id])
-            storeA.close()
-            // Node a was killed: its row stays, its heartbeat stops.
-            try cluster.execute(url, "INSERT INTO nodes (id, address, pid, started_at, heartbeat_at) VALUES ('a', '', 1, 0, 0)")
-            let (storeB, b) = try Self.node(url, "b", timeout: 1)
-            defer { storeB.close() }
-            try Self.eventually("the rescue") {
-                try storeB.job(retried.id)?.status == .pending && storeB.job(failed.id)?.status == .failed
-            }
-            let again = try #require(try storeB.job(retried.id))
-            #expect(again.attempt == 2 && again.errors.map(\.error) == [JobQueue.interruptedMessage])
-            #expect(try storeB.job(failed.id)?.error == JobQueue.interruptedMessage)
-            try Self.eventually("node a's row to go") { try storeB.nodes().map(\.id) == ["b"] }
-            #expect(try storeB.nodes().first?.leader == true)
-            #expect(b.job(retried.id)?.status == .pending)
         }
     }
 }

@@ -26,6 +26,12 @@ public enum StoreOp: Sendable {
     /// Takes over the running jobs of a node that went silent (the leader
     /// rescuing them); the request gets them, now owned by `node`.
     case adopt(from: String, node: String, report: @Sendable ([Job]) -> Void)
+    /// Leader work (shared stores): the ops after it in the same submission are
+    /// made only while `epoch` is still the leader lease's and this node's;
+    /// otherwise none of them is and the submission gets `StoreError.conflict`.
+    /// A leader that was deposed while it was frozen changes nothing when it
+    /// wakes up and acts on what it last knew.
+    case fence(epoch: Int64)
     /// Progress only (coalesced by the queue).
     case progress(id: Int64, progress: JobProgress, sequence: UInt64)
     /// Removes every completed, failed and cancelled job (and their logs).
@@ -258,6 +264,9 @@ public protocol ClusterStore: JobStore {
     func jobs(_ ids: [Int64]) throws(StoreError) -> [Job]
     /// Whether this node leads now (fires schedules, prunes, rescues).
     var isLeader: Bool { get }
+    /// The leader lease's epoch while this node leads (nil otherwise): leader
+    /// work decided now is submitted behind `StoreOp.fence` with it.
+    var leaderEpoch: Int64? { get }
     /// Whether no other node was alive at the last heartbeat.
     var isAlone: Bool { get }
     /// Called when this node starts (true) or stops (false) leading.
