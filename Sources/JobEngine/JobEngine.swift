@@ -48,6 +48,10 @@ public final class JobEngine: Sendable {
         var processed = 0
         var isRunning = true
         var tasks: [Int64: Task<Void, Never>] = [:]
+        /// The attempt each registered task runs: a cancelled run slow to stop
+        /// may end after the job's next run started here, and leaves that one's
+        /// task registered (a cancel must find it).
+        var attempts: [Int64: JobAttempt] = [:]
         /// Cancels that arrived before the job's task was registered.
         var cancelBeforeRegister: Set<Int64> = []
         /// A shared store: a claim is on its way, and whether to claim again after it.
@@ -330,6 +334,7 @@ public final class JobEngine: Sendable {
         let task = Task { [self] in await execute(job) }
         let cancelled = worker.withLock { w in
             w.tasks[job.id] = task
+            w.attempts[job.id] = JobAttempt(job)
             return w.cancelBeforeRegister.remove(job.id) != nil
         }
         if cancelled { task.cancel() }
@@ -397,7 +402,10 @@ public final class JobEngine: Sendable {
         worker.withLock { w in
             w.active -= 1
             w.processed += 1
-            w.tasks[id] = nil
+            if w.attempts[id] == attempt {
+                w.tasks[id] = nil
+                w.attempts[id] = nil
+            }
         }
         workerChanged()
         pump()
