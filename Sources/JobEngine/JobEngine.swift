@@ -48,6 +48,10 @@ public final class JobEngine: Sendable {
         var processed = 0
         var isRunning = true
         var tasks: [Int64: Task<Void, Never>] = [:]
+        /// The attempt each registered task runs: a cancelled run slow to stop
+        /// may end after the job's next run started here, and leaves that one's
+        /// task registered (a cancel must find it).
+        var attempts: [Int64: JobAttempt] = [:]
         /// Cancels that arrived before the job's task was registered.
         var cancelBeforeRegister: Set<Int64> = []
         /// A shared store: a claim is on its way, and whether to claim again after it.
@@ -330,20 +334,25 @@ public final class JobEngine: Sendable {
         let task = Task { [self] in await execute(job) }
         let cancelled = worker.withLock { w in
             w.tasks[job.id] = task
+            w.attempts[job.id] = JobAttempt(job)
             return w.cancelBeforeRegister.remove(job.id) != nil
         }
         if cancelled { task.cancel() }
         workerChanged()
     }
 
+    /// Runs one attempt of a job. Its progress, log and end are reported for
+    /// that attempt: once the job is on another (this node went silent and the
+    /// job was retried elsewhere), they change nothing.
     private func execute(_ job: Job) async {
         let queue = self.queue
         let id = job.id
+        let attempt = JobAttempt(job)
         if let jobType = registry.type(named: job.type) {
             let context = JobContext(jobID: id, reporter: { percent, message in
-                queue.updateProgress(id, percent: percent, message: message)
+                queue.updateProgress(id, percent: percent, message: message, attempt: attempt)
             }, logger: { stream, lines, dropped in
-                queue.appendLog(id, stream, lines, dropped: dropped)
+                queue.appendLog(id, stream, lines, dropped: dropped, attempt: attempt)
             })
             // A timeout stops the attempt the way a cancel does (a built-in at its
             // next cancellation point, a command's process group with SIGTERM),
@@ -365,34 +374,38 @@ public final class JobEngine: Sendable {
                 let result = try await jobType.run(job.params, context)
                 deadline?.cancel()
                 if timedOut.value.load(ordering: .sequentiallyConsistent) {
-                    queue.fail(id, error: Self.timedOutMessage(job.timeout ?? 0))
+                    queue.fail(id, error: Self.timedOutMessage(job.timeout ?? 0), attempt: attempt)
                 } else {
-                    queue.complete(id, result: result)
+                    queue.complete(id, result: result, attempt: attempt)
                 }
             } catch is CancellationError {
                 deadline?.cancel()
                 if timedOut.value.load(ordering: .sequentiallyConsistent) {
-                    queue.fail(id, error: Self.timedOutMessage(job.timeout ?? 0))
+                    queue.fail(id, error: Self.timedOutMessage(job.timeout ?? 0), attempt: attempt)
                 } else {
-                    // Cancelled through `cancel` (already recorded) or by `stop`. With
-                    // several nodes a stopped node's job is retried (while attempts
-                    // remain) by another, as the leader does for a silent node's.
-                    queue.fail(id, error: JobQueue.interruptedMessage, retryable: queue.nodeID != nil)
+                    // Cancelled through `cancel` (already recorded), by `stop`, or
+                    // because another node took the job over. With several nodes a
+                    // stopped node's job is retried (while attempts remain) by
+                    // another, as the leader does for a silent node's.
+                    queue.fail(id, error: JobQueue.interruptedMessage, retryable: queue.nodeID != nil, attempt: attempt)
                 }
             } catch let failure as JobFailure {
                 deadline?.cancel()
-                queue.fail(id, error: failure.message)
+                queue.fail(id, error: failure.message, attempt: attempt)
             } catch {
                 deadline?.cancel()
-                queue.fail(id, error: String(describing: error))
+                queue.fail(id, error: String(describing: error), attempt: attempt)
             }
         } else {
-            queue.fail(id, error: "Unknown job type: \(job.type)", retryable: false)
+            queue.fail(id, error: "Unknown job type: \(job.type)", retryable: false, attempt: attempt)
         }
         worker.withLock { w in
             w.active -= 1
             w.processed += 1
-            w.tasks[id] = nil
+            if w.attempts[id] == attempt {
+                w.tasks[id] = nil
+                w.attempts[id] = nil
+            }
         }
         workerChanged()
         pump()

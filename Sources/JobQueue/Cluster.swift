@@ -100,10 +100,18 @@ extension JobQueue {
     }
 
     /// The store op that writes a transition of an existing job: guarded by the
-    /// status and node it had when decided, when several nodes share the store.
+    /// status, node and attempt it had when decided, when several nodes share
+    /// the store.
     func write(_ job: Job, from before: Job) -> StoreOp {
         guard cluster != nil else { return .upsert(job) }
-        return .update(job, expect: JobGuard(status: before.status, node: before.node))
+        return .update(job, expect: JobGuard(before))
+    }
+
+    /// What a log write of a running job expects the row to hold (several nodes):
+    /// still that attempt, so lines of an attempt taken over never land in the
+    /// log of the one that replaced it.
+    func logGuard(_ running: Job) -> JobGuard? {
+        cluster == nil ? nil : JobGuard(running)
     }
 
     /// Claims up to `limit` due pending jobs for this node in the store (shared
@@ -303,6 +311,14 @@ extension JobQueue {
         guard !ids.isEmpty, let jobs = try? cluster.jobs(ids) else { return }
         var change = RemoteChange()
         change.jobs = jobs
+        // A finished job whose row is gone was deleted first (by this node or
+        // another): it leaves memory, as a delete heard of would.
+        let found = Set(jobs.map(\.id))
+        change.deleted = state.withLock { l in
+            ids.filter { !found.contains($0) }.compactMap { id in
+                l.q.current(id).flatMap { $0.status.isFinished ? PrunedJob(id: id, status: $0.status, queue: $0.queue) : nil }
+            }
+        }
         applyRemote(change)
     }
 
@@ -327,15 +343,15 @@ extension JobQueue {
     }
 
     /// The leader takes over the running jobs of silent nodes and ends each
-    /// attempt as interrupted (retried when attempts remain). One rescue per
-    /// node at a time.
+    /// attempt as interrupted (retried when attempts remain), fenced by its
+    /// lease. One rescue per node at a time.
     public func rescue(_ nodes: [String]) {
-        guard let cluster else { return }
+        guard let cluster, let epoch = cluster.leaderEpoch else { return }
         for silent in nodes {
             let fresh = state.withLock { $0.rescuing.insert(silent).inserted }
             guard fresh else { continue }
             let adopted = Mutex<[Job]>([])
-            cluster.submit([.adopt(from: silent, node: cluster.nodeID, report: { jobs in adopted.withLock { $0 = jobs } })],
+            cluster.submit([.fence(epoch: epoch), .adopt(from: silent, node: cluster.nodeID, report: { jobs in adopted.withLock { $0 = jobs } })],
                            retry: false) { [self] result in
                 let jobs = adopted.withLock { $0 }
                 if case .success = result, !jobs.isEmpty {

@@ -338,11 +338,12 @@ public final class JobQueue: Sendable {
         announceAvailable()
     }
 
-    /// Records progress of a running job; ignored (returns false) once it is not running.
+    /// Records progress of a running job; ignored (returns false) once it is not
+    /// running, or not on `attempt` (when given: the task's own) anymore.
     @discardableResult
-    public func updateProgress(_ id: Int64, percent: Int, message: String) -> Bool {
+    public func updateProgress(_ id: Int64, percent: Int, message: String, attempt: JobAttempt? = nil) -> Bool {
         transact { q -> (Bool, Change?) in
-            guard let before = q.current(id), before.status == .running else { return (false, nil) }
+            guard let before = q.current(id), before.status == .running, attempt?.matches(before) ?? true else { return (false, nil) }
             var job = before
             let p = JobProgress(percent: min(max(percent, 0), 100), message: message)
             job.progress = p
@@ -370,12 +371,13 @@ public final class JobQueue: Sendable {
     /// sequence number; a batch is one `log` event. `dropped` counts lines the
     /// job wrote before these that its writer already let go (they count as
     /// dropped from the log).
+    /// With `attempt` (a task's own), ignored once the job is on another attempt.
     @discardableResult
-    public func appendLog(_ id: Int64, _ stream: LogStream, _ lines: [String], dropped: Int = 0) -> Bool {
+    public func appendLog(_ id: Int64, _ stream: LogStream, _ lines: [String], dropped: Int = 0, attempt: JobAttempt? = nil) -> Bool {
         guard !lines.isEmpty || dropped > 0 else { return true }
         let now = clock.now()
         return transact { q -> (Bool, Change?) in
-            guard let job = q.current(id), job.status == .running else { return (false, nil) }
+            guard let job = q.current(id), job.status == .running, attempt?.matches(job) ?? true else { return (false, nil) }
             q.logBuffer[id, default: PendingLog()].add(lines, stream: stream, at: now, maxBytes: maxLogBytes, dropped: dropped)
             guard !q.logInFlight.contains(id) else { return (true, nil) }
             return (true, logChange(&q, id))
@@ -389,7 +391,8 @@ public final class JobQueue: Sendable {
         let out = pending.numbered(after: &job.sequence)
         q.stage(job)
         if store != nil { q.logInFlight.insert(id) }
-        let ops: [StoreOp] = store == nil ? [] : [.appendLog(id: id, lines: out, dropped: pending.dropped, maxBytes: maxLogBytes)]
+        let ops: [StoreOp] = store == nil ? [] : [.appendLog(id: id, lines: out, dropped: pending.dropped, maxBytes: maxLogBytes,
+                                                             expect: logGuard(before))]
         return Change(ops: ops, effect: .update([job]), events: out.isEmpty ? [] : [QueueEvent(jobID: id, sequence: job.sequence, kind: .log(out))],
                       touched: [before], logs: (id, out, pending.dropped), logOf: id)
     }
@@ -406,18 +409,21 @@ public final class JobQueue: Sendable {
         return try store.log(id, after: seq, limit: limit)
     }
 
-    /// Marks a running job completed with its result.
+    /// Marks a running job completed with its result. With `attempt` (a task
+    /// reporting its end) only while the job is still on that attempt: a task
+    /// of an attempt that was taken over (its node went silent and another runs
+    /// the job now) ends without changing the job.
     @discardableResult
-    public func complete(_ id: Int64, result: JSONValue) -> Bool {
-        finish(id, QueueState.Finish(status: .completed, result: result, error: nil, retryable: false))
+    public func complete(_ id: Int64, result: JSONValue, attempt: JobAttempt? = nil) -> Bool {
+        finish(id, QueueState.Finish(status: .completed, result: result, error: nil, retryable: false), attempt)
     }
 
     /// Marks a running job's attempt failed with an error message: it is retried
     /// after its backoff while attempts remain (unless `retryable` is false, as
-    /// for an interruption by a stop), else it fails.
+    /// for an interruption by a stop), else it fails. `attempt` as for `complete`.
     @discardableResult
-    public func fail(_ id: Int64, error: String, retryable: Bool = true) -> Bool {
-        finish(id, QueueState.Finish(status: .failed, result: nil, error: error, retryable: retryable))
+    public func fail(_ id: Int64, error: String, retryable: Bool = true, attempt: JobAttempt? = nil) -> Bool {
+        finish(id, QueueState.Finish(status: .failed, result: nil, error: error, retryable: retryable), attempt)
     }
 
     /// Cancels a pending or running job. The outcome is known at once; for a
@@ -519,15 +525,20 @@ public final class JobQueue: Sendable {
     /// memory and counters follow once that commit succeeded.
     public func pruneFinished(before: Double?, keep: Int?, completion: @escaping Completion = { _ in }) {
         guard before != nil || keep != nil else { return completion(.success(())) }
-        // With several nodes, the leader prunes for all (the others hear of it).
-        if let cluster, !cluster.isLeader { return completion(.success(())) }
+        // With several nodes, the leader prunes for all (the others hear of it),
+        // fenced by its lease.
+        var fence: [StoreOp] = []
+        if let cluster {
+            guard let epoch = cluster.leaderEpoch else { return completion(.success(())) }
+            fence = [.fence(epoch: epoch)]
+        }
         let pruned = Cell<[PrunedJob]>([])
         transact { q -> ((), Change?) in
             var ops: [StoreOp] = []
             if store == nil {
                 pruned.value = q.pruneCandidates(before: before, keep: keep)
             } else {
-                ops = [.prune(before: before, keep: keep, report: { removed in pruned.value = removed })]
+                ops = fence + [.prune(before: before, keep: keep, report: { removed in pruned.value = removed })]
             }
             return ((), Change(ops: ops, effect: .prune(pruned), retry: true, done: completion))
         }
@@ -579,9 +590,11 @@ public final class JobQueue: Sendable {
 
     // MARK: Internals
 
-    private func finish(_ id: Int64, _ end: QueueState.Finish) -> Bool {
+    private func finish(_ id: Int64, _ end: QueueState.Finish, _ attempt: JobAttempt?) -> Bool {
         transact { q -> (Bool, Change?) in
-            guard let before = q.current(id), before.status == .running else {
+            // Another attempt's end (an older one, taken over): nothing to record.
+            guard let before = q.current(id), attempt?.matches(before) ?? true else { return (false, nil) }
+            guard before.status == .running else {
                 // Its cancel is on the way to the store: keep the outcome in case
                 // that cancel fails to commit.
                 if q.cancelling[id] != nil { q.cancelling[id] = QueueState.CancelInFlight(finish: end) }
@@ -634,7 +647,9 @@ public final class JobQueue: Sendable {
         var ops: [StoreOp] = [write(job, from: before)]
         var events = [QueueEvent(jobID: job.id, sequence: job.sequence, kind: kind)]
         if !lines.isEmpty || pending.dropped > 0 {
-            if store != nil { ops.insert(.appendLog(id: job.id, lines: lines, dropped: pending.dropped, maxBytes: maxLogBytes), at: 0) }
+            if store != nil {
+                ops.insert(.appendLog(id: job.id, lines: lines, dropped: pending.dropped, maxBytes: maxLogBytes, expect: logGuard(before)), at: 0)
+            }
             if let last = lines.last { events.insert(QueueEvent(jobID: job.id, sequence: last.seq, kind: .log(lines)), at: 0) }
         }
         return Change(ops: ops, effect: .update([job]), events: events, touched: [before],
@@ -680,7 +695,7 @@ public final class JobQueue: Sendable {
             let queued = job
             // Guarded in every store: a delete (bulk, clear, prune) committed
             // first leaves no row, and the retry then writes nothing back.
-            let op = StoreOp.update(job, expect: JobGuard(status: before.status, node: before.node))
+            let op = StoreOp.update(job, expect: JobGuard(before))
             return (nil, Change(ops: [op], effect: .update([job]),
                                 events: [QueueEvent(jobID: id, sequence: job.sequence, kind: .retried(job))], touched: [before],
                                 retry: false, done: { result in completion(result.map { .retried(queued) }) }))
@@ -811,14 +826,25 @@ public final class JobQueue: Sendable {
     func fireDueSchedules(now: Double, all: Bool = false) {
         let hooks = scheduleHooks.withLock { $0 }
         guard let next = hooks.next else { return }
-        // With several nodes, the leader alone fires (each slot once).
-        if let cluster, !cluster.isLeader { return }
+        // With several nodes, the leader alone fires (each slot once), every
+        // change fenced by the lease it leads under. Another node lets the due
+        // schedules go (the leader's firing brings their next run); should it
+        // come to lead, it looks at every schedule then (`all`).
+        var fence: [StoreOp] = []
+        if let cluster {
+            guard let epoch = cluster.leaderEpoch else {
+                state.withLock { _ = $0.q.takeDueSchedules(now: now) }
+                return
+            }
+            fence = [.fence(epoch: epoch)]
+        }
         let due = state.withLock { l -> [String] in
-            // At start: schedules without a next run yet (made before the cron
-            // arithmetic was handed in) get one.
+            // At start and when this node comes to lead: schedules without a
+            // next run yet (made before the cron arithmetic was handed in) get
+            // one, and those whose time came fire.
             var names = !all ? Set<String>() : Set(l.q.schedules.keys).union(l.q.schedulesWorking.keys).filter { name in
                 guard let s = l.q.currentSchedule(name) else { return false }
-                return !s.paused && s.nextRunAt == nil
+                return !s.paused && (s.nextRunAt.map { $0 <= now } ?? true)
             }
             names.formUnion(l.q.takeDueSchedules(now: now))
             return names.sorted()
@@ -835,7 +861,7 @@ public final class JobQueue: Sendable {
                 guard let slot = s.nextRunAt else {
                     s.nextRunAt = next(s, now)
                     q.stageSchedule(s)
-                    return ((), Change(ops: [.upsertSchedule(s)], effect: .schedule(s, job: nil)))
+                    return ((), Change(ops: fence + [.upsertSchedule(s)], effect: .schedule(s, job: nil)))
                 }
                 guard slot <= now else { return ((), nil) }
                 // Slots missed while the daemon was down: none, or the latest once.
@@ -844,7 +870,7 @@ public final class JobQueue: Sendable {
                 if missed && s.catchUp == .none {
                     s.nextRunAt = next(s, now)
                     q.stageSchedule(s)
-                    return ((), Change(ops: [.upsertSchedule(s)], effect: .schedule(s, job: nil),
+                    return ((), Change(ops: fence + [.upsertSchedule(s)], effect: .schedule(s, job: nil),
                                        events: [QueueEvent(jobID: 0, sequence: 0, kind: .scheduleUpdated(s))]))
                 }
                 let previous = s.lastJobID.flatMap { q.current($0) }
@@ -852,12 +878,14 @@ public final class JobQueue: Sendable {
                 if busy && s.overlap == .skip {
                     s.nextRunAt = next(s, now)
                     q.stageSchedule(s)
-                    return ((), Change(ops: [.upsertSchedule(s)], effect: .schedule(s, job: nil),
+                    return ((), Change(ops: fence + [.upsertSchedule(s)], effect: .schedule(s, job: nil),
                                        events: [QueueEvent(jobID: 0, sequence: 0, kind: .scheduleUpdated(s))]))
                 }
                 if busy && s.overlap == .cancelPrevious { cancel = previous?.id }
                 s.nextRunAt = next(s, now)
-                return ((), fire(&q, s, slot: missed ? now : slot, advance: true, id: id))
+                var change = fire(&q, s, slot: missed ? now : slot, advance: true, id: id)
+                change.ops = fence + change.ops
+                return ((), change)
             }
             if let cancel, let stop = hooks.cancel { stop(cancel) }
         }

@@ -6,104 +6,31 @@ import JSON
 import JobQueue
 import Synchronization
 
-/// What one commit tells the other nodes (`NOTIFY jobrunner`): the node that
-/// made it, then one item per line — `j` ids of jobs created or changed, `d` ids
-/// removed, `l` a job's new log lines (`lID:FIRST:LAST`), `q` a queue's name,
-/// `s` a schedule's name. A notification's payload stays under PostgreSQL's
-/// 8,000-byte limit; a big commit sends several.
-struct Notes {
-    var jobs = Set<Int64>()
-    var deleted: [PrunedJob] = []
-    /// Every finished job was removed (clear-completed).
-    var cleared = false
-    var logs: [(id: Int64, first: UInt64, last: UInt64)] = []
-    var queues = Set<String>()
-    var schedules = Set<String>()
-
-    static let maxPayload = 7000
-
-    func payloads(node: String) -> [String] {
-        guard !jobs.isEmpty || !deleted.isEmpty || cleared || !logs.isEmpty || !queues.isEmpty || !schedules.isEmpty else { return [] }
-        var out: [String] = []
-        var current = node
-        func add(_ line: String) {
-            if current.utf8.count + line.utf8.count + 1 > Self.maxPayload {
-                out.append(current)
-                current = node
-            }
-            current += "\n" + line
-        }
-        func ids(_ tag: String, _ list: [Int64]) {
-            var line = tag
-            for id in list {
-                let text = String(id)
-                if line.utf8.count + text.utf8.count + 1 > 1000 {
-                    add(line)
-                    line = tag
-                }
-                line += line == tag ? text : "," + text
-            }
-            if line != tag { add(line) }
-        }
-        ids("j", jobs.sorted())
-        if cleared { add("c") }
-        for d in deleted { add("d\(d.id):\(d.status.rawValue):\(d.queue)") }
-        for l in logs { add("l\(l.id):\(l.first):\(l.last)") }
-        for q in queues.sorted() { add("q" + q) }
-        for s in schedules.sorted() { add("s" + s) }
-        out.append(current)
-        return out
-    }
-
-    /// Parses a payload: the node that sent it and what it names.
-    static func parse(_ payload: String) -> (node: String, notes: Notes) {
-        var notes = Notes()
-        let lines = payload.split(separator: "\n", omittingEmptySubsequences: false)
-        guard let node = lines.first else { return ("", notes) }
-        for line in lines.dropFirst() {
-            guard let tag = line.first else { continue }
-            let rest = line.dropFirst()
-            switch tag {
-            case "j": for id in rest.split(separator: ",") { if let n = Int64(id) { notes.jobs.insert(n) } }
-            case "c": notes.cleared = true
-            case "d":
-                let parts = rest.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
-                if parts.count == 3, let id = Int64(parts[0]), let status = JobStatus(rawValue: String(parts[1])) {
-                    notes.deleted.append(PrunedJob(id: id, status: status, queue: String(parts[2])))
-                }
-            case "l":
-                let parts = rest.split(separator: ":")
-                if parts.count == 3, let id = Int64(parts[0]), let first = UInt64(parts[1]), let last = UInt64(parts[2]) {
-                    notes.logs.append((id, first, last))
-                }
-            case "q": notes.queues.insert(String(rest))
-            case "s": notes.schedules.insert(String(rest))
-            default: break
-            }
-        }
-        return (String(node), notes)
-    }
-}
-
 /// This node's part in a shared database, on a connection and thread of its own:
 /// it holds the node id's lock (a second daemon with the same id is refused),
 /// writes the heartbeat every `timeout / 10` seconds (0.1–3 s), listens for the
-/// other nodes' notifications and reads what they name, and tries for the
-/// leader's lock. The leader hears of nodes silent for longer than `timeout`.
-/// Times are the database server's clock, so the nodes' clocks may differ.
+/// other nodes' notifications and reads what they name, and with each heartbeat
+/// renews the leader's lease it holds or takes the lease once it has expired
+/// (PostgresLease.swift). The leader hears of nodes silent for longer than
+/// `timeout`. Times in the database are the server's clock, so the nodes'
+/// clocks may differ.
 public final class PostgresCluster: Sendable {
     public let nodeID: String
     public let timeout: Double
     let heartbeat: Double
     private let url: String
 
-    /// Ids of the node lock's first key and the leader's lock ("JobNode", "JobLead").
+    /// The node lock's first key ("JobN").
     static let nodeLockClass: Int32 = 0x4A6F_624E
-    static let leaderLock: Int64 = 0x4A_6F62_4C65_6164
 
     private struct State {
         var address: String
-        var leader = false
+        /// The lease's epoch while this node holds it, and until when (this
+        /// process's monotonic clock) it holds it at least: a lease not renewed
+        /// in time (this process was frozen) counts as lost here at once, before
+        /// the database says so.
+        var epoch: Int64?
+        var leaseUntil = 0.0
         var alone = true
         var remote: [@Sendable (RemoteChange) -> Void] = []
         var silent: [@Sendable ([String]) -> Void] = []
@@ -149,10 +76,16 @@ public final class PostgresCluster: Sendable {
         heartbeat = min(max(timeout / 10, 0.1), 3)
         state = Mutex(State(address: address))
         let db = try PostgresConnection(url: url)
-        try Self.join(db, nodeID: nodeID, address: address, refuse: true)
+        try Self.join(db, nodeID: nodeID, address: address, refuse: true, lockTimeout: heartbeat)
         // The first node leads from its start (schedules made at start fire).
-        let leads = try Self.lead(db, nodeID: nodeID)
-        state.withLock { $0.leader = leads }
+        let asked = monotonicNow()
+        if let epoch = try LeaderLease.acquire(db, node: nodeID, seconds: self.timeout) {
+            let until = asked + self.timeout
+            state.withLock { s in
+                s.epoch = epoch
+                s.leaseUntil = until
+            }
+        }
         link = LinkBox(db)
         wakeFD = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
         guard wakeFD >= 0 else {
@@ -161,7 +94,12 @@ public final class PostgresCluster: Sendable {
     }
 
     /// Takes the node id's lock, writes the node's row and listens.
-    private static func join(_ db: PostgresConnection, nodeID: String, address: String, refuse: Bool) throws(PostgresError) {
+    /// A statement waits at most `lockTimeout` seconds for a lock (the lease's
+    /// row held by a node's transaction): the thread goes on beating, and the
+    /// next heartbeat tries again.
+    private static func join(_ db: PostgresConnection, nodeID: String, address: String, refuse: Bool,
+                             lockTimeout: Double) throws(PostgresError) {
+        try db.execute("SET lock_timeout = \(max(Int(lockTimeout * 1000), 100))")
         // A node killed a moment ago holds its lock until the server sees its
         // connection closed: its restart waits up to 2 s for that.
         let deadline = monotonicNow() + 2
@@ -189,13 +127,6 @@ public final class PostgresCluster: Sendable {
         Glibc.close(wakeFD)
     }
 
-    /// Takes the leader's lock if nobody holds it; the node's row says so.
-    private static func lead(_ db: PostgresConnection, nodeID: String) throws(PostgresError) -> Bool {
-        guard try db.run("SELECT pg_try_advisory_lock($1)", [.int(leaderLock)]).bool(0, 0) else { return false }
-        try db.run("UPDATE nodes SET leader = (id = $1)", [.text(nodeID)])
-        return true
-    }
-
     func start() throws(ThreadLaunchError) {
         running.store(true, ordering: .sequentiallyConsistent)
         try ThreadLauncher.detached(name: "cluster") { [self] in
@@ -212,7 +143,14 @@ public final class PostgresCluster: Sendable {
         stopped.wait()
     }
 
-    public var isLeader: Bool { state.withLock { $0.leader } }
+    public var isLeader: Bool { leaderEpoch != nil }
+
+    /// The lease's epoch while this node holds it (and has renewed it within
+    /// the timeout), else nil.
+    public var leaderEpoch: Int64? {
+        let now = monotonicNow()
+        return state.withLock { s in now < s.leaseUntil ? s.epoch : nil }
+    }
 
     public var isAlone: Bool { state.withLock { $0.alone } }
 
@@ -247,13 +185,14 @@ public final class PostgresCluster: Sendable {
         while running.load(ordering: .sequentiallyConsistent) {
             let now = monotonicNow()
             if db == nil || db!.isBroken {
-                setLeader(false)
+                setLease(nil)
                 db = nil
                 if lostAt == nil { lostAt = epochNow() }
                 if now >= nextBeat {
                     nextBeat = now + heartbeat
                     if let fresh = try? PostgresConnection(url: url),
-                       (try? Self.join(fresh, nodeID: nodeID, address: state.withLock { $0.address }, refuse: false)) != nil {
+                       (try? Self.join(fresh, nodeID: nodeID, address: state.withLock { $0.address }, refuse: false,
+                                       lockTimeout: heartbeat)) != nil {
                         db = fresh
                         nextBeat = 0
                         // What other nodes did meanwhile was not heard: read it again
@@ -285,9 +224,11 @@ public final class PostgresCluster: Sendable {
             }
         }
         if let conn = db, !conn.isBroken {
+            // A clean stop hands the lease on at once (the next node to beat leads).
+            if let epoch = state.withLock({ $0.epoch }) { try? LeaderLease.resign(conn, node: nodeID, epoch: epoch) }
             _ = try? conn.run("DELETE FROM nodes WHERE id = $1", [.text(nodeID)])
         }
-        setLeader(false)
+        setLease(nil)
     }
 
     /// Waits until `fd` is readable (true), the wake-up is signalled or `seconds` pass.
@@ -298,17 +239,27 @@ public final class PostgresCluster: Sendable {
         return n > 0 && fd >= 0 && fds[1].revents != 0
     }
 
-    private func setLeader(_ leader: Bool) {
-        let observers = state.withLock { s -> [@Sendable (Bool) -> Void] in
-            guard s.leader != leader else { return [] }
-            s.leader = leader
-            return s.leadership
+    /// Records the lease held (its epoch, renewed at `asked` on the monotonic
+    /// clock) or lost (nil); observers hear when leading starts or ends.
+    /// A lease that had lapsed here and is renewed counts as leading anew (the
+    /// schedules are looked at again).
+    private func setLease(_ epoch: Int64?, asked: Double = 0) {
+        let now = monotonicNow()
+        let until = asked + timeout
+        let (observers, leads) = state.withLock { s -> ([@Sendable (Bool) -> Void], Bool) in
+            let was = s.epoch != nil && now < s.leaseUntil
+            s.epoch = epoch
+            s.leaseUntil = epoch == nil ? 0 : until
+            let leads = epoch != nil && now < s.leaseUntil
+            return (was == leads ? [] : s.leadership, leads)
         }
-        for o in observers { o(leader) }
+        for o in observers { o(leads) }
     }
 
-    /// The heartbeat; the leader's lock; the leader's look for silent nodes.
+    /// The heartbeat; the leader's lease (renewed, or taken once expired); the
+    /// leader's look for silent nodes.
     private func beat(_ db: PostgresConnection) throws(PostgresError) {
+        let asked = monotonicNow()
         let address = state.withLock { $0.address }
         let r = try db.run("""
             UPDATE nodes SET heartbeat_at = extract(epoch from clock_timestamp()), address = $2, pid = $3 WHERE id = $1
@@ -324,21 +275,32 @@ public final class PostgresCluster: Sendable {
         let others = try db.scalar("SELECT COUNT(*) FROM nodes WHERE id <> $1 AND heartbeat_at >= extract(epoch from clock_timestamp()) - $2",
                                    [.text(nodeID), .double(timeout)])
         state.withLock { $0.alone = others == 0 }
-        if !isLeader {
-            guard try Self.lead(db, nodeID: nodeID) else { return }
-            setLeader(true)
+        if let held = state.withLock({ $0.epoch }) {
+            if try LeaderLease.renew(db, node: nodeID, epoch: held, seconds: timeout) {
+                setLease(held, asked: asked)
+            } else {
+                // Taken over (this node was silent too long): no more leader work.
+                setLease(nil)
+            }
         }
+        if state.withLock({ $0.epoch == nil }) {
+            guard let epoch = try LeaderLease.acquire(db, node: nodeID, seconds: timeout) else { return }
+            setLease(epoch, asked: asked)
+        }
+        guard let epoch = leaderEpoch else { return }
         let silent = try db.run("""
             SELECT id FROM nodes WHERE id <> $1 AND heartbeat_at < extract(epoch from clock_timestamp()) - $2 ORDER BY id
             """, [.text(nodeID), .double(timeout)])
         guard silent.rows > 0 else { return }
         let ids = (0..<silent.rows).map { silent.text($0, 0) }
         for o in state.withLock({ $0.silent }) { o(ids) }
-        // A silent node's row goes once none of its jobs is left running.
+        // A silent node's row goes once none of its jobs is left running (while
+        // this node still holds the lease).
         try db.run("""
             DELETE FROM nodes n WHERE id = ANY($1::text[]) AND heartbeat_at < extract(epoch from clock_timestamp()) - $2
               AND NOT EXISTS (SELECT 1 FROM jobs WHERE status = 'running' AND node = n.id)
-            """, [PostgresJobStore.textArray(ids), .double(timeout)])
+              AND EXISTS (SELECT 1 FROM leader_lease WHERE id = 1 AND node = $3 AND epoch = $4)
+            """, [PostgresJobStore.textArray(ids), .double(timeout), .text(nodeID), .int(epoch)])
     }
 
     /// Every pending and running job, and those made or ended since `since`, for
@@ -424,7 +386,7 @@ extension PostgresJobStore {
         let timeout = cluster.timeout
         return try read { db throws(PostgresError) in
             let r = try db.run("""
-                SELECT n.id, n.address, n.pid, n.started_at, n.heartbeat_at, n.leader,
+                SELECT n.id, n.address, n.pid, n.started_at, n.heartbeat_at, \(LeaderLease.leadsNow),
                        n.heartbeat_at >= extract(epoch from clock_timestamp()) - $1,
                        (SELECT COUNT(*) FROM jobs WHERE status = 'running' AND node = n.id)
                 FROM nodes n ORDER BY n.id

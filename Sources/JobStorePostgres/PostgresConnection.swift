@@ -49,10 +49,14 @@ final class PostgresConnection {
     init(url: String) throws(PostgresError) {
         // Keywords are processed in order and the last one wins, so `dbname`
         // (expanded as the URL) comes last and may override the defaults.
-        let keys = ["connect_timeout", "application_name", "dbname"]
+        // This end of a TCP connection: keepalives on an idle one, and unsent
+        // or unacknowledged data for 15 s at most, so a server gone without a
+        // word (the network cut) is noticed within about 15 s, not hours.
+        let keys = ["connect_timeout", "application_name", "keepalives", "keepalives_idle", "keepalives_interval",
+                    "keepalives_count", "tcp_user_timeout", "dbname"]
         // Names this daemon in pg_stat_activity.
         let name = "jobrunnerd pid \(getpid()) on \(hostName())"
-        let values = ["10", name, url]
+        let values = ["10", name, "1", "5", "2", "3", "15000", url]
         let handle: OpaquePointer? = withCStrings(keys) { k in
             withCStrings(values) { v in PQconnectdbParams(k, v, 1) }
         }
@@ -65,6 +69,11 @@ final class PostgresConnection {
         conn = handle
         // Notices (e.g. "relation already exists, skipping") are not ours to print.
         PQsetNoticeProcessor(conn, { _, _ in }, nil)
+        // The server's end of a TCP connection: a peer gone without a word (its
+        // machine lost, the network cut) is noticed within about 15 s, and its
+        // session (its locks, an open transaction) ends (ignored on a Unix socket).
+        try execute("SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; SET tcp_keepalives_count = 3"
+                    + (serverVersion >= 12 ? "; SET tcp_user_timeout = 15000" : ""))
     }
 
     deinit { PQfinish(conn) }

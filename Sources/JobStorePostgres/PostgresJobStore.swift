@@ -13,13 +13,13 @@ import Synchronization
 ///
 /// Several daemons (nodes) may share one database: ids come from a sequence,
 /// claims are made in the database (`FOR UPDATE SKIP LOCKED`), transitions of
-/// existing jobs are guarded by the status and node the deciding node saw, and
-/// every commit notifies the other nodes (`NOTIFY jobrunner`) of what it
-/// changed. `PostgresCluster` keeps this node's heartbeat, listens, and holds
-/// the leader's lock.
+/// existing jobs are guarded by the status, node and attempt the deciding node
+/// saw, and every commit notifies the other nodes (`NOTIFY jobrunner`) of what
+/// it changed. `PostgresCluster` keeps this node's heartbeat, listens, and holds
+/// or takes the leader's lease (`PostgresLease.swift`).
 public final class PostgresJobStore: ClusterStore, Sendable {
     /// The schema version this build writes; a newer database is refused.
-    public static let schemaVersion = 4
+    public static let schemaVersion = 5
 
     /// Taken (for the transaction) by whoever migrates, so two daemons starting
     /// together on one database do not race; "JobRunr" in ASCII.
@@ -96,7 +96,7 @@ public final class PostgresJobStore: ClusterStore, Sendable {
         } catch {
             throw StoreError("cannot use database \(displayURL): \(error.operatorMessage)")
         }
-        let writer = WriterConnection(url: url, synchronousCommit: synchronousCommit, node: node, connection)
+        let writer = WriterConnection(url: url, synchronousCommit: synchronousCommit, node: node, idleTimeout: cluster.timeout, connection)
         do throws(PostgresError) {
             try writer.prepare(connection)
             let last = try connection.run("SELECT id, created_at FROM jobs ORDER BY id DESC LIMIT 1")
@@ -256,7 +256,21 @@ public final class PostgresJobStore: ClusterStore, Sendable {
                     ALTER TABLE webhook_deliveries ADD COLUMN node TEXT;
                     """)
             }
-            // Later versions add their steps here (`if version < 5 { ... }`).
+            if version < 5 {
+                // The leader's lease (PostgresLease.swift), in place of a session
+                // lock that a frozen leader kept: one row, its epoch the fencing
+                // token of every leader chore. Who leads is read from it.
+                try db.execute("""
+                    CREATE TABLE leader_lease (
+                        id SMALLINT PRIMARY KEY CHECK (id = 1),
+                        node TEXT NOT NULL,
+                        epoch BIGINT NOT NULL,
+                        expires_at DOUBLE PRECISION NOT NULL
+                    );
+                    ALTER TABLE nodes DROP COLUMN leader;
+                    """)
+            }
+            // Later versions add their steps here (`if version < 6 { ... }`).
             try refreshWords(db, fresh: version < 3)
             if version < schemaVersion {
                 try db.execute("DELETE FROM schema_version")
@@ -409,6 +423,8 @@ public final class PostgresJobStore: ClusterStore, Sendable {
 
     public var isLeader: Bool { cluster.isLeader }
 
+    public var leaderEpoch: Int64? { cluster.leaderEpoch }
+
     public var isAlone: Bool { cluster.isAlone }
 
     public func onLeadership(_ action: @escaping @Sendable (Bool) -> Void) { cluster.onLeadership(action) }
@@ -536,7 +552,8 @@ public final class PostgresJobStore: ClusterStore, Sendable {
             var notes = Notes()
             for (i, entry) in entries.enumerated() {
                 batch.entry = i
-                for op in entry.ops { try apply(op, db, &batch, &notes) }
+                batch.fencedOut = false
+                for op in entry.ops where !batch.fencedOut { try apply(op, db, &batch, &notes) }
             }
             for payload in notes.payloads(node: writer.node) {
                 batch.append(("SELECT pg_notify($1, $2)", [.text(Self.channel), .text(payload)]))
@@ -571,6 +588,8 @@ public final class PostgresJobStore: ClusterStore, Sendable {
         var guards: [(statement: Int, entry: Int)] = []
         var entry = 0
         var conflicts = Set<Int>()
+        /// The entry's fence found the lease taken over: its other ops are not made.
+        var fencedOut = false
 
         mutating func append(_ statement: Statement) { statements.append(statement) }
 
@@ -605,6 +624,7 @@ public final class PostgresJobStore: ClusterStore, Sendable {
                     started_at = $7, completed_at = $8, sequence = GREATEST(sequence + 1, $9), run_at = $10, attempt = $11,
                     errors = $12, words = $13::tsvector, node = $14
                 WHERE id = $1 AND status = $15 AND node IS NOT DISTINCT FROM $16
+                  AND ($17::bigint IS NULL OR (attempt = $17 AND started_at IS NOT DISTINCT FROM $18))
                 """, [
                     .int(job.id), .text(job.status.rawValue), .int(Int64(job.progress.percent)), .text(job.progress.message),
                     .optional(job.result?.jsonString), .optional(job.error), .optional(job.startedAt), .optional(job.completedAt),
@@ -612,11 +632,18 @@ public final class PostgresJobStore: ClusterStore, Sendable {
                     .optional(job.errors.isEmpty ? nil : Self.errorsJSON(job.errors)),
                     .text(Self.words(params: params, error: job.error)), .optional(job.node),
                     .text(expect.status.rawValue), .optional(expect.node),
+                    expect.attempt.map { .int(Int64($0)) } ?? .null, .optional(expect.startedAt),
                 ]))
             notes.jobs.insert(job.id)
         case .claim(let request):
             try batch.flush(db)
             try claim(request, db, &notes)
+        case .fence(let epoch):
+            try batch.flush(db)
+            if try !LeaderLease.holds(db, node: writer.node, epoch: epoch) {
+                batch.conflicts.insert(batch.entry)
+                batch.fencedOut = true
+            }
         case .adopt(let silent, let node, let report):
             try batch.flush(db)
             let r = try db.run("UPDATE jobs SET node = $2 WHERE status = 'running' AND node = $1 RETURNING \(Self.columns)",
@@ -675,8 +702,12 @@ public final class PostgresJobStore: ClusterStore, Sendable {
             try db.execute("DELETE FROM job_logs WHERE job_id IN (SELECT id FROM jobs WHERE status IN ('completed','failed','cancelled'))")
             try db.execute("DELETE FROM jobs WHERE status IN ('completed','failed','cancelled')")
             notes.cleared = true
-        case .appendLog(let id, let lines, let dropped, let maxBytes):
+        case .appendLog(let id, let lines, let dropped, let maxBytes, let expect):
             try batch.flush(db)
+            if let expect, try !holds(id, expect, db) {
+                batch.conflicts.insert(batch.entry)
+                return
+            }
             try appendLog(id, lines, maxBytes, db)
             if let first = lines.first, let last = lines.last { notes.logs.append((id, first.seq, last.seq)) }
             if dropped > 0 { try db.run("UPDATE jobs SET log_dropped = log_dropped + $1 WHERE id = $2", [.int(Int64(dropped)), .int(id)]) }
@@ -734,6 +765,16 @@ public final class PostgresJobStore: ClusterStore, Sendable {
             notes.jobs.insert(job.id)
         }
         request.claimed.withLock { $0 = picked.compactMap { claimed[$0] } }
+    }
+
+    /// Whether the job's row is as `expect` says, locked until the commit (a
+    /// rescue taking the job over waits for it).
+    private func holds(_ id: Int64, _ expect: JobGuard, _ db: PostgresConnection) throws(PostgresError) -> Bool {
+        try db.run("""
+            SELECT 1 FROM jobs WHERE id = $1 AND status = $2 AND node IS NOT DISTINCT FROM $3
+              AND ($4::bigint IS NULL OR (attempt = $4 AND started_at IS NOT DISTINCT FROM $5)) FOR UPDATE
+            """, [.int(id), .text(expect.status.rawValue), .optional(expect.node), expect.attempt.map { .int(Int64($0)) } ?? .null,
+                   .optional(expect.startedAt)]).rows > 0
     }
 
     /// Names as one bound value: a PostgreSQL array literal of quoted text.
@@ -942,16 +983,23 @@ final class WriterConnection: @unchecked Sendable {
     /// (as of the last commit, or of the one in flight).
     var order: Order = (lastID: 0, lastCreated: 0, inOrder: true)
 
-    init(url: String, synchronousCommit: Bool, node: String, _ connection: PostgresConnection) {
+    /// The node timeout: a transaction left open longer (this process frozen
+    /// between its statements) is ended by the server, so its locks never hold
+    /// up the other nodes (a rescue, the lease's take-over).
+    private let idleTimeout: Double
+
+    init(url: String, synchronousCommit: Bool, node: String, idleTimeout: Double, _ connection: PostgresConnection) {
         self.url = url
         self.synchronousCommit = synchronousCommit
         self.node = node
+        self.idleTimeout = idleTimeout
         self.connection = connection
     }
 
     /// Session settings of the writer, on every (re)connect.
     func prepare(_ db: PostgresConnection) throws(PostgresError) {
         if !synchronousCommit { try db.execute("SET synchronous_commit = off") }
+        try db.execute("SET idle_in_transaction_session_timeout = \(max(Int(idleTimeout * 1000), 100))")
     }
 
     /// The open connection, or a new one when the last was lost.

@@ -552,7 +552,7 @@ public final class SQLiteJobStore: JobStore, Sendable {
                     .optional(job.errors.isEmpty ? nil : Self.errorsJSON(job.errors)), .int(job.id), .text(expect.status.rawValue),
                 ]) { _ in held = true }
             return held
-        case .claim, .adopt:
+        case .claim, .adopt, .fence:
             // Only stores shared by several daemons claim (the queue never asks this one).
             break
         case .upsert(let job):
@@ -591,7 +591,7 @@ public final class SQLiteJobStore: JobStore, Sendable {
             try rememberNextID(db)
             try db.run("DELETE FROM job_logs WHERE job_id IN (SELECT id FROM jobs WHERE status IN ('completed','failed','cancelled'))")
             try db.run("DELETE FROM jobs WHERE status IN ('completed','failed','cancelled')")
-        case .appendLog(let id, let lines, let dropped, let maxBytes):
+        case .appendLog(let id, let lines, let dropped, let maxBytes, _):
             try appendLog(id, lines, maxBytes, db)
             if dropped > 0 { try db.run("UPDATE jobs SET log_dropped = log_dropped + ? WHERE id = ?", [.int(Int64(dropped)), .int(id)]) }
         case .deleteJobs(let ids, let report):

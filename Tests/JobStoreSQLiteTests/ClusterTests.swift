@@ -27,7 +27,8 @@ final class JobEvents: Sendable {
 
 /// Several nodes on one PostgreSQL database, each a queue over its own store
 /// in this process (as separate daemons would be): claims, what each node
-/// sees of the others, cancels across nodes, and the leader's rescue.
+/// sees of the others, cancels across nodes (silent nodes and the leader:
+/// `ClusterFailoverTests`).
 @Suite struct ClusterTests {
     /// Waits for `condition` (polled every 10 ms), failing after `seconds`.
     static func eventually(_ what: String, seconds: Double = 10, _ condition: () throws -> Bool) throws {
@@ -235,36 +236,6 @@ final class JobEvents: Sendable {
             let outcome = Self.cancel(b, job.id)
             #expect(try outcome.get() == .cancelled(wasRunning: true), "\(outcome)")
             #expect(try storeA.job(job.id)?.status == .cancelled)
-        }
-    }
-
-    /// The leader rescues the running jobs of a node gone silent: one with
-    /// attempts left is retried (and claimable again), one without fails as
-    /// interrupted; the silent node's row goes.
-    @Test func theLeaderRescuesASilentNodesJobs() async throws {
-        try await offPool {
-            let cluster = try TestPostgres.cluster()
-            let url = try cluster.newDatabase()
-            let (storeA, a) = try Self.node(url, "a", timeout: 1)
-            var options = JobOptions()
-            options.maxAttempts = 2
-            let retried = try Self.enqueue(a, options: options)
-            let failed = try Self.enqueue(a)
-            try #require(Set(Self.claim(a, 2).map(\.id)) == [retried.id, failed.id])
-            storeA.close()
-            // Node a was killed: its row stays, its heartbeat stops.
-            try cluster.execute(url, "INSERT INTO nodes (id, address, pid, started_at, heartbeat_at) VALUES ('a', '', 1, 0, 0)")
-            let (storeB, b) = try Self.node(url, "b", timeout: 1)
-            defer { storeB.close() }
-            try Self.eventually("the rescue") {
-                try storeB.job(retried.id)?.status == .pending && storeB.job(failed.id)?.status == .failed
-            }
-            let again = try #require(try storeB.job(retried.id))
-            #expect(again.attempt == 2 && again.errors.map(\.error) == [JobQueue.interruptedMessage])
-            #expect(try storeB.job(failed.id)?.error == JobQueue.interruptedMessage)
-            try Self.eventually("node a's row to go") { try storeB.nodes().map(\.id) == ["b"] }
-            #expect(try storeB.nodes().first?.leader == true)
-            #expect(b.job(retried.id)?.status == .pending)
         }
     }
 }

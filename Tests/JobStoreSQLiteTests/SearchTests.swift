@@ -311,7 +311,7 @@ import Testing
             seed.close()
             try cluster.execute(url, """
                 DROP TABLE webhook_deliveries; DROP INDEX jobs_words; DROP INDEX jobs_created; ALTER TABLE jobs DROP COLUMN words;
-                ALTER TABLE jobs DROP COLUMN node; DROP INDEX jobs_claim; DROP TABLE nodes; DROP SEQUENCE job_ids;
+                ALTER TABLE jobs DROP COLUMN node; DROP INDEX jobs_claim; DROP TABLE nodes; DROP SEQUENCE job_ids; DROP TABLE leader_lease;
                 DELETE FROM meta WHERE key = 'created_in_order'; UPDATE schema_version SET version = 1
                 """)
             let migrated = try PostgresJobStore(url: url)

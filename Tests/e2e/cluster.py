@@ -43,6 +43,16 @@ TYPES = {
                     "hang-once", "{marker}"],
         "params": {"marker": {"type": "string", "required": True, "max_length": 255, "pattern": "^/"}},
     },
+    # Each run records itself in a shared file: "start JOB PID" as it starts,
+    # then "end JOB PID" after SECONDS, or "term JOB PID" if stopped by SIGTERM.
+    "attempts": {
+        "command": ["/bin/sh", "-c",
+                    'echo "start $JOBRUNNER_JOB_ID $$" >> "$1"; trap \'echo "term $JOBRUNNER_JOB_ID $$" >> "$1"; exit 143\' TERM; '
+                    'sleep "$2" & wait $!; echo "end $JOBRUNNER_JOB_ID $$" >> "$1"',
+                    "attempts", "{path}", "{seconds}"],
+        "params": {"path": {"type": "string", "required": True, "max_length": 255, "pattern": "^/"},
+                   "seconds": {"type": "integer", "required": True, "min": 1, "max": 120}},
+    },
 }
 
 INTERRUPTED = "Interrupted: the daemon stopped while this job was running"
@@ -151,6 +161,18 @@ def process_gone(pid):
             return f.read().rsplit(")", 1)[1].split()[0] == "Z"
     except (FileNotFoundError, ProcessLookupError):
         return True
+
+
+def runs(path, job_id):
+    """What the `attempts` runs of a job recorded, by pid in start order:
+    [(pid, ["start", "end"]), ...]."""
+    found = {}
+    with open(path) as f:
+        for line in f:
+            what, job, pid = line.split()
+            if int(job) == job_id:
+                found.setdefault(int(pid), []).append(what)
+    return list(found.items())
 
 
 class Watcher(threading.Thread):

@@ -6,6 +6,7 @@ fires each schedule slot once, also after the leader itself is killed; a
 PostgreSQL restart under load loses nothing acknowledged."""
 import contextlib
 import json
+import signal
 import socket
 import subprocess
 import threading
@@ -18,7 +19,7 @@ from playwright.sync_api import expect
 from websockets.sync.client import connect
 
 from cluster import (FINAL, INTERRUPTED, Cluster, Watcher, all_jobs, get, job, leaders, nodes, post_job, process_gone,
-                     read_pid, wait_for, write_types)
+                     read_pid, runs, wait_for, write_types)
 from conftest import BINARY
 from live import sse_events
 from test_dashboard import Page
@@ -203,6 +204,56 @@ def test_the_jobs_of_a_node_killed_with_9_are_rescued(postgres, start_daemon, ty
     requests.delete(f"{n1.url}/api/jobs/{blocker['id']}")
 
 
+def test_a_node_back_from_a_stall_leaves_the_retry_of_its_jobs_alone(postgres, start_daemon, types_dir, tmp_path):
+    """A worker frozen (SIGSTOP) for 3x --node-timeout while it runs 12 s jobs:
+    the leader rescues them and their second attempts start on another node.
+    When the frozen node wakes up, its own runs are stale: their end changes
+    nothing, and the second attempts run to their own end, undisturbed."""
+    c = Cluster(start_daemon, postgres.new_database(), types_dir, "--node-timeout", "3")
+    # n1 leads, its one slot taken: the jobs run on n2, their retries on n3.
+    n1 = c.start("n1", "--concurrency", "1")
+    blocker = post_job(n1, "sleeper", {"pidfile": str(tmp_path / "blocker.pid")})
+    wait_for(lambda: job(n1, blocker["id"])["status"] == "running")
+    n2 = c.start("n2")
+    record = tmp_path / "runs.txt"
+    made = [post_job(n2, "attempts", {"path": str(record), "seconds": 12}, max_attempts=3,
+                     backoff={"initial": 0.1, "max": 0.1})["id"] for _ in range(2)]
+    for i in made:
+        wait_for(lambda i=i: (j := job(n1, i)) and j["status"] == "running" and j["node"] == "n2", what=f"job {i} on n2")
+        wait_for(lambda i=i: record.exists() and len(runs(record, i)) == 1, what=f"job {i} started")
+    n3 = c.start("n3")
+    assert leaders(n3) == ["n1"]
+    n2.proc.send_signal(signal.SIGSTOP)
+    frozen_at = time.monotonic()
+    try:
+        for i in made:
+            retry = wait_for(lambda i=i: (j := job(n1, i)) and j["status"] == "running" and j["node"] == "n3" and j,
+                             timeout=8, what=f"job {i}'s retry on n3")
+            assert retry["attempt"] == 2 and [(e["attempt"], e["error"]) for e in retry["errors"]] == [(1, INTERRUPTED)], retry
+            wait_for(lambda i=i: len(runs(record, i)) == 2, timeout=5, what=f"job {i}'s second run started")
+        assert time.monotonic() - frozen_at < 9, "the retries started while n2 was frozen"
+        time.sleep(max(0.0, frozen_at + 9 - time.monotonic()))  # the stall itself, not a wait for an event
+    finally:
+        n2.proc.send_signal(signal.SIGCONT)
+    for i in made:
+        done = wait_for(lambda i=i: (j := job(n1, i)) and j["status"] in FINAL and j, timeout=30, what=f"job {i} ended")
+        assert (done["status"], done["attempt"], done["node"]) == ("completed", 2, "n3"), done
+        assert [(e["attempt"], e["error"]) for e in done["errors"]] == [(1, INTERRUPTED)], done["errors"]
+        for d in c.nodes.values():
+            seen = wait_for(lambda d=d, i=i: (j := job(d, i)) and j["status"] in FINAL and j, what=f"{d.node_id} sees job {i} end")
+            assert {k: seen[k] for k in ("status", "attempt", "node", "errors")} == \
+                {k: done[k] for k in ("status", "attempt", "node", "errors")}, d.node_id
+    # Once every run has ended: two runs per job; the second ran to its end
+    # (never signalled); the stale first one was stopped by its own node, or ended.
+    for i in made:
+        recorded = wait_for(lambda i=i: (r := runs(record, i)) and all(len(events) == 2 for _, events in r) and r,
+                            timeout=30, what=f"job {i}'s runs ended")
+        assert len(recorded) == 2, recorded
+        assert recorded[1][1] == ["start", "end"], f"job {i}: the healthy attempt was stopped: {recorded}"
+        assert recorded[0][1][1] in ("term", "end"), recorded
+    assert requests.delete(f"{n1.url}/api/jobs/{blocker['id']}").status_code == 200
+
+
 def test_nodes_list_every_node_once_with_one_leader(three, postgres, start_daemon, tmp_path):
     c = three
     pidfile = tmp_path / "sleeper.pid"
@@ -299,6 +350,68 @@ def test_a_killed_leader_is_replaced_and_each_schedule_slot_fires_once(three):
             slots = [int(j["created_at"] // 60) * 60 for j in jobs]
             assert len(slots) == len(set(slots)), f"{name}: a slot fired twice: {slots}"
             assert slot in slots and all(j["status"] == "completed" for j in jobs), f"{name}: {jobs}"
+
+
+def test_a_frozen_leader_is_replaced_and_does_no_leader_work_when_it_wakes(postgres, start_daemon, types_dir, tmp_path):
+    """The leader frozen (SIGSTOP) for 3x --node-timeout, across a minute's
+    boundary: another node leads within 2x the timeout, the schedule's slot
+    fires once, and a worker killed with -9 meanwhile has its job rescued. The
+    old leader, woken up, leads no more and fires nothing again."""
+    timeout = 3
+    c = Cluster(start_daemon, postgres.new_database(), types_dir, "--node-timeout", str(timeout))
+    # n1 leads; n1 and n2 have one slot each, taken, so the job below runs on n3.
+    n1 = c.start("n1", "--concurrency", "1")
+    b1 = post_job(n1, "sleeper", {"pidfile": str(tmp_path / "b1.pid")})
+    wait_for(lambda: job(n1, b1["id"])["status"] == "running")
+    n2 = c.start("n2", "--concurrency", "1")
+    b2 = post_job(n2, "sleeper", {"pidfile": str(tmp_path / "b2.pid")})
+    wait_for(lambda: (j := job(n2, b2["id"])) and j["status"] == "running" and j["node"] == "n2")
+    n3 = c.start("n3")
+    hung = post_job(n3, "hang-once", {"marker": str(tmp_path / "once")}, max_attempts=2, backoff={"initial": 0.1, "max": 0.1})
+    read_pid(str(tmp_path / "once"))
+    wait_for(lambda: (j := job(n2, hung["id"])) and j["status"] == "running" and j["node"] == "n3")
+    assert leaders(n2) == ["n1"]
+    r = requests.put(f"{n2.url}/api/schedules/tick", json={"cron": "* * * * *", "job_type": "prime", "params": {"limit": 10},
+                                                          "overlap": "allow"})
+    assert r.status_code == 201, r.text
+    for d in c.nodes.values():
+        wait_for(lambda d=d: len(get(d, "/api/schedules")) == 1)
+    # Frozen 7.5 s before a minute's boundary: the slot comes due during the
+    # stall, after the successor took over (within 2x the timeout).
+    wait_for(lambda: 52.0 <= time.time() % 60 < 53.0, timeout=70, interval=0.02, what="the freeze's moment")
+    slot = (int(time.time()) // 60 + 1) * 60
+    n1.proc.send_signal(signal.SIGSTOP)
+    frozen_at = time.monotonic()
+    try:
+        c.kill("n3")
+        assert requests.delete(f"{n2.url}/api/jobs/{b2['id']}").status_code == 200  # n2's slot for the rescued job
+        wait_for(lambda: leaders(n2) == ["n2"], timeout=2 * timeout, interval=0.05, what="n2 leading")
+        done = wait_for(lambda: (j := job(n2, hung["id"])) and j["status"] in FINAL and j, timeout=3 * timeout,
+                        what="the killed worker's job rescued")
+        assert (done["status"], done["attempt"], done["node"]) == ("completed", 2, "n2"), done
+        assert [(e["attempt"], e["error"]) for e in done["errors"]] == [(1, INTERRUPTED)], done["errors"]
+        fired = wait_for(lambda: (s := get(n2, "/api/schedules/tick"))["last_run_at"] == slot and s,
+                         timeout=max(0.1, frozen_at + 3 * timeout - time.monotonic()), what=f"the slot {slot} fired under n2")
+        assert fired["next_run_at"] == slot + 60
+        time.sleep(max(0.0, frozen_at + 3 * timeout - time.monotonic()))  # the stall itself, not a wait for an event
+    finally:
+        n1.proc.send_signal(signal.SIGCONT)
+    # Woken up, n1 beats again (its overdue timer fired at once) and hears of
+    # the slot fired; it never leads again.
+    watcher = Watcher(n1, "n1")
+    me = wait_for(lambda: (x := next((x for x in nodes(n1) if x["id"] == "n1"), None)) and x["alive"] and x, timeout=10,
+                  what="n1 alive again")
+    wait_for(lambda: get(n1, "/api/schedules/tick")["last_run_at"] == slot, timeout=10, what="n1 hears of the slot")
+    wait_for(lambda: next(x for x in nodes(n1) if x["id"] == "n1")["heartbeat_at"] > me["heartbeat_at"], timeout=10,
+             what="n1's next heartbeat")
+    seen = watcher.stop()
+    assert seen and all(x is None or not x["leader"] for x in seen), "n1 led again"
+    for d in (n1, n2):
+        assert leaders(d) == ["n2"], d.node_id
+        jobs = all_jobs(d, "&schedule=tick")
+        slots = [int(j["created_at"] // 60) * 60 for j in jobs]
+        assert slots.count(slot) == 1 and len(slots) == len(set(slots)), f"{d.node_id}: a slot fired twice: {slots}"
+    assert get(n2, "/api/schedules/tick")["last_run_at"] >= slot
 
 
 def test_a_postgresql_restart_under_load_with_three_nodes(own_postgres, start_daemon, types_dir, tmp_path):

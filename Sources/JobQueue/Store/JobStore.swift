@@ -16,9 +16,9 @@ public enum StoreOp: Sendable {
     /// The whole row: new jobs and state transitions.
     case upsert(Job)
     /// A transition of an existing job, made only if its row still has the
-    /// status and node of `expect` (a store shared by several daemons). When it
-    /// does not, the transaction goes on without it and the submission gets
-    /// `StoreError.conflict`.
+    /// status, node and attempt of `expect` (a store shared by several daemons).
+    /// When it does not, the transaction goes on without it and the submission
+    /// gets `StoreError.conflict`.
     case update(Job, expect: JobGuard)
     /// Claims pending jobs for a node (`FOR UPDATE SKIP LOCKED`, shared stores
     /// only); the request gets the jobs claimed, inside the transaction.
@@ -26,6 +26,12 @@ public enum StoreOp: Sendable {
     /// Takes over the running jobs of a node that went silent (the leader
     /// rescuing them); the request gets them, now owned by `node`.
     case adopt(from: String, node: String, report: @Sendable ([Job]) -> Void)
+    /// Leader work (shared stores): the ops after it in the same submission are
+    /// made only while `epoch` is still the leader lease's and this node's;
+    /// otherwise none of them is and the submission gets `StoreError.conflict`.
+    /// A leader that was deposed while it was frozen changes nothing when it
+    /// wakes up and acts on what it last knew.
+    case fence(epoch: Int64)
     /// Progress only (coalesced by the queue).
     case progress(id: Int64, progress: JobProgress, sequence: UInt64)
     /// Removes every completed, failed and cancelled job (and their logs).
@@ -37,8 +43,10 @@ public enum StoreOp: Sendable {
     /// Records a named queue's settings.
     case queueSettings(name: String, QueueSettings)
     /// Appends lines to a job's log, which keeps at most `maxBytes` (the oldest
-    /// go); `dropped` lines were already let go before reaching the store.
-    case appendLog(id: Int64, lines: [LogLine], dropped: Int, maxBytes: Int)
+    /// go); `dropped` lines were already let go before reaching the store. With
+    /// `expect` (several daemons) only while the row is still that attempt:
+    /// else nothing is written and the submission gets `StoreError.conflict`.
+    case appendLog(id: Int64, lines: [LogLine], dropped: Int, maxBytes: Int, expect: JobGuard? = nil)
     /// Removes finished jobs completed before `before` (epoch seconds) or not
     /// among the newest `keep` finished jobs by id. `report` gets the jobs removed,
     /// inside the transaction (again on a retry); the queue uses the last report
@@ -56,13 +64,27 @@ public enum StoreOp: Sendable {
     case deleteJobs(ids: [Int64], report: @Sendable ([PrunedJob]) -> Void)
 }
 
-/// What a guarded write expects the row to hold.
+/// What a guarded write expects the row to hold: its status and node, and
+/// (when `attempt` is given) which attempt: its number and when it started. An
+/// attempt is one run of a job by one node; a job retried after its node went
+/// silent has a new one, so a write of the silent node's attempt finds the row
+/// changed even where the new attempt has the same status.
 public struct JobGuard: Sendable, Equatable {
     public let status: JobStatus
     public let node: String?
-    public init(status: JobStatus, node: String?) {
+    public let attempt: Int?
+    /// Checked with `attempt` (nil there: the row has no start either).
+    public let startedAt: Double?
+    public init(status: JobStatus, node: String?, attempt: Int? = nil, startedAt: Double? = nil) {
         self.status = status
         self.node = node
+        self.attempt = attempt
+        self.startedAt = startedAt
+    }
+
+    /// The state `job` is in, attempt included.
+    public init(_ job: Job) {
+        self.init(status: job.status, node: job.node, attempt: job.attempt, startedAt: job.startedAt)
     }
 }
 
@@ -249,6 +271,9 @@ public protocol ClusterStore: JobStore {
     func jobs(_ ids: [Int64]) throws(StoreError) -> [Job]
     /// Whether this node leads now (fires schedules, prunes, rescues).
     var isLeader: Bool { get }
+    /// The leader lease's epoch while this node leads (nil otherwise): leader
+    /// work decided now is submitted behind `StoreOp.fence` with it.
+    var leaderEpoch: Int64? { get }
     /// Whether no other node was alive at the last heartbeat.
     var isAlone: Bool { get }
     /// Called when this node starts (true) or stops (false) leading.
