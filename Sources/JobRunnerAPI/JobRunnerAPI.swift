@@ -198,7 +198,7 @@ public final class JobRunnerAPI: Sendable {
     func openAPIBytes() -> [UInt8] {
         let (registry, version) = engine.versionedRegistry
         if let cached = openAPIDocument.withLock({ $0 }), cached.version == version { return cached.bytes }
-        let bytes = OpenAPI.document(registry: registry, version: configuration.version).serialized()
+        let bytes = OpenAPI.document(registry: registry, version: configuration.version, signIn: gate.authenticator.mode == .tokens).serialized()
         openAPIDocument.withLock { current in
             if (current?.version ?? 0) <= version { current = (version, bytes) }
         }
@@ -447,8 +447,9 @@ public final class JobRunnerAPI: Sendable {
             case .notFound:
                 throw missing
             case .notCancellable(let status):
+                // The request is sound; the job's state refuses it (like a retry's 409).
                 return .json(errorBody("Cannot cancel job in status: \(status.rawValue)", extra: JSONObject([("job_id", .int(id))])),
-                             status: 400)
+                             status: 409)
             }
         }
     }

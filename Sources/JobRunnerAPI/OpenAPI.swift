@@ -10,10 +10,11 @@ import JobQueue
 enum OpenAPI {
     static let specVersion = "3.1.0"
 
-    /// The document for these job types.
-    static func document(registry: JobRegistry, version: String) -> JSONValue {
+    /// The document for these job types. `signIn`: whether the daemon has tokens
+    /// (without them `POST /api/session` has nothing to offer and is left out).
+    static func document(registry: JobRegistry, version: String, signIn: Bool = true) -> JSONValue {
         var paths = JSONObject()
-        for op in operations(registry) {
+        for op in operations(registry) where signIn || op.json["operationId"] != "signIn" {
             let path = openAPIPath(op.pattern)
             var item = paths[path]?.objectValue ?? JSONObject()
             item[op.method.lowercased()] = .object(op.json)
@@ -29,6 +30,9 @@ enum OpenAPI {
             ]),
             "tags": .array(tags.map { ["name": .string($0.key), "description": .string($0.value)] }),
             "paths": .object(paths),
+            // Not an HTTP operation (a client that follows the paths gets no
+            // queue from it): the upgrade, described for readers.
+            "x-websockets": ["/ws/queue": OpenAPIRules.queueSocket],
             "components": .object([
                 "schemas": .object(schemas(registry)),
                 "securitySchemes": .object([
@@ -60,7 +64,7 @@ enum OpenAPI {
         "status": "Counts, worker figures, liveness and readiness.",
         "session": "The dashboard's sign-in with a token.",
         "webhooks": "Deliveries of the webhooks the config file declares.",
-        "meta": "This document, its reader and the WebSocket upgrade.",
+        "meta": "This document and its reader (the WebSocket /ws/queue: x-websockets, docs/protocol.md).",
     ]
 
     /// `/api/jobs/:id` → `/api/jobs/{id}`.
@@ -169,7 +173,13 @@ enum OpenAPI {
     static func bulkOperation(_ action: String, _ summary: String, _ filter: JSONValue) -> Operation {
         var body = object(["filter": filter, "expected_count": ["type": "integer", "minimum": 0],
                            "dry_run": ["type": "boolean"]], required: ["filter"])
-        if case .object(var o) = body { o["additionalProperties"] = false; body = .object(o) }
+        if case .object(var o) = body {
+            o["additionalProperties"] = false
+            // A real run names the count the user confirmed; a dry run needs none.
+            o["anyOf"] = [["required": ["expected_count"]],
+                          ["required": ["dry_run"], "properties": ["dry_run": ["const": true]]]]
+            body = .object(o)
+        }
         let outcome = object(["action": ["const": .string(action)], "count": ["type": "integer", "minimum": 0],
                               "done": ["type": "integer", "minimum": 0], "failed": ["type": "integer", "minimum": 1],
                               "error": ["type": ["string", "null"]]], required: ["action", "count"])
@@ -201,28 +211,41 @@ enum OpenAPI {
                            "Comma-separated statuses; a job matches any of them.", extra: ["style": "form", "explode": false]),
             queryParameter("type", ["type": "array", "items": ["type": "string", "enum": types]],
                            "Comma-separated job type names; a job matches any of them.", extra: ["style": "form", "explode": false]),
-            queryParameter("schedule", ["type": "string", "pattern": "^[a-z0-9][a-z0-9_.-]{0,63}$"], "Only jobs this schedule made."),
-            queryParameter("queue", ["type": "array", "items": ["type": "string", "pattern": "^[a-z0-9_-]{1,64}$"]],
+            queryParameter("schedule", ["type": "string", "pattern": .string(OpenAPIRules.scheduleNamePattern)], "Only jobs this schedule made."),
+            queryParameter("queue", ["type": "array", "items": ["type": "string", "pattern": .string(OpenAPIRules.queueNamePattern)],
+                                     "maxItems": .int(Int64(JobsQueryParser.maxQueueNames))],
                            "Comma-separated queue names (at most 100); a job matches any of them.", extra: ["style": "form", "explode": false]),
-            queryParameter("created_after", ["type": "string"],
+            queryParameter("created_after", OpenAPIRules.timeText,
                            "Only jobs created at or after this time: epoch seconds, or ISO 8601 with a zone (2026-11-29T14:00:00Z)."),
-            queryParameter("created_before", ["type": "string"], "Only jobs created before this time (same forms as created_after)."),
-            queryParameter("q", ["type": "string", "maxLength": 200],
+            queryParameter("created_before", OpenAPIRules.timeText, "Only jobs created before this time (same forms as created_after)."),
+            queryParameter("q", OpenAPIRules.search,
                            "Text search in params and error: whole words, `word*` for a prefix, `\"a phrase\"`; every term must match; at most 200 characters, 800 bytes and 16 words (docs/history.md)."),
         ]
-        // Lists are documented as comma-separated strings (the daemon also takes
-        // arrays of names), times as epoch seconds or ISO 8601 text.
-        let nameList: (String) -> JSONValue = { what in ["type": "string", "description": .string("Comma-separated \(what) (an array of names is accepted too).")] }
-        let time: JSONValue = ["type": ["string", "number"], "minimum": 0]
-        let jobsFilter = object(["status": nameList("statuses"), "type": nameList("job type names"), "queue": nameList("queue names"),
-                                 "schedule": ["type": "string"],
-                                 "created_after": time, "created_before": time,
-                                 "q": ["type": "string", "maxLength": 200]],
-                                required: [], description: "The filters of GET /api/jobs.")
+        // Lists as comma-separated strings or arrays of names, times as epoch
+        // seconds (numbers or text) or ISO 8601 text; null is no filter.
+        let nameList: (String, [String]) -> JSONValue = { what, names in
+            ["anyOf": [["type": "string", "pattern": .string(OpenAPIRules.commaList(names))],
+                       ["type": "array", "items": ["enum": .array(names.map(JSONValue.string))]],
+                       ["type": "null"]],
+             "description": .string("Comma-separated \(what), or an array of them; a job matches any.")]
+        }
+        let queues: JSONValue = ["anyOf": [["type": "string", "pattern": .string(OpenAPIRules.queueList)],
+                                           ["type": "array", "items": ["type": "string", "pattern": .string(OpenAPIRules.queueNamePattern)],
+                                            "maxItems": .int(Int64(JobsQueryParser.maxQueueNames))],
+                                           ["type": "null"]],
+                                 "description": "Comma-separated queue names, or an array of them (at most 100); a job matches any."]
+        let orNull: (JSONValue) -> JSONValue = { ["anyOf": [$0, ["type": "null"]]] }
+        var jobsFilter = object(["status": nameList("statuses", JobStatus.allCases.map(\.rawValue)),
+                                 "type": nameList("job type names", registry.types.map(\.name)), "queue": queues,
+                                 "schedule": orNull(["type": "string", "pattern": .string(OpenAPIRules.scheduleNamePattern)]),
+                                 "created_after": orNull(OpenAPIRules.timeValue), "created_before": orNull(OpenAPIRules.timeValue),
+                                 "q": orNull(OpenAPIRules.search)],
+                                required: [], description: "The filters of GET /api/jobs, no others.")
+        if case .object(var o) = jobsFilter { o["additionalProperties"] = false; jobsFilter = .object(o) }
         let submissions = registry.types.map { ref("Submission.\($0.name)") }
         let mapping = JSONObject(registry.types.map { ($0.name, .string("#/components/schemas/Submission.\($0.name)")) })
         let location = header("The job's URL.", ["type": "string"], required: true)
-        let badJob = error("The job cannot be cancelled in its status (the body also has 'job_id').")
+        let badJob = error("The job has finished: it cannot be cancelled (the body also has 'job_id').")
         return [
             operation("GET", "/api/jobs", id: "listJobs", tag: "jobs", summary: "A page of jobs, filtered",
                       description: "Without after_id: the newest `limit` matching jobs (below before_id if given); with after_id: the oldest above it. Follow the Link header for the next page until it is absent.",
@@ -255,7 +278,7 @@ enum OpenAPI {
             operation("GET", "/api/jobs/:id", id: "getJob", tag: "jobs", summary: "One job", parameters: [jobID],
                       responses: ["200": response("The job.", ref("Job")), "404": error("No such job (or cleared, or pruned).")]),
             operation("DELETE", "/api/jobs/:id", id: "cancelJob", tag: "jobs", summary: "Cancel a pending or running job", parameters: [jobID],
-                      responses: ["200": response("Cancelled.", ref("Cancelled")), "400": badJob, "404": error("No such job.")]),
+                      responses: ["200": response("Cancelled.", ref("Cancelled")), "409": badJob, "404": error("No such job.")]),
             operation("POST", "/api/jobs/:id/retry", id: "retryJob", tag: "jobs", summary: "Put a failed or cancelled job back to pending",
                       parameters: [jobID],
                       responses: ["200": response("The job, pending again with a fresh set of attempts.", ref("Job")),
@@ -268,7 +291,8 @@ enum OpenAPI {
                                     "description": "Resume after this event (EventSource sends it when it reconnects)."],
                                    queryParameter("after", sequence, "Resume after this sequence number (a first connection that already read the log).")],
                       responses: [
-                        "200": ["description": "The stream.", "content": ["text/event-stream": ["schema": ["type": "string"]]]],
+                        "200": ["description": "The stream: each event as the schema says (an SSE parser's `event`, `data` and `id`).",
+                                 "content": ["text/event-stream": ["schema": ref("ProgressEvent")]]],
                         "204": ["description": "The job has finished and the client already saw its final event."],
                         "400": error("'after' is not a non-negative integer."),
                         "404": error("No such job."),
@@ -325,12 +349,16 @@ enum OpenAPI {
                                   "401": error("Nobody is signed in.",
                                                 headers: ["WWW-Authenticate": header("Bearer", ["type": "string"], required: true)])]),
             operation("POST", "/api/session", id: "signIn", tag: "session", summary: "Trade a token for a session cookie",
-                      body: ["type": "object", "required": ["token"], "properties": ["token": ["type": "string", "minLength": 1]]],
+                      body: ["type": "object", "required": ["token"], "additionalProperties": false,
+                             "properties": ["token": ["type": "string", "minLength": 1, "maxLength": 1024,
+                                                      "description": "A token of the config file (its text, as a bearer token carries it)."]]],
                       responses: ["200": response("Signed in: Set-Cookie carries the HttpOnly session.", ref("Session"),
                                                    headers: ["Set-Cookie": header("The session cookie.", ["type": "string"], required: true)]),
                                   "400": error("Authentication is off, or the body is not {\"token\": string}."),
                                   "401": error("The token is unknown.",
-                                                headers: ["WWW-Authenticate": header("Bearer", ["type": "string"], required: true)])]),
+                                                headers: ["WWW-Authenticate": header("Bearer", ["type": "string"], required: true)]),
+                                  "429": error("Too many sign-ins: wait as long as Retry-After says.",
+                                               headers: ["Retry-After": header("Seconds to wait.", ["type": "integer"], required: true)])]),
             operation("DELETE", "/api/session", id: "signOut", tag: "session", summary: "End the cookie's session",
                       responses: ["200": response("Signed out (also when there was no session).",
                                                    ["type": "object", "required": ["signed_out"], "properties": ["signed_out": ["const": true]]])]),
@@ -347,11 +375,6 @@ enum OpenAPI {
             operation("GET", "/api/docs", id: "getAPIDocs", tag: "meta", summary: "A page that renders this document",
                       responses: ["200": ["description": "The page.", "content": ["text/html": ["schema": ["type": "string"]]]],
                                   "404": error("The daemon serves no web root.")]),
-            operation("GET", "/ws/queue", id: "queueSocket", tag: "meta", summary: "The WebSocket queue protocol",
-                      description: "Upgrades to a WebSocket (RFC 6455) carrying the queue's snapshot, live events and commands; see docs/protocol.md.",
-                      responses: ["101": ["description": "Switching to the WebSocket protocol."],
-                                  "400": error("Not a valid WebSocket handshake."),
-                                  "403": error("The browser's origin may not open the WebSocket, or the token lacks the 'read' scope.")]),
         ]
     }
 
@@ -389,9 +412,9 @@ enum OpenAPI {
                                                    headers: ["Location": header("The job's URL.", ["type": "string"], required: true)]),
                                   "404": notFound]),
             operation("GET", "/api/cron", id: "previewCron", tag: "schedules", summary: "What a cron expression means, and its next times",
-                      parameters: [queryParameter("cron", ["type": "string", "minLength": 1, "maxLength": 200], "A five-field cron expression or @hourly, @daily, @weekly, @monthly.",
+                      parameters: [queryParameter("cron", ref("Cron"), "A five-field cron expression or an @-shortcut.",
                                                   extra: ["required": true, "example": "30 3 * * *"]),
-                                   queryParameter("timezone", ["type": "string", "default": "UTC"], "An IANA time zone name.")],
+                                   queryParameter("timezone", ref("TimeZone"), "An IANA time zone name (UTC if not given).")],
                       responses: ["200": response("A human reading and the next three times (epoch seconds).", ref("CronPreview")),
                                   "400": error("The expression or zone is invalid, or 'cron' is missing.")]),
         ]
@@ -417,6 +440,9 @@ enum OpenAPI {
         var s = JSONObject()
         s["Error"] = object(["error": ["type": "string"], "job_id": ["type": "integer"]], required: ["error"],
                             description: "Every error's body.")
+        s["ProgressEvent"] = OpenAPIRules.progressEvent()
+        s["Cron"] = OpenAPIRules.cron
+        s["TimeZone"] = OpenAPIRules.zone
         s["Progress"] = object(["percent": ["type": "integer", "minimum": 0, "maximum": 100], "message": ["type": "string"]])
         s["Job"] = object([
             "id": ["type": "integer", "minimum": 1],
@@ -499,11 +525,11 @@ enum OpenAPI {
         ], description: "A schedule as stored (docs/schedules.md).")
 
         // The submission options once each, referred to by every type's submission and schedule.
-        for m in JobOptions.fieldSchemas() { s["Option.\(m.key)"] = m.value }
+        for m in JobOptions.fieldSchemas() { s["Option.\(m.key)"] = m.key == "backoff" ? OpenAPIRules.orderedBackoff(m.value) : m.value }
         var newSchedules: [JSONValue] = []
         var definitions: [JSONValue] = []
         for type in registry.types {
-            s["Params.\(type.name)"] = type.paramsSchema
+            s["Params.\(type.name)"] = OpenAPIRules.withoutNUL(type.paramsSchema)
             s["Submission.\(type.name)"] = submission(type)
             s["NewSchedule.\(type.name)"] = scheduleDefinition(type, nameRequired: true)
             s["ScheduleDefinition.\(type.name)"] = scheduleDefinition(type, nameRequired: false)
@@ -548,9 +574,8 @@ enum OpenAPI {
             "required": .array(required),
             "properties": .object([
                 "name": ["type": "string", "pattern": "^[a-z0-9][a-z0-9_.-]{0,63}$"],
-                "cron": ["type": "string", "description": "Five fields (minute hour day-of-month month day-of-week) or @hourly, @daily, @weekly, @monthly.",
-                          "examples": ["30 3 * * *", "*/15 * * * *", "@daily"]],
-                "timezone": ["type": "string", "default": "UTC", "description": "An IANA time zone.", "examples": ["UTC", "Europe/Berlin"]],
+                "cron": ref("Cron"),
+                "timezone": ref("TimeZone"),
                 "job_type": ["const": .string(type.name)],
                 "params": ref("Params.\(type.name)"),
                 "options": .object(options),

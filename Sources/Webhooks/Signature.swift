@@ -1,19 +1,55 @@
 import CurlClient
 
-/// `X-JobRunner-Signature: sha256=<hex>`: HMAC-SHA256 of the exact body bytes
-/// under the endpoint's secret, lowercase hex.
+/// `X-JobRunner-Signature: t=<unix seconds>,v1=<hex>` (the scheme of Stripe's
+/// webhooks): `v1` is the lowercase hex HMAC-SHA256, under the endpoint's secret,
+/// of the attempt's send time in decimal, a `.`, and the exact body bytes. The
+/// time is inside the MAC, so a receiver that refuses an old `t` refuses a
+/// replayed request: a captured request cannot be re-sent later with a new time.
 public enum WebhookSignature {
-    public static func header(secret: [UInt8], body: [UInt8]) -> String {
-        "sha256=" + hex(hmacSHA256(key: secret, data: body))
+    /// The scheme's name in the header; a later scheme gets another (`v2=`).
+    public static let scheme = "v1"
+
+    /// The header's value for an attempt sent at `timestamp` (epoch seconds).
+    public static func header(secret: [UInt8], timestamp: Int64, body: [UInt8]) -> String {
+        "t=\(timestamp),\(scheme)=" + hex(mac(secret: secret, time: String(timestamp), body: body))
     }
 
-    /// Whether `header` is the signature of `body` (compared in constant time).
-    public static func verify(header: String, secret: [UInt8], body: [UInt8]) -> Bool {
-        let expected = Array(self.header(secret: secret, body: body).utf8)
-        let given = Array(header.utf8)
-        guard expected.count == given.count else { return false }
+    /// HMAC-SHA256 of `"<time>.<body>"`, the time's digits as the header gives them.
+    static func mac(secret: [UInt8], time: String, body: [UInt8]) -> [UInt8] {
+        var signed = Array(time.utf8)
+        signed.append(UInt8(ascii: "."))
+        signed += body
+        return hmacSHA256(key: secret, data: signed)
+    }
+
+    /// Whether `header` signs `body` under `secret` at a time within `tolerance`
+    /// seconds of `now`: what a receiver checks. Items other than `t` and `v1`
+    /// are ignored; any one `v1` that matches (compared in constant time) will do.
+    public static func verify(header: String, secret: [UInt8], body: [UInt8], now: Double, tolerance: Double = 300) -> Bool {
+        var time: String?
+        var given: [[UInt8]] = []
+        for item in header.split(separator: ",") {
+            let parts = item.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2 else { continue }
+            let key = parts[0].trimmingSpaces(), value = parts[1].trimmingSpaces()
+            if key == "t" {
+                guard time == nil, value.allSatisfy(\.isASCIIDigit), Int64(value) != nil else { return false }
+                time = value
+            } else if key == scheme {
+                given.append(Array(value.utf8))
+            }
+        }
+        guard let time, let t = Int64(time), !given.isEmpty, abs(now - Double(t)) <= tolerance else { return false }
+        let expected = Array(hex(mac(secret: secret, time: time, body: body)).utf8)
+        var matched = false
+        for g in given where constantTimeEqual(expected, g) { matched = true }
+        return matched
+    }
+
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
         var diff: UInt8 = 0
-        for i in 0..<expected.count { diff |= expected[i] ^ given[i] }
+        for i in 0..<a.count { diff |= a[i] ^ b[i] }
         return diff == 0
     }
 
@@ -27,6 +63,16 @@ public enum WebhookSignature {
         }
         return String(decoding: out, as: UTF8.self)
     }
+}
+
+private extension Substring {
+    func trimmingSpaces() -> String {
+        String(drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
+    }
+}
+
+private extension Character {
+    var isASCIIDigit: Bool { asciiValue.map { (48...57).contains($0) } ?? false }
 }
 
 /// When the next attempt comes: `initial * 2^(attempts-1)`, at most `max`, with

@@ -155,13 +155,15 @@ public final class WebhookDispatcher: Sendable {
     }
 
     private func post(_ row: WebhookDeliveryRecord, _ endpoint: WebhookEndpoint, at t: Double) -> OutgoingPost {
+        // The send time is signed with the body: each attempt carries its own.
+        let sent = Int64(t)
         let headers = [
             "Content-Type: application/json",
             "X-JobRunner-Event: \(row.event)",
             "X-JobRunner-Delivery: \(row.id)",
-            "X-JobRunner-Timestamp: \(Int64(t))",
+            "X-JobRunner-Timestamp: \(sent)",
             "X-JobRunner-Attempt: \(row.attempts + 1)",
-            "X-JobRunner-Signature: \(WebhookSignature.header(secret: endpoint.secret, body: row.body))",
+            "X-JobRunner-Signature: \(WebhookSignature.header(secret: endpoint.secret, timestamp: sent, body: row.body))",
             // No "Expect: 100-continue" round trip before the body.
             "Expect:",
         ]

@@ -140,7 +140,7 @@ final class TestDaemon {
             #expect(status == 200)
             #expect(body == ["success": true, "job_id": 2])
             let (again, error, _) = try d.call("DELETE", "/api/jobs/2")
-            #expect(again == 400)
+            #expect(again == 409)
             #expect(error == ["error": "Cannot cancel job in status: cancelled", "job_id": 2])
             // Cancel the running one too: it stops at once.
             let (running, _, _) = try d.call("DELETE", "/api/jobs/1")

@@ -164,7 +164,7 @@ def test_a_cancel_on_another_node_stops_the_job_where_it_runs(three, tmp_path):
         assert done["status"] == "cancelled" and done["node"] == running["node"], done
     wait_for(lambda: process_gone(pid), timeout=15, what=f"process {pid} gone")
     again = requests.delete(f"{other.url}/api/jobs/{created['id']}")
-    assert again.status_code == 400 and again.json()["error"] == "Cannot cancel job in status: cancelled", again.text
+    assert again.status_code == 409 and again.json()["error"] == "Cannot cancel job in status: cancelled", again.text
 
 
 def test_the_jobs_of_a_node_killed_with_9_are_rescued(postgres, start_daemon, types_dir, tmp_path):

@@ -93,7 +93,7 @@ def test_cancel_errors(daemon):
     job = submit(url, "prime", limit=10)
     wait_for(lambda: finished(url, job["id"]))
     r = requests.delete(f"{url}/api/jobs/{job['id']}")
-    assert r.status_code == 400
+    assert r.status_code == 409
     assert r.json() == {"error": "Cannot cancel job in status: completed", "job_id": job["id"]}
     assert requests.delete(f"{url}/api/jobs/12345").status_code == 404
 

@@ -1,15 +1,18 @@
 """Webhooks end to end: a real receiver, signatures, retries, the outbox across
 kill -9, and a hanging receiver that must not slow jobs."""
+import hashlib
 import hmac
 import json
+import os
+import re
 import signal
 import subprocess
 import time
 
 import requests
 
-from conftest import BINARY
-from webhook_receiver import Receiver, reserved_port, signature
+from conftest import BINARY, ROOT
+from webhook_receiver import Receiver, reserved_port, signed
 
 SECRET = "s3cret-for-tests"
 
@@ -56,9 +59,9 @@ def test_signed_deliveries_for_completed_failed_and_cancelled(start_daemon, tmp_
         got = rx.wait_for(lambda r: len(r) >= 3)
         by_event = {}
         for headers, body, _ in got:
-            # The signature is the HMAC-SHA256 of the exact body under the secret.
-            assert hmac.compare_digest(headers["x-jobrunner-signature"], signature(SECRET, body))
-            assert headers["x-jobrunner-signature"] != signature("another secret", body)
+            # The signature is the HMAC-SHA256 of the send time and the exact body under the secret.
+            assert signed(SECRET, headers, body)
+            assert not signed("another secret", headers, body)
             assert headers["content-type"] == "application/json"
             payload = json.loads(body)
             assert headers["x-jobrunner-event"] == payload["event"]
@@ -103,9 +106,54 @@ def test_retried_after_500s_with_the_same_delivery_id(start_daemon, tmp_path):
         bodies = {b for _, b, _ in got}
         assert len(ids) == 1 and len(bodies) == 1            # the same delivery, byte for byte
         assert [h["x-jobrunner-attempt"] for h, _, _ in got] == ["1", "2", "3", "4"]
+        # Each attempt is signed at the time it was sent.
+        assert all(signed(SECRET, h, b) for h, b, _ in got)
         assert json.loads(got[0][1])["job"]["id"] == job["id"]
         row = wait_until(lambda: [x for x in deliveries(d)["deliveries"] if x["status"] == "delivered"], what="delivered")[0]
         assert row["attempts"] == 4 and row["last_status"] == 200
+    finally:
+        rx.close()
+
+
+def documented_verification():
+    """The Python of docs/webhooks.md's "Verifying a delivery", run as written
+    (but the receiver's serve_forever): its verify and verify_either."""
+    with open(os.path.join(ROOT, "docs", "webhooks.md")) as f:
+        section = f.read().split("## Verifying a delivery", 1)[1].split("\n## ", 1)[0]
+    namespace = {}
+    for block in re.findall(r"```python\n(.*?)```", section, re.S):
+        if "serve_forever" not in block:
+            exec(block, namespace)
+    return namespace["verify"], namespace["verify_either"]
+
+
+def test_the_documented_verification_takes_each_attempt_and_refuses_a_replay(start_daemon, tmp_path):
+    verify, verify_either = documented_verification()
+    secret = SECRET.encode()
+    rx = Receiver(answers=[500])
+    try:
+        path = config(tmp_path, [{"url": rx.url, "secret": SECRET, "events": ["job_completed"],
+                                  "backoff": {"initial": 2.5, "max": 2.5}}])
+        d = start_daemon("--config", path)
+        requests.post(f"{d.url}/api/jobs", json={"job_type": "prime", "params": {"limit": 10}})
+        got = rx.wait_for(lambda r: len(r) >= 2)
+        times = []
+        for headers, body, _ in got:
+            header = headers["x-jobrunner-signature"]
+            assert verify(secret, header, body) and verify_either(secret, header, body), header
+            assert not verify(b"another secret", header, body)
+            assert not verify(secret, header, body + b" ")
+            t = int(re.fullmatch(r"t=(\d+),v1=[0-9a-f]{64}", header).group(1))
+            times.append(t)
+            # The same request replayed later than the tolerance is refused; with
+            # a fresh time put in, the signature no longer matches.
+            assert not verify(secret, header, body, now=t + 301)
+            assert not verify(secret, header.replace(f"t={t},", f"t={t + 3600},"), body, now=t + 3600)
+            # The old form (the body alone) passes only the transition's verify_either.
+            old = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+            assert not verify(secret, old, body) and verify_either(secret, old, body)
+        # The retry, 1.25 to 2.5 s later, carries its own time (the body is the same).
+        assert got[0][1] == got[1][1] and times[1] > times[0]
     finally:
         rx.close()
 
@@ -144,7 +192,7 @@ def test_an_undelivered_webhook_survives_kill_9(start_daemon, tmp_path):
         headers, body, _ = got[0]
         assert headers["x-jobrunner-delivery"] == row["id"]
         assert json.loads(body)["job"]["id"] == job["id"]
-        assert hmac.compare_digest(headers["x-jobrunner-signature"], signature(SECRET, body))
+        assert signed(SECRET, headers, body)
         done = wait_until(lambda: [x for x in deliveries(again)["deliveries"] if x["status"] == "delivered"], what="delivered")[0]
         assert done["id"] == row["id"] and done["attempts"] >= 2
     finally:
@@ -166,7 +214,7 @@ def test_a_job_interrupted_by_kill_9_is_reported_failed_after_the_restart(start_
         payload = json.loads(body)
         assert payload["event"] == "job_failed" and payload["job"]["id"] == job["id"]
         assert payload["job"]["error"].startswith("Interrupted")
-        assert hmac.compare_digest(headers["x-jobrunner-signature"], signature(SECRET, body))
+        assert signed(SECRET, headers, body)
     finally:
         rx.close()
 
@@ -238,7 +286,7 @@ def test_config_is_checked_and_reloaded_on_sighup(start_daemon, tmp_path):
         wait_until(lambda: any("1 webhook endpoints loaded" in line for line in d.log), what="reload logged")
         requests.post(f"{d.url}/api/jobs", json={"job_type": "prime", "params": {"limit": 10}})
         headers, body, _ = rx.wait_for(lambda r: len(r) >= 1)[0]
-        assert hmac.compare_digest(headers["x-jobrunner-signature"], signature(SECRET, body))
+        assert signed(SECRET, headers, body)
         assert SECRET not in "".join(d.log)
     finally:
         rx.close()

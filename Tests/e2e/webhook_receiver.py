@@ -73,8 +73,19 @@ class Receiver:
         self.server.server_close()
 
 
-def signature(secret, body):
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def signature(secret, body, t):
+    """The X-JobRunner-Signature the daemon sends with this body at time t:
+    HMAC-SHA256 of "t.body" (docs/webhooks.md)."""
+    return f"t={t},v1=" + hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+
+
+def signed(secret, headers, body):
+    """Whether a request's signature is this body's under this secret, made at
+    the time it names, which is the X-JobRunner-Timestamp and within a minute of now."""
+    header = headers["x-jobrunner-signature"]
+    t = int(header.split(",", 1)[0].removeprefix("t="))
+    return (abs(t - time.time()) < 60 and headers["x-jobrunner-timestamp"] == str(t)
+            and hmac.compare_digest(header, signature(secret, body, t)))
 
 
 def reserved_port():

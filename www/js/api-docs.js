@@ -13,8 +13,13 @@ let doc = null;
 function typeText(s) {
   if (s.const !== undefined) return `= ${JSON.stringify(s.const)}`;
   if (Array.isArray(s.type)) return s.type.join(" or ");
-  return s.type || (s.oneOf ? "one of" : "any");
+  if (s.$ref) return refName(s.$ref);
+  // A bare set of constraints (an alternative that only bounds some fields) has no type of its own.
+  return s.type || (s.oneOf ? "one of" : s.anyOf ? "any of" : s.properties ? "" : "any");
 }
+
+/** A pattern as a phrase; a long one (the tz database's names, the cron grammar) by its length only. */
+const patternText = (pattern) => (pattern.length <= 120 ? `matches ${pattern}` : `matches a ${pattern.length}-character pattern (in /api/openapi.json)`);
 
 /** Bounds, lengths, patterns, choices and defaults, as short phrases. */
 function constraints(s) {
@@ -29,7 +34,7 @@ function constraints(s) {
   if (s.minLength === 1) out.push("not empty");
   else if (s.minLength > 1) out.push(`at least ${s.minLength} characters`);
   if (s.maxLength !== undefined) out.push(`at most ${s.maxLength} characters`);
-  if (s.pattern !== undefined) out.push(`matches ${s.pattern}`);
+  if (s.pattern !== undefined) out.push(patternText(s.pattern));
   if (s.enum) out.push(`one of: ${s.enum.map((v) => JSON.stringify(v)).join(", ")}`);
   if (s.default !== undefined) out.push(`default ${JSON.stringify(s.default)}`);
   if (s.additionalProperties === false) out.push("no other fields");
@@ -77,7 +82,7 @@ function schemaNode(schema, depth = 0) {
     const list = el("ul", { class: "alternatives" });
     alternatives.forEach((alt, i) => {
       const target = targets[i];
-      const label = target.title || (alt.$ref ? refName(alt.$ref) : typeText(alt));
+      const label = target.title || (alt.$ref ? refName(alt.$ref) : typeText(alt)) || `or ${i + 1}`;
       let shown = target;
       if (Object.keys(shared).length) {
         const properties = Object.fromEntries(Object.entries(target.properties || {}).filter(([name]) => !(name in shared)));
@@ -112,7 +117,8 @@ function parametersTable(params) {
     const type = [typeText(p.schema || {})];
     if (p.schema?.items) type.push(`of ${typeText(p.schema.items)}`);
     if (p.explode === false) type.push("(comma-separated)");
-    const notes = constraints(p.schema?.items || p.schema || {});
+    const target = p.schema?.$ref ? doc.components?.schemas?.[refName(p.schema.$ref)] : null;
+    const notes = constraints(p.schema?.items || target || p.schema || {});
     body.append(el("tr", {},
       el("th", { scope: "row" }, el("code", { text: p.name })),
       el("td", { text: p.in }),

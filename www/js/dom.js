@@ -40,6 +40,17 @@ export function formatDuration(seconds) {
   return `${m} min ${Math.round(seconds - m * 60)} s`;
 }
 
+// Bidirectional formatting controls (ALM, LRM, RLM, LRE..RLO, LRI..PDI): in a
+// JSON text they are written as \u escapes, so a value cannot reorder the text
+// after it (an RLO in one param reversing the next ones) and the control shows.
+const BIDI_CONTROLS = /[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g;
+
+/** JSON.stringify, with bidi controls in strings escaped (still valid JSON, same value). */
+export function jsonText(value) {
+  const text = JSON.stringify(value);
+  return text === undefined ? text : text.replace(BIDI_CONTROLS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
 /**
  * Pretty JSON where short arrays of numbers or strings (a Fibonacci sequence, a
  * sample of primes) stay on one line instead of one element per line.
@@ -47,7 +58,7 @@ export function formatDuration(seconds) {
 export function prettyJSON(value) {
   const compact = (v) => Array.isArray(v) && v.every((x) => typeof x !== "object" || x === null);
   const render = (v, indent) => {
-    if (compact(v)) return JSON.stringify(v).replaceAll(",", ", ");
+    if (compact(v)) return jsonText(v).replaceAll(",", ", ");
     if (Array.isArray(v)) {
       if (v.length === 0) return "[]";
       const inner = v.map((x) => indent + "  " + render(x, indent + "  "));
@@ -56,10 +67,10 @@ export function prettyJSON(value) {
     if (v && typeof v === "object") {
       const keys = Object.keys(v);
       if (keys.length === 0) return "{}";
-      const inner = keys.map((k) => `${indent}  ${JSON.stringify(k)}: ${render(v[k], indent + "  ")}`);
+      const inner = keys.map((k) => `${indent}  ${jsonText(k)}: ${render(v[k], indent + "  ")}`);
       return "{\n" + inner.join(",\n") + "\n" + indent + "}";
     }
-    return JSON.stringify(v);
+    return jsonText(v);
   };
   return render(value, "");
 }

@@ -2,7 +2,7 @@
 // filters and text search kept in the URL (#/history?q=...&status=...), and
 // bulk cancel / retry / delete of everything the filter selects, confirmed
 // with the count the daemon will act on.
-import { $, announce, api, el, formatDateTime, formatDuration } from "./dom.js";
+import { $, announce, api, el, formatDateTime, formatDuration, jsonText } from "./dom.js";
 
 const PAGE = 50;
 const FILTERS = ["q", "status", "type", "queue", "from", "to"];
@@ -198,7 +198,7 @@ export class HistoryView {
   }
 
   row(job) {
-    const detail = job.error ?? (job.params ? JSON.stringify(job.params) : "");
+    const detail = job.error ?? (job.params ? jsonText(job.params) : "");
     return el("tr", { "data-id": String(job.id) },
       el("td", { class: "num" }, el("a", { href: `#/jobs/${job.id}`, text: `#${job.id}`, "aria-label": `Job ${job.id} (${job.type})` })),
       el("td", { text: job.type }),
