@@ -11,6 +11,9 @@ struct Options: ParsableCommand {
             Each setting can also come from the environment (JOBRUNNER_PORT, JOBRUNNER_MAX_BODY, ...) \
             or from the --config file (JSON, one key per flag: {"port": 8080, "max-body": 1048576}). \
             Flags win over the environment, the environment over the file, the file over defaults.
+
+            API tokens: `jobrunnerd token new NAME --scopes read,submit,admin` prints a new token \
+            and the entry to add to the config file's "tokens" (docs/security.md).
             """,
         version: jobRunnerVersion
     )
@@ -36,7 +39,7 @@ struct Options: ParsableCommand {
     @Option(name: .customLong("ws-max-queue"), help: "Bytes queued for one WebSocket client before close 1013. (default: 1048576)")
     var wsMaxQueue: String?
     @Option(name: .customLong("ws-ping-interval"), help: "Seconds between WebSocket pings. (default: 25)") var wsPingInterval: String?
-    @Option(name: .customLong("allowed-origins"), help: "Comma-separated Origins allowed to open the WebSocket. (default: any)")
+    @Option(name: .customLong("allowed-origins"), help: "Comma-separated Origins, besides the daemon's own, allowed to send state-changing requests and open the WebSocket. (default: none)")
     var allowedOrigins: String?
     @Option(help: "SQLite database file, or a PostgreSQL URL (postgresql://user@host/db); ':memory:' keeps jobs in memory. (default: /var/lib/jobrunner/jobs.db)") var db: String?
     @Option(help: "full or normal (see README). (default: full)") var sync: String?

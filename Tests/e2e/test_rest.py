@@ -229,6 +229,10 @@ def test_http_stays_responsive_while_prime_jobs_run(start_daemon):
 def test_help_version_and_bad_flags():
     r = subprocess.run([BINARY, "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "--concurrency" in r.stdout
+    # It names the token command, and says what --allowed-origins really allows.
+    text = " ".join(r.stdout.split())
+    assert "jobrunnerd token new NAME --scopes" in text
+    assert "(default: any)" not in text and "besides the daemon's own" in text
     r = subprocess.run([BINARY, "--version"], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.strip()
     r = subprocess.run([BINARY, "--bogus"], capture_output=True, text=True)
