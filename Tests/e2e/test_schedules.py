@@ -93,7 +93,11 @@ def test_jr_schedule(daemon):
     assert run("resume", "reports").stdout.strip() == "resumed reports"
     assert run("run-now", "reports").stdout.startswith("created job ")
     bad = run("add", "x", "not cron", "echo")
-    assert bad.returncode == 1 and "Invalid 'cron' field" in bad.stderr
+    # One line from the daemon, nothing from a JSON printer after it.
+    assert bad.returncode == 1 and "Invalid 'cron' field" in bad.stderr and bad.stdout == ""
+    assert len(bad.stderr.strip().splitlines()) == 1 and "Expecting value" not in bad.stderr, bad.stderr
+    missing = run("show", "nope")
+    assert missing.returncode == 1 and "Schedule not found" in missing.stderr and "Expecting value" not in missing.stderr
     assert run("rm", "reports").stdout.strip() == "deleted reports"
     assert run("rm", "reports").returncode == 1
 

@@ -434,9 +434,10 @@ def test_scripts_against_a_live_daemon(daemon):
 
 
 def test_scripts_help_and_unreachable_daemon():
-    for name in ["jr-submit", "jr-watch", "jr-list", "jr-cancel", "jr-stats"]:
+    for name in ["jr-submit", "jr-watch", "jr-list", "jr-cancel", "jr-stats", "jr-schedule"]:
         r = run_script(name, "--help", url="http://127.0.0.1:9")
         assert r.returncode == 0 and f"Usage: {name}" in r.stdout and "JOBRUNNER_URL" in r.stdout
+        assert "JOBRUNNER_TOKEN" in r.stdout, name
     r = run_script("jr-stats", url="http://127.0.0.1:9")
     assert r.returncode == 1
     assert "cannot reach the JobRunner daemon at http://127.0.0.1:9" in r.stderr
