@@ -259,7 +259,8 @@ extension JobQueue {
                 if job.status == .pending { l.joined = true }
                 // A job this node runs that another node ended or took over.
                 if let old, old.status == .running, old.node == node, !(job.status == .running && job.node == node) {
-                    l.q.scheduler.countRunning(old, -1)
+                    // Its place in the limits is freed when the task has ended.
+                    l.q.stopping[job.id] = old
                     l.q.logBuffer[job.id] = nil
                     l.q.progressWritten[job.id] = nil
                     stop.append(job.id)

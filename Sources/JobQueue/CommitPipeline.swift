@@ -114,7 +114,11 @@ extension JobQueue {
                     // Undo what the change did to the running counts.
                     if let now = l.q.current(before.id) {
                         if now.status == .running && before.status != .running && runsHere(now) { l.q.scheduler.countRunning(now, -1) }
-                        if before.status == .running && now.status != .running && runsHere(before) { l.q.scheduler.countRunning(before, 1) }
+                        // (A cancel kept the place while the task stops: it stays taken.)
+                        if before.status == .running && now.status != .running && runsHere(before),
+                           l.q.stopping.removeValue(forKey: before.id) == nil {
+                            l.q.scheduler.countRunning(before, 1)
+                        }
                     }
                     l.q.release(before.id, revertTo: before)
                     if before.status == .pending { l.q.scheduler.schedule(before, now: clock.now()) }

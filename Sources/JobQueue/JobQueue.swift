@@ -456,7 +456,9 @@ public final class JobQueue: Sendable {
             q.stage(job)
             if wasRunning {
                 q.cancelling[id] = QueueState.CancelInFlight()
-                if runsHere(before) { q.scheduler.countRunning(job, -1) }
+                // Its place in the queue's and type's limits is kept until the
+                // task has ended (`finish`).
+                if runsHere(before) { q.stopping[id] = before }
             }
             q.progressWritten[id] = nil
             let result = CancelOutcome.cancelled(wasRunning: wasRunning)
@@ -592,6 +594,11 @@ public final class JobQueue: Sendable {
 
     private func finish(_ id: Int64, _ end: QueueState.Finish, _ attempt: JobAttempt?) -> Bool {
         transact { q -> (Bool, Change?) in
+            // A cancelled task has ended: its place in the limits is free now.
+            if let held = q.stopping[id], attempt?.matches(held) ?? true {
+                q.stopping[id] = nil
+                q.scheduler.countRunning(held, -1)
+            }
             // Another attempt's end (an older one, taken over): nothing to record.
             guard let before = q.current(id), attempt?.matches(before) ?? true else { return (false, nil) }
             guard before.status == .running else {

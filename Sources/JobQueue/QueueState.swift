@@ -40,6 +40,12 @@ struct QueueState: ~Copyable {
     /// Running jobs whose cancel is not committed yet, with the outcome their task
     /// reported meanwhile (applied if the cancel fails to commit).
     var cancelling: [Int64: CancelInFlight] = [:]
+    /// Running jobs of this node that were cancelled (here or by another node)
+    /// while their task still runs, as they ran: they keep their place in
+    /// their queue's and type's limits until that task has ended (its last
+    /// process gone), so a job of a `concurrency: 1` type never runs beside
+    /// the one still stopping.
+    var stopping: [Int64: Job] = [:]
     var nextID: Int64 = 1
     /// When progress of a job was last written to the store.
     var progressWritten: [Int64: Double] = [:]

@@ -82,6 +82,32 @@ import Testing
         #expect(q.claimNext()?.id == b2)
     }
 
+    /// A cancelled job keeps its place in its type's and queue's limits until
+    /// its task has ended (its last process gone), not only until the cancel.
+    @Test func aCancelledJobHoldsItsPlaceInTheLimitsUntilItsTaskEnds() throws {
+        let q = queue()
+        q.setTypeLimits(["backup": 1])
+        q.updateQueue("mail", QueueSettings(concurrency: 1)) { _ in }
+        let b1 = submit(q, "backup").job.id
+        let b2 = submit(q, "backup").job.id
+        let m1 = submit(q, "send") { $0.queue = "mail" }.job.id
+        let m2 = submit(q, "send") { $0.queue = "mail" }.job.id
+        #expect(claimAll(q) == [b1, m1])
+        let running = try #require(q.job(b1))
+        let runningMail = try #require(q.job(m1))
+        q.cancel(b1) { _ in }
+        q.cancel(m1) { _ in }
+        #expect(q.job(b1)?.status == .cancelled && q.job(m1)?.status == .cancelled)
+        // Their tasks are still stopping: nothing of that type or queue starts.
+        #expect(q.claimNext() == nil)
+        // The tasks end (reported as engines do, for their attempt): the places free.
+        q.fail(b1, error: "Interrupted", attempt: JobAttempt(running))
+        #expect(q.claimNext()?.id == b2)
+        q.fail(m1, error: "Interrupted", attempt: JobAttempt(runningMail))
+        #expect(q.claimNext()?.id == m2)
+        #expect(q.job(b1)?.status == .cancelled)
+    }
+
     @Test func delayedJobsWaitForTheirTimeWithOneTimer() {
         let q = queue()
         let start = clock.now()
