@@ -31,6 +31,7 @@ def runner(start_daemon, tmp_path):
     d = TypesDir(tmp_path / "jobs.d")
     d.add("escaper", ESCAPER)
     d.add("escaper-timeout", {**ESCAPER, "timeout": 2})
+    d.add("escaper-alone", {**ESCAPER, "concurrency": 1})
     d.add("status", {"command": ["/bin/cat", "/proc/self/status"]})
     text = {"text": {"type": "string", "required": True}}
     d.add("echo-long", {"command": ["/bin/echo", "--", "x={text}"], "params": text})
@@ -149,6 +150,21 @@ def test_a_cancelled_jobs_slot_is_free_only_once_its_last_process_is_gone(runner
     second = submit(d.url, "status")
     assert get_job(d.url, second["id"])["status"] == "pending"
     assert requests.delete(f"{d.url}/api/jobs/{first['id']}").status_code == 200
+    wait_for(lambda: get_job(d.url, second["id"])["status"] != "pending", timeout=10)
+    assert marked(marker) == []
+
+
+def test_a_cancelled_jobs_place_in_its_types_limit_is_free_only_once_its_last_process_is_gone(runner, marker):
+    """A type limited to one job: the next of that type starts only after the
+    cancelled one's daemon (which ignores SIGTERM) is gone, while other types
+    run meanwhile."""
+    d = runner("--concurrency", "4")
+    first = start_escaper(d, marker, "daemon", type_name="escaper-alone")
+    second = submit(d.url, "escaper-alone", mode="graceful", end="exit", marker=f"next-{uuid.uuid4()}")
+    assert get_job(d.url, second["id"])["status"] == "pending"
+    assert requests.delete(f"{d.url}/api/jobs/{first['id']}").status_code == 200
+    other = submit(d.url, "status")
+    assert wait_finished(d.url, other["id"])["status"] == "completed"
     wait_for(lambda: get_job(d.url, second["id"])["status"] != "pending", timeout=10)
     assert marked(marker) == []
 
