@@ -316,9 +316,7 @@ extension JobQueue {
         // another): it leaves memory, as a delete heard of would.
         let found = Set(jobs.map(\.id))
         change.deleted = state.withLock { l in
-            ids.filter { !found.contains($0) }.compactMap { id in
-                l.q.current(id).flatMap { $0.status.isFinished ? PrunedJob(id: id, status: $0.status, queue: $0.queue) : nil }
-            }
+            ids.filter { !found.contains($0) }.compactMap { l.q.finishedForRemoval($0) }
         }
         applyRemote(change)
     }
@@ -335,10 +333,7 @@ extension JobQueue {
         guard !gone.isEmpty else { return then() }
         let removed = Cell<[PrunedJob]>([])
         transact { q -> ((), Change?) in
-            removed.value = gone.compactMap { id in
-                guard let job = q.current(id), job.status.isFinished else { return nil }
-                return PrunedJob(id: id, status: job.status, queue: job.queue)
-            }
+            removed.value = gone.compactMap { q.finishedForRemoval($0) }
             return ((), Change(ops: [], effect: .prune(removed), retry: false, done: { _ in then() }))
         }
     }

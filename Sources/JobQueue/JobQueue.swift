@@ -559,10 +559,7 @@ public final class JobQueue: Sendable {
         transact { q -> ((), Change?) in
             var ops: [StoreOp] = []
             if store == nil {
-                removed.value = ids.compactMap { id in
-                    guard let job = q.current(id), job.status.isFinished else { return nil }
-                    return PrunedJob(id: id, status: job.status, queue: job.queue)
-                }
+                removed.value = ids.compactMap { q.finishedForRemoval($0) }
                 count.value = removed.value.count
             } else {
                 ops = [.deleteJobs(ids: ids, report: { removed.value = $0; count.value = $0.count })]

@@ -258,6 +258,12 @@ struct QueueState: ~Copyable {
         return (count, removed)
     }
 
+    /// A finished job as a removal names it, or nil when it is not finished here.
+    func finishedForRemoval(_ id: Int64) -> PrunedJob? {
+        guard let job = current(id), job.status.isFinished else { return nil }
+        return PrunedJob(id: id, status: job.status, queue: job.queue)
+    }
+
     /// A queue that holds no job any more leaves the counters, so names that
     /// submitters made up do not pile up (its settings, if any, stay).
     mutating func forgetEmptyQueues(_ names: some Sequence<String>) {
