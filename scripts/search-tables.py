@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes Sources/JobQueue/SearchTables.swift: how SQLite's FTS5 `unicode61`
+"""Writes Sources/JobQueue/Search/SearchTables.swift: how SQLite's FTS5 `unicode61`
 tokenizer (remove_diacritics 0) treats every code point above ASCII, read off
 the SQLite this machine has, so that the in-memory store and PostgreSQL cut and
 fold text exactly as the SQLite index does (docs/history.md, "Search").
@@ -12,7 +12,7 @@ import os
 import sqlite3
 import sys
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Sources", "JobQueue", "SearchTables.swift")
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Sources", "JobQueue", "Search", "SearchTables.swift")
 
 
 def truth():

@@ -21,15 +21,15 @@ func runJSONBench(_ arguments: [String]) {
     var whole: [Double] = []
     var jansson: [Double] = []
     for _ in 0..<rounds {
-        var start = now()
+        var start = EngineBench.now()
         guard case .object(let object)? = try? JSONValue.parse(text, limits: accept), object.count == keys else {
             print("{\"error\":\"the document did not parse\"}")
             exit(1)
         }
-        whole.append(now() - start)
-        start = now()
+        whole.append(EngineBench.now() - start)
+        start = EngineBench.now()
         _ = try? JSONValue.parse(text, limits: refuse)
-        jansson.append(now() - start)
+        jansson.append(EngineBench.now() - start)
     }
     func perKey(_ times: [Double]) -> Double { times.sorted()[times.count / 2] / Double(keys) * 1e9 }
     let total = perKey(whole)

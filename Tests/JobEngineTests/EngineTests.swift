@@ -102,7 +102,22 @@ import Testing
     /// A countdown cancelled just after a tick (so the next is a whole second away)
     /// ends at once: its slot frees and the next job starts long before that tick,
     /// it stays `cancelled`, and it reports nothing after the cancel.
+    /// A task that waited for its tick is about a second late on every try; a
+    /// busy machine makes a try late now and then, so the best of three decides.
     @Test func cancelledCountdownEndsAtOnce() async throws {
+        var gaps: [Duration] = []
+        for _ in 0..<3 {
+            let gap = try await cancelCountdownAfterATick()
+            gaps.append(gap)
+            // Waiting for the next tick would take about a second; "at once" is
+            // milliseconds. Half a second apart from both, the verdict is unambiguous.
+            if gap < .milliseconds(500) { break }
+        }
+        #expect(gaps.contains { $0 < .milliseconds(500) }, "the countdown ended \(gaps) after its cancel")
+    }
+
+    /// One try: how long after its cancel the countdown's slot took the next job.
+    private func cancelCountdownAfterATick() async throws -> Duration {
         let (engine, events) = makeEngine(capacity: 1)
         let job = try engine.submit(type: "countdown", params: ["seconds": 60])
         let next = try engine.submit(type: "gate", params: nil)
@@ -114,15 +129,13 @@ import Testing
         // The slot frees only when the countdown's task has ended.
         _ = try await events.next { $0.isStarted && $0.jobID == next.id }
         let gap = clock.now - cancelledAt
-        // Waiting for the next tick would take about a second; "at once" is
-        // milliseconds. Half a second apart from both, the verdict is unambiguous.
-        #expect(gap < .milliseconds(500), "the countdown ended \(gap) after its cancel")
         #expect(engine.job(job.id)?.status == .cancelled)
         let history = events.seen.withLock { seen in seen.filter { $0.jobID == job.id } }
         let cancel = try #require(history.firstIndex { $0.isCancelled })
         let afterCancel = history[(cancel + 1)...].map(\.kind)
         #expect(afterCancel.isEmpty, "events after the cancel: \(afterCancel)")
         _ = engine.cancel(next.id)
+        return gap
     }
 
     @Test func progressAfterCancelIsIgnored() throws {

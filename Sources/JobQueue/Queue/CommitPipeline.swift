@@ -54,12 +54,8 @@ struct Locked: ~Copyable {
     var completions: [@Sendable () -> Void] = []
     /// Whether jobs joined the queue since the worker was last told.
     var joined = false
-    /// Webhook routes and delivery ids (`Webhooks.swift`); nil: none configured.
+    /// Webhook routes and delivery ids (`WebhookRouting.swift`); nil: none configured.
     var webhooks: WebhookState?
-    /// Silent nodes whose jobs this node (the leader) is taking over.
-    var rescuing = Set<String>()
-    /// Jobs to read again from the shared store after this batch (`remoteSkipped`).
-    var resync: [Int64] = []
 }
 
 /// The commit pipeline: the order is fixed under the lock, the store is called
@@ -131,15 +127,15 @@ extension JobQueue {
                     if l.webhooks != nil { addWebhooks(&l, &finish) }
                     l.outgoing.append(finish)
                 }
-                if let id = change.logOf { l.q.logInFlight.remove(id) }
+                if let id = change.logOf { l.q.logs.inFlight.remove(id) }
                 switch change.effect {
                 case .schedule(let schedule, _):
-                    if l.q.schedulesWorking[schedule.name] == schedule { l.q.schedulesWorking[schedule.name] = nil }
+                    if l.q.book.working[schedule.name] == schedule { l.q.book.working[schedule.name] = nil }
                 case .scheduleDeleted(let name):
-                    l.q.schedulesDeleting.remove(name)
+                    l.q.book.deleting.remove(name)
                 default: break
                 }
-                if let job = change.effect.createdJob { l.q.creating.remove(job.id) }
+                if let job = change.effect.createdJob { l.q.cluster.creating.remove(job.id) }
                 // A new job that was not added: its key is free, its duplicates fail too.
                 if case .insert(let job) = change.effect {
                     if let key = job.idempotencyKey, l.q.keys[key] == job.id { l.q.keys[key] = nil }
@@ -189,17 +185,17 @@ extension JobQueue {
             l.q.scheduler.setQueue(name, settings)
             l.joined = true
         case .schedule(let schedule, let job):
-            l.q.schedules[schedule.name] = schedule
-            if l.q.schedulesWorking[schedule.name] == schedule { l.q.schedulesWorking[schedule.name] = nil }
-            l.q.noteScheduleDue(schedule)
+            l.q.book.committed[schedule.name] = schedule
+            if l.q.book.working[schedule.name] == schedule { l.q.book.working[schedule.name] = nil }
+            l.q.book.noteDue(schedule)
             if let job {
                 l.q.insert(job, now: clock.now())
                 l.joined = true
             }
         case .scheduleDeleted(let name):
-            l.q.schedules[name] = nil
-            l.q.schedulesWorking[name] = nil
-            l.q.schedulesDeleting.remove(name)
+            l.q.book.committed[name] = nil
+            l.q.book.working[name] = nil
+            l.q.book.deleting.remove(name)
         case .clear(let count):
             let (n, ids) = l.q.clearFinished()
             count.value = n
@@ -221,21 +217,21 @@ extension JobQueue {
                 }
             }
             // Another node changed these while this change was on its way.
-            if let job = change.effect.createdJob { l.q.creating.remove(job.id) }
+            if let job = change.effect.createdJob { l.q.cluster.creating.remove(job.id) }
             for id in change.touched.map(\.id) + (change.effect.createdJob.map { [$0.id] } ?? [])
-            where l.q.inflight[id] == nil && !l.q.creating.contains(id) && l.q.remoteSkipped.remove(id) != nil {
-                l.resync.append(id)
+            where l.q.inflight[id] == nil && !l.q.cluster.creating.contains(id) && l.q.cluster.remoteSkipped.remove(id) != nil {
+                l.q.cluster.resync.append(id)
             }
         }
         if let id = change.cancelOf { l.q.cancelling[id] = nil }
         if store == nil, let (id, lines, dropped) = change.logs {
-            l.q.logs[id, default: JobLog()].append(lines, maxBytes: maxLogBytes)
-            l.q.logs[id]?.dropped += dropped
+            l.q.logs.kept[id, default: JobLog()].append(lines, maxBytes: maxLogBytes)
+            l.q.logs.kept[id]?.dropped += dropped
         }
         // The job's next batch may go now.
         if let id = change.logOf {
-            l.q.logInFlight.remove(id)
-            if l.q.logBuffer[id] != nil, l.q.current(id)?.status == .running, let next = logChange(&l.q, id) {
+            l.q.logs.inFlight.remove(id)
+            if l.q.logs.pending[id] != nil, l.q.current(id)?.status == .running, let next = logChange(&l.q, id) {
                 if store == nil { apply(&l, next) } else { l.outgoing.append(next) }
             }
         }
@@ -255,9 +251,9 @@ extension JobQueue {
             defer {
                 l.completions = []
                 l.joined = false
-                l.resync = []
+                l.q.cluster.resync = []
             }
-            return (l.completions, l.joined, l.resync)
+            return (l.completions, l.joined, l.q.cluster.resync)
         }
         if !resyncIDs.isEmpty { DispatchQueue.global().async { [self] in resync(resyncIDs) } }
         // The timer is set before anyone hears the change is done.
