@@ -9,6 +9,10 @@ public struct JSONWriter: Sendable {
         bytes.reserveCapacity(capacity)
     }
 
+    /// A writer that appends to these bytes (no capacity reserved).
+    @inlinable
+    public init(bytes: [UInt8]) { self.bytes = bytes }
+
     public mutating func write(_ value: JSONValue) {
         switch value {
         case .null: raw("null")

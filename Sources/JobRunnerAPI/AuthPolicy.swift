@@ -1,7 +1,8 @@
 import HTTPServer
 
-/// The one table of who may do what: each route and WebSocket command with the
-/// scope it needs. The transport only carries credentials; this decides.
+/// Who may do what: each route's access comes from its entry in
+/// `JobRunnerAPI.routes`, each WebSocket command's from `commands`. The
+/// transport only carries credentials; this decides.
 public enum AuthPolicy {
     public enum Access: Sendable, Equatable {
         /// Anybody, even when tokens are required (health checks, the session endpoint).
@@ -18,108 +19,58 @@ public enum AuthPolicy {
         public let rateLimited: Bool
     }
 
-    private static func rule(_ method: String, _ pattern: String, _ access: Access, limited: Bool = false) -> Rule {
-        Rule(method: method, pattern: pattern, access: access, rateLimited: limited)
+    /// WebSocket commands (the handshake needs read).
+    static let commands: [Rule] = [
+        command("create_job", .submit, limited: true),
+        command("cancel_job", .submit),
+        command("retry_job", .submit),
+        command("clear_completed", .admin),
+        command("get_state", .read),
+        command("get_job_types", .read),
+        command("ping", .read),
+        command("pong", .read),
+    ]
+
+    private static func command(_ type: String, _ scope: Scope, limited: Bool = false) -> Rule {
+        Rule(method: "WS", pattern: type, access: .scope(scope), rateLimited: limited)
     }
 
     /// Every route of the API and every WebSocket command.
-    public static let rules: [Rule] = [
-        rule("GET", "/healthz", .open),
-        rule("GET", "/readyz", .open),
-        // Prometheus scrapes with a bearer token (docs/security.md).
-        rule("GET", "/metrics", .scope(.read)),
-        // Sign-in, sign-out and "who am I": the handlers decide.
-        rule("GET", "/api/session", .open),
-        rule("POST", "/api/session", .open),
-        rule("DELETE", "/api/session", .open),
-        // The API's contract and the page that reads it: what anybody may learn
-        // from the dashboard's own scripts anyway (job types included).
-        rule("GET", "/api/openapi.json", .open),
-        rule("GET", "/api/docs", .open),
-        rule("GET", "/api/stats", .scope(.read)),
-        rule("GET", "/api/job-types", .scope(.read)),
-        rule("GET", "/api/jobs", .scope(.read)),
-        rule("GET", "/api/jobs/:id", .scope(.read)),
-        rule("GET", "/api/jobs/:id/progress", .scope(.read)),
-        rule("GET", "/api/jobs/:id/log", .scope(.read)),
-        rule("GET", "/ws/queue", .scope(.read)),
-        rule("POST", "/api/jobs", .scope(.submit), limited: true),
-        rule("DELETE", "/api/jobs/:id", .scope(.submit)),
-        rule("POST", "/api/jobs/:id/retry", .scope(.submit)),
-        rule("POST", "/api/jobs/clear-completed", .scope(.admin)),
-        rule("POST", "/api/jobs/bulk/cancel", .scope(.submit)),
-        rule("POST", "/api/jobs/bulk/retry", .scope(.submit)),
-        rule("POST", "/api/jobs/bulk/delete", .scope(.admin)),
-        rule("GET", "/api/queues", .scope(.read)),
-        rule("GET", "/api/nodes", .scope(.read)),
-        rule("PUT", "/api/queues/:name", .scope(.admin)),
-        rule("GET", "/api/schedules", .scope(.read)),
-        rule("GET", "/api/schedules/:name", .scope(.read)),
-        rule("GET", "/api/cron", .scope(.read)),
-        rule("POST", "/api/schedules", .scope(.admin)),
-        rule("PUT", "/api/schedules/:name", .scope(.admin)),
-        rule("DELETE", "/api/schedules/:name", .scope(.admin)),
-        rule("POST", "/api/schedules/:name/pause", .scope(.admin)),
-        rule("POST", "/api/schedules/:name/resume", .scope(.admin)),
-        rule("POST", "/api/schedules/:name/run", .scope(.admin)),
-        rule("GET", "/api/webhooks/deliveries", .scope(.admin)),
-        // WebSocket commands (the handshake needs read).
-        rule("WS", "create_job", .scope(.submit), limited: true),
-        rule("WS", "cancel_job", .scope(.submit)),
-        rule("WS", "retry_job", .scope(.submit)),
-        rule("WS", "clear_completed", .scope(.admin)),
-        rule("WS", "get_state", .scope(.read)),
-        rule("WS", "get_job_types", .scope(.read)),
-        rule("WS", "ping", .scope(.read)),
-        rule("WS", "pong", .scope(.read)),
-    ]
+    public static let rules: [Rule] = JobRunnerAPI.routes.map(\.rule) + commands
 
-    /// The rules of HTTP routes, split into segments once (nil: a `:parameter`).
-    private static let compiled: [(rule: Rule, segments: [[UInt8]?])] = rules.filter { $0.method != "WS" }.map { rule in
-        (rule, rule.pattern.split(separator: "/").map { $0.hasPrefix(":") ? nil : Array($0.utf8) })
-    }
+    /// The rules of a list of routes, matched as the router matches paths.
+    struct Table: Sendable {
+        let routes: RouteTable<Rule>
 
-    /// The rule for a request. Paths no rule names: under `/api/` and `/ws/` a
-    /// read for GET and HEAD, admin for anything else (a route added without a
-    /// rule is closed, not open); elsewhere (the dashboard's files) open.
-    /// Literal segments beat parameters, as in the router.
-    public static func rule(method: String, path: String) -> Rule {
-        let method = method == "HEAD" ? "GET" : method
-        var path = path
-        let found: Rule? = path.withUTF8 { bytes -> Rule? in
-            var bounds: [Range<Int>] = []
-            bounds.reserveCapacity(8)
-            var i = 0
-            while i < bytes.count {
-                while i < bytes.count && bytes[i] == UInt8(ascii: "/") { i += 1 }
-                let start = i
-                while i < bytes.count && bytes[i] != UInt8(ascii: "/") { i += 1 }
-                if start < i { bounds.append(start..<i) }
-            }
-            var best: (rule: Rule, specificity: Int)?
-            for (rule, segments) in compiled where segments.count == bounds.count && rule.method == method {
-                var specificity = 0
-                var matches = true
-                for (segment, range) in zip(segments, bounds) {
-                    specificity <<= 1
-                    guard let literal = segment else { continue }
-                    guard literal.count == range.count, literal.elementsEqual(bytes[range]) else { matches = false; break }
-                    specificity |= 1
-                }
-                if matches && specificity > (best?.specificity ?? -1) { best = (rule, specificity) }
-            }
-            return best?.rule
+        init(_ routes: [APIRoute]) {
+            var table = RouteTable<Rule>()
+            for route in routes { table.add(route.method, route.pattern, route.rule) }
+            self.routes = table
         }
-        if let found { return found }
-        let api = path == "/api" || path.hasPrefix("/api/") || path.hasPrefix("/ws/")
-        if !api { return Rule(method: method, pattern: "*", access: .open, rateLimited: false) }
-        return Rule(method: method, pattern: "*", access: .scope(method == "GET" ? .read : .admin), rateLimited: false)
+
+        /// The rule for a request. Paths no rule names: under `/api/` and `/ws/` a
+        /// read for GET and HEAD, admin for anything else (a route added without a
+        /// rule is closed, not open); elsewhere (the dashboard's files) open.
+        /// Literal segments beat parameters, as in the router.
+        func rule(method: String, path: String) -> Rule {
+            if let found = routes.entry(method: method, path: path) { return found.value }
+            let method = method == "HEAD" ? "GET" : method
+            let api = path == "/api" || path.hasPrefix("/api/") || path.hasPrefix("/ws/")
+            if !api { return Rule(method: method, pattern: "*", access: .open, rateLimited: false) }
+            return Rule(method: method, pattern: "*", access: .scope(method == "GET" ? .read : .admin), rateLimited: false)
+        }
     }
+
+    /// The table of the API's own routes.
+    static let standard = Table(JobRunnerAPI.routes)
+
+    /// The rule for a request to the API's own routes (`Table.rule`).
+    public static func rule(method: String, path: String) -> Rule { standard.rule(method: method, path: path) }
 
     /// The rule for a WebSocket command; unknown commands need read (they are
     /// answered with an error, nothing changes).
     public static func rule(command: String) -> Rule {
-        rules.first { $0.method == "WS" && $0.pattern == command } ?? Rule(method: "WS", pattern: command, access: .scope(.read), rateLimited: false)
+        commands.first { $0.pattern == command } ?? Rule(method: "WS", pattern: command, access: .scope(.read), rateLimited: false)
     }
 
     // MARK: Answers
@@ -143,6 +94,7 @@ public enum AuthPolicy {
 /// The access decision for requests and WebSocket commands: authentication,
 /// the scope the policy asks for, the rate limit, and the audit log.
 final class AuthGate: Sendable {
+    let policy: AuthPolicy.Table
     let authenticator: Authenticator
     let limiter: RateLimiter?
     let audit: (@Sendable (AuditRecord) -> Void)?
@@ -150,7 +102,9 @@ final class AuthGate: Sendable {
     /// Boxed once: the open daemon's principal on every request.
     private static let anybody: any Sendable = Principal.anybody
 
-    init(authenticator: Authenticator, limiter: RateLimiter?, audit: (@Sendable (AuditRecord) -> Void)?) {
+    init(authenticator: Authenticator, limiter: RateLimiter?, audit: (@Sendable (AuditRecord) -> Void)?,
+         policy: AuthPolicy.Table = AuthPolicy.standard) {
+        self.policy = policy
         self.authenticator = authenticator
         self.limiter = limiter
         self.audit = audit
@@ -164,7 +118,7 @@ final class AuthGate: Sendable {
             request.attachment = Self.anybody
             return nil
         }
-        let rule = AuthPolicy.rule(method: request.method, path: request.path)
+        let rule = policy.rule(method: request.method, path: request.path)
         let principal: Principal
         switch authenticator.authenticate(request.headers) {
         case .success(let p):

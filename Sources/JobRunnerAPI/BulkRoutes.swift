@@ -11,10 +11,10 @@ import JobQueue
 /// jobs the action applies to (the filter's statuses narrowed to the action's);
 /// a count that changed since is refused with 409 and the new count.
 extension JobRunnerAPI {
-    func addBulkRoutes(_ r: inout Router) {
-        for action in BulkAction.allCases {
-            r.post("/api/jobs/bulk/\(action.rawValue)") { [self] req in try bulk(action, req) }
-        }
+    static let bulkRoutes: [APIRoute] = BulkAction.allCases.map { action in
+        APIRoute("POST", "/api/jobs/bulk/\(action.rawValue)", .scope(action == .delete ? .admin : .submit),
+                 handle: { api, req in try api.bulk(action, req) },
+                 doc: { registry in OpenAPI.bulkOperation(action.rawValue, OpenAPI.bulkSummary(action), OpenAPI.jobsFilter(registry)) })
     }
 
     func bulk(_ action: BulkAction, _ request: HTTPRequest) throws(HTTPError) -> HTTPResponse {
@@ -45,13 +45,17 @@ extension JobRunnerAPI {
         }
         let count = ids.count
         let summary = { @Sendable (done: Int?, outcome: BulkOutcome?) -> HTTPResponse in
-            var o = JSONObject([("action", .string(action.rawValue)), ("count", .int(Int64(count)))])
-            if let done { o["done"] = .int(Int64(done)) }
-            if let outcome, outcome.failed > 0 {
-                o["failed"] = .int(Int64(outcome.failed))
-                o["error"] = outcome.error.map(JSONValue.string) ?? .null
+            var w = JSONWriter(capacity: 96)
+            w.object { o in
+                o.string("action", action.rawValue)
+                o.int("count", count)
+                if let done { o.int("done", done) }
+                if let outcome, outcome.failed > 0 {
+                    o.int("failed", outcome.failed)
+                    o.string("error", outcome.error)
+                }
             }
-            return .json(JSONValue.object(o).serialized())
+            return .json(w.bytes)
         }
         if dryRun { return summary(nil, nil) }
         guard let expected else {
@@ -59,7 +63,7 @@ extension JobRunnerAPI {
         }
         guard expected == count else {
             return .json(errorBody("The filter now selects \(count) jobs to \(action.rawValue), not \(expected): confirm again",
-                                   extra: JSONObject([("count", .int(Int64(count)))])), status: 409)
+                                   extra: { $0.int("count", count) }), status: 409)
         }
         return try answer({ [engine] done in engine.bulk(action, ids: ids, completion: done) }) { outcome in
             summary(outcome.done, outcome)
@@ -103,5 +107,66 @@ extension JobRunnerAPI {
         if let t = times["created_after"] { q.createdAfter = t }
         if let t = times["created_before"] { q.createdBefore = t }
         return q
+    }
+}
+
+extension OpenAPI {
+    static func bulkSummary(_ action: BulkAction) -> String {
+        switch action {
+        case .cancel: "Cancel every pending or running job a filter selects"
+        case .retry: "Retry every failed or cancelled job a filter selects"
+        case .delete: "Delete every finished job a filter selects, with its log"
+        }
+    }
+
+    /// `POST /api/jobs/bulk/ACTION`: a count first (`dry_run`), then the action
+    /// with the count the user confirmed.
+    static func bulkOperation(_ action: String, _ summary: String, _ filter: JSONValue) -> Doc {
+        var body = object(["filter": filter, "expected_count": ["type": "integer", "minimum": 0],
+                           "dry_run": ["type": "boolean"]], required: ["filter"])
+        if case .object(var o) = body {
+            o["additionalProperties"] = false
+            // A real run names the count the user confirmed; a dry run needs none.
+            o["anyOf"] = [["required": ["expected_count"]],
+                          ["required": ["dry_run"], "properties": ["dry_run": ["const": true]]]]
+            body = .object(o)
+        }
+        let outcome = object(["action": ["const": .string(action)], "count": ["type": "integer", "minimum": 0],
+                              "done": ["type": "integer", "minimum": 0], "failed": ["type": "integer", "minimum": 1],
+                              "error": ["type": ["string", "null"]]], required: ["action", "count"])
+        return Doc(id: "bulk\(action.prefix(1).uppercased())\(action.dropFirst())", tag: "jobs", summary: summary,
+                   description: "With `\"dry_run\": true` the answer is only the count. Otherwise `expected_count` must equal the count the filter selects now (else 409 with the new count); at most \(JobEngine.bulkLimit) jobs per call.",
+                   body: body,
+                   responses: ["200": response("The count, and for a real run how many were done (and failed, with the first error).", outcome),
+                               "400": error("A bad body or filter, a missing expected_count, or more than \(JobEngine.bulkLimit) jobs selected."),
+                               "409": response("The filter now selects another number of jobs: confirm again.",
+                                               object(["error": ["type": "string"], "count": ["type": "integer", "minimum": 0]])),
+                               "503": error("Shutting down (retry), or the store could not be read or written.")])
+    }
+
+    /// The `filter` of a bulk action: the filters of `GET /api/jobs`, no others.
+    static func jobsFilter(_ registry: JobRegistry) -> JSONValue {
+        // Lists as comma-separated strings or arrays of names, times as epoch
+        // seconds (numbers or text) or ISO 8601 text; null is no filter.
+        let nameList: (String, [String]) -> JSONValue = { what, names in
+            ["anyOf": [["type": "string", "pattern": .string(OpenAPIRules.commaList(names))],
+                       ["type": "array", "items": ["enum": .array(names.map(JSONValue.string))]],
+                       ["type": "null"]],
+             "description": .string("Comma-separated \(what), or an array of them; a job matches any.")]
+        }
+        let queues: JSONValue = ["anyOf": [["type": "string", "pattern": .string(OpenAPIRules.queueList)],
+                                           ["type": "array", "items": ["type": "string", "pattern": .string(OpenAPIRules.queueNamePattern)],
+                                            "maxItems": .int(Int64(JobsQueryParser.maxQueueNames))],
+                                           ["type": "null"]],
+                                 "description": "Comma-separated queue names, or an array of them (at most 100); a job matches any."]
+        let orNull: (JSONValue) -> JSONValue = { ["anyOf": [$0, ["type": "null"]]] }
+        var jobsFilter = object(["status": nameList("statuses", JobStatus.allCases.map(\.rawValue)),
+                                 "type": nameList("job type names", registry.types.map(\.name)), "queue": queues,
+                                 "schedule": orNull(["type": "string", "pattern": .string(OpenAPIRules.scheduleNamePattern)]),
+                                 "created_after": orNull(OpenAPIRules.timeValue), "created_before": orNull(OpenAPIRules.timeValue),
+                                 "q": orNull(OpenAPIRules.search)],
+                                required: [], description: "The filters of GET /api/jobs, no others.")
+        if case .object(var o) = jobsFilter { o["additionalProperties"] = false; jobsFilter = .object(o) }
+        return jobsFilter
     }
 }

@@ -4,136 +4,88 @@ import JobQueue
 
 /// The JSON shapes of the API (docs/protocol.md), written straight into a `JSONWriter`.
 extension JSONWriter {
-    mutating func optionalDouble(_ value: Double?) {
-        if let value { double(value) } else { raw("null") }
-    }
-
     /// `{"seq":N,"ts":T,"stream":"stdout","line":"..."}`
     mutating func logLine(_ line: LogLine) {
-        raw("{\"seq\":")
-        int(Int64(line.seq))
-        raw(",\"ts\":")
-        double(line.ts)
-        raw(",\"stream\":")
-        string(line.stream.rawValue)
-        raw(",\"line\":")
-        string(line.text)
-        raw("}")
+        object { o in
+            o.int("seq", Int64(line.seq))
+            o.double("ts", line.ts)
+            o.string("stream", line.stream.rawValue)
+            o.string("line", line.text)
+        }
     }
 
     mutating func progress(_ p: JobProgress) {
-        raw("{\"percent\":")
-        int(Int64(p.percent))
-        raw(",\"message\":")
-        string(p.message)
-        raw("}")
+        object { o in
+            o.int("percent", p.percent)
+            o.string("message", p.message)
+        }
     }
 
     /// The full job model.
     mutating func job(_ job: Job) {
-        raw("{\"id\":")
-        int(job.id)
-        raw(",\"type\":")
-        string(job.type)
-        raw(",\"params\":")
-        write(.object(job.params))
-        raw(",\"status\":")
-        string(job.status.rawValue)
-        raw(",\"progress\":")
-        progress(job.progress)
-        raw(",\"result\":")
-        write(job.result ?? .null)
-        raw(",\"error\":")
-        if let e = job.error { string(e) } else { raw("null") }
-        raw(",\"created_at\":")
-        double(job.createdAt)
-        raw(",\"started_at\":")
-        optionalDouble(job.startedAt)
-        raw(",\"completed_at\":")
-        optionalDouble(job.completedAt)
-        raw(",\"queue\":")
-        string(job.queue)
-        raw(",\"priority\":")
-        int(Int64(job.priority))
-        raw(",\"run_at\":")
-        optionalDouble(job.runAt)
-        raw(",\"attempt\":")
-        int(Int64(job.attempt))
-        raw(",\"max_attempts\":")
-        int(Int64(job.maxAttempts))
-        raw(",\"timeout\":")
-        optionalDouble(job.timeout)
-        raw(",\"idempotency_key\":")
-        if let k = job.idempotencyKey { string(k) } else { raw("null") }
-        raw(",\"schedule\":")
-        if let sch = job.schedule { string(sch) } else { raw("null") }
-        // Several nodes on PostgreSQL: the node that runs (or ran) it; else null.
-        raw(",\"node\":")
-        if let node = job.node { string(node) } else { raw("null") }
-        raw(",\"errors\":[")
-        for (i, e) in job.errors.enumerated() {
-            if i > 0 { raw(",") }
-            raw("{\"attempt\":")
-            int(Int64(e.attempt))
-            raw(",\"error\":")
-            string(e.error)
-            raw(",\"at\":")
-            double(e.at)
-            raw("}")
+        object { o in
+            o.int("id", job.id)
+            o.string("type", job.type)
+            o.write("params", .object(job.params))
+            o.string("status", job.status.rawValue)
+            o.write("progress") { $0.progress(job.progress) }
+            o.write("result", job.result ?? .null)
+            o.string("error", job.error)
+            o.double("created_at", job.createdAt)
+            o.double("started_at", job.startedAt)
+            o.double("completed_at", job.completedAt)
+            o.string("queue", job.queue)
+            o.int("priority", job.priority)
+            o.double("run_at", job.runAt)
+            o.int("attempt", job.attempt)
+            o.int("max_attempts", job.maxAttempts)
+            o.double("timeout", job.timeout)
+            o.string("idempotency_key", job.idempotencyKey)
+            o.string("schedule", job.schedule)
+            // Several nodes on PostgreSQL: the node that runs (or ran) it; else null.
+            o.string("node", job.node)
+            o.array("errors", job.errors) { w, e in
+                w.object { o in
+                    o.int("attempt", e.attempt)
+                    o.string("error", e.error)
+                    o.double("at", e.at)
+                }
+            }
         }
-        raw("]}")
     }
 
     /// `{"name":..,"paused":..,"concurrency":..[,"counts":{...}]}`
     mutating func queueSettings(_ name: String, _ settings: QueueSettings, counts: QueueStats?) {
-        raw("{\"name\":")
-        string(name)
-        raw(",\"paused\":")
-        raw(settings.paused ? "true" : "false")
-        raw(",\"concurrency\":")
-        if let c = settings.concurrency { int(Int64(c)) } else { raw("null") }
-        if let counts {
-            raw(",\"counts\":")
-            queueStats(counts)
+        object { o in
+            o.string("name", name)
+            o.bool("paused", settings.paused)
+            o.int("concurrency", settings.concurrency.map(Int64.init))
+            if let counts { o.write("counts") { $0.queueStats(counts) } }
         }
-        raw("}")
     }
 
     mutating func jobs(_ jobs: [Job]) {
-        raw("[")
-        for (i, j) in jobs.enumerated() {
-            if i > 0 { raw(",") }
-            job(j)
-        }
-        raw("]")
+        array(jobs) { w, j in w.job(j) }
     }
 
     mutating func queueStats(_ s: QueueStats) {
-        raw("{\"pending\":")
-        int(Int64(s.pending))
-        raw(",\"running\":")
-        int(Int64(s.running))
-        raw(",\"completed\":")
-        int(Int64(s.completed))
-        raw(",\"failed\":")
-        int(Int64(s.failed))
-        raw(",\"cancelled\":")
-        int(Int64(s.cancelled))
-        raw(",\"total\":")
-        int(Int64(s.total))
-        raw("}")
+        object { o in
+            o.int("pending", s.pending)
+            o.int("running", s.running)
+            o.int("completed", s.completed)
+            o.int("failed", s.failed)
+            o.int("cancelled", s.cancelled)
+            o.int("total", s.total)
+        }
     }
 
     mutating func workerStats(_ w: WorkerStats) {
-        raw("{\"active\":")
-        int(Int64(w.active))
-        raw(",\"capacity\":")
-        int(Int64(w.capacity))
-        raw(",\"processed\":")
-        int(Int64(w.processed))
-        raw(",\"is_running\":")
-        raw(w.isRunning ? "true" : "false")
-        raw("}")
+        object { o in
+            o.int("active", w.active)
+            o.int("capacity", w.capacity)
+            o.int("processed", w.processed)
+            o.bool("is_running", w.isRunning)
+        }
     }
 
     mutating func jobTypes(_ registry: JobRegistry) {
@@ -141,10 +93,13 @@ extension JSONWriter {
     }
 }
 
-/// `{"error": message}`, the one place error bodies are made.
-func errorBody(_ message: String, extra: JSONObject = JSONObject()) -> [UInt8] {
-    var object = JSONObject()
-    object["error"] = .string(message)
-    for m in extra { object[m.key] = m.value }
-    return JSONValue.object(object).serialized()
+/// `{"error": message}`, the one place error bodies are made; `extra` adds
+/// members after it (`job_id`, `count`).
+func errorBody(_ message: String, extra: (inout JSONWriter.Members) -> Void = { _ in }) -> [UInt8] {
+    var w = JSONWriter(capacity: 64 + message.utf8.count)
+    w.object { o in
+        o.string("error", message)
+        extra(&o)
+    }
+    return w.bytes
 }

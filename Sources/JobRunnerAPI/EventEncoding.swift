@@ -8,97 +8,79 @@ enum EventEncoding {
     /// `{"type":T,"data":{...}}` for the WebSocket, or nil for events not
     /// broadcast (log lines go to the job's SSE stream only).
     static func broadcast(_ event: QueueEvent) -> [UInt8]? {
-        var w = JSONWriter(capacity: 192)
         switch event.kind {
         case .log:
             return nil
         case .retrying(let attempt, let runAt, let error):
-            w.raw("{\"type\":\"job_retrying\",\"data\":{\"job_id\":")
-            w.int(event.jobID)
-            w.raw(",\"attempt\":")
-            w.int(Int64(attempt))
-            w.raw(",\"run_at\":")
-            w.double(runAt)
-            w.raw(",\"error\":")
-            w.string(error)
-            w.raw("}}")
+            return message("job_retrying") { o in
+                o.int("job_id", event.jobID)
+                o.int("attempt", attempt)
+                o.double("run_at", runAt)
+                o.string("error", error)
+            }
         case .retried(let job):
-            w.raw("{\"type\":\"job_retried\",\"data\":")
-            w.job(job)
-            w.raw("}")
+            return message("job_retried", data: { $0.job(job) })
         case .scheduleUpdated(let schedule):
-            w.raw("{\"type\":\"schedule_updated\",\"data\":")
-            w.write(.object(schedule.json))
-            w.raw("}")
+            return message("schedule_updated", data: { $0.write(.object(schedule.json)) })
         case .scheduleDeleted(let name):
-            w.raw("{\"type\":\"schedule_deleted\",\"data\":{\"name\":")
-            w.string(name)
-            w.raw("}}")
+            return message("schedule_deleted") { $0.string("name", name) }
         case .queueUpdated(let name, let settings):
-            w.raw("{\"type\":\"queue_updated\",\"data\":")
-            w.queueSettings(name, settings, counts: nil)
-            w.raw("}")
+            return message("queue_updated", data: { $0.queueSettings(name, settings, counts: nil) })
         case .pruned(let counts):
-            w.raw("{\"type\":\"jobs_pruned\",\"data\":{\"count\":")
-            w.int(Int64(counts.total))
-            w.raw(",\"completed\":")
-            w.int(Int64(counts.completed))
-            w.raw(",\"failed\":")
-            w.int(Int64(counts.failed))
-            w.raw(",\"cancelled\":")
-            w.int(Int64(counts.cancelled))
-            w.raw("}}")
+            return message("jobs_pruned") { o in
+                o.int("count", counts.total)
+                o.int("completed", counts.completed)
+                o.int("failed", counts.failed)
+                o.int("cancelled", counts.cancelled)
+            }
         case .created(let job):
-            w.raw("{\"type\":\"job_created\",\"data\":")
-            w.job(job)
-            w.raw("}")
+            return message("job_created", data: { $0.job(job) })
         case .started(let startedAt, let node):
-            w.raw("{\"type\":\"job_started\",\"data\":{\"job_id\":")
-            w.int(event.jobID)
-            w.raw(",\"started_at\":")
-            w.double(startedAt)
-            w.raw(",\"node\":")
-            if let node { w.string(node) } else { w.raw("null") }
-            w.raw("}}")
+            return message("job_started") { o in
+                o.int("job_id", event.jobID)
+                o.double("started_at", startedAt)
+                o.string("node", node)
+            }
         case .progress(let p):
-            w.raw("{\"type\":\"job_progress\",\"data\":{\"job_id\":")
-            w.int(event.jobID)
-            w.raw(",\"percent\":")
-            w.int(Int64(p.percent))
-            w.raw(",\"message\":")
-            w.string(p.message)
-            w.raw("}}")
+            return message("job_progress") { o in
+                o.int("job_id", event.jobID)
+                o.int("percent", p.percent)
+                o.string("message", p.message)
+            }
         case .completed(let result, let duration):
-            w.raw("{\"type\":\"job_completed\",\"data\":{\"job_id\":")
-            w.int(event.jobID)
-            w.raw(",\"result\":")
-            w.write(result)
-            w.raw(",\"duration\":")
-            w.double(duration)
-            w.raw("}}")
+            return message("job_completed") { o in
+                o.int("job_id", event.jobID)
+                o.write("result", result)
+                o.double("duration", duration)
+            }
         case .failed(let error):
-            w.raw("{\"type\":\"job_failed\",\"data\":{\"job_id\":")
-            w.int(event.jobID)
-            w.raw(",\"error\":")
-            w.string(error)
-            w.raw("}}")
+            return message("job_failed") { o in
+                o.int("job_id", event.jobID)
+                o.string("error", error)
+            }
         case .cancelled:
-            w.raw("{\"type\":\"job_cancelled\",\"data\":{\"job_id\":")
-            w.int(event.jobID)
-            w.raw("}}")
+            return message("job_cancelled") { $0.int("job_id", event.jobID) }
         case .cleared(let count, _):
-            w.raw("{\"type\":\"jobs_cleared\",\"data\":{\"count\":")
-            w.int(Int64(count))
-            w.raw("}}")
+            return message("jobs_cleared") { $0.int("count", count) }
         }
-        return w.bytes
     }
 
     static func workerStats(_ stats: WorkerStats) -> [UInt8] {
-        var w = JSONWriter(capacity: 128)
-        w.raw("{\"type\":\"worker_stats\",\"data\":")
-        w.workerStats(stats)
-        w.raw("}")
+        message("worker_stats", capacity: 128, data: { $0.workerStats(stats) })
+    }
+
+    /// `{"type":TYPE,"data":{...members}}`.
+    static func message(_ type: String, capacity: Int = 192, _ data: (inout JSONWriter.Members) -> Void) -> [UInt8] {
+        message(type, capacity: capacity, data: { $0.object(data) })
+    }
+
+    /// `{"type":TYPE,"data":DATA}` with the data `data` writes.
+    static func message(_ type: String, capacity: Int = 192, data: (inout JSONWriter) -> Void) -> [UInt8] {
+        var w = JSONWriter(capacity: capacity)
+        w.object { o in
+            o.string("type", type)
+            o.write("data", data)
+        }
         return w.bytes
     }
 
@@ -130,24 +112,18 @@ enum EventEncoding {
         case .failed(let error):
             return sseFailed(id: event.sequence, error: error)
         case .cancelled:
-            return sse(id: event.sequence, event: "cancelled") { w in
-                w.raw("{\"job_id\":")
-                w.int(event.jobID)
-                w.raw("}")
-            }
+            return sse(id: event.sequence, event: "cancelled") { $0.object { $0.int("job_id", event.jobID) } }
         case .log(let lines):
             var bytes: [UInt8] = []
             for line in lines { bytes += sseLog(line) }
             return bytes
         case .retrying(let attempt, let runAt, let error):
             return sse(id: event.sequence, event: "retrying") { w in
-                w.raw("{\"attempt\":")
-                w.int(Int64(attempt))
-                w.raw(",\"run_at\":")
-                w.double(runAt)
-                w.raw(",\"error\":")
-                w.string(error)
-                w.raw("}")
+                w.object { o in
+                    o.int("attempt", attempt)
+                    o.double("run_at", runAt)
+                    o.string("error", error)
+                }
             }
         case .started, .created, .cleared, .pruned, .retried, .queueUpdated, .scheduleUpdated, .scheduleDeleted:
             return nil
@@ -161,36 +137,33 @@ enum EventEncoding {
 
     static func sseComplete(id: UInt64, result: JSONValue, duration: Double) -> [UInt8] {
         sse(id: id, event: "complete") { w in
-            w.raw("{\"status\":\"completed\",\"result\":")
-            w.write(result)
-            w.raw(",\"duration\":")
-            w.double(duration)
-            w.raw("}")
+            w.object { o in
+                o.string("status", "completed")
+                o.write("result", result)
+                o.double("duration", duration)
+            }
         }
     }
 
     static func sseFailed(id: UInt64, error: String) -> [UInt8] {
         sse(id: id, event: "failed") { w in
-            w.raw("{\"status\":\"failed\",\"error\":")
-            w.string(error)
-            w.raw("}")
+            w.object { o in
+                o.string("status", "failed")
+                o.string("error", error)
+            }
         }
     }
 
     /// The first event of every stream: where the job stands now.
     static func sseStatus(_ job: Job, withID: Bool = true) -> [UInt8] {
         sse(id: withID ? job.sequence : nil, event: "status") { w in
-            w.raw("{\"id\":")
-            w.int(job.id)
-            w.raw(",\"type\":")
-            w.string(job.type)
-            w.raw(",\"status\":")
-            w.string(job.status.rawValue)
-            w.raw(",\"progress\":")
-            w.progress(job.progress)
-            w.raw(",\"started_at\":")
-            w.optionalDouble(job.startedAt)
-            w.raw("}")
+            w.object { o in
+                o.int("id", job.id)
+                o.string("type", job.type)
+                o.string("status", job.status.rawValue)
+                o.write("progress") { $0.progress(job.progress) }
+                o.double("started_at", job.startedAt)
+            }
         }
     }
 
@@ -202,7 +175,7 @@ enum EventEncoding {
         case .failed:
             return sseFailed(id: job.sequence, error: job.error ?? "")
         case .cancelled:
-            return sse(id: job.sequence, event: "cancelled") { $0.raw("{\"status\":\"cancelled\"}") }
+            return sse(id: job.sequence, event: "cancelled") { $0.object { $0.string("status", "cancelled") } }
         case .pending, .running:
             return nil
         }

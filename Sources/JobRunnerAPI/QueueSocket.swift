@@ -5,6 +5,16 @@ import JobEngine
 import JobQueue
 import Synchronization
 
+extension JobRunnerAPI {
+    /// The WebSocket: its handshake needs read; each command is checked as
+    /// `AuthPolicy.commands` says.
+    static let socketRoutes: [APIRoute] = [
+        APIRoute("GET", "/ws/queue", .scope(.read), handle: { api, req in
+            try HTTPResponse.webSocket(req, handler: api.sockets.handler(for: req.attachment as? Principal, address: req.remoteAddress))
+        }, doc: .webSocket({ OpenAPIRules.queueSocket })),
+    ]
+}
+
 /// The WebSocket queue protocol (docs/protocol.md): `queue_state` on connect, every
 /// broadcast, and the commands with their replies.
 final class QueueSocket: Sendable {
@@ -61,9 +71,10 @@ final class QueueSocket: Sendable {
     /// The application-level `{"type":"ping","ts":X}`.
     func ping() {
         var w = JSONWriter()
-        w.raw("{\"type\":\"ping\",\"ts\":")
-        w.double(epochNow())
-        w.raw("}")
+        w.object { o in
+            o.string("type", "ping")
+            o.double("ts", epochNow())
+        }
         broadcast(WebSocketFrame.text(w.bytes), key: nil)
     }
 
@@ -142,17 +153,14 @@ final class QueueSocket: Sendable {
 
     private func queueState(_ snapshot: QueueSnapshot) -> [UInt8] {
         var w = JSONWriter(capacity: 512 + snapshot.jobs.count * 256)
-        w.raw("{\"type\":\"queue_state\",\"jobs\":")
-        w.jobs(snapshot.jobs)
-        w.raw(",\"truncated\":")
-        w.raw(snapshot.truncated ? "true" : "false")
-        w.raw(",\"stats\":")
-        w.queueStats(snapshot.stats)
-        w.raw(",\"worker\":")
-        w.workerStats(engine.stats)
-        w.raw(",\"job_types\":")
-        w.jobTypes(engine.registry)
-        w.raw("}")
+        w.object { o in
+            o.string("type", "queue_state")
+            o.write("jobs") { $0.jobs(snapshot.jobs) }
+            o.bool("truncated", snapshot.truncated)
+            o.write("stats") { $0.queueStats(snapshot.stats) }
+            o.write("worker") { $0.workerStats(engine.stats) }
+            o.write("job_types") { $0.jobTypes(engine.registry) }
+        }
         return w.bytes
     }
 
@@ -193,9 +201,10 @@ final class QueueSocket: Sendable {
             return
         case "get_job_types":
             var w = JSONWriter(capacity: 2048)
-            w.raw("{\"type\":\"job_types\",\"job_types\":")
-            w.jobTypes(engine.registry)
-            w.raw("}")
+            w.object { o in
+                o.string("type", "job_types")
+                o.write("job_types") { $0.jobTypes(engine.registry) }
+            }
             ws.send(frame: WebSocketFrame.text(w.bytes))
             return
         case "ping":

@@ -1,14 +1,17 @@
 import HTTPServer
 import JSON
+import JobEngine
 import JobQueue
 
 /// `GET /api/webhooks/deliveries` and the body of every webhook POST.
 extension JobRunnerAPI {
     static let maxDeliveriesLimit = 1000
 
-    func addWebhookRoutes(_ r: inout Router) {
-        r.get("/api/webhooks/deliveries") { [self] req in try listDeliveries(req) }
-    }
+    /// Webhook deliveries name their URLs (which may carry a key): admin only.
+    static let webhookRoutes: [APIRoute] = [
+        APIRoute("GET", "/api/webhooks/deliveries", .scope(.admin), handle: { api, req in try api.listDeliveries(req) },
+                 doc: OpenAPI.listWebhookDeliveries),
+    ]
 
     /// `?limit=N` (1-1000, default 100) and `?before=SEQ` (the cursor from the
     /// previous page's `next_before`): recent deliveries, newest first.
@@ -26,43 +29,40 @@ extension JobRunnerAPI {
             before = n
         }
         guard let source = configuration.webhookDeliveries else {
-            return .json(Array(#"{"deliveries":[],"next_before":null}"#.utf8))
+            return .json(Self.deliveries([], limit: limit))
         }
         let rows: [WebhookDeliveryRecord]
         do { rows = try source(limit + 1, before) } catch { throw HTTPError(503, error.message) }
+        return .json(Self.deliveries(rows, limit: limit))
+    }
+
+    /// A page of deliveries: `limit` of `rows`, and the cursor to the next page
+    /// when there are more (`rows` holds one more than the page then).
+    static func deliveries(_ rows: [WebhookDeliveryRecord], limit: Int) -> [UInt8] {
         var w = JSONWriter(capacity: 256 * min(rows.count + 1, limit + 1))
-        w.raw("{\"deliveries\":[")
-        for (i, row) in rows.prefix(limit).enumerated() {
-            if i > 0 { w.raw(",") }
-            w.delivery(row)
+        w.object { o in
+            o.array("deliveries", rows.prefix(limit)) { w, row in w.delivery(row) }
+            o.int("next_before", rows.count > limit ? rows.prefix(limit).last?.seq : nil)
         }
-        w.raw("],\"next_before\":")
-        if rows.count > limit, let last = rows.prefix(limit).last { w.int(last.seq) } else { w.raw("null") }
-        w.raw("}")
-        return .json(w.bytes)
+        return w.bytes
     }
 
     /// The body of a webhook POST: `{"event", "delivery", "time", "job"}` (and
     /// `"schedule"` for `schedule_fired`); the job and schedule as the API shows them.
     public static let webhookBody: WebhookRenderer = { d in
         var w = JSONWriter(capacity: 512)
-        w.raw("{\"event\":")
-        w.string(d.event.rawValue)
-        w.raw(",\"delivery\":")
-        w.string(d.id)
-        w.raw(",\"time\":")
-        w.double(d.createdAt)
-        switch d.subject {
-        case .job(let job):
-            w.raw(",\"job\":")
-            w.job(job)
-        case .schedule(let s, let job):
-            w.raw(",\"schedule\":")
-            w.write(.object(s.json))
-            w.raw(",\"job\":")
-            w.job(job)
+        w.object { o in
+            o.string("event", d.event.rawValue)
+            o.string("delivery", d.id)
+            o.double("time", d.createdAt)
+            switch d.subject {
+            case .job(let job):
+                o.write("job") { $0.job(job) }
+            case .schedule(let s, let job):
+                o.write("schedule", .object(s.json))
+                o.write("job") { $0.job(job) }
+            }
         }
-        w.raw("}")
         return w.bytes
     }
 }
@@ -70,32 +70,33 @@ extension JobRunnerAPI {
 extension JSONWriter {
     /// One delivery of `GET /api/webhooks/deliveries` (its body is not shown).
     mutating func delivery(_ d: WebhookDeliveryRecord) {
-        raw("{\"seq\":")
-        int(d.seq)
-        raw(",\"id\":")
-        string(d.id)
-        raw(",\"url\":")
-        string(d.url)
-        raw(",\"event\":")
-        string(d.event)
-        raw(",\"job_id\":")
-        if let id = d.jobID { int(id) } else { raw("null") }
-        raw(",\"schedule\":")
-        if let s = d.schedule { string(s) } else { raw("null") }
-        raw(",\"status\":")
-        string(d.status.rawValue)
-        raw(",\"attempts\":")
-        int(Int64(d.attempts))
-        raw(",\"created_at\":")
-        double(d.createdAt)
-        raw(",\"last_attempt_at\":")
-        optionalDouble(d.lastAttemptAt)
-        raw(",\"next_attempt_at\":")
-        optionalDouble(d.nextAttemptAt)
-        raw(",\"last_status\":")
-        if let s = d.lastHTTPStatus { int(Int64(s)) } else { raw("null") }
-        raw(",\"last_error\":")
-        if let e = d.lastError { string(e) } else { raw("null") }
-        raw("}")
+        object { o in
+            o.int("seq", d.seq)
+            o.string("id", d.id)
+            o.string("url", d.url)
+            o.string("event", d.event)
+            o.int("job_id", d.jobID)
+            o.string("schedule", d.schedule)
+            o.string("status", d.status.rawValue)
+            o.int("attempts", d.attempts)
+            o.double("created_at", d.createdAt)
+            o.double("last_attempt_at", d.lastAttemptAt)
+            o.double("next_attempt_at", d.nextAttemptAt)
+            o.int("last_status", d.lastHTTPStatus.map(Int64.init))
+            o.string("last_error", d.lastError)
+        }
+    }
+}
+
+extension OpenAPI {
+    static func listWebhookDeliveries(_: JobRegistry) -> Doc {
+        Doc(id: "listWebhookDeliveries", tag: "webhooks", summary: "Recent webhook deliveries, newest first",
+            description: "Each delivery with its attempts and last answer (the body sent is not shown). Follow `next_before` for older ones.",
+            parameters: [queryParameter("limit", ["type": "integer", "minimum": 1, "maximum": .int(Int64(JobRunnerAPI.maxDeliveriesLimit)), "default": 100], "Page size."),
+                         queryParameter("before", ["type": "integer", "minimum": 1, "maximum": .int(largestID)], "The previous page's `next_before`.")],
+            responses: ["200": response("A page of deliveries.", object(["deliveries": ["type": "array", "items": ref("WebhookDelivery")],
+                                                                         "next_before": ["type": ["integer", "null"]]])),
+                        "400": error("A bad limit or cursor."),
+                        "503": error("Storage unavailable.")])
     }
 }
