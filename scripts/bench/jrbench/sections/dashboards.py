@@ -18,7 +18,9 @@ def read_queue_state(sock):
         if not chunk:
             raise RuntimeError("handshake failed")
         buf += chunk
-    buf = buf.split(b"\r\n\r\n", 1)[1]
+    head, buf = buf.split(b"\r\n\r\n", 1)
+    if not head.startswith(b"HTTP/1.1 101 "):
+        raise RuntimeError("handshake refused: " + head.split(b"\r\n", 1)[0].decode())
 
     def need(n):
         nonlocal buf
@@ -70,7 +72,7 @@ def bench_dashboards():
         t0 = time.perf_counter()
         for _ in range(clients):
             s = socket.create_connection(("127.0.0.1", d.port), timeout=30)
-            s.sendall(b"GET /ws/queue HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            s.sendall(b"GET /ws/queue HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                       b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
             socks.append(s)
         sizes = [read_queue_state(s) for s in socks]
