@@ -95,10 +95,21 @@ let package = Package(
             dependencies: ["HTTPServer", "JobEngine", "JobQueue", "JSON", "Essentials"],
             swiftSettings: settings
         ),
+        // The daemon as a library: the settings table (flags, environment, config
+        // file, --help, the README's table) and the `Daemon` type (start, reload, drain).
+        .target(
+            name: "JobRunnerDaemon",
+            dependencies: [
+                "JobRunnerAPI", "HTTPServer", "JobEngine", "JobQueue", "JobStoreSQLite", "JobStorePostgres", "Systemd", "JSON", "Essentials",
+                "CommandJobs", "ProcessRunner", "Webhooks",
+            ],
+            swiftSettings: settings
+        ),
+        // The entry: signals, `jobrunnerd token`, then the Daemon.
         .executableTarget(
             name: "jobrunnerd",
             dependencies: [
-                "JobRunnerAPI", "HTTPServer", "JobEngine", "JobQueue", "JobStoreSQLite", "JobStorePostgres", "Systemd", "JSON", "Essentials",
+                "JobRunnerDaemon", "JobRunnerAPI", "HTTPServer", "JobEngine", "JobQueue", "JobStoreSQLite", "JobStorePostgres", "Systemd", "JSON", "Essentials",
                 "CommandJobs", "ProcessRunner", "Webhooks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -130,6 +141,7 @@ let package = Package(
         ),
         .testTarget(name: "WebhooksTests", dependencies: ["Webhooks", "CurlClient", "JobQueue", "JobStoreSQLite", "JobStorePostgres", "PostgresTestSupport", "JSON", "HTTPServer", "Essentials"], swiftSettings: settings),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "HTTPTestSupport", "Essentials"], swiftSettings: settings),
+        .testTarget(name: "JobRunnerDaemonTests", dependencies: ["JobRunnerDaemon", "JobRunnerAPI", "Webhooks", "JSON", "Essentials"], swiftSettings: settings),
         .testTarget(
             name: "JobRunnerAPITests",
             dependencies: ["JobRunnerAPI", "HTTPServer", "JobEngine", "JobQueue", "JSON", "HTTPTestSupport", "Essentials"],

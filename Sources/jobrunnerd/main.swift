@@ -1,4 +1,3 @@
-import ArgumentParser
 import CommandJobs
 import Dispatch
 import Essentials
@@ -6,6 +5,7 @@ import Glibc
 import HTTPServer
 import JobEngine
 import JobQueue
+import JobRunnerDaemon
 import JobRunnerAPI
 import JobStorePostgres
 import JobStoreSQLite
@@ -13,23 +13,21 @@ import ProcessRunner
 import Systemd
 import Webhooks
 
-/// Parses flags; a bad flag is one clear line on stderr and exit code 2.
-func parseOptions() -> Options {
-    do {
-        return try Options.parse()
-    } catch {
-        if Options.exitCode(for: error) == .success {
-            print(Options.fullMessage(for: error))
-            exit(0)
-        }
-        let message = Options.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid arguments"
+/// Reads the command line; a bad flag is one clear line on stderr and exit code 2.
+func parseOptions() -> Invocation {
+    switch Invocation.parse(CommandLine.arguments.dropFirst()) {
+    case .run(let invocation): return invocation
+    case .show(let text):
+        print(text)
+        exit(0)
+    case .refused(let message):
         writeStderr("jobrunnerd: \(message) (see --help)\n")
         exit(2)
     }
 }
 
-func loadSettings(_ options: Options) throws(ConfigError) -> Settings {
-    try Settings(flags: options.given, environment: Settings.environment(), configFile: options.config)
+func loadSettings(_ options: Invocation) throws(ConfigError) -> Settings {
+    try options.settings()
 }
 
 /// The default web root: the installed share directory next to the binary's
@@ -102,10 +100,10 @@ func openQueue(_ settings: Settings, _ logger: Logger) -> (JobQueue, (any JobSto
 /// The built-in job types plus the operator's command types (config file
 /// `job_types` and `--job-types-dir`); a bad definition is an error naming its
 /// file and field.
-func loadRegistry(_ settings: Settings, _ options: Options, runner: ProcessRunner) throws(DefinitionError) -> JobRegistry {
+func loadRegistry(_ settings: Settings, _ options: Invocation, runner: ProcessRunner) throws(DefinitionError) -> JobRegistry {
     var registry = JobRegistry.builtIn
     let builtIn = registry.types.map(\.name)
-    let commands = try CommandTypeLoader.load(configTypes: settings.jobTypes, configFile: options.config,
+    let commands = try CommandTypeLoader.load(configTypes: settings.jobTypes, configFile: options.configFile,
                                               directory: settings.jobTypesDir, runner: runner, builtIn: builtIn)
     for t in commands { registry.register(t) }
     return registry
@@ -169,7 +167,7 @@ do {
 }
 if options.checkConfig {
     let commands = registry.types.count - JobRegistry.builtIn.types.count
-    print("configuration OK" + (options.config.map { " (\($0))" } ?? "") + ", \(commands) command job types")
+    print("configuration OK" + (options.configFile.map { " (\($0))" } ?? "") + ", \(commands) command job types")
     exit(0)
 }
 
@@ -204,11 +202,11 @@ engine.startSchedules()
 // API stay as they are); a bad one stops the start, naming it and the field.
 if let configured = settings.schedules {
     guard case .array(let items) = configured else {
-        writeStderr("jobrunnerd: 'schedules' in \(options.config ?? "the config file") must be an array\n")
+        writeStderr("jobrunnerd: 'schedules' in \(options.configFile ?? "the config file") must be an array\n")
         exit(2)
     }
     for (i, item) in items.enumerated() {
-        let place = "schedules[\(i)] in \(options.config ?? "the config file")"
+        let place = "schedules[\(i)] in \(options.configFile ?? "the config file")"
         guard case .object(let o) = item else {
             writeStderr("jobrunnerd: \(place): must be an object\n")
             exit(2)
