@@ -109,8 +109,7 @@ let package = Package(
         .executableTarget(
             name: "jobrunnerd",
             dependencies: [
-                "JobRunnerDaemon", "JobRunnerAPI", "HTTPServer", "JobEngine", "JobQueue", "JobStoreSQLite", "JobStorePostgres", "Systemd", "JSON", "Essentials",
-                "CommandJobs", "ProcessRunner", "Webhooks",
+                "JobRunnerDaemon", "JobRunnerAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: settings
@@ -141,7 +140,7 @@ let package = Package(
         ),
         .testTarget(name: "WebhooksTests", dependencies: ["Webhooks", "CurlClient", "JobQueue", "JobStoreSQLite", "JobStorePostgres", "PostgresTestSupport", "JSON", "HTTPServer", "Essentials"], swiftSettings: settings),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "HTTPTestSupport", "Essentials"], swiftSettings: settings),
-        .testTarget(name: "JobRunnerDaemonTests", dependencies: ["JobRunnerDaemon", "JobRunnerAPI", "Webhooks", "JSON", "Essentials"], swiftSettings: settings),
+        .testTarget(name: "JobRunnerDaemonTests", dependencies: ["JobRunnerDaemon", "JobRunnerAPI", "Webhooks", "JSON", "Essentials", "HTTPTestSupport"], swiftSettings: settings),
         .testTarget(
             name: "JobRunnerAPITests",
             dependencies: ["JobRunnerAPI", "HTTPServer", "JobEngine", "JobQueue", "JSON", "HTTPTestSupport", "Essentials"],

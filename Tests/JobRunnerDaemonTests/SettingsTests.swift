@@ -98,7 +98,8 @@ import Testing
     }
 
     @Test func theTableHasOneEntryPerKeyNamingAVariable() {
-        #expect(SettingTable.all.count == 32)
+        // Every stored property of the table is a setting, and every setting is listed.
+        #expect(SettingTable.all.count == Mirror(reflecting: SettingTable.shared).children.count && SettingTable.all.count >= 32)
         #expect(Set(SettingTable.keys).count == SettingTable.keys.count)
         #expect(SettingTable.shared.maxConnectionsPerIP.environmentVariable == "JOBRUNNER_MAX_CONNECTIONS_PER_IP")
         #expect(SettingTable.shared.maxBody.flag == "--max-body")
