@@ -95,11 +95,21 @@ let package = Package(
             dependencies: ["HTTPServer", "JobEngine", "JobQueue", "JSON", "Essentials"],
             swiftSettings: settings
         ),
-        .executableTarget(
-            name: "jobrunnerd",
+        // The daemon as a library: the settings table (flags, environment, config
+        // file, --help, the README's table) and the `Daemon` type (start, reload, drain).
+        .target(
+            name: "JobRunnerDaemon",
             dependencies: [
                 "JobRunnerAPI", "HTTPServer", "JobEngine", "JobQueue", "JobStoreSQLite", "JobStorePostgres", "Systemd", "JSON", "Essentials",
                 "CommandJobs", "ProcessRunner", "Webhooks",
+            ],
+            swiftSettings: settings
+        ),
+        // The entry: signals, `jobrunnerd token`, then the Daemon.
+        .executableTarget(
+            name: "jobrunnerd",
+            dependencies: [
+                "JobRunnerDaemon", "JobRunnerAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: settings
@@ -130,6 +140,7 @@ let package = Package(
         ),
         .testTarget(name: "WebhooksTests", dependencies: ["Webhooks", "CurlClient", "JobQueue", "JobStoreSQLite", "JobStorePostgres", "PostgresTestSupport", "JSON", "HTTPServer", "Essentials"], swiftSettings: settings),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "HTTPTestSupport", "Essentials"], swiftSettings: settings),
+        .testTarget(name: "JobRunnerDaemonTests", dependencies: ["JobRunnerDaemon", "JobRunnerAPI", "Webhooks", "JSON", "Essentials", "HTTPTestSupport"], swiftSettings: settings),
         .testTarget(
             name: "JobRunnerAPITests",
             dependencies: ["JobRunnerAPI", "HTTPServer", "JobEngine", "JobQueue", "JSON", "HTTPTestSupport", "Essentials"],

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import JobRunnerAPI
+import JobRunnerDaemon
 
 /// `jobrunnerd token new NAME --scopes read,submit`: prints a fresh token and the
 /// config entry that admits it. The daemon itself only ever sees the hash.

@@ -99,18 +99,6 @@ private final class LogFile: Sendable {
     deinit { if fd != 2 { close(fd) } }
 }
 
-extension LogLevel {
-    init?(name: String) {
-        switch name.lowercased() {
-        case "debug": self = .debug
-        case "info": self = .info
-        case "warning", "warn": self = .warning
-        case "error": self = .error
-        default: return nil
-        }
-    }
-}
-
 /// Writes a whole line in one `write(2)`, so lines from different threads never interleave.
 func write(_ text: String, to fd: Int32 = 2) {
     var text = text
@@ -125,4 +113,4 @@ func write(_ text: String, to fd: Int32 = 2) {
     }
 }
 
-func writeStderr(_ text: String) { write(text, to: 2) }
+public func writeStderr(_ text: String) { write(text, to: 2) }
