@@ -134,10 +134,11 @@ let package = Package(
             dependencies: ["JobStoreSQLite", "JobStorePostgres", "PostgresTestSupport", "JobQueue", "JobEngine", "JSON", "JobTestSupport", "Essentials"],
             swiftSettings: settings
         ),
-        // What only SQLite does (its file, migrations, tokenizer), and the commit pipeline over a SQLite file.
+        // What only SQLite does (its file, migrations, tokenizer), the commit pipeline over a SQLite
+        // file, and the shared SQL core's own parts (SQLStore) on an in-memory SQLite connection.
         .testTarget(
             name: "SQLiteStoreTests",
-            dependencies: ["JobStoreSQLite", "JobStorePostgres", "PostgresTestSupport", "JobQueue", "JSON", "Essentials"],
+            dependencies: ["SQLStore", "JobStoreSQLite", "JobStorePostgres", "PostgresTestSupport", "JobQueue", "JSON", "Essentials"],
             swiftSettings: settings
         ),
         // What only PostgreSQL does: its driver, migrations, and several nodes on one database (the cluster).
