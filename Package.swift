@@ -81,10 +81,14 @@ let package = Package(
         .target(name: "JobEngine", dependencies: ["JobQueue", "JSON", "Cron"], swiftSettings: settings),
         // Job types an operator defines: programs run with the job's params, logs and progress.
         .target(name: "CommandJobs", dependencies: ["JobEngine", "JobQueue", "ProcessRunner", "JSON", "Essentials"], swiftSettings: settings),
-        // The SQLite adapter behind JobQueue's JobStore protocol.
-        .target(name: "JobStoreSQLite", dependencies: ["JobQueue", "JSON", "CSQLite", "Essentials"], swiftSettings: settings),
-        // The PostgreSQL adapter behind the same protocol (libpq; one node today).
-        .target(name: "JobStorePostgres", dependencies: ["JobQueue", "JSON", "CPostgres", "CEpoll", "Essentials"], swiftSettings: settings),
+        // What the SQL stores share, written once: the driver protocol and its
+        // dialect, the migrator, the row codec, the reads, the reader pool and
+        // the group-commit writer loop (no C: the drivers bring theirs).
+        .target(name: "SQLStore", dependencies: ["JobQueue", "JSON", "Essentials"], swiftSettings: settings),
+        // The SQLite driver behind JobQueue's JobStore protocol.
+        .target(name: "JobStoreSQLite", dependencies: ["SQLStore", "JobQueue", "JSON", "CSQLite", "Essentials"], swiftSettings: settings),
+        // The PostgreSQL driver behind the same protocol (libpq), with the cluster.
+        .target(name: "JobStorePostgres", dependencies: ["SQLStore", "JobQueue", "JSON", "CPostgres", "CEpoll", "Essentials"], swiftSettings: settings),
         .target(name: "HTTPServer", dependencies: ["CMicroHTTPD", "CEpoll", "Essentials"], swiftSettings: settings),
         // The thin libcurl adapter: many POSTs on one thread (multi interface), HMAC-SHA256.
         .target(name: "CurlClient", dependencies: ["CCurl"], swiftSettings: settings),
@@ -133,9 +137,24 @@ let package = Package(
         // A throwaway PostgreSQL cluster per test process (scripts/pg-throwaway), a database per test (not shipped).
         .target(name: "PostgresTestSupport", dependencies: ["CPostgres", "CProcess", "Essentials", "HTTPTestSupport", "JobQueue", "JobStoreSQLite", "JobStorePostgres"],
                 swiftSettings: settings),
+        // The store conformance suite: every test runs against each `StoreBackend`
+        // (PostgresTestSupport/StoreBackend.swift), so a store is added there by one case.
         .testTarget(
-            name: "JobStoreSQLiteTests",
+            name: "StoreConformanceTests",
             dependencies: ["JobStoreSQLite", "JobStorePostgres", "PostgresTestSupport", "JobQueue", "JobEngine", "JSON", "JobTestSupport", "Essentials"],
+            swiftSettings: settings
+        ),
+        // What only SQLite does (its file, migrations, tokenizer), the commit pipeline over a SQLite
+        // file, and the shared SQL core's own parts (SQLStore) on an in-memory SQLite connection.
+        .testTarget(
+            name: "SQLiteStoreTests",
+            dependencies: ["SQLStore", "JobStoreSQLite", "JobStorePostgres", "PostgresTestSupport", "JobQueue", "JSON", "Essentials"],
+            swiftSettings: settings
+        ),
+        // What only PostgreSQL does: its driver, migrations, and several nodes on one database (the cluster).
+        .testTarget(
+            name: "PostgresStoreTests",
+            dependencies: ["JobStorePostgres", "JobStoreSQLite", "PostgresTestSupport", "JobQueue", "JSON", "Essentials"],
             swiftSettings: settings
         ),
         .testTarget(name: "WebhooksTests", dependencies: ["Webhooks", "CurlClient", "JobQueue", "JobStoreSQLite", "JobStorePostgres", "PostgresTestSupport", "JSON", "HTTPServer", "Essentials"], swiftSettings: settings),

@@ -4,6 +4,7 @@ import Essentials
 import Glibc
 import JSON
 import JobQueue
+import SQLStore
 import Synchronization
 
 /// This node's part in a shared database, on a connection and thread of its own:
@@ -308,11 +309,8 @@ public final class PostgresCluster: Sendable {
     private func refresh(_ db: PostgresConnection, since: Double) throws(PostgresError) {
         var change = RemoteChange()
         change.refreshed = true
-        let r = try db.run("""
-            SELECT \(PostgresJobStore.columns) FROM jobs
-            WHERE status IN ('pending','running') OR created_at >= $1 OR completed_at >= $1 ORDER BY id
-            """, [.double(since)])
-        for i in 0..<r.rows { change.jobs.append(try PostgresJobStore.job(r, i)) }
+        change.jobs = try db.jobs(PostgresJobStore.table, "status IN ('pending','running') OR created_at >= ? OR completed_at >= ? ORDER BY id",
+                                  [.double(since), .double(since)])
         for o in state.withLock({ $0.remote }) { o(change) }
     }
 
@@ -333,9 +331,7 @@ public final class PostgresCluster: Sendable {
         change.deleted = notes.deleted
         change.cleared = notes.cleared
         if !notes.jobs.isEmpty {
-            let r = try db.run("SELECT \(PostgresJobStore.columns) FROM jobs WHERE id = ANY($1::bigint[]) ORDER BY id",
-                               [PostgresJobStore.idArray(notes.jobs.sorted())])
-            for i in 0..<r.rows { change.jobs.append(try PostgresJobStore.job(r, i)) }
+            change.jobs = try db.jobs(PostgresJobStore.table, "id = ANY(?::bigint[]) ORDER BY id", [PostgresJobStore.idArray(notes.jobs.sorted())])
         }
         for l in notes.logs {
             let r = try db.run("SELECT seq, ts, stream, line FROM job_logs WHERE job_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq",
@@ -375,7 +371,7 @@ extension PostgresJobStore {
     /// `GET /api/nodes` shows it from the first request.
     public func setAddress(_ address: String) {
         cluster.setAddress(address)
-        _ = try? read { db throws(PostgresError) in
+        _ = try? readers.read { db throws(PostgresError) in
             try db.run("UPDATE nodes SET address = $2 WHERE id = $1", [.text(nodeID), .text(address)])
         }
     }
@@ -384,7 +380,7 @@ extension PostgresJobStore {
     /// alive (a heartbeat within the timeout) — by the server's clock.
     public func nodes() throws(StoreError) -> [NodeInfo] {
         let timeout = cluster.timeout
-        return try read { db throws(PostgresError) in
+        return try readers.read { db throws(PostgresError) in
             let r = try db.run("""
                 SELECT n.id, n.address, n.pid, n.started_at, n.heartbeat_at, \(LeaderLease.leadsNow),
                        n.heartbeat_at >= extract(epoch from clock_timestamp()) - $1,

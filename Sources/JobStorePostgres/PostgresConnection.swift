@@ -1,47 +1,25 @@
 import CPostgres
 import Essentials
 import Glibc
+import SQLStore
 
 /// A failed libpq call. `message` is safe to show to clients: the server's
 /// primary message and SQLSTATE, or a fixed sentence for a lost connection
 /// (never the connection string, which may hold a password).
-struct PostgresError: Error, CustomStringConvertible {
-    let message: String
-    /// The SQLSTATE the server sent, if any.
-    let state: String?
-    /// True when the connection is gone (the server stopped, the network broke):
-    /// the caller reconnects before its next attempt.
-    let connectionLost: Bool
-    /// For the operator only (the start-up error): libpq's reason for a failed
-    /// connection, which names the host or socket.
-    var detail: String? = nil
-    var description: String { message }
-    /// The message with the detail, for the daemon's own output.
-    var operatorMessage: String { detail.map { message + ": " + $0 } ?? message }
+typealias PostgresError = SQLError
+/// A value bound to a `$n` placeholder (`.bytes` in binary format into a `bytea` column).
+typealias PostgresValue = SQLValue
 
+extension SQLError {
     static let unreachable = "the PostgreSQL server cannot be reached"
-}
-
-/// A value bound to a `$n` placeholder: values never go into SQL text.
-enum PostgresValue {
-    case null
-    case int(Int64)
-    case double(Double)
-    case bool(Bool)
-    case text(String)
-    /// Bytes sent in binary format into a `bytea` column (a log line, which may
-    /// hold NUL bytes that `text` cannot).
-    case bytes(String)
-
-    static func optional(_ d: Double?) -> PostgresValue { d.map(PostgresValue.double) ?? .null }
-    static func optional(_ s: String?) -> PostgresValue { s.map(PostgresValue.text) ?? .null }
 }
 
 /// One libpq connection; every raw libpq call of the store is in this file.
 ///
 /// Not `Sendable`: a connection is used by one thread at a time (the writer's
 /// own, or a reader checked out of the pool).
-final class PostgresConnection {
+final class PostgresConnection: SQLConnection {
+    static let dialect = SQLDialect(numberedPlaceholders: true, snapshot: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", noLimit: .null)
     private let conn: OpaquePointer
 
     /// Connects to `url` (a `postgresql://` URI or a `key=value` string); what the
@@ -103,6 +81,13 @@ final class PostgresConnection {
     @discardableResult
     func execute(_ sql: String) throws(PostgresError) -> PostgresResult {
         try check(PQexec(conn, sql))
+    }
+
+    func exec(_ sql: String) throws(PostgresError) { try execute(sql) }
+
+    func run(_ sql: String, _ params: [PostgresValue], row: (PostgresRow) throws(PostgresError) -> Void) throws(PostgresError) {
+        let result = try run(sql, params)
+        for i in 0..<result.rows { try row(PostgresRow(result: result, index: i)) }
     }
 
     /// Runs one statement with `$1...$n` bound to `params` (always `PQexecParams`).
@@ -213,12 +198,6 @@ final class PostgresConnection {
         }
     }
 
-    /// A single integer (`SELECT COUNT(*) ...`), 0 for no row.
-    func scalar(_ sql: String, _ params: [PostgresValue] = []) throws(PostgresError) -> Int64 {
-        let r = try run(sql, params)
-        return r.rows > 0 ? r.int(0, 0) : 0
-    }
-
     private func check(_ result: OpaquePointer?) throws(PostgresError) -> PostgresResult {
         guard let result else {
             throw PostgresError(message: isBroken ? PostgresError.unreachable : "out of memory", state: nil, connectionLost: isBroken)
@@ -256,6 +235,18 @@ final class PostgresConnection {
     }
 }
 
+/// One row of a result, for the code every SQL store shares.
+struct PostgresRow: SQLRow {
+    let result: PostgresResult
+    let index: Int
+    func int(_ c: Int32) -> Int64 { result.int(index, c) }
+    func double(_ c: Int32) -> Double { result.double(index, c) }
+    func text(_ c: Int32) -> String { result.text(index, c) }
+    func isNull(_ c: Int32) -> Bool { result.isNull(index, c) }
+    func bool(_ c: Int32) -> Bool { result.bool(index, c) }
+    func bytes(_ c: Int32) -> String { result.bytes(index, c) }
+}
+
 /// Rows of one statement, read in text format by (row, column).
 ///
 /// Owns the libpq result and frees it when dropped.
@@ -265,6 +256,8 @@ final class PostgresResult {
     deinit { PQclear(result) }
 
     var rows: Int { Int(PQntuples(result)) }
+
+    func row(_ i: Int) -> PostgresRow { PostgresRow(result: self, index: i) }
 
     func isNull(_ row: Int, _ col: Int32) -> Bool { PQgetisnull(result, Int32(row), col) == 1 }
 

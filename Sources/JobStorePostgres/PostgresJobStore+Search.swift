@@ -1,4 +1,5 @@
 import JobQueue
+import SQLStore
 
 /// History at scale on PostgreSQL (schema version 3): queue, time-range and text
 /// filters with the answers of `JobQuery.run(over:)` and of SQLite.
@@ -11,65 +12,6 @@ import JobQueue
 /// answer when every phrase is one token; a phrase of several tokens (word order)
 /// is then checked here with `JobSearch.matches` on the candidates' text.
 extension PostgresJobStore {
-    /// A token longer than this is stored as its first bytes (PostgreSQL takes
-    /// lexemes below 2 KiB). A query token is shorter (`JobSearch.maxLength`), so
-    /// equality and prefixes still answer exactly.
-    static let maxLexemeBytes = 1000
-    /// Past this many bytes of distinct tokens (a tsvector holds below 1 MiB) a
-    /// job's words are only `overflowLexeme`: every search takes it as a
-    /// candidate and checks its text here.
-    static let maxWordsBytes = 1_000_000
-    /// No token is ever "-" (tokens hold letters and digits only).
-    static let overflowLexeme = "-"
-
-    /// The `tsvector` text of a job's words (each distinct token quoted).
-    static func words(params: String, error: String?) -> String {
-        // Distinct by bytes: a Set of Strings would take `é` and `e` + U+0301
-        // for one word, and the index tells them apart.
-        var seen = Set<[UInt8]>()
-        var distinct: [String] = []
-        func add(_ token: String) {
-            let text = lexeme(token).text
-            if seen.insert(Array(text.utf8)).inserted { distinct.append(text) }
-        }
-        for token in JobSearch.tokens(params) { add(token) }
-        if let error { for token in JobSearch.tokens(error) { add(token) } }
-        var bytes = 0
-        for d in distinct { bytes += d.utf8.count }
-        guard bytes <= maxWordsBytes else { return quoted(overflowLexeme) }
-        var out = ""
-        out.reserveCapacity(bytes + distinct.count * 3)
-        for d in distinct {
-            if !out.isEmpty { out += " " }
-            out += quoted(d)
-        }
-        return out
-    }
-
-    /// A token as stored: at most `maxLexemeBytes`, cut at a scalar boundary.
-    static func lexeme(_ token: String) -> (text: String, cut: Bool) {
-        guard token.utf8.count > maxLexemeBytes else { return (token, false) }
-        var out = String.UnicodeScalarView()
-        var n = 0
-        for scalar in token.unicodeScalars {
-            n += String(scalar).utf8.count
-            if n > maxLexemeBytes { break }
-            out.append(scalar)
-        }
-        return (String(out), true)
-    }
-
-    /// Quoted for tsvector and tsquery input (tokens hold no quote or backslash;
-    /// escaped all the same).
-    static func quoted(_ s: String) -> String {
-        var out = "'"
-        for c in s.unicodeScalars {
-            if c == "'" || c == "\\" { out.unicodeScalars.append("\\") }
-            out.unicodeScalars.append(c)
-        }
-        return out + "'"
-    }
-
     /// The `tsquery` text: every token of every phrase, the last one of a prefix
     /// phrase as a prefix, or the overflow marker. `exact`: whether a match is the
     /// answer (every phrase one whole token) or a candidate to check. `exactText`:
@@ -160,25 +102,6 @@ extension PostgresJobStore {
         return (min(candidates, cap), candidates > cap)
     }
 
-    /// The ids a time range can hold while creation times are in id order: from
-    /// the first job created at or after `created_after` to the last created
-    /// before `created_before` (two index seeks); 0...0 (no job has id 0) when
-    /// no job was created in the range. The time conditions stay as well.
-    static func idBounds(_ query: JobQuery, _ db: PostgresConnection) throws(PostgresError) -> ClosedRange<Int64> {
-        var lo: Int64? = query.createdAfter == nil ? 0 : nil
-        var hi: Int64? = query.createdBefore == nil ? Int64.max : nil
-        if let after = query.createdAfter {
-            let r = try db.run("SELECT id FROM jobs WHERE created_at >= $1 ORDER BY created_at, id LIMIT 1", [.double(after)])
-            if r.rows > 0 { lo = r.int(0, 0) }
-        }
-        if let before = query.createdBefore {
-            let r = try db.run("SELECT id FROM jobs WHERE created_at < $1 ORDER BY created_at DESC, id DESC LIMIT 1", [.double(before)])
-            if r.rows > 0 { hi = r.int(0, 0) }
-        }
-        guard let lo, let hi, lo <= hi else { return 0...0 }
-        return lo...hi
-    }
-
     /// Rows per statement while checking candidates here: enough that a page
     /// rarely needs a second one.
     static let checkChunk = 500
@@ -187,11 +110,11 @@ extension PostgresJobStore {
         let search = query.search.map(Self.tsquery)
         // Several statements (a count, pages of candidates): one snapshot.
         let timeRange = query.createdAfter != nil || query.createdBefore != nil
-        return try read(snapshot: query.countTotal || search?.exact == false || timeRange) { db throws(PostgresError) in
+        return try readers.read(snapshot: query.countTotal || search?.exact == false || timeRange) { db throws(PostgresError) in
             var ids: ClosedRange<Int64>?
             if query.createdAfter != nil || query.createdBefore != nil,
-               try db.scalar("SELECT COALESCE((SELECT value FROM meta WHERE key = 'created_in_order'), 0)") == 1 {
-                ids = try Self.idBounds(query, db)
+               try db.createdInOrder() {
+                ids = try db.idBounds(query)
             }
             var total = 0
             var capped = false
@@ -243,13 +166,13 @@ extension PostgresJobStore {
                 let chunk = search?.exact == false ? max(want - jobs.count, Self.checkChunk) : want - jobs.count
                 let overflow = search == nil ? "false" : Self.overflowColumn
                 let r = try db.run("""
-                    SELECT \(Self.columns), \(overflow) FROM jobs\(Self.whereClause(conditions))
+                    SELECT \(Self.table.columns), \(overflow) FROM jobs\(Self.whereClause(conditions))
                     ORDER BY id \(query.scansDown ? "DESC" : "ASC") LIMIT \(b.bind(.int(Int64(chunk))))
                     """, b.values)
                 for i in 0..<r.rows where jobs.count < want {
                     if let s = query.search, search?.exact == false || r.bool(i, 24),
                        !s.matches(params: r.text(i, 2), error: r.optionalText(i, 7)) { continue }
-                    jobs.append(try Self.job(r, i))
+                    jobs.append(try Self.table.job(r.row(i)))
                 }
                 if r.rows < chunk { break }
                 let last = r.int(r.rows - 1, 0)

@@ -1,17 +1,17 @@
 import CSQLite
+import SQLStore
 
 /// A failed SQLite call: the result code and SQLite's message.
-struct SQLiteError: Error, CustomStringConvertible {
-    let code: Int32
-    let message: String
-    var description: String { message }
-}
+typealias SQLiteError = SQLError
+typealias SQLiteValue = SQLValue
 
 /// One SQLite connection; every raw SQLite call of the project is in this file.
 ///
 /// Not `Sendable`: a connection is used by one thread at a time (the writer's own,
 /// or a reader checked out of the pool).
-final class SQLiteConnection {
+final class SQLiteConnection: SQLConnection {
+    static let dialect = SQLDialect(numberedPlaceholders: false, snapshot: nil, noLimit: .int(-1))
+
     private let db: OpaquePointer
     private var statements: [String: OpaquePointer] = [:]
 
@@ -34,6 +34,8 @@ final class SQLiteConnection {
     }
 
     var isReadOnly: Bool { sqlite3_db_readonly(db, "main") == 1 }
+
+    func exec(_ sql: String) throws(SQLiteError) { try execute(sql) }
 
     /// Runs SQL without results (several statements allowed).
     func execute(_ sql: String) throws(SQLiteError) {
@@ -60,7 +62,8 @@ final class SQLiteConnection {
             case .null: rc = sqlite3_bind_null(stmt, index)
             case .int(let v): rc = sqlite3_bind_int64(stmt, index, v)
             case .double(let v): rc = sqlite3_bind_double(stmt, index, v)
-            case .text(let v):
+            case .bool(let v): rc = sqlite3_bind_int64(stmt, index, v ? 1 : 0)
+            case .text(let v), .bytes(let v):
                 // By length, not up to the first NUL: text may hold NUL bytes (a job's log).
                 var copy = v
                 rc = copy.withUTF8 { b in
@@ -81,13 +84,6 @@ final class SQLiteConnection {
         }
     }
 
-    /// A single integer result (`SELECT COUNT(*) ...`).
-    func scalar(_ sql: String, _ bindings: [SQLiteValue] = []) throws(SQLiteError) -> Int64 {
-        var value: Int64 = 0
-        try run(sql, bindings) { row in value = row.int(0) }
-        return value
-    }
-
     private func prepared(_ sql: String) throws(SQLiteError) -> OpaquePointer {
         if let s = statements[sql] { return s }
         var stmt: OpaquePointer?
@@ -102,30 +98,19 @@ final class SQLiteConnection {
     }
 }
 
-enum SQLiteValue {
-    case null
-    case int(Int64)
-    case double(Double)
-    case text(String)
-
-    static func optional(_ d: Double?) -> SQLiteValue { d.map(SQLiteValue.double) ?? .null }
-    static func optional(_ s: String?) -> SQLiteValue { s.map(SQLiteValue.text) ?? .null }
-}
-
 /// The current row of a statement, read by column index.
-struct SQLiteRow {
+struct SQLiteRow: SQLRow {
     let stmt: OpaquePointer
 
     func int(_ i: Int32) -> Int64 { sqlite3_column_int64(stmt, i) }
     func double(_ i: Int32) -> Double { sqlite3_column_double(stmt, i) }
     func isNull(_ i: Int32) -> Bool { sqlite3_column_type(stmt, i) == SQLITE_NULL }
-    func optionalDouble(_ i: Int32) -> Double? { isNull(i) ? nil : double(i) }
+    func bool(_ i: Int32) -> Bool { int(i) != 0 }
+    func bytes(_ i: Int32) -> String { text(i) }
 
     func text(_ i: Int32) -> String {
         guard let p = sqlite3_column_text(stmt, i) else { return "" }
         let n = Int(sqlite3_column_bytes(stmt, i))
         return String(decoding: UnsafeBufferPointer(start: p, count: n), as: UTF8.self)
     }
-
-    func optionalText(_ i: Int32) -> String? { isNull(i) ? nil : text(i) }
 }

@@ -5,27 +5,35 @@ import JobQueue
 import JobStorePostgres
 import JobStoreSQLite
 
-/// The stores a parameterised suite runs against: the same tests, the same answers.
-public enum StoreBackend: String, CaseIterable, Sendable {
-    case sqlite
+/// A store a parameterised suite runs against: the same tests, the same answers.
+public struct StoreBackend: Sendable, Equatable {
+    /// Its name in test output.
+    public let rawValue: String
+    private let place: @Sendable () throws -> String
+    private let opener: @Sendable (String) throws -> any WebhookOutboxStore
+
+    public init(_ name: String, place: @escaping @Sendable () throws -> String,
+                open: @escaping @Sendable (String) throws -> any WebhookOutboxStore) {
+        rawValue = name
+        self.place = place
+        opener = open
+    }
+
+    public static let sqlite = StoreBackend("sqlite", place: newSQLitePath) { try SQLiteJobStore(path: $0) }
     /// A database of its own in this process's throwaway cluster (scripts/pg-throwaway).
-    case postgres
+    public static let postgres = StoreBackend("postgres", place: { try TestPostgres.cluster().newDatabase() }) { try PostgresJobStore(url: $0) }
+
+    /// Every store the conformance suite (Tests/StoreConformanceTests) runs
+    /// against, with `arguments: Backend.allCases`: a store is added by one entry.
+    public static let allCases: [StoreBackend] = [.sqlite, .postgres]
+
+    public static func == (a: StoreBackend, b: StoreBackend) -> Bool { a.rawValue == b.rawValue }
 
     /// A new, empty place for a store: a file path or a database URL.
-    public func newPlace() throws -> String {
-        switch self {
-        case .sqlite: newSQLitePath()
-        case .postgres: try TestPostgres.cluster().newDatabase()
-        }
-    }
+    public func newPlace() throws -> String { try place() }
 
     /// Opens (creating and migrating) the store at `place`.
-    public func open(_ place: String) throws -> any WebhookOutboxStore {
-        switch self {
-        case .sqlite: try SQLiteJobStore(path: place)
-        case .postgres: try PostgresJobStore(url: place)
-        }
-    }
+    public func open(_ place: String) throws -> any WebhookOutboxStore { try opener(place) }
 
     /// A store in a new, empty place.
     public func fresh() throws -> any WebhookOutboxStore { try open(newPlace()) }

@@ -7,44 +7,9 @@ import PostgresTestSupport
 import Synchronization
 import Testing
 
-/// A fresh database path in a new temporary directory.
-func tempDB() -> String {
-    var template = Array("/tmp/jobrunner-db-XXXXXX".utf8CString)
-    let dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
-    return dir + "/jobs.db"
-}
-
-/// Submits and waits for the commit (tests only: blocks the calling thread).
-func commit(_ store: any JobStore, _ ops: [StoreOp]) throws {
-    let done = Mutex<Result<Void, StoreError>?>(nil)
-    let sem = Semaphore()
-    store.submit(ops, retry: false) { r in
-        done.withLock { $0 = r }
-        sem.signal()
-    }
-    sem.wait()
-    try done.withLock { $0! }.get()
-}
-
-/// A counting semaphore over a pipe (no Dispatch or Foundation needed).
-///
-/// `@unchecked Sendable`: `fds` is written once, in `init`, and only read after;
-/// reads and writes of a pipe are safe from any thread.
-final class Semaphore: @unchecked Sendable {
-    private var fds: [Int32] = [-1, -1]
-    init() { _ = pipe(&fds) }
-    deinit { for fd in fds where fd >= 0 { close(fd) } }
-    func signal() { var b: UInt8 = 1; _ = write(fds[1], &b, 1) }
-    func wait() { var b: UInt8 = 0; _ = read(fds[0], &b, 1) }
-}
-
-func sampleJob(_ id: Int64, status: JobStatus = .pending) -> Job {
-    var job = Job(id: id, type: "echo", params: ["message": "héllo \"quoted\" <b>", "delay": 3], createdAt: 1_764_371_234.5123)
-    job.status = status
-    return job
-}
-
-@Suite struct SQLiteStoreTests {
+/// Every store keeps and returns what it is given alike (the suites of this
+/// target run against each `StoreBackend`).
+@Suite struct StoreTests {
     @Test(arguments: Backend.allCases) func everyFieldRoundTrips(_ backend: Backend) async throws {
         try await offPool {
             let path = try backend.newPlace()
@@ -102,35 +67,6 @@ func sampleJob(_ id: Int64, status: JobStatus = .pending) -> Job {
             let snapshot = try store.load(recentFinished: 10)
             #expect(snapshot.stats.total == 0)
             #expect(snapshot.nextID == 3)
-        }
-    }
-
-    @Test func newSchemaVersionIsSetAndNewerIsRefused() async throws {
-        try await offPool {
-            let path = tempDB()
-            try SQLiteJobStore(path: path).close()
-            let rc = system("sqlite3 \(path) 'PRAGMA user_version = 99'")
-            #expect(rc == 0)
-            #expect {
-                try SQLiteJobStore(path: path)
-            } throws: { error in
-                (error as? StoreError)?.message.contains("schema version 99 is newer") == true
-            }
-        }
-    }
-
-    @Test func aFileThatIsNotADatabaseIsRefused() async throws {
-        try await offPool {
-            let path = tempDB()
-            let f = fopen(path, "w")
-            fputs(String(repeating: "this is not a database\n", count: 200), f)
-            fclose(f)
-            #expect {
-                try SQLiteJobStore(path: path)
-            } throws: { error in
-                let message = (error as? StoreError)?.message ?? ""
-                return message.contains(path) && message.contains("not a database")
-            }
         }
     }
 

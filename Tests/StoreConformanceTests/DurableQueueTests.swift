@@ -7,16 +7,7 @@ import Synchronization
 import Testing
 
 @Suite struct DurableQueueTests {
-    func enqueue(_ queue: JobQueue, _ type: String = "echo") throws -> Job {
-        let done = Mutex<Result<Job, StoreError>?>(nil)
-        let sem = Semaphore()
-        queue.enqueue(type: type, params: ["delay": 1]) { r in
-            done.withLock { $0 = r }
-            sem.signal()
-        }
-        sem.wait()
-        return try done.withLock { $0! }.get()
-    }
+    func enqueue(_ queue: JobQueue, _ type: String = "echo") throws -> Job { try enqueueCommitted(queue, type) }
 
     @Test(arguments: Backend.allCases) func aJobJoinsTheQueueOnlyOnceCommitted(_ backend: Backend) async throws {
         try await offPool {

@@ -11,39 +11,9 @@ import Testing
 /// same answers from SQLite (FTS5) and PostgreSQL (tsvector) as from memory,
 /// existing databases migrate, and bulk deletes remove finished jobs only.
 @Suite(.serialized) struct SearchTests {
-    /// Jobs with varied params, errors, queues, statuses and creation times.
-    /// `inOrder: false` makes creation times jump back and forth (a clock that
-    /// was set back): time ranges are then not id ranges.
-    static func jobs(inOrder: Bool = true) -> [Job] {
-        let words = ["backup main database", "disk-usage /var", "hello world", "Héllo Wörld", "backups nightly",
-                     "report 2025 Q4", "archive \"quoted\" thing", "日本語 テキスト"]
-        let errors: [String?] = [nil, "Exited with status 2: disk full", "Timed out after 30 seconds", nil,
-                                 "Killed by signal 9 (SIGKILL)"]
-        let queues = ["default", "nightly", "reports"]
-        var out: [Job] = []
-        for i in 1...120 {
-            var job = Job(id: Int64(i), type: i % 4 == 0 ? "prime" : "echo",
-                          params: ["message": .string(words[i % words.count]), "delay": .int(Int64(i % 7))],
-                          createdAt: 1_764_000_000 + Double(inOrder ? i : (i * 37) % 120) * 10)
-            job.queue = queues[i % queues.count]
-            switch i % 5 {
-            case 0: job.status = .completed
-            case 1: job.status = .failed
-            case 2: job.status = .cancelled
-            case 3: job.status = .running
-            default: job.status = .pending
-            }
-            if job.status == .failed { job.error = errors[i % errors.count] ?? "failed" }
-            out.append(job)
-        }
-        return out
-    }
+    static func jobs(inOrder: Bool = true) -> [Job] { searchJobs(inOrder: inOrder) }
 
-    static func store(_ jobs: [Job], _ backend: Backend = .sqlite) throws -> any JobStore {
-        let store = try backend.fresh()
-        try commit(store, jobs.map { .upsert($0) })
-        return store
-    }
+    static func store(_ jobs: [Job], _ backend: Backend = .sqlite) throws -> any JobStore { try storeHolding(jobs, backend) }
 
     func ids(_ page: JobPage) -> [Int64] { page.jobs.map(\.id) }
 
@@ -206,32 +176,6 @@ import Testing
         }
     }
 
-    @Test func aVersion4DatabaseMigratesAndItsJobsAreSearchable() async throws {
-        try await offPool {
-            let path = tempDB()
-            // The same rows in the layout of version 4: no search index, no time
-            // index, no webhook outbox (version 6).
-            let seed = try SQLiteJobStore(path: tempDB())
-            try commit(seed, Self.jobs().map { .upsert($0) })
-            seed.close()
-            let rc = system("""
-                sqlite3 \(seed.path) "DROP TRIGGER jobs_fts_insert; DROP TRIGGER jobs_fts_delete; DROP TRIGGER jobs_fts_update; \
-                DROP TABLE jobs_fts; DROP INDEX jobs_created; DROP TABLE webhook_deliveries; PRAGMA user_version = 4;" && cp \(seed.path) \(path)
-                """)
-            #expect(rc == 0)
-            let migrated = try SQLiteJobStore(path: path)
-            defer { migrated.close() }
-            var q = JobQuery()
-            q.search = try JobSearch("disk")
-            q.createdAfter = 1_764_000_500
-            let page = try migrated.query(q)
-            #expect(!page.jobs.isEmpty)
-            #expect(ids(page) == ids(q.run(over: Self.jobs())))
-            let probe = system("test \"$(sqlite3 \(path) 'PRAGMA user_version')\" = \(SQLiteJobStore.schemaVersion)")
-            #expect(probe == 0)
-        }
-    }
-
     /// Phrases whose words also appear in the wrong order in many jobs (more
     /// than a page of candidates to check), and a word longer than an index
     /// entry's: the same answers as memory.
@@ -298,46 +242,6 @@ import Testing
         }
     }
 
-    /// A PostgreSQL database of version 1 (before the webhook outbox and the
-    /// search words) migrates: its jobs are found by text and time, and
-    /// deliveries are kept.
-    @Test(arguments: [true, false]) func aVersion1PostgreSQLDatabaseMigratesAndItsJobsAreSearchable(inOrder: Bool) async throws {
-        try await offPool {
-            let jobs = Self.jobs(inOrder: inOrder)
-            let cluster = try TestPostgres.cluster()
-            let url = try cluster.newDatabase()
-            let seed = try PostgresJobStore(url: url)
-            try commit(seed, jobs.map { .upsert($0) })
-            seed.close()
-            try cluster.execute(url, """
-                DROP TABLE webhook_deliveries; DROP INDEX jobs_words; DROP INDEX jobs_created; ALTER TABLE jobs DROP COLUMN words;
-                ALTER TABLE jobs DROP COLUMN node; DROP INDEX jobs_claim; DROP TABLE nodes; DROP SEQUENCE job_ids; DROP TABLE leader_lease;
-                DELETE FROM meta WHERE key = 'created_in_order'; UPDATE schema_version SET version = 1
-                """)
-            let migrated = try PostgresJobStore(url: url)
-            var q = JobQuery()
-            q.search = try JobSearch("disk")
-            q.createdAfter = 1_764_000_500
-            let page = try migrated.query(q)
-            #expect(!page.jobs.isEmpty)
-            #expect(ids(page) == ids(q.run(over: jobs)) && page.total == q.run(over: jobs).total)
-            var range = JobQuery()
-            range.createdAfter = 1_764_000_300
-            range.createdBefore = 1_764_000_900
-            #expect(ids(try migrated.query(range)) == ids(range.run(over: jobs)))
-            try commit(migrated, [.webhookOutbox(WebhookDelivery(id: "d1", url: "http://127.0.0.1:9/hook", event: .jobCompleted,
-                                                                  createdAt: 5, subject: .job(jobs[0]), renderer: { _ in Array("{}".utf8) }))])
-            #expect(try migrated.dueWebhookDeliveries(url: "http://127.0.0.1:9/hook", limit: 5).map(\.id) == ["d1"])
-            migrated.close()
-            // Opened again: nothing left to migrate, the rows are there.
-            let again = try PostgresJobStore(url: url)
-            defer { again.close() }
-            #expect(ids(try again.query(q)) == ids(page))
-            #expect(ids(try again.query(range)) == ids(range.run(over: jobs)))
-            #expect(try again.webhookDeliveries(limit: 5, before: nil).count == 1)
-        }
-    }
-
     @Test(arguments: Backend.allCases) func deleteJobsRemovesOnlyFinishedOnesWithTheirLogs(_ backend: Backend) async throws {
         try await offPool {
             let jobs = Self.jobs()
@@ -356,11 +260,4 @@ import Testing
             #expect(!ids(try s.query(q)).contains(5))
         }
     }
-}
-
-/// A value set on the writer thread and read after the commit.
-final class Cell2<T: Sendable>: Sendable {
-    private let m = Mutex<T?>(nil)
-    func set(_ v: T) { m.withLock { $0 = v } }
-    func get() -> T { m.withLock { $0! } }
 }
