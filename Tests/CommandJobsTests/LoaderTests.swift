@@ -26,7 +26,7 @@ func message(_ json: String) -> String {
     return "accepted"
 }
 
-@Suite struct LoaderTests {
+@Suite(.timeLimit(.minutes(10))) struct LoaderTests {
     let backup = """
         {"name": "backup", "description": "Back up one database",
          "command": ["/bin/echo", "--db", "{database}", "--level={level}"],

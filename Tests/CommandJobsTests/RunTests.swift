@@ -6,7 +6,7 @@ import Synchronization
 import Testing
 
 /// Runs command types through a real engine (in memory) and real processes.
-@Suite struct RunTests {
+@Suite(.timeLimit(.minutes(10))) struct RunTests {
     func engine(_ scripts: [String: String], timeout: Double? = nil) throws -> JobEngine {
         var registry = JobRegistry()
         for (name, script) in scripts {
@@ -107,7 +107,7 @@ import Testing
     }
 }
 
-@Suite struct JobLogTests {
+@Suite(.timeLimit(.minutes(10))) struct JobLogTests {
     func lines(_ texts: [String], from seq: UInt64 = 1) -> [LogLine] {
         texts.enumerated().map { LogLine(seq: seq + UInt64($0.offset), ts: 0, stream: .stdout, text: $0.element) }
     }

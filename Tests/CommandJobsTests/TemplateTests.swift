@@ -2,7 +2,7 @@
 import JSON
 import Testing
 
-@Suite struct TemplateTests {
+@Suite(.timeLimit(.minutes(10))) struct TemplateTests {
     @Test func placeholdersAreReplacedInsideElementsAndTheRestIsLiteral() {
         let t = ArgumentTemplate("--level={level}")
         #expect(t.placeholders == ["level"])

@@ -1,7 +1,7 @@
 import Cron
 import Testing
 
-@Suite struct HumanReadingTests {
+@Suite(.timeLimit(.minutes(10))) struct HumanReadingTests {
     @Test(arguments: [
         ("30 3 * * *", "at 03:30 every day"),
         ("*/15 * * * *", "every 15 minutes"),

@@ -3,7 +3,7 @@ import Testing
 
 /// Expected instants were computed with `date -u -d '2026-03-29 01:00' +%s` and
 /// their local readings checked with `TZ=<zone> date -d @<seconds>`.
-@Suite struct NextTimeTests {
+@Suite(.timeLimit(.minutes(10))) struct NextTimeTests {
     struct Case: Sendable, CustomTestStringConvertible {
         let expression: String
         let zone: String

@@ -1,7 +1,7 @@
 @testable import Cron
 import Testing
 
-@Suite struct ParsingTests {
+@Suite(.timeLimit(.minutes(10))) struct ParsingTests {
     struct Valid: Sendable, CustomTestStringConvertible {
         let text: String
         let description: String

@@ -3,7 +3,7 @@ import HTTPTestSupport
 import Synchronization
 import Testing
 
-@Suite struct EssentialsTests {
+@Suite(.timeLimit(.minutes(10))) struct EssentialsTests {
     @Test func joinableThreadRunsItsBodyAndJoinWaitsForIt() async throws {
         try await offPool {
             let ran = Atomic<Int>(0)

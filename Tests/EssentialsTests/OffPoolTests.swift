@@ -7,7 +7,7 @@ import Testing
 /// `offPool` (HTTPTestSupport), which every suite with a blocking body relies on:
 /// bodies that block do not hold the cooperative pool, and what they record
 /// belongs to their test.
-@Suite struct OffPoolTests {
+@Suite(.timeLimit(.minutes(10))) struct OffPoolTests {
     struct Refused: Error {}
 
     /// Bodies that have started, and the wake-up for the ones waiting.

@@ -3,7 +3,7 @@ import Glibc
 import Testing
 
 /// `ProcessStats` against what the kernel says in other words.
-@Suite struct ProcessStatsTests {
+@Suite(.timeLimit(.minutes(10))) struct ProcessStatsTests {
     @Test func descriptorsFollowOpenAndClose() throws {
         let fds = (0..<5).map { _ in open("/dev/null", O_RDONLY) }
         defer { for fd in fds { close(fd) } }

@@ -5,7 +5,7 @@ import Testing
 
 /// Ambiguous framing and targets over raw sockets: one JSON 400, the connection
 /// closed, and no trailing bytes ever served as a second request.
-@Suite struct FramingTests {
+@Suite(.timeLimit(.minutes(10))) struct FramingTests {
     /// Routes that count what reached them.
     final class Hits: Sendable {
         let count = Mutex(0)

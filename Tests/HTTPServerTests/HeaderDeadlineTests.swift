@@ -5,7 +5,7 @@ import Testing
 
 /// `HeaderDeadlines` on socket pairs, with the clock given: which connections
 /// are cut off, and when.
-@Suite struct HeaderDeadlineTests {
+@Suite(.timeLimit(.minutes(10))) struct HeaderDeadlineTests {
     /// A connected pair: (the server's end, the client's end).
     func pair() throws -> (Int32, Int32) {
         var fds: [Int32] = [0, 0]

@@ -3,7 +3,7 @@ import Testing
 
 /// The one path matcher: the router asks which route answers (or 405), a
 /// policy asks which entry of a method a path is, before routing.
-@Suite struct RouteTableTests {
+@Suite(.timeLimit(.minutes(10))) struct RouteTableTests {
     static let table: RouteTable<String> = {
         var t = RouteTable<String>()
         t.add("GET", "/jobs/:id", "get")

@@ -23,7 +23,7 @@ func withServer<R>(_ configure: (inout Router) -> Void, config: (inout ServerCon
 
 struct Boom: Error {}
 
-@Suite struct ServerTests {
+@Suite(.timeLimit(.minutes(10))) struct ServerTests {
     @Test func routesWithParametersQueryAndHeaders() async throws {
         try await offPool {
             try withServer({ r in

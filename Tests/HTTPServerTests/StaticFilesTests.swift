@@ -34,7 +34,7 @@ struct WebRoot {
     }
 }
 
-@Suite struct StaticFilesTests {
+@Suite(.timeLimit(.minutes(10))) struct StaticFilesTests {
     func serve(_ body: (Int) throws -> Void) throws {
         let web = try WebRoot()
         let files = StaticFiles(root: web.root)

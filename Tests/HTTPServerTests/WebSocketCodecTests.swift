@@ -17,7 +17,7 @@ func closeCode(_ bytes: [UInt8], max: Int = 64 * 1024) -> UInt16? {
     }
 }
 
-@Suite struct WebSocketCodecTests {
+@Suite(.timeLimit(.minutes(10))) struct WebSocketCodecTests {
     /// Found by `make fuzz`: a message before a bad frame in the same read was
     /// dropped, though it is acted on when the bytes come in two reads.
     @Test func framesBeforeAViolationInOneReadAreStillDelivered() throws {
@@ -111,7 +111,7 @@ func closeCode(_ bytes: [UInt8], max: Int = 64 * 1024) -> UInt16? {
     }
 }
 
-@Suite struct HandshakeTests {
+@Suite(.timeLimit(.minutes(10))) struct HandshakeTests {
     func request(_ headers: [(String, String)], method: String = "GET") -> HTTPRequest {
         HTTPRequest(method: method, path: "/ws", headers: headers.map { ($0.0.lowercased(), $0.1) })
     }

@@ -5,7 +5,7 @@ import HTTPTestSupport
 import Synchronization
 import Testing
 
-@Suite struct WebSocketServerTests {
+@Suite(.timeLimit(.minutes(10))) struct WebSocketServerTests {
     /// An echo server; `opened` counts handlers that ran.
     func withEchoServer(limits: (inout WebSocketLimits) -> Void = { _ in }, _ body: (HTTPServer) throws -> Void) throws {
         try withServer({ r in

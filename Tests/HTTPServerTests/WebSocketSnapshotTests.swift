@@ -8,7 +8,7 @@ import Testing
 
 /// Snapshots (full-state frames) in the outbound queue: they count, there is at
 /// most one, and they drop the frames they already reflect.
-@Suite struct WebSocketSnapshotTests {
+@Suite(.timeLimit(.minutes(10))) struct WebSocketSnapshotTests {
     /// A server with a 64 KiB outbound limit; the body gets the test client and
     /// the server's side of its connection, once it is open.
     func withSocket(_ body: (TestWebSocket, WebSocket) throws -> Void) throws {

@@ -4,7 +4,7 @@ import Testing
 /// `JSONWriter.object`: members in order, commas and quotes placed by the
 /// writer, values escaped once; the bytes are what serialising the same
 /// `JSONValue` gives.
-@Suite struct JSONObjectWriterTests {
+@Suite(.timeLimit(.minutes(10))) struct JSONObjectWriterTests {
     @Test func membersOfEveryKindMatchTheValueSerialisation() {
         var w = JSONWriter()
         w.object { o in

@@ -1,7 +1,7 @@
 import JSON
 import Testing
 
-@Suite struct JSONParsingTests {
+@Suite(.timeLimit(.minutes(10))) struct JSONParsingTests {
     @Test func roundTripsEveryKind() throws {
         let text = #"{"a":null,"b":true,"c":false,"d":-42,"e":2.5,"f":"x","g":[1,[2]],"h":{"i":{}}}"#
         let value = try JSONValue.parse(text)

@@ -2,7 +2,7 @@
 import Testing
 
 /// Objects with many members: a cap on their size, and linear-time building.
-@Suite struct LargeObjectTests {
+@Suite(.timeLimit(.minutes(10))) struct LargeObjectTests {
     static func objectText(keys: Int, prefix: String = "k") -> String {
         "{" + (0..<keys).map { "\"\(prefix)\($0)\":\($0)" }.joined(separator: ",") + "}"
     }

@@ -12,7 +12,7 @@ func runJob(_ type: any JobType, _ params: JSONValue) async throws -> (JSONValue
     return (result, seen.withLock { $0 })
 }
 
-@Suite struct BuiltInJobTests {
+@Suite(.timeLimit(.minutes(10))) struct BuiltInJobTests {
     @Test func primeFindsPrimesWithProgressEveryFivePercent() async throws {
         let (result, progress) = try await runJob(PrimeJob(), ["limit": 100])
         #expect(result == [

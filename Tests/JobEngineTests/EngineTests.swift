@@ -3,7 +3,7 @@ import JobEngine
 import JobQueue
 import Testing
 
-@Suite struct EngineTests {
+@Suite(.timeLimit(.minutes(10))) struct EngineTests {
     let gates = Gates()
 
     func makeEngine(capacity: Int) -> (JobEngine, EventRecorder) {

@@ -3,7 +3,7 @@ import JobQueue
 import Testing
 
 /// The bounded snapshot behind `queue_state`, in memory.
-@Suite struct SnapshotTests {
+@Suite(.timeLimit(.minutes(10))) struct SnapshotTests {
     /// Ten jobs: 1 and 2 completed, 3 and 4 running, 7 cancelled, the rest pending.
     func queue() -> JobQueue {
         let queue = JobQueue()

@@ -3,7 +3,7 @@ import JobEngine
 import JobQueue
 import Testing
 
-@Suite struct ValidationTests {
+@Suite(.timeLimit(.minutes(10))) struct ValidationTests {
     let engine = JobEngine(capacity: 1)
 
     func message(_ type: String, _ params: JSONValue?) -> String? {

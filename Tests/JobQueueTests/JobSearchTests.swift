@@ -2,7 +2,7 @@ import JobQueue
 import Testing
 
 /// The search rules both stores share: tokens, whole words, `*` prefixes, phrases.
-@Suite struct JobSearchTests {
+@Suite(.timeLimit(.minutes(10))) struct JobSearchTests {
     @Test func tokensAreRunsOfLettersAndDigitsWithoutCase() {
         #expect(JobSearch.tokens(#"{"path":"/var/Disk-Usage","n":42}"#) == ["path", "var", "disk", "usage", "n", "42"])
         #expect(JobSearch.tokens("Héllo WÖRLD volume3 日本語") == ["héllo", "wörld", "volume3", "日本語"])

@@ -6,7 +6,7 @@ import Testing
 
 /// The queue's metrics on a clock moved by hand: exact run times and pickup
 /// latencies, gauges and counters after every kind of transition, bounded labels.
-@Suite struct MetricsTests {
+@Suite(.timeLimit(.minutes(10))) struct MetricsTests {
     let clock = ManualClock()
 
     func submit(_ q: JobQueue, _ type: String = "t", _ set: (inout JobOptions) -> Void = { _ in }) -> Job {

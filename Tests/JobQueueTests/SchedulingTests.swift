@@ -4,7 +4,7 @@ import JobTestSupport
 import Synchronization
 import Testing
 
-@Suite struct SchedulingTests {
+@Suite(.timeLimit(.minutes(10))) struct SchedulingTests {
     let clock = ManualClock()
 
     func queue() -> JobQueue { JobQueue(clock: clock) }

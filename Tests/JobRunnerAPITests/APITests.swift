@@ -36,7 +36,7 @@ final class TestDaemon {
     }
 }
 
-@Suite struct APITests {
+@Suite(.timeLimit(.minutes(10))) struct APITests {
     @Test func createReturns201WithTheNormalisedJob() async throws {
         try await offPool {
             let d = try TestDaemon()

@@ -3,7 +3,7 @@ import JSON
 @testable import JobRunnerAPI
 import Testing
 
-@Suite struct AuthTests {
+@Suite(.timeLimit(.minutes(10))) struct AuthTests {
     @Test func everyRouteHasTheScopeOfTheTable() {
         func access(_ method: String, _ path: String) -> AuthPolicy.Access { AuthPolicy.rule(method: method, path: path).access }
         #expect(access("GET", "/healthz") == .open)

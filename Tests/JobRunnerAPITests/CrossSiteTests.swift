@@ -6,7 +6,7 @@ import JobRunnerAPI
 import Testing
 
 /// The cross-site decision as a pure function.
-@Suite struct CrossSiteRuleTests {
+@Suite(.timeLimit(.minutes(10))) struct CrossSiteRuleTests {
     let loopback = ListeningAddress(port: 8080, host: "127.0.0.1", isLoopback: true)
     let anyAddress = ListeningAddress(port: 8080, host: "0.0.0.0", isLoopback: false)
 
@@ -77,7 +77,7 @@ import Testing
 }
 
 /// The rule at work on a real daemon.
-@Suite struct CrossSiteTests {
+@Suite(.timeLimit(.minutes(10))) struct CrossSiteTests {
     func post(_ port: Int, _ path: String, body: String, headers: [(String, String)]) throws -> TestResponse {
         try TestHTTPConnection(port: port).request("POST", path, body: Array(body.utf8), headers: headers)
     }

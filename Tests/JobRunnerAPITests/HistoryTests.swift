@@ -4,7 +4,7 @@ import JSON
 import Testing
 
 /// `GET /api/jobs` with queue, time range and text search; the bulk actions.
-@Suite struct HistoryTests {
+@Suite(.timeLimit(.minutes(10))) struct HistoryTests {
     /// Capacity 1: one countdown runs; the rest wait (echo jobs in two queues).
     static func daemon() throws -> TestDaemon {
         let d = try TestDaemon(capacity: 1)

@@ -4,7 +4,7 @@ import JSON
 import Testing
 
 /// `GET /api/jobs?status=...&type=...`: one rule for both filters.
-@Suite struct JobsQueryTests {
+@Suite(.timeLimit(.minutes(10))) struct JobsQueryTests {
     /// One running countdown (capacity 1) and pending jobs of three other types.
     static func daemonWithMixedJobs() throws -> TestDaemon {
         let d = try TestDaemon(capacity: 1)

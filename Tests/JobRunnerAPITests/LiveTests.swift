@@ -17,7 +17,7 @@ struct FailingJob: JobType {
     }
 }
 
-@Suite struct LiveTests {
+@Suite(.timeLimit(.minutes(10))) struct LiveTests {
     func daemon() throws -> TestDaemon {
         var registry = JobRegistry.builtIn
         registry.register(FailingJob())

@@ -9,7 +9,7 @@ import Testing
 
 /// `/metrics` and `/readyz` over a real server: requests counted under their route
 /// pattern, label values escaped, and readiness that waits for the event loops.
-@Suite struct MetricsRouteTests {
+@Suite(.timeLimit(.minutes(10))) struct MetricsRouteTests {
     final class Stack {
         let engine = JobEngine(capacity: 2)
         let api: JobRunnerAPI

@@ -21,7 +21,7 @@ private struct SplitMix: RandomNumberGenerator {
 /// The document's constraints are the handlers' own: what the document calls
 /// valid, the daemon takes (so a client, or schemathesis, that follows it is
 /// not refused), and what it calls invalid, the daemon refuses.
-@Suite struct OpenAPIRulesTests {
+@Suite(.timeLimit(.minutes(10))) struct OpenAPIRulesTests {
     static func schemas() throws -> JSONValue {
         try #require(try OpenAPITests.document()["components"]?["schemas"])
     }

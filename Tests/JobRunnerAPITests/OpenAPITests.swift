@@ -27,7 +27,7 @@ private struct Declared: JobType {
     func run(_ params: JSONObject, _ context: JobContext) async throws -> JSONValue { .null }
 }
 
-@Suite struct OpenAPITests {
+@Suite(.timeLimit(.minutes(10))) struct OpenAPITests {
     static func registry() throws -> JobRegistry {
         var r = JobRegistry.builtIn
         r.register(try Declared())

@@ -23,7 +23,7 @@ struct BlockingJob: JobType {
 
 /// `queue_state` over the WebSocket: bounded, at most one per client at a time,
 /// and counted towards the client's outbound limit.
-@Suite struct QueueStateLimitTests {
+@Suite(.timeLimit(.minutes(10))) struct QueueStateLimitTests {
     /// The server's side of each `/ws/queue` connection, once open.
     final class Opened: Sendable {
         let sockets = Mutex<[WebSocket]>([])

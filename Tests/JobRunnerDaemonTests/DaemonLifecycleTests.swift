@@ -6,7 +6,7 @@ import Testing
 
 /// The Daemon in this process: started from an invocation, serving, reloaded
 /// from its config file, drained.
-@Suite struct DaemonLifecycleTests {
+@Suite(.timeLimit(.minutes(10))) struct DaemonLifecycleTests {
     func capacity(_ port: Int) throws -> Int64? {
         let response = try httpRequest(port: port, "GET", "/api/stats")
         return try JSONValue.parse(response.body)["worker"]?["capacity"]?.intValue

@@ -2,7 +2,7 @@
 import Testing
 
 /// The command line read against the setting table, with ArgumentParser's messages.
-@Suite struct InvocationTests {
+@Suite(.timeLimit(.minutes(10))) struct InvocationTests {
     func run(_ arguments: String...) -> Invocation? {
         if case .run(let invocation) = Invocation.parse(arguments) { return invocation }
         return nil

@@ -6,7 +6,7 @@ import Webhooks
 
 /// The SIGHUP diff: what is applied live, what waits for a restart, and what
 /// becomes of tokens and webhooks, from the running and the fresh settings alone.
-@Suite struct ReloadPlanTests {
+@Suite(.timeLimit(.minutes(10))) struct ReloadPlanTests {
     func settings(_ flags: [String: String] = [:]) -> Settings {
         try! Settings(flags: flags, environment: [:], configFile: nil)
     }

@@ -4,7 +4,7 @@ import Testing
 
 /// The README's "## Flags" table is the setting table's: a setting added to
 /// the table and not to the README (or changed in one only) fails here.
-@Suite struct SettingsDocsTests {
+@Suite(.timeLimit(.minutes(10))) struct SettingsDocsTests {
     static let readme = String(#filePath.split(separator: "/", omittingEmptySubsequences: false).dropLast(3).joined(separator: "/")) + "/README.md"
 
     /// The README's lines from the table's header to its last row (none without the header).

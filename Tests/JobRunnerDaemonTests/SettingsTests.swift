@@ -6,7 +6,7 @@ import Testing
 
 /// Resolution of the setting table: flag over environment over file over default,
 /// and each bad value an error naming the value and where it came from.
-@Suite struct SettingsTests {
+@Suite(.timeLimit(.minutes(10))) struct SettingsTests {
     func file(_ json: String) -> String {
         var template = Array("/tmp/jobrunner-settings-XXXXXX".utf8CString)
         let fd = mkstemp(&template)

@@ -10,7 +10,7 @@ import Testing
 /// Nodes that go silent on one PostgreSQL database: the leader's rescue of a
 /// silent node's jobs, a node back from a stall whose runs were taken over, the
 /// leader's lease and its fencing (helpers from `ClusterTests`).
-@Suite struct ClusterFailoverTests {
+@Suite(.timeLimit(.minutes(10))) struct ClusterFailoverTests {
     /// A node back from a stall: its job was rescued and retried on node b.
     /// The stale task's reports (log, progress, its end, whichever way it
     /// ends) are for an attempt the job is no longer on: they change nothing,

@@ -29,7 +29,7 @@ final class JobEvents: Sendable {
 /// in this process (as separate daemons would be): claims, what each node
 /// sees of the others, cancels across nodes (silent nodes and the leader:
 /// `ClusterFailoverTests`).
-@Suite struct ClusterTests {
+@Suite(.timeLimit(.minutes(10))) struct ClusterTests {
     /// Waits for `condition` (polled every 10 ms), failing after `seconds`.
     static func eventually(_ what: String, seconds: Double = 10, _ condition: () throws -> Bool) throws {
         let deadline = monotonicNow() + seconds

@@ -7,7 +7,7 @@ import PostgresTestSupport
 import Testing
 
 /// Older PostgreSQL databases migrate: their jobs are found, their words cut anew.
-@Suite struct PostgresMigrationTests {
+@Suite(.timeLimit(.minutes(10))) struct PostgresMigrationTests {
     func ids(_ page: JobPage) -> [Int64] { page.jobs.map(\.id) }
 
     /// A PostgreSQL database of version 1 (before the webhook outbox and the

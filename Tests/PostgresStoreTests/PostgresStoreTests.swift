@@ -7,7 +7,7 @@ import PostgresTestSupport
 import Synchronization
 import Testing
 
-@Suite struct PostgresStoreTests {
+@Suite(.timeLimit(.minutes(10))) struct PostgresStoreTests {
     @Test func aNewerSchemaVersionIsRefused() async throws {
         try await offPool {
             let cluster = try TestPostgres.cluster()

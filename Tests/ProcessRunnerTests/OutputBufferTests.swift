@@ -3,7 +3,7 @@ import Testing
 
 /// The bytes of a stream between deliveries: cut into lines only when
 /// delivered, the oldest let go past the budget and counted exactly.
-@Suite struct OutputBufferTests {
+@Suite(.timeLimit(.minutes(10))) struct OutputBufferTests {
     private func feed(_ buffer: inout OutputBuffer, _ text: String) {
         var bytes = Array(text.utf8)
         bytes.withUnsafeMutableBytes { buffer.append(UnsafeRawBufferPointer($0)) }

@@ -65,7 +65,7 @@ func dead(_ pid: pid_t) -> Bool {
     return poll(&p, 1, 5000) == 1
 }
 
-@Suite struct ProcessRunnerTests {
+@Suite(.timeLimit(.minutes(10))) struct ProcessRunnerTests {
     let runner = try! ProcessRunner(killGrace: 0.5)
 
     @Test func outputLinesAndExitStatus() async {

@@ -8,7 +8,7 @@ import Testing
 
 /// The commit pipeline against a real SQLite file: what readers see follows the
 /// file, a failed commit changes nothing, and faults are reported, not crashed on.
-@Suite struct CommitPipelineTests {
+@Suite(.timeLimit(.minutes(10))) struct CommitPipelineTests {
     /// Waits for a callback-style result (tests only: blocks the calling thread).
     func wait<T: Sendable>(_ start: (@escaping @Sendable (T) -> Void) -> Void) -> T {
         let box = Mutex<T?>(nil)

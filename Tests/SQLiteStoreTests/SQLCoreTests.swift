@@ -5,7 +5,7 @@ import Testing
 
 /// The shared SQL core's own parts, on an in-memory SQLite connection: the
 /// migrator, the dialect's placeholders, the created-in-order bookkeeping.
-@Suite struct SQLCoreTests {
+@Suite(.timeLimit(.minutes(10))) struct SQLCoreTests {
     static let userVersion = (versionSQL: "PRAGMA user_version", record: { @Sendable (v: Int) in "PRAGMA user_version = \(v)" })
     static let v1 = Migration<SQLiteConnection>(1, "CREATE TABLE a (x INTEGER)")
     static let v2 = Migration<SQLiteConnection>(2, "ALTER TABLE a ADD COLUMN y INTEGER") { db throws(SQLError) in

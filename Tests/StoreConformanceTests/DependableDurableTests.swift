@@ -7,7 +7,7 @@ import Synchronization
 import Testing
 
 /// Options, retries, delays and queue settings survive a restart.
-@Suite struct DependableDurableTests {
+@Suite(.timeLimit(.minutes(10))) struct DependableDurableTests {
     func submit(_ q: JobQueue, _ set: (inout JobOptions) -> Void) throws -> JobQueue.Submitted {
         var options = JobOptions()
         set(&options)

@@ -6,7 +6,7 @@ import PostgresTestSupport
 import Synchronization
 import Testing
 
-@Suite struct DurableQueueTests {
+@Suite(.timeLimit(.minutes(10))) struct DurableQueueTests {
     func enqueue(_ queue: JobQueue, _ type: String = "echo") throws -> Job { try enqueueCommitted(queue, type) }
 
     @Test(arguments: Backend.allCases) func aJobJoinsTheQueueOnlyOnceCommitted(_ backend: Backend) async throws {

@@ -10,7 +10,7 @@ import Testing
 /// Schedules fired by the queue's timer on a hand-moved clock, against a real
 /// SQLite file: each slot fires once (also across a restart), and the overlap
 /// and catch-up rules hold.
-@Suite struct ScheduleFiringTests {
+@Suite(.timeLimit(.minutes(10))) struct ScheduleFiringTests {
     /// Every whole minute.
     let everyMinute: NextSlot = { _, t in (floor(t / 60) + 1) * 60 }
 

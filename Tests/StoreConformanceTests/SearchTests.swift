@@ -10,7 +10,7 @@ import Testing
 /// History at scale: the new filters (queue, time range, text search) give the
 /// same answers from SQLite (FTS5) and PostgreSQL (tsvector) as from memory,
 /// existing databases migrate, and bulk deletes remove finished jobs only.
-@Suite(.serialized) struct SearchTests {
+@Suite(.serialized, .timeLimit(.minutes(10))) struct SearchTests {
     static func jobs(inOrder: Bool = true) -> [Job] { searchJobs(inOrder: inOrder) }
 
     static func store(_ jobs: [Job], _ backend: Backend = .sqlite) throws -> any JobStore { try storeHolding(jobs, backend) }

@@ -6,7 +6,7 @@ import Testing
 
 /// The bounded snapshot with a durable store: the newest finished by id (as the
 /// REST pages count them), and the counts include what only the file holds.
-@Suite struct SnapshotBoundTests {
+@Suite(.timeLimit(.minutes(10))) struct SnapshotBoundTests {
     @Test(arguments: Backend.allCases) func newestFinishedRunningAndFirstPending(_ backend: Backend) async throws {
         try await offPool {
             let store = try backend.fresh()

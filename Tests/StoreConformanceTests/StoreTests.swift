@@ -9,7 +9,7 @@ import Testing
 
 /// Every store keeps and returns what it is given alike (the suites of this
 /// target run against each `StoreBackend`).
-@Suite struct StoreTests {
+@Suite(.timeLimit(.minutes(10))) struct StoreTests {
     @Test(arguments: Backend.allCases) func everyFieldRoundTrips(_ backend: Backend) async throws {
         try await offPool {
             let path = try backend.newPlace()
@@ -96,7 +96,7 @@ import Testing
     }
 }
 
-@Suite struct PaginationTests {
+@Suite(.timeLimit(.minutes(10))) struct PaginationTests {
     func store(_ backend: Backend, jobs: Int) throws -> any JobStore {
         let store = try backend.fresh()
         var ops: [StoreOp] = []

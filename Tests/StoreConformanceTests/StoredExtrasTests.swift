@@ -9,7 +9,7 @@ import Testing
 
 /// What both stores keep beyond jobs (logs, schedules, queue settings,
 /// idempotency keys), with identical answers.
-@Suite struct StoredExtrasTests {
+@Suite(.timeLimit(.minutes(10))) struct StoredExtrasTests {
     @Test(arguments: Backend.allCases) func logsKeepEveryByteAndAreTrimmedByTheSameRuleAsInMemory(_ backend: Backend) async throws {
         try await offPool {
             let place = try backend.newPlace()

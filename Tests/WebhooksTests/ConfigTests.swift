@@ -3,7 +3,7 @@ import JobQueue
 import Testing
 import Webhooks
 
-@Suite struct WebhookConfigTests {
+@Suite(.timeLimit(.minutes(10))) struct WebhookConfigTests {
     func parse(_ text: String) throws(WebhookConfigError) -> [WebhookEndpoint] {
         let value = try! JSONValue.parse(Array(text.utf8))
         return try WebhookEndpoint.parseSection(value)

@@ -59,7 +59,7 @@ func waitUntil(_ what: String, timeout: Double = 10, _ condition: () throws -> B
     }
 }
 
-@Suite struct DispatcherTests {
+@Suite(.timeLimit(.minutes(10))) struct DispatcherTests {
     let secret = Array("topsecret".utf8)
     let job = Job(id: 41, type: "echo", params: [:], createdAt: 1000)
 

@@ -41,7 +41,7 @@ func enqueue(_ queue: JobQueue) throws -> Int64 {
 /// A body that names the delivery and the job, so tests can tell them apart.
 let renderer: WebhookRenderer = { d in Array(#"{"event":"\#(d.event.rawValue)","delivery":"\#(d.id)","job":\#(d.jobID)}"#.utf8) }
 
-@Suite struct OutboxTests {
+@Suite(.timeLimit(.minutes(10))) struct OutboxTests {
     let url = "http://127.0.0.1:9/hook"
 
     func hook(_ heard: Heard, events: Set<WebhookEvent> = [.jobCompleted, .jobFailed, .jobCancelled]) -> WebhookHook {

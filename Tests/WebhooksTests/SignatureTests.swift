@@ -2,7 +2,7 @@ import CurlClient
 import Testing
 import Webhooks
 
-@Suite struct SignatureTests {
+@Suite(.timeLimit(.minutes(10))) struct SignatureTests {
     @Test func hmacMatchesRFC4231() {
         // RFC 4231, test case 2.
         let mac = hmacSHA256(key: Array("Jefe".utf8), data: Array("what do ya want for nothing?".utf8))
@@ -52,7 +52,7 @@ import Webhooks
     }
 }
 
-@Suite struct BackoffTests {
+@Suite(.timeLimit(.minutes(10))) struct BackoffTests {
     @Test func doublesWithJitterUpToTheMaximum() {
         // Without jitter's upper half (random 0) the delay is half the step; with random ~1, all of it.
         let steps = (1...6).map { WebhookBackoff.delay(afterAttempts: $0, initial: 5, max: 60, random: 0.999_999) }
