@@ -1,5 +1,6 @@
 """The waits every e2e test uses (waits.py): an event that never comes fails the
 wait at its deadline with what it waited for, even while other traffic flows."""
+import json
 import socket
 import subprocess
 import threading
@@ -20,24 +21,34 @@ def test_wait_for_returns_the_value_or_fails_naming_what_it_waited_for():
     assert time.monotonic() - started < 2
 
 
-def test_recv_until_has_one_deadline_however_many_other_messages_arrive(start_daemon):
-    # Pings every 0.1 s: a per-message timeout would never fire.
-    d = start_daemon("--ws-ping-interval", "0.1")
-    with connect(f"ws://127.0.0.1:{d.port}/ws/queue") as ws:
-        started = time.monotonic()
-        with pytest.raises(AssertionError, match=r"^no job_completed of job 99 in 1 s; got \['queue_state', 'ping'"):
-            recv_until(ws, lambda m: m["type"] == "job_completed", timeout=1, what="job_completed of job 99")
-        assert time.monotonic() - started < 3
-        ping, seen = recv_until(ws, lambda m: m["type"] == "ping", timeout=5)
-        assert ping["type"] == "ping" and seen[-1] is ping
+def test_recv_until_has_one_deadline_however_many_other_messages_arrive(daemon):
+    with connect(f"ws://127.0.0.1:{daemon.port}/ws/queue") as ws:
+        # A pong every 50 ms (answers to this client's pings): a per-message timeout would never fire.
+        stop = threading.Event()
+
+        def ping():
+            while not stop.wait(0.05):
+                ws.send(json.dumps({"type": "ping", "ts": 1}))
+
+        pinger = threading.Thread(target=ping, name="pinger")
+        pinger.start()
+        try:
+            started = time.monotonic()
+            with pytest.raises(AssertionError, match=r"^no job_completed of job 99 in 1 s; got \['queue_state', 'pong', 'pong'"):
+                recv_until(ws, lambda m: m["type"] == "job_completed", timeout=1, what="job_completed of job 99")
+            assert time.monotonic() - started < 3
+            pong, seen = recv_until(ws, lambda m: m["type"] == "pong", timeout=5)
+            assert pong == {"type": "pong", "ts": 1} and seen[-1] is pong
+        finally:
+            stop.set()
+            join([pinger], 5, "the pinger")
 
 
-def test_ws_closed_fails_when_the_server_keeps_the_socket_open(start_daemon):
-    d = start_daemon("--ws-ping-interval", "0.1")
-    with connect(f"ws://127.0.0.1:{d.port}/ws/queue") as ws:
+def test_ws_closed_fails_while_the_server_keeps_the_socket_open(daemon):
+    with connect(f"ws://127.0.0.1:{daemon.port}/ws/queue") as ws:
         with pytest.raises(AssertionError, match="did not close the WebSocket in 0.5 s"):
             ws_closed(ws, timeout=0.5)
-        d.stop()
+        assert daemon.stop() == 0
         assert ws_closed(ws, timeout=10).rcvd.code == 1001
 
 
