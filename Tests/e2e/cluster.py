@@ -4,9 +4,10 @@ import json
 import os
 import signal
 import threading
-import time
 
 import requests
+
+import waits
 
 
 # Command job types all nodes load (--job-types-dir). Each one proves something
@@ -90,7 +91,7 @@ class Cluster:
         """kill -9: no clean stop, its row and heartbeat stay behind."""
         d = self.nodes[node_id]
         d.proc.send_signal(signal.SIGKILL)
-        d.proc.wait()
+        d.proc.wait(timeout=15)
         return d
 
 
@@ -135,16 +136,9 @@ def leaders(d):
     return [n["id"] for n in nodes(d) if n["leader"]]
 
 
-def wait_for(predicate, timeout=30.0, interval=0.05, what="condition"):
-    """Polls until the predicate holds (its value is returned) or fails at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached in {timeout} s")
-        time.sleep(interval)
+def wait_for(predicate, timeout=30.0, **kwargs):
+    """waits.wait_for with a longer default: nodes hear of each other through PostgreSQL."""
+    return waits.wait_for(predicate, timeout, **kwargs)
 
 
 def read_pid(path, timeout=30):

@@ -4,16 +4,28 @@ import json
 import os
 import socket
 import struct
+import time
 
 import requests
 
 
-def sse_events(url, headers=None, timeout=20):
-    """Yields (id, event, data) for each event of an SSE response until the server ends it."""
+def sse_events(url, headers=None, timeout=20, deadline=120):
+    """Yields (id, event, data) for each event of an SSE response until the server
+    ends it; fails if the stream is still open `deadline` s after it was opened."""
     with requests.get(url, headers=headers or {}, stream=True, timeout=timeout) as r:
         assert r.status_code == 200, r.text
         assert r.headers["Content-Type"] == "text/event-stream"
-        yield from parse_sse(r.iter_lines(decode_unicode=True))
+        yield from parse_sse(within(r.iter_lines(decode_unicode=True), deadline, f"the SSE stream {url}"))
+
+
+def within(lines, seconds, what):
+    """The lines of a stream until `seconds` have passed, then a failure: heartbeats
+    keep a read timeout from ever firing on a stream whose end was lost."""
+    end = time.monotonic() + seconds
+    for line in lines:
+        if time.monotonic() > end:
+            raise AssertionError(f"{what} still open after {seconds} s")
+        yield line
 
 
 def parse_sse(lines):
@@ -92,15 +104,18 @@ class RawWebSocket:
             n = struct.unpack("!Q", self._read_exactly(8))[0]
         return b0 & 0x0F, self._read_exactly(n)
 
-    def close_code(self):
-        """Reads until the server's close frame and returns its code (None on EOF)."""
+    def close_code(self, timeout=30):
+        """Reads until the server's close frame and returns its code (None on EOF);
+        fails if frames keep coming for `timeout` s without one."""
+        end = time.monotonic() + timeout
         try:
-            while True:
+            while time.monotonic() < end:
                 op, payload = self.recv_frame()
                 if op == 0x8:
                     return struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
         except (EOFError, ConnectionResetError):
             return None
+        raise AssertionError(f"no close frame in {timeout} s")
 
     def close(self):
         self.sock.close()

@@ -11,7 +11,8 @@ from playwright.sync_api import expect
 
 from conftest import OUTPUT, Daemon
 from test_dashboard import Page
-from test_rest import submit, wait_for
+from test_rest import submit
+from waits import wait_for
 from test_ws_limits import post_jobs
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "jobs.d")

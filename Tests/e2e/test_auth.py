@@ -13,11 +13,11 @@ import time
 
 import pytest
 import requests
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from conftest import BINARY, Daemon
-from test_rest import wait_for
+from waits import recv_json, recv_until, wait_for, ws_closed
 
 
 def new_token(name, scopes):
@@ -141,17 +141,11 @@ def ws_url(d):
     return f"ws://127.0.0.1:{d.port}/ws/queue"
 
 
-def recv_json(ws, timeout=10):
-    return json.loads(ws.recv(timeout=timeout))
-
-
 def reply_to(ws, command):
     """Sends a command and returns the first answer that is not a broadcast."""
     ws.send(json.dumps(command))
-    while True:
-        message = recv_json(ws)
-        if message["type"] in ("error", "job_created_ack", "job_cancelled_ack", "jobs_cleared_ack", "pong"):
-            return message
+    answers = ("error", "job_created_ack", "job_cancelled_ack", "jobs_cleared_ack", "pong")
+    return recv_until(ws, lambda m: m["type"] in answers, what=f"answer to {command['type']}")[0]
 
 
 # WebSocket command → scope; each answered by the daemon's own ack when allowed.
@@ -235,11 +229,8 @@ def test_open_daemon_answers_session_with_every_scope(daemon):
 
 def closed_code(ws, timeout=15):
     """Reads until the server closes; the close code it sent."""
-    try:
-        while True:
-            ws.recv(timeout=timeout)
-    except ConnectionClosed as e:
-        return e.rcvd.code if e.rcvd else None
+    e = ws_closed(ws, timeout)
+    return e.rcvd.code if e.rcvd else None
 
 
 def first_sse_event(stream):

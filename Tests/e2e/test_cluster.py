@@ -23,6 +23,7 @@ from cluster import (FINAL, INTERRUPTED, Cluster, Watcher, all_jobs, get, job, l
 from conftest import BINARY
 from live import sse_events
 from test_dashboard import Page
+from waits import join, recv_until
 
 NODE_KEYS = {"id", "address", "pid", "started_at", "heartbeat_at", "running", "leader", "self", "alive"}
 
@@ -113,15 +114,12 @@ def test_every_node_sees_every_event_of_a_job(three, tmp_path):
         gate.touch()
 
         def ws_events(ws):
-            out = []
-            while True:
-                m = json.loads(ws.recv(timeout=30))
+            def mine(m):
                 data = m.get("data") or {}
-                if data.get("job_id", data.get("id")) != job_id:
-                    continue
-                out.append(m)
-                if m["type"] in ("job_completed", "job_failed", "job_cancelled"):
-                    return out
+                return data.get("job_id", data.get("id")) == job_id
+            _, seen = recv_until(ws, lambda m: mine(m) and m["type"] in ("job_completed", "job_failed", "job_cancelled"),
+                                 timeout=60, what=f"the end of job {job_id}")
+            return [m for m in seen if mine(m)]
 
         for n, ws in sockets.items():
             events = ws_events(ws)
@@ -466,8 +464,7 @@ def test_a_postgresql_restart_under_load_with_three_nodes(own_postgres, start_da
         wait_for(lambda: len(acknowledged) >= count + 150, timeout=60, interval=0.01, what="submissions again")
     finally:
         stop.set()
-        for t in threads:
-            t.join()
+        join(threads, 30, "the submitting clients")
     for d in ring:
         wait_for(lambda d=d: requests.get(f"{d.url}/readyz").status_code == 200)
     first = {j["id"]: j["params"]["tag"] for j in all_jobs(ring[0])}

@@ -17,7 +17,8 @@ import requests
 
 from conftest import BINARY, ROOT, WWW
 from live import parse_sse, rss_kib
-from test_rest import finished, submit, wait_for
+from test_rest import finished, submit
+from waits import join, wait_for
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 DOCS = os.path.join(ROOT, "docs", "command-jobs.md")
@@ -172,12 +173,22 @@ class SSE:
     """An SSE connection read event by event."""
 
     def __init__(self, url, headers=None):
+        self.url = url
+        self.end = time.monotonic() + 30
         self.response = requests.get(url, headers=headers or {}, stream=True, timeout=20)
         self.status = self.response.status_code
-        self.events = parse_sse(self.response.iter_lines(decode_unicode=True)) if self.status == 200 else iter(())
+        self.events = parse_sse(self._lines()) if self.status == 200 else iter(())
 
-    def until(self, predicate):
+    def _lines(self):
+        # The heartbeat keeps the read timeout from firing: each read has a deadline of its own.
+        for line in self.response.iter_lines(decode_unicode=True):
+            if time.monotonic() > self.end:
+                raise AssertionError(f"{self.url}: the awaited event did not come in time")
+            yield line
+
+    def until(self, predicate, timeout=30):
         """Events up to and including the first that satisfies `predicate`."""
+        self.end = time.monotonic() + timeout
         got = []
         for event in self.events:
             got.append(event)
@@ -185,7 +196,9 @@ class SSE:
                 return got
         raise AssertionError(f"stream ended before the condition: {got}")
 
-    def rest(self):
+    def rest(self, timeout=30):
+        """Every event until the server ends the stream."""
+        self.end = time.monotonic() + timeout
         return list(self.events)
 
     def close(self):
@@ -532,7 +545,7 @@ class PeakRSS:
 
     def stop(self):
         self.running = False
-        self.thread.join()
+        join([self.thread], 5, "the RSS sampler")
         self.peak = max(self.peak, rss_kib(self.pid))
         return (self.peak - self.base) * 1024
 

@@ -7,7 +7,8 @@ import requests
 from playwright.sync_api import expect
 
 from conftest import OUTPUT, Daemon
-from test_rest import submit, wait_for
+from test_rest import submit
+from waits import wait_for
 
 
 

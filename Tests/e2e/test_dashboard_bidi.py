@@ -8,7 +8,8 @@ import pytest
 from playwright.sync_api import expect
 
 from test_dashboard import Page
-from test_rest import submit, wait_for
+from test_rest import submit
+from waits import wait_for
 from test_dashboard_logs import FIXTURES, open_detail, status_of
 
 RLO = "\u202e"

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from conftest import Daemon
 from test_dashboard import Page
-from test_rest import wait_for
+from waits import wait_for
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "jobs.d")
 

@@ -14,7 +14,8 @@ from playwright.sync_api import expect
 
 from conftest import ROOT
 from test_dashboard import Page
-from test_rest import submit, wait_for
+from test_rest import submit
+from waits import wait_for
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "jobs.d")
 

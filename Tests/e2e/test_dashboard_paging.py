@@ -9,7 +9,8 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
 from test_dashboard import Page
-from test_rest import submit, wait_for
+from test_rest import submit
+from waits import wait_for
 from test_ws_limits import post_jobs
 
 # More than the dashboard loads by itself (10,000), so some must be paged in.

@@ -18,7 +18,7 @@ import requests
 from websockets.sync.client import connect
 
 from live import sse_events
-from test_rest import wait_for
+from waits import join, recv_json, recv_until, wait_for
 
 FINISHED = ("completed", "failed", "cancelled")
 INTERRUPTED = "Interrupted: the daemon stopped while this job was running"
@@ -133,21 +133,6 @@ def queues(url):
     return {q["name"]: q for q in r.json()}
 
 
-def recv_json(ws, timeout=20):
-    return json.loads(ws.recv(timeout=timeout))
-
-
-def recv_until(ws, predicate, timeout=20):
-    """Messages until one matches (returned last); fails at the deadline."""
-    deadline = time.monotonic() + timeout
-    seen = []
-    while True:
-        m = recv_json(ws, max(0.01, deadline - time.monotonic()))
-        seen.append(m)
-        if predicate(m):
-            return m, seen
-
-
 @contextlib.contextmanager
 def ws_open(d):
     """A WebSocket client past its queue_state."""
@@ -166,10 +151,11 @@ def ws_command(ws, command, replies):
 def started_order(ws, ids, timeout=30):
     """Ids in the order of their job_started broadcasts, until every one of `ids` started."""
     order = []
+    deadline = time.monotonic() + timeout
     while not set(ids) <= set(order):
-        m, _ = recv_until(ws, lambda m: m["type"] == "job_started", timeout)
-        if m["data"]["job_id"] in ids:
-            order.append(m["data"]["job_id"])
+        m, _ = recv_until(ws, lambda m: m["type"] == "job_started" and m["data"]["job_id"] in ids,
+                          max(0.01, deadline - time.monotonic()), what=f"job_started of {sorted(set(ids) - set(order))}")
+        order.append(m["data"]["job_id"])
     return order
 
 
@@ -591,7 +577,7 @@ def test_twenty_concurrent_submissions_with_one_key_make_one_job(start_daemon, s
 
         def client(i):
             with requests.Session() as s:
-                barrier.wait()
+                barrier.wait(timeout=15)
                 r = s.post(f"{d.url}/api/jobs", json={"job_type": "countdown", "params": {"seconds": 30},
                                                        "idempotency_key": f"same-{burst}"}, timeout=15)
                 answers[i] = (r.status_code, r.json()["id"])
@@ -599,8 +585,7 @@ def test_twenty_concurrent_submissions_with_one_key_make_one_job(start_daemon, s
         threads = [threading.Thread(target=client, args=(i,)) for i in range(20)]
         for t in threads:
             t.start()
-        for t in threads:
-            t.join()
+        join(threads, 30, f"burst {burst}'s clients")
         outcomes.append((sorted(a[0] for a in answers).count(201), len({a[1] for a in answers})))
     total = requests.get(f"{d.url}/api/stats").json()["queue"]["total"]
     # Per burst: (how many 201s, how many distinct job ids); then jobs in all.
@@ -647,7 +632,7 @@ def test_idempotency_key_survives_a_restart(start_daemon, tmp_path):
     first = create(d.url, "prime", {"limit": 10}, idempotency_key="durable-key")
     finished(d.url, first["id"])
     d.proc.send_signal(signal.SIGKILL)
-    d.proc.wait()
+    d.proc.wait(timeout=15)
     d = start_daemon("--db", db)
     r = post(d.url, {"job_type": "prime", "params": {"limit": 10}, "idempotency_key": "durable-key"})
     assert (r.status_code, r.json()["id"]) == (200, first["id"])
@@ -822,7 +807,7 @@ def test_queue_settings_survive_a_restart(start_daemon, tmp_path):
     # And after kill -9 as well.
     assert put_queue(d.url, "reports", {"paused": True, "concurrency": 5}).status_code == 200
     d.proc.send_signal(signal.SIGKILL)
-    d.proc.wait()
+    d.proc.wait(timeout=15)
     d = start_daemon("--db", db)
     q = queues(d.url)
     assert (q["reports"]["paused"], q["reports"]["concurrency"]) == (True, 5)
@@ -849,7 +834,7 @@ def test_kill_9_keeps_delayed_and_retrying_jobs_and_runs_each_once(start_daemon,
     before[retry["id"]] = waiting
     assert runs(files["early"]) == 0 and runs(files["retry"]) == 1
     d.proc.send_signal(signal.SIGKILL)
-    d.proc.wait()
+    d.proc.wait(timeout=15)
     wait_for(lambda: time.time() > early["run_at"] + 0.2)  # early's time passes while nothing runs
 
     d = start_daemon("--db", db, "--job-types-dir", types)

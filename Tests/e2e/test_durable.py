@@ -11,7 +11,8 @@ import threading
 import requests
 
 from conftest import BINARY, Daemon
-from test_rest import submit, wait_for
+from test_rest import submit
+from waits import join, wait_for
 
 
 def new_db():
@@ -45,10 +46,9 @@ def test_every_acknowledged_job_survives_kill_9(start_daemon):
             t.start()
         wait_for(lambda: len(acknowledged) >= 50 * (round_ + 1), timeout=30, interval=0.01)
         d.proc.send_signal(signal.SIGKILL)
-        d.proc.wait()
+        d.proc.wait(timeout=15)
         stop.set()
-        for t in threads:
-            t.join()
+        join(threads, 30, "the submitting clients")
 
     d = start_daemon("--db", db)
     jobs = []
@@ -136,7 +136,7 @@ def test_disk_full_answers_503_and_loses_nothing(start_daemon):
     assert requests.get(f"{d.url}/api/stats").status_code == 200
     assert requests.get(f"{d.url}/api/jobs/{acknowledged[-1]}").json()["status"] == "pending"
     d.proc.send_signal(signal.SIGKILL)
-    d.proc.wait()
+    d.proc.wait(timeout=15)
     d = start_daemon("--db", db)
     for job_id in [blocker["id"]] + acknowledged[-50:]:
         assert requests.get(f"{d.url}/api/jobs/{job_id}").status_code == 200

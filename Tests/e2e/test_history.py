@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from conftest import Daemon
 from test_dashboard import Page
-from test_rest import wait_for
+from waits import wait_for
 
 JOBS = 100_000
 WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"]

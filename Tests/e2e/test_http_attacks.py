@@ -10,6 +10,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from test_tls import drip_headers
+from waits import read_to_close, recv_until
 
 REFUSED = {"error": "Cross-site request refused"}
 
@@ -127,8 +128,7 @@ def test_a_client_dripping_header_lines_is_cut_off_at_the_header_deadline(start_
         assert json.loads(ws.recv(timeout=10))["type"] == "queue_state"
         time.sleep(3)
         ws.send(json.dumps({"type": "ping", "ts": 7}))
-        while (m := json.loads(ws.recv(timeout=10)))["type"] != "pong":
-            pass
+        m, _ = recv_until(ws, lambda m: m["type"] == "pong", what="pong")
         assert m["ts"] == 7
 
 
@@ -138,12 +138,7 @@ def exchange(port, data, timeout=10):
     """Sends raw bytes and reads until the daemon closes the connection."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
         s.sendall(data)
-        out = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                return out
-            out += chunk
+        return read_to_close(s, timeout)
 
 
 def refused(port, data):

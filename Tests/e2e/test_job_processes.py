@@ -16,7 +16,8 @@ import pytest
 import requests
 
 from test_command_jobs import TypesDir, fixture, get_job, proc_stat, wait_finished, wait_log
-from test_rest import submit, wait_for
+from test_rest import submit
+from waits import wait_for
 
 ARG_MAX = os.sysconf("SC_ARG_MAX")
 MODES = ["timeout", "setpgid", "setsid", "daemon"]

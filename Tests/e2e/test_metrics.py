@@ -13,7 +13,8 @@ import requests
 
 from test_auth import TOKENS, auth, write_config
 from test_command_jobs import TypesDir, standard_types
-from test_rest import submit, wait_for
+from test_rest import submit
+from waits import wait_for
 
 PROMTOOL = "/usr/bin/promtool"
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')

@@ -18,7 +18,8 @@ from openapi_spec_validator import validate
 from playwright.sync_api import expect
 
 from conftest import BINARY, OUTPUT, Daemon
-from test_rest import finished, submit, wait_for
+from test_rest import finished, submit
+from waits import wait_for
 
 # Two command types with every kind of param (run with real programs: /bin/echo, /bin/true).
 TYPES = [
@@ -77,6 +78,8 @@ def test_document_is_valid_openapi_with_the_command_types(contract):
     assert bad.status_code == 400 and bad.json() == {"error": "Parameter 'name' must match ^[a-z]+$"}
 
 
+# Minutes of generated traffic (the run's own limit below is 400 s): past the suite's default timeout.
+@pytest.mark.timeout(600)
 def test_a_default_schemathesis_run_finds_nothing(contract, tmp_path):
     """schemathesis as anyone would run it: a random seed, its default phases
     (examples, coverage, fuzzing, stateful), every operation including the

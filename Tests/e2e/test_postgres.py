@@ -11,7 +11,8 @@ import threading
 import requests
 
 from conftest import BINARY
-from test_rest import finished, submit, wait_for
+from test_rest import finished, submit
+from waits import join, wait_for
 from webhook_receiver import Receiver, reserved_port, signed
 
 
@@ -114,8 +115,7 @@ def test_a_postgresql_restart_under_load_is_503_then_nothing_acknowledged_is_los
         wait_for(lambda: len(acknowledged) >= count + 100, timeout=30, interval=0.01)
     finally:
         stop.set()
-        for t in threads:
-            t.join()
+        join(threads, 30, "the submitting clients")
     wait_for(lambda: any("storage recovered" in line for line in d.log))
     assert requests.get(f"{d.url}/readyz").status_code == 200
     d.stop()
@@ -215,7 +215,7 @@ def test_a_webhook_from_postgresql_is_delivered_and_survives_kill_9(postgres, st
     database = url.split("?")[0].rsplit("/", 1)[1]
     assert postgres.sql(database, "SELECT job_id, event, status FROM webhook_deliveries").split() == [f"{job['id']}|job_completed|pending"]
     d.proc.send_signal(signal.SIGKILL)
-    d.proc.wait()
+    d.proc.wait(timeout=15)
     holder.close()
     rx = Receiver(port=port)
     try:

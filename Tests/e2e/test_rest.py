@@ -1,23 +1,11 @@
 """The REST contract (docs/protocol.md), checked from outside against the real binary."""
 import socket
 import subprocess
-import time
 
 import requests
 
 from conftest import BINARY
-
-
-def wait_for(predicate, timeout=20.0, interval=0.05):
-    """Polls a condition the daemon reports until it holds or the deadline passes."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(interval)
+from waits import read_to_close, wait_for
 
 
 def submit(url, job_type, **params):
@@ -34,13 +22,7 @@ def finished(url, job_id):
 def raw_request(port, data):
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         s.sendall(data)
-        chunks = []
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            chunks.append(b)
-        return b"".join(chunks)
+        return read_to_close(s)
 
 
 def test_each_job_type_runs_to_its_result(daemon):

@@ -10,7 +10,7 @@ import requests
 from websockets.sync.client import connect
 
 from conftest import ROOT
-from test_rest import wait_for
+from waits import recv_until
 
 SCRIPT = os.path.join(ROOT, "scripts", "jr-schedule")
 
@@ -110,17 +110,15 @@ def test_a_slot_fires_once_across_kill_9(start_daemon):
                                                               "params": {"message": "tick", "delay": 1}, "overlap": "allow"})
         slot = r.json()["next_run_at"]
         # Fired at the slot: the job and the schedule's new last run arrive as events.
-        while True:
-            m = json.loads(ws.recv(timeout=75))
-            if m["type"] == "schedule_updated" and m["data"]["last_run_at"] == slot:
-                break
+        m, _ = recv_until(ws, lambda m: m["type"] == "schedule_updated" and m["data"]["last_run_at"] == slot,
+                          timeout=75, what=f"schedule_updated for the slot {slot}")
         fired = m["data"]
     assert fired["next_run_at"] == slot + 60
     job = requests.get(f"{d.url}/api/jobs/{fired['last_job_id']}").json()
     assert job["schedule"] == "tick" and job["created_at"] >= slot
     assert job["created_at"] - slot < 1, "fired late"
     d.proc.send_signal(signal.SIGKILL)
-    d.proc.wait()
+    d.proc.wait(timeout=15)
     again = start_daemon("--db", d.db)
     jobs = requests.get(f"{again.url}/api/jobs?schedule=tick").json()
     assert [j["id"] for j in jobs] == [job["id"]]          # the slot did not fire again

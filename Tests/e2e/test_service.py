@@ -15,7 +15,8 @@ import pytest
 import requests
 
 from conftest import BINARY, ROOT, WWW, Daemon
-from test_rest import submit, wait_for
+from test_rest import submit
+from waits import join, read_line, wait_for
 
 SCRIPTS = os.path.join(ROOT, "scripts")
 
@@ -44,12 +45,14 @@ def test_notify_ready_watchdog_status_stopping():
                             env=env, stderr=subprocess.PIPE, text=True)
     try:
         messages = []
+        deadline = time.monotonic() + 10
         while "READY=1" not in messages:
+            assert time.monotonic() < deadline, f"no READY=1 in 10 s: {messages}"
             messages += sock.recv(4096).decode().split("\n")
         # READY comes only once it is listening: the port answers now.
         port = None
         while port is None:
-            line = proc.stderr.readline()
+            line = read_line(proc.stderr, max(0.01, deadline - time.monotonic()), what="'listening on' line")
             if "listening on" in line:
                 port = int(line.split(":")[-1].split(" ")[0])
         assert requests.get(f"http://127.0.0.1:{port}/api/stats").status_code == 200
@@ -61,10 +64,9 @@ def test_notify_ready_watchdog_status_stopping():
         assert pings >= 3, messages
         assert any(m.startswith("STATUS=0 running, 0 pending") for m in messages), messages
         proc.send_signal(signal.SIGTERM)
-        while True:
-            got = sock.recv(4096).decode()
-            if "STOPPING=1" in got:
-                break
+        deadline = time.monotonic() + 10
+        while "STOPPING=1" not in sock.recv(4096).decode():
+            assert time.monotonic() < deadline, "no STOPPING=1 in 10 s after SIGTERM"
         assert proc.wait(10) == 0
     finally:
         proc.kill()
@@ -93,7 +95,7 @@ class NotifyListener:
 
     def close(self):
         self._stop.set()
-        self._thread.join()
+        join([self._thread], 5, "the notify listener")
         self.sock.close()
         return self.messages
 
@@ -156,7 +158,7 @@ def test_socket_activation_serves_on_the_inherited_socket():
     proc = subprocess.Popen(["sh", "-c", cmd], preexec_fn=hand_over, close_fds=False,
                             stderr=subprocess.PIPE, text=True)
     try:
-        line = proc.stderr.readline()
+        line = read_line(proc.stderr, what="the daemon's first log line")
         assert "inherited socket" in line and f"port {port}" in line, line
         r = requests.post(f"http://127.0.0.1:{port}/api/jobs", json={"job_type": "prime", "params": {"limit": 10}})
         assert r.status_code == 201
@@ -299,7 +301,7 @@ def test_every_log_line_lands_in_the_log_file_while_sighup_reopens_it():
             # A fresh connection per request, closed by the daemon after answering
             # (raw sockets: fast enough to make thousands of lines race the reopens).
             for i in range(k, n, clients):
-                with socket.create_connection(("127.0.0.1", port)) as s:
+                with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
                     s.sendall(f"GET /api/jobs/{1_000_000 + i} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode())
                     data = b""
                     while chunk := s.recv(65536):
@@ -314,10 +316,9 @@ def test_every_log_line_lands_in_the_log_file_while_sighup_reopens_it():
         threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
         for t in threads:
             t.start()
-        for t in threads:
-            t.join()
+        join(threads, 180, "the access-log clients")
         stop.set()
-        hupper.join()
+        join([hupper], 10, "the SIGHUP sender")
         assert hups[0] > 500, hups[0]
         assert wrong == [], f"{len(wrong)} responses were not the expected 404, e.g. {wrong[0][:300]!r}"
         proc.send_signal(signal.SIGTERM)
@@ -336,7 +337,7 @@ def test_every_log_line_lands_in_the_log_file_while_sighup_reopens_it():
     finally:
         stop.set()
         proc.kill()
-        proc.wait()
+        proc.wait(10)
 
 
 def test_journal_gets_syslog_priorities():
@@ -344,7 +345,7 @@ def test_journal_gets_syslog_priorities():
     proc = subprocess.Popen([BINARY, "--port", "0", "--db", ":memory:", "--www", WWW], env=env,
                             stderr=subprocess.PIPE, text=True)
     try:
-        line = proc.stderr.readline()
+        line = read_line(proc.stderr, what="the daemon's first log line")
         assert line.startswith("<6>listening on"), line
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
@@ -377,7 +378,7 @@ def test_make_install_layout_and_units():
     binary = os.path.join(dest, "opt/jr/bin/jobrunnerd")
     proc = subprocess.Popen([binary, "--port", "0", "--db", ":memory:"], stderr=subprocess.PIPE, text=True)
     try:
-        line = proc.stderr.readline()
+        line = read_line(proc.stderr, what="the installed daemon's first log line")
         assert os.path.join(dest, "opt/jr/share/jobrunner/www") in line, line
     finally:
         proc.send_signal(signal.SIGTERM)

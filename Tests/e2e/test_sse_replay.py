@@ -14,7 +14,7 @@ import requests
 
 from live import parse_sse, rss_kib
 from test_command_jobs import log_lines, make_fifo, open_gate, wait_finished
-from test_rest import wait_for
+from waits import wait_for
 
 MiB = 1 << 20
 STREAMS = 300
@@ -77,14 +77,13 @@ def raw_stream(port, path, headers=""):
 
 
 def settle(measure, limit, what, timeout=20):
-    """Waits (with a deadline) until `measure()` is at most `limit`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = measure()
-        if value <= limit:
-            return value
-        assert time.monotonic() < deadline, f"{what}: {value} > {limit}"
-        time.sleep(0.05)
+    """Waits (with a deadline) until `measure()` is at most `limit`; its last value names a failure."""
+    values = []
+    try:
+        wait_for(lambda: values.append(measure()) or values[-1] <= limit, timeout, what=what)
+    except AssertionError:
+        raise AssertionError(f"{what}: {values[-1]} > {limit} after {timeout} s") from None
+    return values[-1]
 
 
 def test_non_reading_replays_stay_bounded_and_are_let_go(full_log):

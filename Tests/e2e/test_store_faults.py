@@ -9,7 +9,8 @@ import tempfile
 import requests
 
 from conftest import BINARY
-from test_rest import submit, wait_for
+from test_rest import submit
+from waits import recv_until, wait_for
 
 
 def new_db():
@@ -136,10 +137,7 @@ def test_a_prune_is_broadcast_so_dashboards_can_follow(start_daemon, tmp_path):
         assert json.loads(ws.recv(timeout=10))["type"] == "queue_state"
         config.write_text(json.dumps({"db": d.db, "retain-finished": "1"}))
         d.proc.send_signal(signals.SIGHUP)
-        while True:
-            message = json.loads(ws.recv(timeout=10))
-            if message["type"] == "jobs_pruned":
-                break
+        message, _ = recv_until(ws, lambda m: m["type"] == "jobs_pruned", what="jobs_pruned after SIGHUP")
     assert message["data"] == {"count": 2, "completed": 2, "failed": 0, "cancelled": 0}
     assert stats(d)["completed"] == 1
     assert listed(d) == [3]

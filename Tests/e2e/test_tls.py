@@ -19,6 +19,7 @@ from websockets.sync.client import connect
 
 from conftest import BINARY, WWW
 from test_auth import TOKENS, write_config
+from waits import recv_until
 
 
 def make_certificate(directory, name):
@@ -129,21 +130,18 @@ def test_rest_sse_and_wss_over_tls(tls_daemon):
     with connect(f"wss://127.0.0.1:{d.port}/ws/queue", ssl=context) as ws:
         assert json.loads(ws.recv(timeout=10))["type"] == "queue_state"
         ws.send(json.dumps({"type": "create_job", "job_type": "echo", "params": {"delay": 1}}))
-        while (m := json.loads(ws.recv(timeout=10)))["type"] != "job_created_ack":
-            pass
+        m, _ = recv_until(ws, lambda m: m["type"] == "job_created_ack", what="job_created_ack")
         job_id = m["job_id"]
         with requests.get(f"{d.url}/api/jobs/{job_id}/progress", verify=d.ca, stream=True, timeout=20) as sse:
             assert sse.headers["Content-Type"] == "text/event-stream"
             assert "event: complete" in sse.text
-        while (m := json.loads(ws.recv(timeout=10)))["type"] != "job_completed":
-            pass
+        m, _ = recv_until(ws, lambda m: m["type"] == "job_completed", what="job_completed")
         assert m["data"]["job_id"] == job_id
     # A big frame both ways crosses libmicrohttpd's TLS forwarding intact.
     with connect(f"wss://127.0.0.1:{d.port}/ws/queue", ssl=context) as ws:
         json.loads(ws.recv(timeout=10))
         ws.send(json.dumps({"type": "ping", "ts": "x" * 60000}))
-        while (m := json.loads(ws.recv(timeout=10)))["type"] != "pong":
-            pass
+        m, _ = recv_until(ws, lambda m: m["type"] == "pong", what="pong to a 60 kB ping")
         assert m["ts"] == "x" * 60000
 
 

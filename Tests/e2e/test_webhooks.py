@@ -1,5 +1,6 @@
 """Webhooks end to end: a real receiver, signatures, retries, the outbox across
 kill -9, and a hanging receiver that must not slow jobs."""
+import functools
 import hashlib
 import hmac
 import json
@@ -12,6 +13,7 @@ import time
 import requests
 
 from conftest import BINARY, ROOT
+from waits import wait_for
 from webhook_receiver import Receiver, reserved_port, signed
 
 SECRET = "s3cret-for-tests"
@@ -23,14 +25,8 @@ def config(tmp_path, hooks, **extra):
     return str(path)
 
 
-def wait_until(check, timeout=30, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+# Deliveries go through attempts and backoff: a longer default deadline than the REST tests'.
+wait_until = functools.partial(wait_for, timeout=30)
 
 
 def deliveries(d, **params):
@@ -183,7 +179,7 @@ def test_an_undelivered_webhook_survives_kill_9(start_daemon, tmp_path):
     row = wait_until(lambda: [x for x in deliveries(d)["deliveries"] if x["attempts"] >= 1], what="a failed attempt")[0]
     assert row["status"] == "pending" and row["last_status"] is None and row["last_error"]
     d.proc.send_signal(signal.SIGKILL)
-    d.proc.wait()
+    d.proc.wait(timeout=15)
     holder.close()
     rx = Receiver(port=port)
     try:
@@ -207,7 +203,7 @@ def test_a_job_interrupted_by_kill_9_is_reported_failed_after_the_restart(start_
         job = requests.post(f"{d.url}/api/jobs", json={"job_type": "countdown", "params": {"seconds": 60}}).json()
         wait_until(lambda: requests.get(f"{d.url}/api/jobs/{job['id']}").json()["status"] == "running", what="running")
         d.proc.send_signal(signal.SIGKILL)
-        d.proc.wait()
+        d.proc.wait(timeout=15)
         assert rx.received == []
         start_daemon("--db", d.db, "--config", path)
         headers, body, _ = rx.wait_for(lambda r: len(r) >= 1)[0]

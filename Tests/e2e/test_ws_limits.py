@@ -10,7 +10,8 @@ import requests
 from websockets.sync.client import connect
 
 from live import RawWebSocket, rss_kib
-from test_rest import submit, wait_for
+from test_rest import submit
+from waits import recv_until, wait_for
 
 PENDING = 3000
 
@@ -66,9 +67,8 @@ def test_queue_state_is_bounded_with_exact_counts(start_daemon):
         assert 'rel="next"' in page.headers["Link"]
         # get_state answers with the same bound.
         ws.send(json.dumps({"type": "get_state"}))
-        again = json.loads(ws.recv(timeout=10))
-        while again["type"] != "queue_state":  # broadcasts (the blocker's progress) may come first
-            again = json.loads(ws.recv(timeout=10))
+        # Broadcasts (the blocker's progress) may come first.
+        again, _ = recv_until(ws, lambda m: m["type"] == "queue_state", what="queue_state answering get_state")
         assert len(again["jobs"]) == 1001 and again["truncated"] is True
 
 

@@ -1,5 +1,5 @@
 """The daemon under test (jobrunnerd on port 0, read back from its first log line),
-the bench's C programs, and what is read from /proc."""
+the bench's C programs, command job type files, and what is read from /proc."""
 import json
 import os
 import re
