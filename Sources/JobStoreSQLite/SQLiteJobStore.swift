@@ -7,7 +7,7 @@ import SQLStore
 /// every submission waiting since the last commit into one transaction (one fsync
 /// for many), and a small pool of read connections for lookups and pages.
 public final class SQLiteJobStore: JobStore, WebhookOutboxStore, Sendable {
-    /// The FTS5 tokenizer of the search index (Migrations/V5.swift).
+    /// The FTS5 tokenizer of the search index (Migrations/SQLiteV5.swift).
     static var searchTokenizer: String { SQLiteSchema.searchTokenizer }
 
     public enum Sync: String, Sendable, CaseIterable {

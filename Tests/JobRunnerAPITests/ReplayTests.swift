@@ -21,9 +21,12 @@ final class Script: Sendable {
     private let commands = AsyncStream<Command>.makeStream()
     private let done = DispatchSemaphore(value: 0)
 
-    func step(_ command: Command) {
+    /// A step not taken within the deadline fails the test there (the job's
+    /// task runs on the cooperative pool, which a busy test process may hold
+    /// for seconds; a step takes milliseconds).
+    func step(_ command: Command) throws {
         commands.continuation.yield(command)
-        #expect(done.wait(timeout: .now() + 10) == .success, "the job did not take the step")
+        try #require(done.wait(timeout: .now() + 30) == .success, "the job did not take the step")
     }
 
     func run(_ context: JobContext) async -> JSONValue {
@@ -77,8 +80,8 @@ struct ScriptedJob: JobType {
         deinit { engine.stop() }
 
         /// `count` lines of about `width` bytes, numbered from `from`.
-        func log(_ from: Int, _ count: Int, width: Int = 100) {
-            script.step(.log((from..<from + count).map { "line \($0) " + String(repeating: "x", count: width) }))
+        func log(_ from: Int, _ count: Int, width: Int = 100) throws {
+            try script.step(.log((from..<from + count).map { "line \($0) " + String(repeating: "x", count: width) }))
         }
 
         func storedLines() throws -> [LogLine] { try #require(try engine.log(id)).lines }
@@ -139,21 +142,21 @@ struct ScriptedJob: JobType {
         try await offPool {
             let f = try Fixture()
             // About 0.9 MB of log (under the 1 MiB budget): many pages, many buffers.
-            for batch in 0..<32 { f.log(batch * 250, 250) }
+            for batch in 0..<32 { try f.log(batch * 250, 250) }
             let stored = try f.storedLines()
             #expect(stored.count == 8000)
             let reader = Reader(try #require(f.streams.open(jobID: f.id, engine: f.engine, resumeAfter: 0)))
             reader.read(upTo: 4096)
             // Events while the replay is under way wait behind it, in order.
-            f.script.step(.progress(10))
-            f.log(8000, 3)
-            f.script.step(.progress(20))
-            f.script.step(.progress(30))
-            f.log(8003, 2)
+            try f.script.step(.progress(10))
+            try f.log(8000, 3)
+            try f.script.step(.progress(20))
+            try f.script.step(.progress(30))
+            try f.log(8003, 2)
             reader.drain()
             #expect(!reader.ended)
-            f.script.step(.progress(40))
-            f.script.step(.finish)
+            try f.script.step(.progress(40))
+            try f.script.step(.finish)
             #expect(f.finals.wait(timeout: .now() + 10) == .success)
             reader.drain()
             #expect(reader.ended)
@@ -180,7 +183,7 @@ struct ScriptedJob: JobType {
     @Test func aClientThatDoesNotReadHoldsOneBufferAndLogOverflowEndsTheStreamAfterTheReplay() async throws {
         try await offPool {
             let f = try Fixture()
-            for batch in 0..<20 { f.log(batch * 250, 250) }
+            for batch in 0..<20 { try f.log(batch * 250, 250) }
             let before = try f.storedLines()
             let stream = try #require(f.streams.open(jobID: f.id, engine: f.engine, resumeAfter: 0))
             let reader = Reader(stream)
@@ -188,7 +191,7 @@ struct ScriptedJob: JobType {
             // The client stops reading: the replay waits, its buffer within bounds.
             #expect(stream.buffered <= ProgressStreams.maxBuffered + 1024)
             // More new lines than the hold budget arrive meanwhile.
-            for batch in 0..<8 { f.log(5000 + batch * 100, 100) }
+            for batch in 0..<8 { try f.log(5000 + batch * 100, 100) }
             #expect(stream.buffered <= ProgressStreams.maxBuffered + 1024)
             reader.drain()
             #expect(reader.ended, "the stream ends after the replay")
@@ -202,7 +205,7 @@ struct ScriptedJob: JobType {
             let rest = again.events.filter { $0.name == "log" }.map(\.id)
             #expect(rest == (try f.storedLines()).filter { $0.seq > last }.map { Optional($0.seq) })
             #expect(rest.count == 800)
-            f.script.step(.finish)
+            try f.script.step(.finish)
             #expect(f.finals.wait(timeout: .now() + 10) == .success)
             again.drain()
             #expect(again.ended && again.events.last?.name == "complete")
@@ -212,8 +215,8 @@ struct ScriptedJob: JobType {
     @Test func aFinishedJobsReplayEndsWithItsFinalEvent() async throws {
         try await offPool {
             let f = try Fixture()
-            f.log(0, 700)
-            f.script.step(.finish)
+            try f.log(0, 700)
+            try f.script.step(.finish)
             #expect(f.finals.wait(timeout: .now() + 10) == .success)
             let all = try f.storedLines()
             let reader = Reader(try #require(f.streams.open(jobID: f.id, engine: f.engine, resumeAfter: all[2].seq)))
@@ -229,15 +232,15 @@ struct ScriptedJob: JobType {
     @Test func aResumeWithNothingToReplayKeepsTheStatusID() async throws {
         try await offPool {
             let f = try Fixture()
-            f.log(0, 5)
+            try f.log(0, 5)
             let last = try #require(try f.storedLines().last?.seq)
-            f.script.step(.progress(50))
+            try f.script.step(.progress(50))
             let reader = Reader(try #require(f.streams.open(jobID: f.id, engine: f.engine, resumeAfter: last)))
             reader.drain()
             let status = try #require(reader.events.first)
             #expect(status.name == "status" && status.id == f.engine.job(f.id)?.sequence)
             #expect(reader.events.count == 1)
-            f.script.step(.finish)
+            try f.script.step(.finish)
             #expect(f.finals.wait(timeout: .now() + 10) == .success)
         }
     }
@@ -245,13 +248,13 @@ struct ScriptedJob: JobType {
     @Test func aStorePageIsBoundedByItsLimit() async throws {
         try await offPool {
             let f = try Fixture()
-            f.log(0, 300)
+            try f.log(0, 300)
             let all = try f.storedLines()
             let page = try #require(try f.engine.log(f.id, after: all[99].seq, limit: 50))
             #expect(page.lines == Array(all[100..<150]))
             #expect(try f.engine.log(f.id, after: all[299].seq, limit: 50)?.lines == [])
             #expect(try f.engine.log(f.id, after: 0, limit: 0)?.lines == [])
-            f.script.step(.finish)
+            try f.script.step(.finish)
             #expect(f.finals.wait(timeout: .now() + 10) == .success)
         }
     }

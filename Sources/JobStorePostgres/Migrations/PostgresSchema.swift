@@ -1,6 +1,6 @@
 import SQLStore
 
-/// The PostgreSQL schema, one file per version (V1.swift ...): every version a
+/// The PostgreSQL schema, one file per version (PostgresV1.swift ...): every version a
 /// database lacks runs in one transaction (DDL is transactional in PostgreSQL)
 /// under the migration lock, so two daemons starting together on one database
 /// do not race; the version is kept in `schema_version`. A newer one is refused.

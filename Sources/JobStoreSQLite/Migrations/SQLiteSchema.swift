@@ -1,6 +1,6 @@
 import SQLStore
 
-/// The SQLite schema, one file per version (V1.swift ...): each version's SQL
+/// The SQLite schema, one file per version (SQLiteV1.swift ...): each version's SQL
 /// runs in a transaction of its own, which also records the version in
 /// `PRAGMA user_version`. A newer file is refused.
 enum SQLiteSchema {
