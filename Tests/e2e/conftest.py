@@ -17,6 +17,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BINARY = os.path.join(ROOT, os.environ.get("JOBRUNNERD", ".build/release/jobrunnerd"))
 WWW = os.path.join(ROOT, os.environ.get("WWW_ROOT", "www"))
 OUTPUT = os.path.join(ROOT, "Tests", "e2e", "output")
+# A --job-types-dir with one type, `hold` (sleeps N seconds): a running job that
+# outlasts whatever a test does meanwhile, however busy the machine (the longest
+# built-in, countdown, lasts at most 60 s).
+HOLD_TYPES = os.path.join(ROOT, "Tests", "e2e", "fixtures", "hold.d")
 
 
 class Daemon:

@@ -6,7 +6,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from conftest import OUTPUT, Daemon
+from conftest import HOLD_TYPES, OUTPUT, Daemon
 from test_rest import submit
 from waits import wait_for
 
@@ -184,8 +184,9 @@ def test_phone_width_and_dark_scheme(dash):
 
 
 def test_ten_thousand_jobs_stay_responsive(browser, start_daemon):
-    d = start_daemon("--concurrency", "1")
-    submit(d.url, "countdown", seconds=60)
+    # The running job must outlast the filling, which takes over a minute on a busy machine.
+    d = start_daemon("--concurrency", "1", "--job-types-dir", HOLD_TYPES)
+    submit(d.url, "hold", seconds=3600)
     with requests.Session() as s:
         for _ in range(9999):
             s.post(f"{d.url}/api/jobs", json={"job_type": "echo", "params": {"delay": 1}})

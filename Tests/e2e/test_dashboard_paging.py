@@ -8,6 +8,7 @@ import requests
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
+from conftest import HOLD_TYPES
 from test_dashboard import Page
 from test_rest import submit
 from waits import wait_for
@@ -22,8 +23,9 @@ CANCELLED = 1_500
 @pytest.fixture
 def crowded(start_daemon):
     """Job 1 running, 12,000 behind it of which the newest 1,500 are cancelled."""
-    d = start_daemon("--concurrency", "1", "--sync", "normal")
-    blocker = submit(d.url, "countdown", seconds=60)
+    # The running job must outlast the filling and the test (over a minute on a busy machine).
+    d = start_daemon("--concurrency", "1", "--sync", "normal", "--job-types-dir", HOLD_TYPES)
+    blocker = submit(d.url, "hold", seconds=3600)
     wait_for(lambda: requests.get(f"{d.url}/api/jobs/{blocker['id']}").json()["status"] == "running")
     post_jobs(d.url, PENDING)
     last = blocker["id"] + PENDING
