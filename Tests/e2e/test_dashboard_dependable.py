@@ -166,6 +166,25 @@ def test_a_retrying_job_shows_its_next_attempt_in_the_list(tabs, jr):
     expect(tab.page.locator("#count-running")).to_have_text("0")
 
 
+def test_the_queues_view_keeps_its_controls_while_it_refreshes(tabs, jr):
+    """Counts refresh while jobs move; the row's button and field stay the same
+    elements, so a click or typing under way when a refresh lands is not lost
+    (a redraw used to replace the row under the pointer)."""
+    post(jr.url, {"job_type": "countdown", "params": {"seconds": 1}, "queue": "batch"})
+    t = tabs("#/queues")
+    expect(t.page.locator('tr[data-queue="batch"]')).to_be_visible()
+    toggle = t.page.query_selector("#queue-batch-toggle")
+    field = t.page.query_selector("#queue-batch-concurrency")
+    field.focus()
+    field.type("7")
+    done = post(jr.url, {"job_type": "countdown", "params": {"seconds": 1}, "queue": "batch"})
+    wait_for(lambda: job(jr.url, done["id"])["status"] == "completed")
+    expect(t.page.locator('tr[data-queue="batch"] [data-count="completed"]')).to_have_text("2")
+    assert toggle.evaluate("el => el.isConnected"), "the Pause button was replaced by a refresh"
+    assert field.evaluate("el => el.isConnected && el === document.activeElement"), "the field was replaced"
+    assert field.input_value() == "7", "what was typed was lost"
+
+
 def test_queues_view_pauses_resumes_and_limits_a_queue_in_two_tabs(tabs, jr):
     first = post(jr.url, {"job_type": "countdown", "params": {"seconds": 1}, "queue": "batch"})
     wait_for(lambda: job(jr.url, first["id"])["status"] == "completed")

@@ -61,28 +61,37 @@ export class QueuesView {
     }
   }
 
+  /**
+   * Shows the queues. Rows are kept and updated in place: a redraw (a refresh
+   * lands every few hundred milliseconds while jobs move) never replaces the
+   * button or field under the operator's pointer, so no click or typing is lost.
+   */
   render() {
     const body = $("queues-body");
     const names = [...this.queues.keys()].sort();
-    const focusedId = document.activeElement?.id;
-    const rows = names.map((name) => this.row(this.queues.get(name)));
-    body.replaceChildren(...rows);
-    if (focusedId && !document.activeElement?.id) $(focusedId)?.focus();
+    this.rows ??= new Map();
+    for (const [name, row] of this.rows) if (!this.queues.has(name)) { row.tr.remove(); this.rows.delete(name); }
+    const trs = names.map((name) => {
+      let row = this.rows.get(name);
+      if (!row) { row = this.row(name); this.rows.set(name, row); }
+      this.fill(row, this.queues.get(name));
+      return row.tr;
+    });
+    // Rows move only when the order changed (a new queue): moving a row would
+    // end a click on it as surely as replacing it.
+    const current = [...body.children];
+    if (current.length !== trs.length || current.some((tr, i) => tr !== trs[i])) body.replaceChildren(...trs);
   }
 
-  row(q) {
-    const key = q.name;
-    const state = el("span", { class: `badge ${q.paused ? "paused" : "active"}`, text: q.paused ? "paused" : "active" });
-    const counts = STATUSES.map((s) => el("td", { class: "num", "data-count": s, text: String(q.counts?.[s] ?? 0) }));
+  /** The row of one queue, its parts kept to update them in place. */
+  row(key) {
+    const badge = el("span", { class: "badge" });
+    const counts = STATUSES.map((s) => el("td", { class: "num", "data-count": s }));
     const inputId = `queue-${key}-concurrency`;
     const input = el("input", {
-      id: inputId, type: "number", min: "1", max: "10000", step: "1", inputMode: "numeric",
-      value: q.concurrency == null ? "" : String(q.concurrency), placeholder: "no limit",
+      id: inputId, type: "number", min: "1", max: "10000", step: "1", inputMode: "numeric", placeholder: "no limit",
       "aria-label": `Concurrency of queue ${key} (empty: no limit)`,
     });
-    // Keep what the operator is typing when a refresh redraws the row.
-    const previous = $(inputId);
-    if (previous && previous === document.activeElement) input.value = previous.value;
     const save = el("button", {
       type: "submit", id: `queue-${key}-save`, text: "Set", "aria-label": `Set the concurrency of queue ${key}`,
     });
@@ -102,11 +111,26 @@ export class QueuesView {
       },
     }, input, save);
     const toggle = el("button", {
-      type: "button", id: `queue-${key}-toggle`, class: q.paused ? "primary" : "",
-      text: q.paused ? "Resume" : "Pause", "aria-label": `${q.paused ? "Resume" : "Pause"} queue ${key}`,
-      onclick: () => this.change(key, { paused: !q.paused }, (r) => `Queue ${key} ${r.paused ? "paused" : "resumed"}`),
+      type: "button", id: `queue-${key}-toggle`,
+      onclick: () => {
+        const paused = !this.queues.get(key)?.paused;
+        this.change(key, { paused }, (r) => `Queue ${key} ${r.paused ? "paused" : "resumed"}`);
+      },
     });
-    return el("tr", { "data-queue": key },
-      el("th", { scope: "row", text: key }), el("td", {}, state), ...counts, el("td", {}, limit), el("td", {}, toggle));
+    const tr = el("tr", { "data-queue": key },
+      el("th", { scope: "row", text: key }), el("td", {}, badge), ...counts, el("td", {}, limit), el("td", {}, toggle));
+    return { tr, badge, counts, input, toggle };
+  }
+
+  /** Puts a queue's settings and counts into its row. */
+  fill(row, q) {
+    row.badge.className = `badge ${q.paused ? "paused" : "active"}`;
+    row.badge.textContent = q.paused ? "paused" : "active";
+    STATUSES.forEach((s, i) => { row.counts[i].textContent = String(q.counts?.[s] ?? 0); });
+    // The field follows the settings, except while the operator is typing in it.
+    if (row.input !== document.activeElement) row.input.value = q.concurrency == null ? "" : String(q.concurrency);
+    row.toggle.className = q.paused ? "primary" : "";
+    row.toggle.textContent = q.paused ? "Resume" : "Pause";
+    row.toggle.setAttribute("aria-label", `${q.paused ? "Resume" : "Pause"} queue ${q.name}`);
   }
 }
