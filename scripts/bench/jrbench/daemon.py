@@ -69,3 +69,11 @@ def write_command_types(directory, types):
         with open(os.path.join(directory, f"{name}.json"), "w") as f:
             json.dump({"name": name, **definition}, f)
 
+
+def empty_database():
+    """A new SQLite file holding the daemon's schema and no jobs (the daemon
+    made it), for a section to fill with SQL."""
+    tmp = tempfile.mkdtemp(prefix="jobrunner-bench-db-")
+    db = os.path.join(tmp, "jobs.db")
+    Daemon("--db", db).stop()
+    return tmp, db

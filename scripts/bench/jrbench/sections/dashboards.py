@@ -2,11 +2,10 @@
 import os
 import shutil
 import socket
-import tempfile
 import time
 
 from ..client import http
-from ..daemon import Daemon
+from ..daemon import Daemon, empty_database
 from ..report import results, row
 
 
@@ -49,10 +48,7 @@ def read_queue_state(sock):
 def bench_dashboards():
     n, clients = 200_000, 100
     print(f"8. Dashboards: {clients} WebSocket clients receiving queue_state with {n:,} pending jobs", flush=True)
-    tmp = tempfile.mkdtemp(prefix="jobrunner-bench-db-")
-    db = os.path.join(tmp, "jobs.db")
-    d = Daemon("--db", db)  # creates the schema
-    d.stop()
+    tmp, db = empty_database()
     import sqlite3
     conn = sqlite3.connect(db)
     conn.execute("""

@@ -2,22 +2,18 @@
 import os
 import shutil
 import statistics
-import tempfile
 import time
 import urllib.request
 
 from ..config import QUICK
-from ..daemon import Daemon
+from ..daemon import Daemon, empty_database
 from ..report import results, row
 
 
 def bench_history():
     n = 100_000 if QUICK else 1_000_000
     print(f"7. History: {n:,} jobs in the database", flush=True)
-    tmp = tempfile.mkdtemp(prefix="jobrunner-bench-db-")
-    db = os.path.join(tmp, "jobs.db")
-    d = Daemon("--db", db)  # creates the schema
-    d.stop()
+    tmp, db = empty_database()
     import sqlite3
     conn = sqlite3.connect(db)
     conn.execute("""

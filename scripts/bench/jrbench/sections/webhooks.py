@@ -16,6 +16,21 @@ from ..daemon import Daemon, build_c
 from ..report import results, row, summary
 
 
+
+def deliveries(port, n, d):
+    """Waits (at most 300 s) until the receiver on `port` counted `n` deliveries,
+    stops the daemon `d` and returns the receiver's count and times."""
+    deadline = time.monotonic() + 300
+    while True:
+        got = http("GET", f"http://127.0.0.1:{port}/count")
+        if got["count"] >= n or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
+    d.stop()
+    if got["count"] < n:
+        raise RuntimeError(f"only {got['count']} of {n} deliveries arrived")
+    return got
+
 def start_receiver(binary, port=0):
     proc = subprocess.Popen([binary, "2", str(port)], stdout=subprocess.PIPE, text=True)
     port = int(re.search(r"port (\d+)", proc.stdout.readline()).group(1))
@@ -70,15 +85,7 @@ def bench_webhooks():
                     json.dump({"webhooks": [{"url": f"http://127.0.0.1:{port}/hook", "secret": "bench", "events": ["job_completed"],
                                              "concurrency": 16}]}, f)
                 d = Daemon("--config", config, "--db", db, "--sync", "normal")
-                deadline = time.monotonic() + 300
-                while True:
-                    got = http("GET", f"http://127.0.0.1:{port}/count")
-                    if got["count"] >= n or time.monotonic() > deadline:
-                        break
-                    time.sleep(0.01)
-                d.stop()
-                if got["count"] < n:
-                    raise RuntimeError(f"only {got['count']} of {n} deliveries arrived")
+                got = deliveries(port, n, d)
                 drains.append((n - 1) / (got["last"] - got["first"]))
             finally:
                 proc.send_signal(signal.SIGTERM)
@@ -92,15 +99,7 @@ def bench_webhooks():
                 proc, port = start_receiver(receiver)
                 try:
                     d, t0, jobs_done = run(store, f"http://127.0.0.1:{port}/hook")
-                    deadline = time.monotonic() + 300
-                    while True:
-                        got = http("GET", f"http://127.0.0.1:{port}/count")
-                        if got["count"] >= n or time.monotonic() > deadline:
-                            break
-                        time.sleep(0.01)
-                    d.stop()
-                    if got["count"] < n:
-                        raise RuntimeError(f"only {got['count']} of {n} deliveries arrived")
+                    got = deliveries(port, n, d)
                     rates.append(n / (got["last"] - t0))
                     jobs.append(n / (jobs_done - t0))
                     lags.append(max(0.0, got["last"] - jobs_done) * 1000)
